@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Each creates .venv (with the interpreter in $PYTHON) on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the project's dependencies change.
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto]'
+	touch $@
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo,redis]'
+	touch $@
+
+## make demo: serve the demo site under gunicorn on http://127.0.0.1:$(PORT)
+demo: $(VENV)/.demo-installed
+	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) demo.wsgi:app
+
+## make test: lint, type-check and run the whole test suite
+test: lint typecheck pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
