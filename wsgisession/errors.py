@@ -1,0 +1,101 @@
+"""The errors wsgisession raises, as one small hierarchy.
+
+Every error a user can meet derives from :class:`SessionError`, so one ``except``
+catches them all. Errors that have an obvious HTTP meaning also derive from the
+matching werkzeug :class:`~werkzeug.exceptions.HTTPException`: Flask renders them
+natively, and :class:`~wsgisession.SessionMiddleware` renders one that escapes any
+other WSGI app, so a store outage is a ``503`` rather than a ``500``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+
+class SessionError(Exception):
+    """Base class of every error raised by wsgisession."""
+
+
+class ConfigurationError(SessionError, ValueError):
+    """The middleware or a store was configured wrongly.
+
+    Raised at start-up (construction time), never while serving a request. The
+    message names the setting and says how to fix it.
+    """
+
+
+class SessionTooLarge(SessionError):
+    """A client-side session does not fit in one cookie.
+
+    Browsers silently drop a cookie whose ``Set-Cookie`` value is longer than about
+    4 KB, which loses the whole session without an error anywhere. wsgisession
+    refuses to send such a cookie instead: the previous cookie stays in the browser,
+    and this error says how big the cookie would have been and which keys are the
+    biggest, so you can move them to a server-side store.
+
+    :param size: The length in bytes of the ``Set-Cookie`` value that was refused.
+    :param limit: The largest length allowed.
+    :param biggest_keys: Session keys with their serialized sizes, largest first.
+    :param cookie: The name of the cookie.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        limit: int,
+        biggest_keys: Sequence[tuple[str, int]] = (),
+        cookie: str = "session",
+    ):
+        self.size = size
+        self.limit = limit
+        self.biggest_keys = list(biggest_keys)
+        self.cookie = cookie
+        keys = ", ".join(f"{key!r} ({n} bytes)" for key, n in self.biggest_keys)
+        super().__init__(
+            f"the {cookie!r} cookie would be {size} bytes, over the {limit}-byte limit that"
+            " browsers enforce; store less in the session or use a server-side store"
+            " (SQLiteStore, RedisStore)" + (f"; biggest keys: {keys}" if keys else "")
+        )
+
+
+class StoreUnavailable(SessionError, ServiceUnavailable):
+    """The session store could not be reached (or timed out).
+
+    A werkzeug :class:`~werkzeug.exceptions.ServiceUnavailable`: the client gets a
+    ``503`` with ``Retry-After``, and no ``Set-Cookie`` is sent, so its good session
+    id survives the outage.
+
+    :param message: What failed, for the log.
+    :param retry_after: Seconds the client should wait, sent as ``Retry-After``.
+    """
+
+    def __init__(self, message: str = "The session store is unavailable.", retry_after: int = 5):
+        SessionError.__init__(self, message)
+        ServiceUnavailable.__init__(
+            self,
+            "The service is temporarily unavailable. Please try again shortly.",
+            retry_after=retry_after,
+        )
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def get_body(self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None) -> str:
+        """A short plain-text body: the client needs no HTML to retry."""
+        return "Service temporarily unavailable: please try again shortly.\n"
+
+    def get_headers(
+        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        """``Content-Type: text/plain`` and ``Retry-After``."""
+        return [
+            ("Content-Type", "text/plain; charset=utf-8") if name == "Content-Type" else (name, value)
+            for name, value in super().get_headers(environ, scope)
+        ]

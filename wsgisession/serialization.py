@@ -1,0 +1,206 @@
+"""Tagged JSON: the one format session values are stored in.
+
+Session data leaves the process (in a cookie, in Redis, in SQLite), so it must be
+serialized. wsgisession never uses pickle: unpickling data an attacker can influence
+runs their code (Beaker's CVE-2013-7489). Plain JSON is safe but loses types, so the
+types a session commonly holds are *tagged*: a one-key object whose key starts with a
+space, the way Flask's ``TaggedJSONSerializer`` does it.
+
+======================  ==============================
+Python value            JSON
+======================  ==============================
+``tuple``               ``{" t": [...]}``
+``set``                 ``{" s": [...]}``
+``frozenset``           ``{" f": [...]}``
+``bytes``               ``{" b": "<base64>"}``
+``datetime``            ``{" d": "<ISO 8601>"}``
+``date``                ``{" D": "<ISO 8601>"}``
+``UUID``                ``{" u": "<hex>"}``
+``Decimal``             ``{" $": "<str>"}``
+dict with non-str keys  ``{" m": [[key, value], ...]}``
+dict that looks tagged  ``{" o": [key, value]}``
+======================  ==============================
+
+Everything else JSON can hold (``str``, ``int``, ``float``, ``bool``, ``None``,
+``list``, ``dict``) is written as itself, compactly. Any other type raises
+:class:`TypeError` naming the type and where in the value it was found.
+"""
+
+from __future__ import annotations
+
+import json
+from base64 import b64decode, b64encode
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+__all__ = ["dumps", "loads"]
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+_encode = json.JSONEncoder(
+    separators=(",", ":"),
+    default=lambda o: _default(o),
+).encode
+_decode_plain = json.JSONDecoder().decode
+_decode_tagged = json.JSONDecoder(object_hook=lambda d: _untag(d)).decode
+
+
+def dumps(value: Any, *, where: str = "the value") -> str:
+    """Serialize *value* to compact tagged JSON (an ASCII ``str``).
+
+    :param value: The value to serialize.
+    :param where: What *value* is (``"session['cart']"``), used only to say where an
+        unsupported value was found.
+    :raises TypeError: *value* holds something that is not a supported type.
+    :raises ValueError: *value* contains itself.
+    """
+    try:
+        return _encode(_tag(value) if _needs_tags(value) else value)
+    except RecursionError as exc:
+        raise ValueError(
+            f"cannot serialize {where}: it is nested too deeply or contains itself"
+        ) from exc
+    except (TypeError, ValueError) as exc:
+        found = _find_unsupported(value, where)
+        if found is None:
+            raise
+        path, obj = found
+        raise TypeError(
+            f"cannot serialize {type(obj).__module__}.{type(obj).__qualname__} at {path}:"
+            " session values must be str, int, float, bool, None, list, dict, tuple,"
+            " set, frozenset, bytes, datetime, date, UUID or Decimal"
+        ) from exc
+
+
+def loads(text: str | bytes) -> Any:
+    """Deserialize tagged JSON made by :func:`dumps`.
+
+    :raises ValueError: *text* is not valid JSON, or a tag holds a malformed value.
+    :raises RecursionError: *text* is nested too deeply to be real session data.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    # A tag can only appear as '{" ' in compact JSON (inside a string a quote is
+    # always escaped), so most payloads take the all-C path with no object hook.
+    if '{" ' in text:
+        return _decode_tagged(text)
+    return _decode_plain(text)
+
+
+def _needs_tags(value: Any) -> bool:
+    """Whether *value* holds something the JSON encoder would silently change.
+
+    Types the encoder rejects (``set``, ``datetime`` …) reach :func:`_default` by
+    themselves; only tuples, non-``str`` keys and tag-like keys need a rewrite.
+    """
+    t = type(value)
+    if t in _SCALARS:
+        return False
+    if t is list:
+        return any(_needs_tags(v) for v in value)
+    if t is dict:
+        if len(value) == 1:
+            k = next(iter(value))
+            if type(k) is not str or k[:1] == " ":
+                return True
+        for k, v in value.items():
+            if type(k) is not str or _needs_tags(v):
+                return True
+        return False
+    return t is tuple or isinstance(value, (list, dict, tuple))
+
+
+def _tag(value: Any) -> Any:
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value):
+            if len(value) == 1:
+                k, v = next(iter(value.items()))
+                if k[:1] == " ":
+                    return {" o": [k, _tag(v)]}
+            return {k: _tag(v) for k, v in value.items()}
+        return {" m": [[_tag(k), _tag(v)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {" t": [_tag(v) for v in value]}
+    if isinstance(value, list):
+        return [_tag(v) for v in value]
+    return value  # leaves the encoder handles itself or hands to _default
+
+
+def _sorted_if_possible(items: set[Any] | frozenset[Any]) -> list[Any]:
+    # Sorting keeps the output stable across processes (set order depends on the
+    # hash seed), so an unchanged set never looks like a change.
+    try:
+        return [_tag(v) for v in sorted(items)]
+    except TypeError:
+        return [_tag(v) for v in items]
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return {" d": o.isoformat()}
+    if isinstance(o, date):
+        return {" D": o.isoformat()}
+    if isinstance(o, UUID):
+        return {" u": o.hex}
+    if isinstance(o, Decimal):
+        return {" $": str(o)}
+    if isinstance(o, (bytes, bytearray)):
+        return {" b": b64encode(o).decode("ascii")}
+    if isinstance(o, set):
+        return {" s": _sorted_if_possible(o)}
+    if isinstance(o, frozenset):
+        return {" f": _sorted_if_possible(o)}
+    raise TypeError(f"Object of type {type(o).__name__} is not supported")
+
+
+_TAGS: dict[str, Callable[[Any], Any]] = {
+    " t": tuple,
+    " s": set,
+    " f": frozenset,
+    " b": lambda v: b64decode(v, validate=True),
+    " d": datetime.fromisoformat,
+    " D": date.fromisoformat,
+    " u": UUID,
+    " $": Decimal,
+    " m": lambda v: {k: item for k, item in v},
+    " o": lambda v: {str(v[0]): v[1]},
+}
+
+
+def _untag(d: dict[str, Any]) -> Any:
+    if len(d) == 1:
+        k, v = next(iter(d.items()))
+        fn = _TAGS.get(k)
+        if fn is not None:
+            try:
+                return fn(v)
+            except (TypeError, ArithmeticError, IndexError) as exc:
+                raise ValueError(f"malformed {k.strip()!r} tag") from exc
+    return d
+
+
+def _find_unsupported(value: Any, path: str) -> tuple[str, Any] | None:
+    """Locate the first value :func:`dumps` cannot handle, for the error message."""
+    if type(value) in _SCALARS or isinstance(
+        value, (datetime, date, UUID, Decimal, bytes, bytearray)
+    ):
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = _find_unsupported(k, f"{path} (a key)") or _find_unsupported(v, f"{path}[{k!r}]")
+            if sub:
+                return sub
+        return None
+    if isinstance(value, (list, tuple, set, frozenset)):
+        for i, v in enumerate(value):
+            sub = _find_unsupported(v, f"{path}[{i}]")
+            if sub:
+                return sub
+        return None
+    return path, value
