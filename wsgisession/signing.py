@@ -1,0 +1,200 @@
+"""Signing with one key per purpose, built once, with key rotation.
+
+Everything wsgisession puts in a cookie is signed with itsdangerous (HMAC-SHA256).
+Each *purpose* (the session cookie, single signed cookies, CSRF tokens …) signs with
+its own salt, so a value signed for one purpose is never accepted for another: a
+signed ``theme`` cookie pasted into the session cookie is refused.
+
+Key rotation is data, as in itsdangerous: the current ``secret_key`` signs, and the
+``fallback_secret_keys`` only verify. A caller learns that a value verified under a
+fallback key, so it can re-issue the value under the current key.
+
+The derived HMAC keys are computed once per :class:`Keyring` (itsdangerous derives
+them again on every call), which is most of what a signature costs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from itsdangerous import BadSignature, BadTimeSignature, Signer
+from itsdangerous.encoding import (
+    base64_decode,
+    base64_encode,
+    bytes_to_int,
+    int_to_bytes,
+    want_bytes,
+)
+
+from .errors import ConfigurationError
+
+__all__ = ["Keyring", "PurposeSigner", "Unsigned", "BadSignature"]
+
+log = logging.getLogger("wsgisession")
+
+#: Keys shorter than this are accepted with a warning: 256 bits is what
+#: ``secrets.token_urlsafe(32)`` gives, and HMAC-SHA256 gains nothing from more.
+MIN_KEY_BYTES = 32
+
+_GENERATE_HINT = (
+    'generate one with `python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+    " and pass it (or set WSGISESSION_SECRET_KEY)"
+)
+
+# Timestamps past this are not real (it is the year 36812); refusing them keeps
+# arithmetic on attacker-sized integers out of every later comparison.
+_MAX_TIMESTAMP = 2**40
+
+
+def _key_bytes(key: str | bytes, what: str) -> bytes:
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if not isinstance(key, bytes):
+        raise ConfigurationError(f"{what} must be str or bytes, not {type(key).__name__}")
+    if not key:
+        raise ConfigurationError(f"{what} is empty: {_GENERATE_HINT}")
+    return key
+
+
+class _Signer(Signer):
+    """An itsdangerous :class:`Signer` (HMAC-SHA256, one key) that derives its key once.
+
+    itsdangerous derives the HMAC key from the secret and salt on every call; here
+    it is derived at construction and kept as a keyed HMAC object that each
+    signature copies. Same format, same signatures, a fraction of the cost.
+    """
+
+    def __init__(self, secret_key: bytes, salt: str) -> None:
+        super().__init__(
+            secret_key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256
+        )
+        self._derived = super().derive_key()
+        self._hmac = hmac.new(self._derived, digestmod=hashlib.sha256)
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        if secret_key is None or secret_key == self.secret_keys[-1]:
+            return self._derived
+        return super().derive_key(secret_key)
+
+    def _mac(self, value: bytes) -> bytes:
+        mac = self._hmac.copy()
+        mac.update(value)
+        return mac.digest()
+
+    def get_signature(self, value: str | bytes) -> bytes:
+        return base64_encode(self._mac(want_bytes(value)))
+
+    def verify_signature(self, value: str | bytes, sig: str | bytes) -> bool:
+        # Compare the encoded signatures: base64 is malleable (added padding, spare
+        # low bits), and only the one canonical encoding we produce is accepted.
+        return hmac.compare_digest(want_bytes(sig), self.get_signature(value))
+
+
+class Unsigned(NamedTuple):
+    """What :meth:`PurposeSigner.unsign` found in a valid signed value."""
+
+    #: The payload that was signed.
+    value: bytes
+    #: When it was signed (Unix time, seconds).
+    timestamp: int
+    #: ``True`` when it verified under a fallback key and should be re-signed.
+    stale_key: bool
+
+
+class PurposeSigner:
+    """Signs and verifies timestamped values for one purpose.
+
+    The signed form is itsdangerous's ``TimestampSigner`` format:
+    ``payload.timestamp.signature``, URL-safe and cookie-safe when the payload is.
+
+    :param keys: The current key first, then the fallback keys.
+    :param purpose: The salt; values signed for another purpose never verify.
+    """
+
+    def __init__(self, keys: Iterable[bytes], purpose: str) -> None:
+        self.purpose = purpose
+        self._signers = [_Signer(key, purpose) for key in keys]
+
+    def sign(self, value: bytes, timestamp: int | None = None) -> bytes:
+        """Sign *value* with the current key, stamped with *timestamp* (default: now)."""
+        ts = int(time.time()) if timestamp is None else timestamp
+        return self._signers[0].sign(value + b"." + base64_encode(int_to_bytes(ts)))
+
+    def unsign(self, signed: str | bytes) -> Unsigned:
+        """Verify *signed* and return its payload and timestamp.
+
+        The age is not checked here: callers compare :attr:`Unsigned.timestamp` with
+        their own limits, allowing for clock skew between machines.
+
+        :raises BadSignature: the signature, the format or the timestamp is wrong.
+        """
+        result: bytes | None = None
+        for index, signer in enumerate(self._signers):
+            try:
+                result = signer.unsign(signed)
+            except BadSignature:
+                continue
+            break
+        if result is None:
+            raise BadSignature("signature does not match")
+        value, sep, ts_bytes = result.rpartition(b".")
+        if not sep:
+            raise BadTimeSignature("timestamp missing")
+        try:
+            ts = bytes_to_int(base64_decode(ts_bytes))
+        except Exception as exc:
+            raise BadTimeSignature("malformed timestamp") from exc
+        if not 0 < ts < _MAX_TIMESTAMP:
+            raise BadTimeSignature("timestamp out of range")
+        return Unsigned(value, ts, index > 0)
+
+
+class Keyring:
+    """The secret keys of one middleware and a :class:`PurposeSigner` per purpose.
+
+    Built once when the middleware is created; signers are cached per purpose.
+
+    :param secret_key: Signs everything. At least 32 random bytes.
+    :param fallback_secret_keys: Older keys, still accepted when verifying, never used
+        to sign. Put the previous key here when you rotate.
+    :raises ConfigurationError: no key, an empty key or a key of the wrong type.
+    """
+
+    def __init__(
+        self, secret_key: str | bytes | None, fallback_secret_keys: Iterable[str | bytes] = ()
+    ) -> None:
+        if secret_key is None:
+            raise ConfigurationError(f"no secret_key was given: {_GENERATE_HINT}")
+        if isinstance(fallback_secret_keys, (str, bytes)):
+            raise ConfigurationError(
+                "fallback_secret_keys must be a list of keys, not a single key"
+            )
+        current = _key_bytes(secret_key, "secret_key")
+        if len(current) < MIN_KEY_BYTES:
+            log.warning(
+                "secret_key is %d bytes; use at least %d random bytes: %s",
+                len(current),
+                MIN_KEY_BYTES,
+                _GENERATE_HINT,
+            )
+        self._keys = [current] + [
+            _key_bytes(k, "each of fallback_secret_keys") for k in fallback_secret_keys
+        ]
+        self._signers: dict[str, PurposeSigner] = {}
+
+    def signer(self, purpose: str) -> PurposeSigner:
+        """The (cached) signer for *purpose*."""
+        signer = self._signers.get(purpose)
+        if signer is None:
+            signer = self._signers[purpose] = PurposeSigner(self._keys, purpose)
+        return signer
+
+    @property
+    def keys(self) -> list[bytes]:
+        """The current key, then the fallback keys (for deriving other keys)."""
+        return list(self._keys)
