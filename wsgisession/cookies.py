@@ -1,0 +1,299 @@
+"""Cookie options, cookie headers and single signed cookies.
+
+:class:`CookieOptions` validates a cookie's attributes once, at start-up, and writes
+``Set-Cookie`` headers with werkzeug's :func:`~werkzeug.http.dump_cookie`; parsing
+is werkzeug's :func:`~werkzeug.http.parse_cookie`. Nothing here formats or parses
+HTTP by hand.
+
+:func:`get_signed_cookie` and :func:`set_signed_cookie` keep one value in its own
+signed cookie (Xitrum's ``toSecureUrlSafeBase64``): the client can read it but not
+change it. Use them for small values that must outlive the session, such as a
+"remember my theme" choice. They sign with the keys of the enclosing
+:class:`~wsgisession.SessionMiddleware` under their own purpose, so a signed cookie
+is never accepted as a session cookie, nor one signed cookie as another.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from itsdangerous import BadSignature
+from itsdangerous.encoding import base64_decode, base64_encode
+from werkzeug.datastructures import MultiDict
+from werkzeug.http import dump_cookie, parse_cookie
+
+from . import serialization
+from .context import current_environ
+from .errors import ConfigurationError, SessionTooLarge
+from .signing import Keyring, PurposeSigner
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = ["CookieOptions", "get_signed_cookie", "request_cookies", "set_signed_cookie"]
+
+log = logging.getLogger("wsgisession")
+
+# RFC 6265 section 4.1.1: a cookie name is an RFC 2616 token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+
+#: Browsers drop a ``Set-Cookie`` value longer than this (name, value and attributes).
+MAX_COOKIE_SIZE = 4093
+
+_COOKIES_KEY = "wsgisession.cookies"
+KEYRING_KEY = "wsgisession.keyring"
+
+
+@dataclass(frozen=True)
+class CookieOptions:
+    """The name and attributes of a cookie, validated when created.
+
+    :param name: The cookie name: an RFC 6265 token. A ``__Host-`` name forces
+        ``Secure``, ``Path=/`` and no ``Domain``; a ``__Secure-`` name forces ``Secure``
+        (browsers ignore such cookies otherwise).
+    :param max_age: Lifetime in seconds, or ``None`` for a cookie that ends with the
+        browser session.
+    :param path: The ``Path`` attribute.
+    :param domain: The ``Domain`` attribute; ``None`` keeps the cookie to this host.
+    :param secure: ``True`` or ``False``, or ``None`` for "Secure exactly when the
+        request came over HTTPS".
+    :param httponly: Hide the cookie from JavaScript.
+    :param samesite: ``"Lax"``, ``"Strict"``, ``"None"`` (needs Secure) or ``None``.
+    :raises ConfigurationError: an invalid name or a contradictory combination.
+    """
+
+    name: str = "session"
+    max_age: int | None = 1209600
+    path: str = "/"
+    domain: str | None = None
+    secure: bool | None = None
+    httponly: bool = True
+    samesite: str | None = "Lax"
+
+    def __post_init__(self) -> None:
+        name = self.name
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ConfigurationError(
+                f"cookie name {name!r} is not valid: use only letters, digits and"
+                " !#$%&'*+-.^_`|~ (no ';', '=', whitespace or control characters)"
+            )
+        if self.max_age is not None and (
+            not isinstance(self.max_age, int) or isinstance(self.max_age, bool) or self.max_age <= 0
+        ):
+            raise ConfigurationError(
+                f"max_age must be a positive number of seconds or None, not {self.max_age!r}"
+            )
+        if not isinstance(self.path, str) or not self.path.startswith("/"):
+            raise ConfigurationError(f"cookie path must start with '/', not {self.path!r}")
+        samesite = self.samesite
+        if samesite is not None:
+            if not isinstance(samesite, str) or samesite.lower() not in _SAMESITE:
+                raise ConfigurationError(
+                    f"samesite must be 'Lax', 'Strict', 'None' or None, not {samesite!r}"
+                )
+            samesite = _SAMESITE[samesite.lower()]
+            object.__setattr__(self, "samesite", samesite)
+        secure = self.secure
+        lowered = name.lower()
+        needs_secure = None
+        if lowered.startswith("__host-"):
+            needs_secure = f"a cookie named {name!r} (__Host- prefix)"
+            if self.domain is not None:
+                raise ConfigurationError(
+                    f"a cookie named {name!r} cannot have a Domain: browsers reject __Host-"
+                    " cookies with one; remove domain= or rename the cookie"
+                )
+            if self.path != "/":
+                raise ConfigurationError(
+                    f"a cookie named {name!r} must have path='/': browsers reject __Host-"
+                    " cookies with any other Path"
+                )
+        elif lowered.startswith("__secure-"):
+            needs_secure = f"a cookie named {name!r} (__Secure- prefix)"
+        elif samesite == "None":
+            needs_secure = "samesite='None'"
+        if needs_secure is not None:
+            if secure is False:
+                raise ConfigurationError(
+                    f"{needs_secure} must be Secure, but secure=False was given;"
+                    " leave secure unset or set it to True"
+                )
+            object.__setattr__(self, "secure", True)
+
+    def is_secure(self, environ: WSGIEnvironment) -> bool:
+        """Whether the cookie gets the ``Secure`` attribute for this request."""
+        if self.secure is None:
+            return bool(environ.get("wsgi.url_scheme") == "https")
+        return self.secure
+
+    def set_header(
+        self, value: str, environ: WSGIEnvironment, *, max_age: int | None = -1
+    ) -> str:
+        """The ``Set-Cookie`` value that stores *value* (werkzeug's ``dump_cookie``).
+
+        :param max_age: Override :attr:`max_age` for this cookie (``-1``: don't).
+        """
+        return dump_cookie(
+            self.name,
+            value,
+            max_age=self.max_age if max_age == -1 else max_age,
+            path=self.path,
+            domain=self.domain,
+            secure=self.is_secure(environ),
+            httponly=self.httponly,
+            samesite=self.samesite,
+            max_size=0,  # callers check the size themselves and raise SessionTooLarge
+        )
+
+    def delete_header(self, environ: WSGIEnvironment) -> str:
+        """The ``Set-Cookie`` value that deletes the cookie.
+
+        It carries the same Path, Domain, Secure and SameSite the cookie was set
+        with: a browser only replaces a cookie whose attributes match.
+        """
+        return dump_cookie(
+            self.name,
+            "",
+            max_age=0,
+            expires=0,
+            path=self.path,
+            domain=self.domain,
+            secure=self.is_secure(environ),
+            httponly=self.httponly,
+            samesite=self.samesite,
+        )
+
+
+def request_cookies(environ: WSGIEnvironment) -> MultiDict[str, str]:
+    """The request's cookies, parsed once per request by werkzeug and cached.
+
+    A ``Cookie`` header that is not valid UTF-8 is decoded with replacement
+    characters rather than failing: the damaged cookies then fail their signature
+    checks, and the others are still read.
+    """
+    cookies: MultiDict[str, str] | None = environ.get(_COOKIES_KEY)
+    if cookies is None:
+        try:
+            cookies = parse_cookie(environ)
+        except UnicodeError:
+            raw = environ.get("HTTP_COOKIE", "").encode("latin-1", "replace")
+            fixed = raw.decode("utf-8", "replace").encode("utf-8").decode("latin-1")
+            cookies = parse_cookie(fixed)
+        environ[_COOKIES_KEY] = cookies
+    return cookies
+
+
+class _HeaderList(Protocol):
+    def append(self, item: tuple[str, str], /) -> None: ...
+
+
+class _Headers(Protocol):
+    def add(self, key: str, value: Any, /, **kwargs: Any) -> None: ...
+
+
+def _purpose(name: str) -> str:
+    return f"wsgisession.cookie:{name}"
+
+
+def _keyring_for(secret_key: str | bytes | None, environ: WSGIEnvironment | None) -> Keyring:
+    if secret_key is not None:
+        return Keyring(secret_key)
+    keyring = environ.get(KEYRING_KEY) if environ is not None else None
+    if keyring is None:
+        raise RuntimeError(
+            "signed cookies need a key: call this inside an app wrapped in"
+            " SessionMiddleware, or pass secret_key="
+        )
+    assert isinstance(keyring, Keyring)
+    return keyring
+
+
+def _optional_environ() -> WSGIEnvironment | None:
+    try:
+        return current_environ()
+    except RuntimeError:
+        return None
+
+
+def get_signed_cookie(
+    environ: WSGIEnvironment,
+    name: str,
+    *,
+    max_age: int | None = None,
+    secret_key: str | bytes | None = None,
+    default: Any = None,
+) -> Any:
+    """Read a cookie written by :func:`set_signed_cookie`.
+
+    :param environ: The WSGI environ of the current request.
+    :param name: The cookie name.
+    :param max_age: Refuse a cookie signed more than this many seconds ago.
+    :param secret_key: Verify with this key instead of the enclosing
+        :class:`~wsgisession.SessionMiddleware`'s keys.
+    :param default: Returned when the cookie is missing, tampered with or expired.
+    :returns: The value that was set, with its type (tagged JSON).
+    """
+    value = request_cookies(environ).get(name)
+    if not value:
+        return default
+    signer = _keyring_for(secret_key, environ).signer(_purpose(name))
+    try:
+        unsigned = signer.unsign(value)
+        if max_age is not None and time.time() - unsigned.timestamp > max_age:
+            return default
+        return serialization.loads(base64_decode(unsigned.value))
+    except (BadSignature, ValueError, RecursionError):
+        log.warning("ignored the %r cookie: its signature or content is invalid", name)
+        return default
+
+
+def set_signed_cookie(
+    headers: _HeaderList | _Headers,
+    name: str,
+    value: Any,
+    *,
+    secret_key: str | bytes | None = None,
+    max_age: int | None = None,
+    path: str = "/",
+    domain: str | None = None,
+    secure: bool | None = None,
+    httponly: bool = True,
+    samesite: str | None = "Lax",
+) -> None:
+    """Add a ``Set-Cookie`` header that stores *value*, signed, in cookie *name*.
+
+    :param headers: The header list passed to ``start_response``, or a werkzeug
+        :class:`~werkzeug.datastructures.Headers` (``response.headers``).
+    :param name: The cookie name.
+    :param value: Any value the session can hold (see :mod:`wsgisession.serialization`).
+    :param secret_key: Sign with this key instead of the enclosing
+        :class:`~wsgisession.SessionMiddleware`'s current key.
+    :param max_age: Cookie lifetime in seconds; ``None`` ends with the browser session.
+    :param secure: ``None`` means Secure exactly when the current request is HTTPS.
+    :param path: See :class:`CookieOptions`; so are *domain*, *httponly*, *samesite*.
+    :raises SessionTooLarge: the cookie would be over the 4093 bytes browsers keep.
+    """
+    environ = _optional_environ()
+    options = CookieOptions(
+        name=name,
+        max_age=max_age,
+        path=path,
+        domain=domain,
+        secure=secure,
+        httponly=httponly,
+        samesite=samesite,
+    )
+    signer: PurposeSigner = _keyring_for(secret_key, environ).signer(_purpose(name))
+    payload = base64_encode(serialization.dumps(value))
+    header = options.set_header(signer.sign(payload).decode("ascii"), environ or {})
+    if len(header) > MAX_COOKIE_SIZE:
+        raise SessionTooLarge(len(header), MAX_COOKIE_SIZE, [(name, len(payload))], cookie=name)
+    if hasattr(headers, "add"):
+        headers.add("Set-Cookie", header)
+    else:
+        headers.append(("Set-Cookie", header))
