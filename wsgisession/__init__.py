@@ -1,0 +1,19 @@
+"""wsgisession: sessions, signed cookies and request state for any WSGI app.
+
+Wrap an application in :class:`SessionMiddleware` and use :data:`session` (or
+``environ["wsgisession.session"]``) like a dict. Everything public is re-exported
+here; errors live in :mod:`wsgisession.errors`.
+"""
+
+from .context import get_session as get_session
+from .context import session as session
+from .cookies import CookieOptions as CookieOptions
+from .cookies import get_signed_cookie as get_signed_cookie
+from .cookies import set_signed_cookie as set_signed_cookie
+from .middleware import SessionMiddleware as SessionMiddleware
+from .sessions import Session as Session
+from .stores import CookieStore as CookieStore
+from .stores import ServerSessionStore as ServerSessionStore
+from .stores import SessionStore as SessionStore
+
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,214 @@
+"""SessionMiddleware: a session for any WSGI application.
+
+Wrap the application once and every request has a :class:`~wsgisession.Session`,
+as ``environ["wsgisession.session"]``, :func:`~wsgisession.get_session` and the
+context-local :data:`~wsgisession.session`::
+
+    from wsgisession import SessionMiddleware, SQLiteStore
+
+    app = SessionMiddleware(app, secret_key=SECRET_KEY, store=SQLiteStore())
+
+What happens per request:
+
+- the session is *lazy*: a request that never touches it costs no cookie parsing,
+  no store call, no ``Set-Cookie`` and no ``Vary``;
+- when the application calls ``start_response``, a session that changed (compared
+  by content, nested values included) is saved and its cookie set; a session that
+  was read adds ``Vary: Cookie``;
+- a change made while a streamed body is being produced still reaches a server-side
+  store when the response is closed (its cookie is already out);
+- a tampered, expired or unreadable cookie gives a fresh, empty session and a
+  warning in the ``wsgisession`` log, never an error page;
+- a store outage answers ``503`` with ``Retry-After`` and no ``Set-Cookie``, so the
+  client keeps its session for when the store is back.
+
+When *not* to use it: a cookie session (the default store) is readable by the
+client and cannot be revoked before it expires; pick a server-side store when
+logout must be final or the data is confidential.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import ClosingIterator
+
+from ._backends import ClientBackend, ServerBackend, SessionTimes
+from .context import _environ, SESSION_KEY, unbind
+from .cookies import KEYRING_KEY, CookieOptions
+from .errors import ConfigurationError, StoreUnavailable
+from .sessions import Session
+from .signing import Keyring
+from .stores.base import ServerSessionStore, SessionStore
+from .stores.cookie import CookieStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["SessionMiddleware"]
+
+log = logging.getLogger("wsgisession")
+
+
+def _seconds(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds or None, not {value!r}")
+    return value
+
+
+def _with_exc_info(
+    start_response: StartResponse, status: str, headers: list[tuple[str, str]], *_: Any
+) -> Any:
+    # PEP 3333: an error response must pass exc_info, in case the app had already
+    # called start_response before it raised.
+    return start_response(status, headers, sys.exc_info())
+
+
+class SessionMiddleware:
+    """Give every request a session, saved only when it changes.
+
+    :param app: The WSGI application to wrap.
+    :param secret_key: Signs the cookie. Required: at least 32 random bytes, for
+        example from ``python -c "import secrets; print(secrets.token_urlsafe(32))"``.
+    :param fallback_secret_keys: Previous keys, still accepted; a cookie signed with
+        one is re-issued under *secret_key* on its next use.
+    :param store: Where sessions live: a :class:`~wsgisession.SessionStore`
+        (default :class:`~wsgisession.CookieStore`) or a
+        :class:`~wsgisession.ServerSessionStore`.
+    :param cookie_name: The cookie's name; ``__Host-session`` is the most locked-down.
+    :param max_age: Idle timeout in seconds (sliding): a session unused for this
+        long is gone. ``None`` makes a cookie that ends with the browser session.
+    :param absolute_max_age: A session older than this many seconds since it was
+        created is gone, however active it is. ``None``: no limit.
+    :param refresh_interval: A session that is only read has its idle timeout renewed
+        (cookie re-sent, store TTL reset) at most this often. Default: a tenth of
+        *max_age*.
+    :param path: The cookie's ``Path``; so are *domain*, *httponly*, *samesite*.
+    :param secure: ``None`` (default): ``Secure`` exactly when the request is HTTPS.
+    :raises ConfigurationError: a missing secret key, an invalid cookie name or
+        attribute, or an unknown store type.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        secret_key: str | bytes | None,
+        fallback_secret_keys: Iterable[str | bytes] = (),
+        store: SessionStore | ServerSessionStore | None = None,
+        cookie_name: str = "session",
+        max_age: int | None = 1209600,
+        absolute_max_age: int | None = None,
+        refresh_interval: int | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool | None = None,
+        httponly: bool = True,
+        samesite: str | None = "Lax",
+    ) -> None:
+        self.app = app
+        self.keyring = Keyring(secret_key, fallback_secret_keys)
+        self.cookie = CookieOptions(
+            name=cookie_name,
+            max_age=max_age,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+        max_age = _seconds("max_age", max_age)
+        refresh = _seconds("refresh_interval", refresh_interval)
+        if refresh is None and max_age is not None:
+            refresh = max(1, max_age // 10)
+        times = SessionTimes(max_age, _seconds("absolute_max_age", absolute_max_age), refresh)
+        self.store = CookieStore() if store is None else store
+        purpose = f"wsgisession.session:{cookie_name}"
+        self._backend: ClientBackend | ServerBackend
+        if isinstance(self.store, SessionStore):
+            self._backend = ClientBackend(
+                self.store.bind(self.keyring, purpose), self.cookie, times
+            )
+        elif isinstance(self.store, ServerSessionStore):
+            self._backend = ServerBackend(
+                self.store, self.keyring.signer(purpose), self.cookie, times
+            )
+        else:
+            raise ConfigurationError(
+                f"store must be a SessionStore or ServerSessionStore instance, not"
+                f" {self.store!r}; use CookieStore(), LRUStore(), SQLiteStore() or"
+                " RedisStore(), or store_from_url()"
+            )
+        self._check_multiprocess = isinstance(self.store, ServerSessionStore) and (
+            self.store.process_local
+        )
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self._check_multiprocess:
+            self._warn_if_multiprocess(environ)
+        backend = self._backend
+        session = Session(backend, environ)
+        environ[SESSION_KEY] = session
+        environ[KEYRING_KEY] = self.keyring
+        token = _environ.set(environ)
+
+        def session_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Any:
+            if session._data is not None:
+                headers = backend.response_headers(session, list(headers))
+            return start_response(status, headers, exc_info)
+
+        try:
+            app_iter = self.app(environ, session_start_response)
+        except StoreUnavailable as exc:
+            unbind(token)
+            log.error("session store unavailable, answered 503: %s", exc)
+            return exc(environ, partial(_with_exc_info, start_response))
+        except HTTPException as exc:
+            # A werkzeug error (a BadParam from param(), say) that escaped a plain
+            # WSGI app: render it, as Flask would, rather than let it become a 500.
+            app_iter = exc(environ, partial(_with_exc_info, session_start_response))
+        except BaseException:
+            unbind(token)
+            raise
+        if type(app_iter) is list:
+            # Nothing of the app runs after it returns a list: finish now and spare
+            # the ClosingIterator's cost on every chunk.
+            if session._data is None:
+                _environ.reset(token)
+            else:
+                self._close(session, token, streamed=False)
+            return app_iter
+        return ClosingIterator(app_iter, partial(self._close, session, token, streamed=True))
+
+    def _close(self, session: Session, token: Any, *, streamed: bool) -> None:
+        try:
+            if session._data is not None:
+                self._backend.save_late(session, streamed=streamed)
+        except StoreUnavailable as exc:
+            log.error("could not save a session change made after the headers: %s", exc)
+        finally:
+            unbind(token)
+
+    def _warn_if_multiprocess(self, environ: WSGIEnvironment) -> None:
+        if environ.get("wsgi.multiprocess"):
+            self._check_multiprocess = False
+            log.warning(
+                "%s keeps sessions inside one process, but this server runs several"
+                " processes: each has its own sessions, so users will appear logged out"
+                " at random. Use SQLiteStore (one machine), RedisStore (several) or"
+                " CookieStore, or a load balancer with sticky sessions.",
+                type(self.store).__name__,
+            )

@@ -1,0 +1,224 @@
+"""The session a view sees: a lazy, change-tracking mapping.
+
+:class:`Session` knows nothing of cookies or stores. The middleware gives it a
+*backend* that loads the data on first access and later decides what to save. The
+session records just enough for that decision to be cheap and exact:
+
+- which keys were set or deleted through the mapping API;
+- which keys handed out a *mutable* value (a list, a dict …) that the caller may
+  have changed in place. Those are compared by content at save time, so
+  ``session["cart"].append(item)`` is saved with no ``modified = True`` flag, while
+  reading ``session["user_id"]`` costs nothing at save time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = ["Session", "SessionBackend"]
+
+# Values of these types cannot be changed in place, so handing one out cannot
+# change the session behind our back.
+_IMMUTABLE = frozenset(
+    {str, int, float, bool, type(None), bytes, datetime, date, UUID, Decimal, frozenset}
+)
+
+
+class SessionBackend(Protocol):
+    """What a :class:`Session` asks of the middleware that created it."""
+
+    def load_session(self, session: Session) -> dict[str, Any]:
+        """Load the data (first access); may set ``session.new`` and ``session.state``."""
+
+    def session_changed(self, session: Session) -> bool:
+        """Whether the data differs from what was loaded (or last saved)."""
+
+    def invalidate_session(self, session: Session) -> None:
+        """Delete the stored session now (the data is already cleared)."""
+
+
+class Session(MutableMapping[str, Any]):
+    """The data of one client's session, as a mutable mapping of ``str`` keys.
+
+    Values may be anything :mod:`wsgisession.serialization` can store: JSON types
+    plus ``tuple``, ``set``, ``bytes``, ``datetime``, ``date``, ``UUID`` and
+    ``Decimal``. The data is loaded on first access, so a request that never touches
+    the session costs no cookie parsing and no store call.
+
+    A session outside any middleware (``Session()``) is a plain in-memory mapping,
+    handy in tests.
+
+    :param backend: Loads and saves the data; ``None`` for a detached session.
+    :param environ: The WSGI environ of the request the session belongs to.
+    """
+
+    __slots__ = (
+        "_backend",
+        "_data",
+        "_dirty",
+        "_fresh",
+        "_new",
+        "_regenerate",
+        "_writes",
+        "environ",
+        "state",
+    )
+
+    def __init__(
+        self,
+        backend: SessionBackend | None = None,
+        environ: WSGIEnvironment | None = None,
+        *,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self._backend = backend
+        self.environ = environ
+        self._data: dict[str, Any] | None = None
+        if backend is None or data is not None:
+            self._track()
+            self._data = dict(data or {})
+
+    def _track(self) -> None:
+        # Set on first access rather than in __init__: a request that never touches
+        # its session should pay for as little as possible.
+        #: The backend's own per-request record (ids, loaded bytes, timestamps).
+        self.state: Any = None
+        self._dirty: set[str] = set()
+        self._fresh = False
+        self._new = True
+        self._regenerate = False
+        self._writes = 0
+
+    def _load(self) -> dict[str, Any]:
+        self._track()
+        data = {} if self._backend is None else self._backend.load_session(self)
+        self._data = data
+        return data
+
+    # -- the mapping ---------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        data = self._data if self._data is not None else self._load()
+        value = data[key]
+        if type(value) not in _IMMUTABLE:
+            self._dirty.add(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if type(key) is not str and not isinstance(key, str):
+            raise TypeError(f"session keys must be str, not {type(key).__name__}")
+        data = self._data if self._data is not None else self._load()
+        data[key] = value
+        self._dirty.add(key)
+        self._writes += 1
+
+    def __delitem__(self, key: str) -> None:
+        data = self._data if self._data is not None else self._load()
+        del data[key]
+        self._dirty.add(key)
+        self._writes += 1
+
+    def __iter__(self) -> Iterator[str]:
+        data = self._data if self._data is not None else self._load()
+        return iter(data)
+
+    def __len__(self) -> int:
+        data = self._data if self._data is not None else self._load()
+        return len(data)
+
+    def __contains__(self, key: object) -> bool:
+        data = self._data if self._data is not None else self._load()
+        return key in data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``session[key]`` if *key* is set, else *default*."""
+        data = self._data if self._data is not None else self._load()
+        if key in data:
+            return self[key]
+        return default
+
+    def clear(self) -> None:
+        """Remove every key and forget the session's identity.
+
+        Data set afterwards starts a new session under a new id (a new cookie for
+        the cookie store), and the old stored session is deleted. This is what makes
+        Xitrum's advice, "call ``session.clear()`` at login", a real defence against
+        session fixation. A session left empty deletes its cookie.
+        """
+        data = self._data if self._data is not None else self._load()
+        data.clear()
+        self._dirty.clear()
+        self._fresh = True
+        self._regenerate = False
+        self._writes += 1
+
+    def __repr__(self) -> str:
+        if self._data is None:
+            return f"<{type(self).__name__} (not loaded)>"
+        return f"<{type(self).__name__} {self._data!r}>"
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def new(self) -> bool:
+        """``True`` when the client had no valid session (loads the session)."""
+        if self._data is None:
+            self._load()
+        return self._new
+
+    @new.setter
+    def new(self, value: bool) -> None:
+        self._new = value
+
+    @property
+    def accessed(self) -> bool:
+        """``True`` once anything read or wrote the session during this request."""
+        return self._data is not None
+
+    @property
+    def modified(self) -> bool:
+        """``True`` when the data differs from what the request started with.
+
+        Compared by content, so a change made in place to a nested value counts and
+        setting a key to the value it already had does not.
+        """
+        if self._data is None:
+            return False
+        if self._fresh or self._regenerate:
+            return True
+        if self._backend is None:
+            return bool(self._dirty)
+        return self._backend.session_changed(self)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def regenerate(self) -> None:
+        """Keep the data but move it to a new session id (a fresh cookie).
+
+        Call it when privileges change, at login above all: an id an attacker
+        planted or observed before then becomes worthless. The old stored session
+        is deleted when the response is sent.
+        """
+        if self._data is None:
+            self._load()
+        self._regenerate = True
+        self._writes += 1
+
+    def invalidate(self) -> None:
+        """End the session now: clear it, delete it from the store and the cookie.
+
+        Unlike :meth:`clear`, the stored session is deleted immediately rather than
+        when the response is sent, so requests already in flight cannot use it.
+        Data set afterwards (a "you have been logged out" flash message, say) goes
+        to a new session.
+        """
+        self.clear()
+        if self._backend is not None:
+            self._backend.invalidate_session(self)

@@ -1,0 +1,9 @@
+"""Session stores: where session data lives between requests.
+
+See :mod:`wsgisession.stores.base` for the two families and how to write your own.
+"""
+
+from .base import CookieCodec as CookieCodec
+from .base import ServerSessionStore as ServerSessionStore
+from .base import SessionStore as SessionStore
+from .cookie import CookieStore as CookieStore

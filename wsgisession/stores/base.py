@@ -1,0 +1,113 @@
+"""The two families of session stores, as in Xitrum.
+
+- A :class:`SessionStore` is *client-side*: the whole session, serialized and
+  signed, travels in the cookie. Nothing is kept on the server, so it scales freely,
+  but it holds about 4 KB and cannot be revoked before it expires.
+- A :class:`ServerSessionStore` keeps a record per session on the server; the
+  cookie carries only a signed, random id.
+
+A server record is a mapping of *field* → ``bytes``: one field per session key,
+holding that key's serialized value. The middleware owns ids, serialization,
+signing and the per-key diff; a store only moves bytes. So a save writes just the
+keys that changed, merged atomically into the record, and two concurrent requests
+that change different keys both land. A custom store (memcached, DynamoDB …) is
+four short methods.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..signing import Keyring, Unsigned
+
+__all__ = ["CookieCodec", "ServerSessionStore", "SessionStore"]
+
+
+class CookieCodec(ABC):
+    """Turns a serialized session into a cookie value and back, for one middleware.
+
+    Made by :meth:`SessionStore.bind` once per middleware, so keys are derived once.
+    """
+
+    @abstractmethod
+    def encode(self, payload: bytes) -> str:
+        """Sign (and possibly compress or encrypt) *payload*, stamped with the time now."""
+
+    @abstractmethod
+    def decode(self, value: str) -> Unsigned:
+        """Verify and unpack a cookie value made by :meth:`encode`.
+
+        :raises itsdangerous.BadSignature: tampered, truncated, or signed with
+            another key or for another purpose.
+        :raises ValueError: the value is malformed in any other way.
+        """
+
+
+class SessionStore(ABC):
+    """Base class of client-side stores: the whole session is in the cookie."""
+
+    @abstractmethod
+    def bind(self, keyring: Keyring, purpose: str) -> CookieCodec:
+        """Build the codec a middleware with *keyring* uses for its cookie.
+
+        :param purpose: Unique to the middleware's cookie; sign (and authenticate)
+            under it, so a value made for another purpose never decodes.
+        """
+
+
+class ServerSessionStore(ABC):
+    """Base class of server-side stores: a record of field → bytes per session.
+
+    *key* is the store key of a session: the middleware passes
+    ``sha256(session id)`` in hex, and a store may prepend its own prefix. Keys
+    therefore never contain anything from the client, and a dump of the store
+    cannot be replayed as cookies.
+
+    Methods raise :class:`~wsgisession.errors.StoreUnavailable` when the backing
+    service cannot be reached, so the client gets a ``503`` and keeps its cookie.
+    """
+
+    #: ``True`` for stores whose data lives inside one process (``LRUStore``): the
+    #: middleware warns once when a request says it is served by several processes.
+    process_local: bool = False
+
+    @abstractmethod
+    def load(self, key: str) -> dict[str, bytes] | None:
+        """The record stored under *key*, or ``None`` if it is absent or expired."""
+
+    @abstractmethod
+    def save(
+        self,
+        key: str,
+        changed: Mapping[str, bytes],
+        removed: Collection[str],
+        ttl: int,
+        *,
+        create: bool,
+    ) -> bool:
+        """Merge *changed* into the record and drop the *removed* fields, atomically.
+
+        Fields not named are left as they are, so concurrent saves that touch
+        different fields both land. The record's time to live becomes *ttl* seconds.
+        A record left with no fields is deleted.
+
+        :param create: ``True`` to create the record if needed. ``False`` writes only
+            if the record still exists, so a request that started before a logout
+            cannot bring the session back.
+        :returns: ``False`` when ``create=False`` and the record was gone (nothing
+            written), else ``True``.
+        """
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete the record (no error if it is absent)."""
+
+    @abstractmethod
+    def touch(self, key: str, ttl: int) -> None:
+        """Reset the record's time to live to *ttl* seconds, if the record exists."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
+        """Release connections or files. Optional."""
