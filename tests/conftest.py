@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from wsgisession import SessionMiddleware
+from wsgisession import CookieStore, ServerSessionStore, SessionMiddleware, SessionStore
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -32,6 +33,19 @@ def session_client(view: Callable[[Request], Any], **options: Any) -> Client:
     """A test client for *view* wrapped in SessionMiddleware(**options)."""
     options.setdefault("secret_key", SECRET)
     return Client(SessionMiddleware(text_app(view), **options))
+
+
+#: Every store the shared session suite runs against, by parametrize id. Each entry
+#: builds a fresh, empty store for one test (tmp_path is the test's own directory).
+STORES: dict[str, Callable[[Path], SessionStore | ServerSessionStore]] = {
+    "cookie": lambda tmp_path: CookieStore(),
+}
+
+
+@pytest.fixture(params=list(STORES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> SessionStore | ServerSessionStore:
+    """Each store in turn: tests using it run once per store."""
+    return STORES[request.param](tmp_path)
 
 
 class Clock:

@@ -69,7 +69,7 @@ def test_value_that_contains_itself_is_a_clear_error() -> None:
 
 def test_pickle_data_is_never_unpickled() -> None:
     payload = pickle.dumps({"a": 1})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # noqa: PT011 - the contract is the type, not a message
         serialization.loads(payload)
 
 
@@ -85,7 +85,7 @@ def test_pickle_data_is_never_unpickled() -> None:
     ],
 )
 def test_malformed_tag_is_a_value_error(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # noqa: PT011 - the contract is the type, not a message
         serialization.loads(text)
 
 
@@ -105,10 +105,12 @@ json_values = st.recursive(
     | st.dates()
     | st.uuids()
     | st.decimals(allow_nan=False),
-    lambda children: st.lists(children)
-    | st.tuples(children, children)
-    | st.dictionaries(st.text(), children)
-    | st.frozensets(st.integers()),
+    lambda children: (
+        st.lists(children)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(), children)
+        | st.frozensets(st.integers())
+    ),
     max_leaves=20,
 )
 

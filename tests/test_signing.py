@@ -81,7 +81,7 @@ def test_timestamp_out_of_range_is_refused() -> None:
 
 @pytest.mark.parametrize("key", [None, "", b""])
 def test_missing_key_is_a_configuration_error_saying_how_to_make_one(key: object) -> None:
-    with pytest.raises(ConfigurationError, match="secrets.token_urlsafe"):
+    with pytest.raises(ConfigurationError, match=r"secrets\.token_urlsafe"):
         Keyring(key)  # type: ignore[arg-type]
 
 

@@ -256,7 +256,17 @@ class ClientBackend(_Base):
 
 
 class _ServerState:
-    __slots__ = ("created", "had_cookie", "header", "issued", "key", "raw", "sid", "stale", "writes")
+    __slots__ = (
+        "created",
+        "had_cookie",
+        "header",
+        "issued",
+        "key",
+        "raw",
+        "sid",
+        "stale",
+        "writes",
+    )
 
     def __init__(self, now: int) -> None:
         self.created = now

@@ -131,9 +131,7 @@ class CookieOptions:
             return bool(environ.get("wsgi.url_scheme") == "https")
         return self.secure
 
-    def set_header(
-        self, value: str, environ: WSGIEnvironment, *, max_age: int | None = -1
-    ) -> str:
+    def set_header(self, value: str, environ: WSGIEnvironment, *, max_age: int | None = -1) -> str:
         """The ``Set-Cookie`` value that stores *value* (werkzeug's ``dump_cookie``).
 
         :param max_age: Override :attr:`max_age` for this cookie (``-1``: don't).

@@ -87,7 +87,9 @@ class StoreUnavailable(SessionError, ServiceUnavailable):
     def __str__(self) -> str:
         return self.message
 
-    def get_body(self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None) -> str:
+    def get_body(
+        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
+    ) -> str:
         """A short plain-text body: the client needs no HTML to retry."""
         return "Service temporarily unavailable: please try again shortly.\n"
 
@@ -96,6 +98,8 @@ class StoreUnavailable(SessionError, ServiceUnavailable):
     ) -> list[tuple[str, str]]:
         """``Content-Type: text/plain`` and ``Retry-After``."""
         return [
-            ("Content-Type", "text/plain; charset=utf-8") if name == "Content-Type" else (name, value)
+            ("Content-Type", "text/plain; charset=utf-8")
+            if name == "Content-Type"
+            else (name, value)
             for name, value in super().get_headers(environ, scope)
         ]

@@ -38,7 +38,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
 from ._backends import ClientBackend, ServerBackend, SessionTimes
-from .context import _environ, SESSION_KEY, unbind
+from .context import SESSION_KEY, _environ, unbind
 from .cookies import KEYRING_KEY, CookieOptions
 from .errors import ConfigurationError, StoreUnavailable
 from .sessions import Session
@@ -61,7 +61,9 @@ def _seconds(name: str, value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigurationError(f"{name} must be a positive number of seconds or None, not {value!r}")
+        raise ConfigurationError(
+            f"{name} must be a positive number of seconds or None, not {value!r}"
+        )
     return value
 
 

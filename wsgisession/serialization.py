@@ -106,10 +106,7 @@ def _needs_tags(value: Any) -> bool:
             k = next(iter(value))
             if type(k) is not str or k[:1] == " ":
                 return True
-        for k, v in value.items():
-            if type(k) is not str or _needs_tags(v):
-                return True
-        return False
+        return any(type(k) is not str or _needs_tags(v) for k, v in value.items())
     return t is tuple or isinstance(value, (list, dict, tuple))
 
 

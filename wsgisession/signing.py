@@ -33,7 +33,7 @@ from itsdangerous.encoding import (
 
 from .errors import ConfigurationError
 
-__all__ = ["Keyring", "PurposeSigner", "Unsigned", "BadSignature"]
+__all__ = ["BadSignature", "Keyring", "PurposeSigner", "Unsigned"]
 
 log = logging.getLogger("wsgisession")
 
@@ -70,9 +70,7 @@ class _Signer(Signer):
     """
 
     def __init__(self, secret_key: bytes, salt: str) -> None:
-        super().__init__(
-            secret_key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256
-        )
+        super().__init__(secret_key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
         self._derived = super().derive_key()
         self._hmac = hmac.new(self._derived, digestmod=hashlib.sha256)
 
@@ -134,11 +132,13 @@ class PurposeSigner:
         :raises BadSignature: the signature, the format or the timestamp is wrong.
         """
         result: bytes | None = None
+        stale = False
         for index, signer in enumerate(self._signers):
             try:
                 result = signer.unsign(signed)
             except BadSignature:
                 continue
+            stale = index > 0
             break
         if result is None:
             raise BadSignature("signature does not match")
@@ -151,7 +151,7 @@ class PurposeSigner:
             raise BadTimeSignature("malformed timestamp") from exc
         if not 0 < ts < _MAX_TIMESTAMP:
             raise BadTimeSignature("timestamp out of range")
-        return Unsigned(value, ts, index > 0)
+        return Unsigned(value, ts, stale)
 
 
 class Keyring:
