@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import CookieStore, ServerSessionStore, SessionMiddleware, SessionStore
+from wsgisession.context import _environ
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -46,6 +47,15 @@ STORES: dict[str, Callable[[Path], SessionStore | ServerSessionStore]] = {
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> SessionStore | ServerSessionStore:
     """Each store in turn: tests using it run once per store."""
     return STORES[request.param](tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _no_request_bound() -> Iterator[None]:
+    # A response a test never closed leaves its request bound in this thread; start
+    # every test from a clean context so "unbound after close" means what it says.
+    token = _environ.set(None)
+    yield
+    _environ.reset(token)
 
 
 class Clock:

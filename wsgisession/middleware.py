@@ -67,12 +67,16 @@ def _seconds(name: str, value: Any) -> int | None:
     return value
 
 
-def _with_exc_info(
-    start_response: StartResponse, status: str, headers: list[tuple[str, str]], *_: Any
+def _error_start_response(
+    start_response: StartResponse,
+    started: bool,
+    status: str,
+    headers: list[tuple[str, str]],
+    *_: Any,
 ) -> Any:
-    # PEP 3333: an error response must pass exc_info, in case the app had already
-    # called start_response before it raised.
-    return start_response(status, headers, sys.exc_info())
+    # PEP 3333: replacing a response the app had already started requires exc_info;
+    # passing it otherwise makes some servers (werkzeug's) re-raise the error.
+    return start_response(status, headers, sys.exc_info() if started else None)
 
 
 class SessionMiddleware:
@@ -164,24 +168,30 @@ class SessionMiddleware:
         environ[SESSION_KEY] = session
         environ[KEYRING_KEY] = self.keyring
         token = _environ.set(environ)
+        started = False
 
         def session_start_response(
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
         ) -> Any:
+            nonlocal started
             if session._data is not None:
                 headers = backend.response_headers(session, list(headers))
-            return start_response(status, headers, exc_info)
+            write = start_response(status, headers, exc_info)
+            started = True
+            return write
 
         try:
             app_iter = self.app(environ, session_start_response)
         except StoreUnavailable as exc:
             unbind(token)
             log.error("session store unavailable, answered 503: %s", exc)
-            return exc(environ, partial(_with_exc_info, start_response))
+            return exc(environ, partial(_error_start_response, start_response, started))
         except HTTPException as exc:
             # A werkzeug error (a BadParam from param(), say) that escaped a plain
             # WSGI app: render it, as Flask would, rather than let it become a 500.
-            app_iter = exc(environ, partial(_with_exc_info, session_start_response))
+            app_iter = exc(
+                environ, partial(_error_start_response, session_start_response, started)
+            )
         except BaseException:
             unbind(token)
             raise

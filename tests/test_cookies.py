@@ -1,0 +1,158 @@
+"""Signed single cookies and cookie options."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+from werkzeug.datastructures import Headers
+from werkzeug.test import Client
+from werkzeug.wrappers import Request, Response
+
+from wsgisession import CookieOptions, get_signed_cookie, set_signed_cookie
+from wsgisession.errors import ConfigurationError, SessionTooLarge
+
+from .conftest import SECRET, Clock, session_client
+
+
+def theme_view(request: Request) -> Response:
+    if request.path == "/set":
+        response = Response("set")
+        set_signed_cookie(response.headers, "prefs", {"theme": "dark", "since": TODAY})
+        return response
+    return Response(repr(get_signed_cookie(request.environ, "prefs", default="none")))
+
+
+TODAY = datetime.date(2026, 11, 23)
+
+
+def test_signed_cookie_round_trips_with_its_type_inside_the_middleware() -> None:
+    client = session_client(theme_view)
+    client.get("/set")
+    assert client.get("/").text == repr({"theme": "dark", "since": TODAY})
+
+
+def test_signed_cookie_has_safe_default_attributes() -> None:
+    response = session_client(theme_view).get("/set")
+    header = response.headers["Set-Cookie"]
+    assert header.startswith("prefs=")
+    for attribute in ("HttpOnly", "SameSite=Lax", "Path=/"):
+        assert attribute in header.split("; ")
+
+
+def test_signed_cookie_is_secure_on_https() -> None:
+    response = session_client(theme_view).get("/set", base_url="https://localhost/")
+    assert "Secure" in response.headers["Set-Cookie"].split("; ")
+
+
+def test_changed_signed_cookie_reads_as_default(caplog: pytest.LogCaptureFixture) -> None:
+    client = session_client(theme_view)
+    client.get("/set")
+    value = client.get_cookie("prefs")
+    assert value is not None
+    client.set_cookie("prefs", value.value[:-2] + "xx")
+    assert client.get("/").text == "'none'"
+    assert "prefs" in caplog.text
+
+
+def test_signed_cookie_from_another_secret_key_reads_as_default() -> None:
+    client = session_client(theme_view)
+    client.get("/set")
+    cookie = client.get_cookie("prefs")
+    assert cookie is not None
+    other = session_client(theme_view, secret_key="another-secret-" + "z" * 32)
+    other.set_cookie("prefs", cookie.value)
+    assert other.get("/").text == "'none'"
+
+
+def test_one_signed_cookie_cannot_be_renamed_into_another() -> None:
+    headers: list[tuple[str, str]] = []
+    set_signed_cookie(headers, "role", "user", secret_key=SECRET)
+    value = headers[0][1].split(";", 1)[0].split("=", 1)[1]
+    environ = {"HTTP_COOKIE": f"admin={value}"}
+    assert get_signed_cookie(environ, "admin", secret_key=SECRET) is None
+
+
+def test_max_age_refuses_an_old_signed_cookie(clock: Clock) -> None:
+    headers: list[tuple[str, str]] = []
+    set_signed_cookie(headers, "token", 42, secret_key=SECRET)
+    environ = {"HTTP_COOKIE": headers[0][1].split(";", 1)[0]}
+    clock.advance(100)
+    assert get_signed_cookie(environ, "token", secret_key=SECRET, max_age=200) == 42
+    assert get_signed_cookie(environ, "token", secret_key=SECRET, max_age=50) is None
+
+
+def test_set_signed_cookie_accepts_a_plain_header_list_and_options() -> None:
+    headers: list[tuple[str, str]] = []
+    set_signed_cookie(
+        headers, "n", 1, secret_key=SECRET, max_age=60, path="/app", samesite="Strict"
+    )
+    ((name, value),) = headers
+    assert name == "Set-Cookie"
+    assert "Max-Age=60" in value
+    assert "Path=/app" in value
+    assert "SameSite=Strict" in value
+
+
+def test_set_signed_cookie_accepts_werkzeug_headers() -> None:
+    headers = Headers()
+    set_signed_cookie(headers, "n", 1, secret_key=SECRET)
+    assert headers["Set-Cookie"].startswith("n=")
+
+
+def test_signed_cookie_too_large_is_an_error() -> None:
+    with pytest.raises(SessionTooLarge, match="'big' cookie"):
+        set_signed_cookie([], "big", "x" * 5000, secret_key=SECRET)
+
+
+def test_signed_cookie_outside_a_middleware_needs_a_key() -> None:
+    with pytest.raises(RuntimeError, match="secret_key="):
+        set_signed_cookie([], "n", 1)
+    with pytest.raises(RuntimeError, match="SessionMiddleware"):
+        get_signed_cookie({"HTTP_COOKIE": "n=abc"}, "n")
+
+
+def test_plain_wsgi_app_uses_the_header_list() -> None:
+    from wsgisession import SessionMiddleware
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen = get_signed_cookie(environ, "visited", default=False)
+        headers = [("Content-Type", "text/plain")]
+        set_signed_cookie(headers, "visited", True)
+        start_response("200 OK", headers)
+        return [str(seen).encode()]
+
+    client = Client(SessionMiddleware(app, secret_key=SECRET))
+    assert client.get("/").text == "False"
+    assert client.get("/").text == "True"
+
+
+# -- CookieOptions ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["", "a b", "a;b", "a=b", "a,b", "caf\u00e9", "a\tb", "a\x7f"])
+def test_invalid_cookie_names_are_configuration_errors(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="cookie name"):
+        CookieOptions(name=name)
+
+
+def test_host_prefix_forces_secure_and_refuses_a_domain_or_path() -> None:
+    assert CookieOptions(name="__Host-id").secure is True
+    with pytest.raises(ConfigurationError, match="Domain"):
+        CookieOptions(name="__Host-id", domain="example.com")
+    with pytest.raises(ConfigurationError, match="Path"):
+        CookieOptions(name="__Host-id", path="/app")
+
+
+def test_secure_prefix_and_samesite_none_force_secure() -> None:
+    assert CookieOptions(name="__Secure-id").secure is True
+    assert CookieOptions(samesite="None").secure is True
+    with pytest.raises(ConfigurationError):
+        CookieOptions(samesite="None", secure=False)
+
+
+def test_samesite_is_normalised() -> None:
+    assert CookieOptions(samesite="strict").samesite == "Strict"
+    with pytest.raises(ConfigurationError, match="samesite"):
+        CookieOptions(samesite="sometimes")
