@@ -38,5 +38,9 @@ typecheck: $(VENV)/.dev-installed
 pytest: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make bench: microseconds per request, wsgisession beside its peers
+bench: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

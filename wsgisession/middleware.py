@@ -189,9 +189,7 @@ class SessionMiddleware:
         except HTTPException as exc:
             # A werkzeug error (a BadParam from param(), say) that escaped a plain
             # WSGI app: render it, as Flask would, rather than let it become a 500.
-            app_iter = exc(
-                environ, partial(_error_start_response, session_start_response, started)
-            )
+            app_iter = exc(environ, partial(_error_start_response, session_start_response, started))
         except BaseException:
             unbind(token)
             raise

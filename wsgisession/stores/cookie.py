@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import zlib
 
-from itsdangerous.encoding import base64_decode, base64_encode
-
-from ..signing import Keyring, PurposeSigner, Unsigned
+from ..signing import Keyring, PurposeSigner, Unsigned, b64decode, b64encode
 from .base import CookieCodec, SessionStore
 
 __all__ = ["CookieStore"]
@@ -56,9 +54,9 @@ class _SignedCodec(CookieCodec):
         self._compress_min_size = compress_min_size
 
     def encode(self, payload: bytes) -> str:
-        body = base64_encode(payload)
+        body = b64encode(payload)
         if len(payload) >= self._compress_min_size:
-            compressed = b"." + base64_encode(zlib.compress(payload))
+            compressed = b"." + b64encode(zlib.compress(payload))
             if len(compressed) < len(body):
                 body = compressed
         return self._signer.sign(body).decode("ascii")
@@ -69,11 +67,11 @@ class _SignedCodec(CookieCodec):
         if body[:1] == b".":
             inflater = zlib.decompressobj()
             try:
-                payload = inflater.decompress(base64_decode(body[1:]), _MAX_DECOMPRESSED)
+                payload = inflater.decompress(b64decode(body[1:]), _MAX_DECOMPRESSED)
             except zlib.error as exc:
                 raise ValueError("the compressed session is corrupt") from exc
             if inflater.unconsumed_tail:
                 raise ValueError("the compressed session is too large")
         else:
-            payload = base64_decode(body)
+            payload = b64decode(body)
         return Unsigned(payload, unsigned.timestamp, unsigned.stale_key)

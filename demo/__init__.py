@@ -1,0 +1,1 @@
+"""The wsgisession demo site (``make demo``)."""
