@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from itsdangerous import BadSignature
@@ -44,6 +44,10 @@ _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 
 #: Browsers drop a ``Set-Cookie`` value longer than this (name, value and attributes).
 MAX_COOKIE_SIZE = 4093
+
+# Values werkzeug's dump_cookie writes unquoted and unchanged: base64url and dots.
+_COOKIE_SAFE = re.compile(r"[A-Za-z0-9_.-]*")
+_PLACEHOLDER = "wsgisession-value-placeholder"
 
 _COOKIES_KEY = "wsgisession.cookies"
 KEYRING_KEY = "wsgisession.keyring"
@@ -74,6 +78,10 @@ class CookieOptions:
     secure: bool | None = None
     httponly: bool = True
     samesite: str | None = "Lax"
+
+    _template: tuple[tuple[int | None, bool, int], str, str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         name = self.name
@@ -136,13 +144,29 @@ class CookieOptions:
 
         :param max_age: Override :attr:`max_age` for this cookie (``-1``: don't).
         """
+        if max_age == -1:
+            max_age = self.max_age
+        secure = self.is_secure(environ)
+        if _COOKIE_SAFE.fullmatch(value) is None:
+            return self._dump(value, max_age, secure)
+        # dump_cookie costs as much as signing the session; its output only changes
+        # with the value, so reuse this second's output for the other attributes.
+        key = (max_age, secure, int(time.time()))
+        cached = self._template
+        if cached is None or cached[0] != key:
+            prefix, _, suffix = self._dump(_PLACEHOLDER, max_age, secure).partition(_PLACEHOLDER)
+            cached = (key, prefix, suffix)
+            object.__setattr__(self, "_template", cached)
+        return cached[1] + value + cached[2]
+
+    def _dump(self, value: str, max_age: int | None, secure: bool) -> str:
         return dump_cookie(
             self.name,
             value,
-            max_age=self.max_age if max_age == -1 else max_age,
+            max_age=max_age,
             path=self.path,
             domain=self.domain,
-            secure=self.is_secure(environ),
+            secure=secure,
             httponly=self.httponly,
             samesite=self.samesite,
             max_size=0,  # callers check the size themselves and raise SessionTooLarge
