@@ -9,10 +9,13 @@ other WSGI app, so a store outage is a ``503`` rather than a ``500``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.datastructures import MIMEAccept, WWWAuthenticate
+from werkzeug.exceptions import Forbidden, HTTPException, ServiceUnavailable, Unauthorized
+from werkzeug.http import parse_accept_header
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -103,3 +106,102 @@ class StoreUnavailable(SessionError, ServiceUnavailable):
             else (name, value)
             for name, value in super().get_headers(environ, scope)
         ]
+
+
+def _wants_json(environ: WSGIEnvironment | None) -> bool:
+    """Whether the client prefers ``application/json`` to ``text/plain``.
+
+    ``Accept: */*``, a browser's ``text/html,…,*/*;q=0.8`` or no ``Accept`` at all
+    give plain text; only a client that ranks JSON higher gets JSON.
+    """
+    if not environ:
+        return False
+    accept = parse_accept_header(environ.get("HTTP_ACCEPT"), MIMEAccept)
+    return accept.best_match(["text/plain", "application/json"]) == "application/json"
+
+
+class _Refusal(HTTPException):
+    """A short refusal: one plain-text line, or a JSON object when the client wants JSON.
+
+    The JSON form is ``{"error": code, "message": description}``, so a script can
+    branch on ``error`` without parsing English.
+    """
+
+    #: Stable, machine-readable name of the refusal (the ``error`` of the JSON body).
+    error_code = "refused"
+
+    def get_body(
+        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
+    ) -> str:
+        """The description, as plain text or JSON depending on ``Accept``."""
+        if _wants_json(environ):
+            return json.dumps({"error": self.error_code, "message": self.description}) + "\n"
+        return f"{self.code} {self.name}: {self.description}\n"
+
+    def get_headers(
+        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        """The parent's headers, with the ``Content-Type`` of :meth:`get_body`."""
+        content_type = "application/json" if _wants_json(environ) else "text/plain; charset=utf-8"
+        headers = [(k, v) for k, v in super().get_headers(environ, scope) if k != "Content-Type"]
+        return [("Content-Type", content_type), ("Cache-Control", "no-store"), *headers]
+
+
+class NotLoggedIn(SessionError, _Refusal, Unauthorized):
+    """The request needs a logged-in user and has none: ``401 Unauthorized``.
+
+    Raised by :func:`~wsgisession.login_required` and answered by
+    :class:`~wsgisession.Auth`. HTTP requires a ``401`` to name an authentication
+    scheme; a session cookie has no registered one, so the challenge is
+    ``WWW-Authenticate: Cookie`` (browsers show no password prompt for a scheme they
+    do not know).
+
+    :param description: Why, for the client; the default asks it to log in.
+    """
+
+    error_code = "not_logged_in"
+
+    def __init__(self, description: str = "Log in to see this page.") -> None:
+        SessionError.__init__(self, description)
+        Unauthorized.__init__(self, description, www_authenticate=WWWAuthenticate("Cookie"))
+
+    def __str__(self) -> str:
+        return str(self.description)
+
+
+class AccessDenied(SessionError, _Refusal, Forbidden):
+    """The request is known but not allowed: a missing role or a failed guard. ``403``.
+
+    :param description: Why, for the client (which role is missing, say).
+    """
+
+    error_code = "forbidden"
+
+    def __init__(self, description: str = "You are not allowed to see this page.") -> None:
+        SessionError.__init__(self, description)
+        Forbidden.__init__(self, description)
+
+    def __str__(self) -> str:
+        return str(self.description)
+
+
+class CsrfError(SessionError, _Refusal, Forbidden):
+    """A state-changing request failed the CSRF check: ``403 Forbidden``.
+
+    Answered by :class:`~wsgisession.CsrfMiddleware` before the application runs.
+
+    :param reason: ``"missing"`` (no token), ``"invalid"`` (wrong, malformed, or from
+        another session), ``"no_secret"`` (the session has no token: it expired or
+        was never given a form) or ``"origin"`` (the ``Origin``/``Referer`` is
+        another site).
+    :param description: The sentence the client sees.
+    """
+
+    def __init__(self, reason: str, description: str) -> None:
+        SessionError.__init__(self, description)
+        Forbidden.__init__(self, description)
+        self.reason = reason
+        self.error_code = f"csrf_{reason}"
+
+    def __str__(self) -> str:
+        return str(self.description)
