@@ -5,11 +5,17 @@ Wrap an application in :class:`SessionMiddleware` and use :data:`session` (or
 here; errors live in :mod:`wsgisession.errors`.
 """
 
+from .auth import AuthInfo as AuthInfo
+from .auth import current_user as current_user
+from .auth import login as login
+from .auth import logout as logout
 from .context import get_session as get_session
 from .context import session as session
 from .cookies import CookieOptions as CookieOptions
 from .cookies import get_signed_cookie as get_signed_cookie
 from .cookies import set_signed_cookie as set_signed_cookie
+from .csrf import CsrfMiddleware as CsrfMiddleware
+from .csrf import csrf_token as csrf_token
 from .middleware import SessionMiddleware as SessionMiddleware
 from .sessions import Session as Session
 from .stores import CookieStore as CookieStore
