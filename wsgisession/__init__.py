@@ -16,6 +16,13 @@ from .cookies import get_signed_cookie as get_signed_cookie
 from .cookies import set_signed_cookie as set_signed_cookie
 from .csrf import CsrfMiddleware as CsrfMiddleware
 from .csrf import csrf_token as csrf_token
+from .guards import Auth as Auth
+from .guards import AuthRedirect as AuthRedirect
+from .guards import Guard as Guard
+from .guards import GuardContext as GuardContext
+from .guards import guarded as guarded
+from .guards import login_required as login_required
+from .guards import safe_next as safe_next
 from .middleware import SessionMiddleware as SessionMiddleware
 from .sessions import Session as Session
 from .stores import CookieStore as CookieStore

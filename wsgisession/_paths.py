@@ -1,4 +1,4 @@
-"""URL path prefixes for guards and CSRF exemptions, matched on segment boundaries.
+"""URL paths: prefixes for guards and CSRF exemptions, and safe redirect targets.
 
 ``/admin`` covers ``/admin`` and ``/admin/users`` but not ``/administrator``. The
 request path is also checked in a normalized form (repeated slashes collapsed, ``.``
@@ -12,15 +12,21 @@ import posixpath
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
 
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["PathPrefixes"]
+__all__ = ["PathPrefixes", "request_target", "safe_next"]
 
 _SLASHES = re.compile(r"/{2,}")
+
+# Characters left as they are when the original URL is put into ``next=``.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?%"
+_MAX_NEXT = 2048
 
 
 def _normalize(path: str) -> str:
@@ -71,3 +77,49 @@ class PathPrefixes:
         """
         path = environ.get("PATH_INFO") or "/"
         return self._match(path) and self._match(_normalize(path))
+
+
+def safe_next(value: object, default: str = "/") -> str:
+    """*value* if it is a same-site path to redirect to, else *default*.
+
+    Use it on the ``next`` parameter of a login page before redirecting there:
+    only a path such as ``/account?tab=1`` passes. ``https://evil.example``,
+    ``//evil.example``, ``/\\\\evil.example``, anything with a backslash or a control
+    character (browsers drop tabs and newlines, so ``/\\t/evil.example`` would
+    become ``//evil.example``), or over 2048 characters gives *default*.
+
+    :param value: The candidate, typically ``request.args.get("next")``.
+    :param default: Where to go instead.
+    """
+    if (
+        not isinstance(value, str)
+        or not value.startswith("/")
+        or value.startswith("//")
+        or len(value) > _MAX_NEXT
+        or "\\" in value
+        or not value.isprintable()
+    ):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return default
+    return value
+
+
+def _wsgi_bytes(value: str) -> bytes:
+    # PEP 3333 strings carry the raw bytes as latin-1; a server that broke the rule
+    # and passed real text is handled as UTF-8.
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace")
+
+
+def request_target(environ: WSGIEnvironment) -> str:
+    """The path and query the request asked for, re-encoded, as a safe ``next``."""
+    path = environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/")
+    target = quote(_wsgi_bytes(path), safe=_PATH_SAFE)
+    query = environ.get("QUERY_STRING", "")
+    if query:
+        target += "?" + quote(_wsgi_bytes(query), safe=_QUERY_SAFE)
+    return safe_next(target)

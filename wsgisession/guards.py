@@ -1,0 +1,406 @@
+"""Guards: test the request and the session before the application runs.
+
+A guard wraps a WSGI application (or, as a decorator, one view) and refuses a
+request whose test fails, before any of your code runs:
+
+- :class:`Guard` runs any ``test(ctx) -> bool`` on a :class:`GuardContext`
+  (environ, werkzeug request, session, logged-in user) and answers ``403`` (or your
+  ``deny`` response) when it is false;
+- :class:`Auth` lets only logged-in users through (see :func:`~wsgisession.login`):
+  ``401`` for anyone else, ``403`` for a user without the required role;
+- :class:`AuthRedirect` sends a visitor who is not logged in to the login page with
+  a 303, remembering where they were going in ``next=`` (always a same-site path:
+  read it back with :func:`safe_next`);
+- :func:`login_required` and :func:`guarded` do the same for a single view of any
+  framework (a plain WSGI callable, a Flask view, a Django view).
+
+``paths`` limits a guard to URL path prefixes, matched on segment boundaries
+(``/admin`` covers ``/admin/users``, not ``/administrator``) and on the normalized
+path too, so ``//admin`` or ``/x/../admin`` cannot slip past. Guards compose by
+nesting and run outside-in; all of them go inside
+:class:`~wsgisession.SessionMiddleware`::
+
+    app = SessionMiddleware(
+        AuthRedirect(Auth(app, roles=["admin"], paths=["/admin"]), paths=["/account"]),
+        secret_key=SECRET_KEY,
+    )
+
+When *not* to use them: a path guard protects URLs, not data. If the same data is
+reachable under another path (an API, an export), guard that too, or check
+:func:`~wsgisession.current_user` where the data is loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+from urllib.parse import urlencode, urlsplit
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request
+
+from ._forms import form_data
+from ._paths import PathPrefixes, request_target, safe_next
+from .auth import AuthInfo, current_user, role_set
+from .context import current_environ, get_session
+from .errors import AccessDenied, ConfigurationError, NotLoggedIn
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from .sessions import Session
+
+__all__ = [
+    "Auth",
+    "AuthRedirect",
+    "Guard",
+    "GuardContext",
+    "guarded",
+    "login_required",
+    "safe_next",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _GuardRequest(Request):
+    # A guard runs before the application: reading the form must leave the body
+    # for it, so the form comes from the shared, body-preserving parser.
+    def _load_form_data(self) -> None:
+        if "form" in self.__dict__:
+            return
+        self.__dict__["form"], self.__dict__["files"] = form_data(self.environ)
+
+
+class GuardContext:
+    """What a guard's test gets: the request, its session and who is logged in.
+
+    Everything but :attr:`environ` is built on first use, so a test that only looks
+    at a header costs no session load.
+
+    :param environ: The WSGI environ of the request being tested.
+    """
+
+    def __init__(self, environ: WSGIEnvironment) -> None:
+        #: The WSGI environ.
+        self.environ = environ
+
+    @cached_property
+    def request(self) -> Request:
+        """A werkzeug :class:`~werkzeug.wrappers.Request`.
+
+        Its ``form`` and ``files`` leave the body readable for the application;
+        do not read ``get_data()`` or ``stream``, which would consume it.
+        """
+        return _GuardRequest(self.environ)
+
+    @cached_property
+    def session(self) -> Session:
+        """The request's :class:`~wsgisession.Session`."""
+        return get_session(self.environ)
+
+    @cached_property
+    def user(self) -> AuthInfo | None:
+        """The logged-in user (:func:`~wsgisession.current_user`), or ``None``."""
+        return current_user(self.environ)
+
+
+def _auth_refusal(
+    user: AuthInfo | None, roles: frozenset[str], require_all: bool
+) -> HTTPException | None:
+    if user is None:
+        return NotLoggedIn()
+    if user.has_roles(roles, require_all=require_all):
+        return None
+    names = " and ".join(repr(r) for r in sorted(roles))
+    if len(roles) == 1:
+        return AccessDenied(f"This page needs the role {names}.")
+    if require_all:
+        return AccessDenied(f"This page needs the roles {names}.")
+    return AccessDenied(f"This page needs one of the roles {names.replace(' and ', ', ')}.")
+
+
+class _PathGuard:
+    """The part every guard shares: the path filter and answering a refusal."""
+
+    def __init__(self, app: WSGIApplication, paths: str | Iterable[str] | None) -> None:
+        self.app = app
+        self.paths = None if paths is None else PathPrefixes(paths, "paths")
+
+    def refuse(self, ctx: GuardContext) -> WSGIApplication | None:
+        """The response for a refused request, or ``None`` to let it through."""
+        raise NotImplementedError
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self.paths is None or self.paths.covers(environ):
+            try:
+                refusal = self.refuse(GuardContext(environ))
+            except HTTPException as exc:
+                refusal = exc
+            if refusal is not None:
+                return refusal(environ, start_response)
+        return self.app(environ, start_response)
+
+
+class Guard(_PathGuard):
+    """Let a request through only when ``test(ctx)`` is true.
+
+    ::
+
+        def from_office(ctx: GuardContext) -> bool:
+            return ctx.environ.get("REMOTE_ADDR", "").startswith("10.1.")
+
+        app = Guard(app, from_office, paths=["/internal"])
+
+    :param app: The WSGI application to guard.
+    :param test: Called with a :class:`GuardContext`; a false result refuses the
+        request. It may also raise a werkzeug ``HTTPException`` (``NotFound`` to hide
+        a page, say), which becomes the response.
+    :param paths: URL path prefixes the guard applies to; ``None`` (default): all.
+    :param deny: The response when the test fails: any WSGI application, such as a
+        werkzeug ``Response``. Default: ``403 Forbidden`` in plain text (JSON for a
+        client that asks for it).
+    :raises ConfigurationError: *test* or *deny* is not callable, or a path does not
+        start with ``/``.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        test: Callable[[GuardContext], bool],
+        *,
+        paths: str | Iterable[str] | None = None,
+        deny: WSGIApplication | None = None,
+    ) -> None:
+        if not callable(test):
+            raise ConfigurationError(f"test must be a callable taking a GuardContext: {test!r}")
+        if deny is not None and not callable(deny):
+            raise ConfigurationError(f"deny must be a WSGI application (a Response): {deny!r}")
+        super().__init__(app, paths)
+        self.test = test
+        self.deny = deny
+
+    def refuse(self, ctx: GuardContext) -> WSGIApplication | None:
+        """*deny* (or a 403) when the test fails, else ``None``."""
+        if self.test(ctx):
+            return None
+        return self.deny if self.deny is not None else AccessDenied()
+
+
+class Auth(_PathGuard):
+    """Let only logged-in users (with the required roles) through.
+
+    - not logged in: ``401 Unauthorized`` with ``WWW-Authenticate: Cookie``;
+    - logged in without the role(s): ``403 Forbidden``, naming the role(s).
+
+    Both are one line of plain text, or ``{"error": …, "message": …}`` for a client
+    whose ``Accept`` prefers JSON. For pages a browser visits, :class:`AuthRedirect`
+    (outside) turns the 401 into a redirect to the login page.
+
+    ::
+
+        app = Auth(app, roles=["admin"], paths=["/admin"])
+
+    :param app: The WSGI application to guard.
+    :param roles: Role names (see :func:`~wsgisession.login`); a single ``str`` is
+        one role. Empty (default): any logged-in user.
+    :param require_all: Need every role in *roles* rather than any one of them.
+    :param paths: URL path prefixes the guard applies to; ``None`` (default): all.
+    :raises ConfigurationError: a path does not start with ``/``.
+    :raises TypeError: a role that is not a non-empty ``str``.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        roles: str | Iterable[str] = (),
+        require_all: bool = False,
+        paths: str | Iterable[str] | None = None,
+    ) -> None:
+        super().__init__(app, paths)
+        self.roles = role_set(roles)
+        self.require_all = require_all
+
+    def refuse(self, ctx: GuardContext) -> WSGIApplication | None:
+        """401 or 403 as described above, or ``None``."""
+        return _auth_refusal(ctx.user, self.roles, self.require_all)
+
+
+class AuthRedirect(Auth):
+    """Send visitors who are not logged in to the login page.
+
+    A request that is not logged in gets ``303 See Other`` to *location* with
+    ``next=`` set to the path and query it asked for, so the login page can send the
+    user back (pass ``next`` through :func:`safe_next` first). ``next`` is only ever
+    a same-site path: a request for ``//evil.example`` gets ``next=/``.
+
+    A logged-in user without the required role gets ``403``, as with :class:`Auth`:
+    logging in again would not help them, and a redirect would hide why.
+    The login page itself is never redirected, even when *paths* cover it.
+
+    ::
+
+        app = AuthRedirect(app, location="/login", paths=["/account", "/admin"])
+
+    :param app: The WSGI application to guard.
+    :param location: The login page: a path (``"/login"``) or an absolute URL.
+    :param roles: As for :class:`Auth`.
+    :param require_all: As for :class:`Auth`.
+    :param paths: URL path prefixes the guard applies to; ``None`` (default): all.
+    :raises ConfigurationError: an empty *location*, or a path not starting with ``/``.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        location: str = "/login",
+        *,
+        roles: str | Iterable[str] = (),
+        require_all: bool = False,
+        paths: str | Iterable[str] | None = None,
+    ) -> None:
+        if not isinstance(location, str) or not location:
+            raise ConfigurationError(f"location must be the login page's URL, not {location!r}")
+        super().__init__(app, roles=roles, require_all=require_all, paths=paths)
+        self.location = location
+        self._login_path = urlsplit(location).path or "/"
+
+    def refuse(self, ctx: GuardContext) -> WSGIApplication | None:
+        """A 303 to the login page, a 403, or ``None``."""
+        environ = ctx.environ
+        path = environ.get("PATH_INFO") or "/"
+        if self._login_path in (path, environ.get("SCRIPT_NAME", "") + path):
+            return None  # the login page must stay reachable, or the redirect loops
+        refusal = super().refuse(ctx)
+        if not isinstance(refusal, NotLoggedIn):
+            return refusal
+        separator = "&" if "?" in self.location else "?"
+        url = self.location + separator + urlencode({"next": request_target(environ)})
+        response = redirect(url, 303)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _django_response(args: tuple[Any, ...], exc: HTTPException, environ: WSGIEnvironment) -> Any:
+    # Django turns any exception but its own into a 500 before it reaches a WSGI
+    # middleware, so a refusal in a Django view is returned as a Django response.
+    # django.http is looked up, never imported: a Django request means it is loaded.
+    http = sys.modules.get("django.http")
+    if http is None or not any(isinstance(arg, http.HttpRequest) for arg in args[:2]):
+        return None
+    response = exc.get_response(environ)
+    django_response = http.HttpResponse(
+        response.get_data(),
+        status=response.status_code,
+        content_type=response.headers.get("Content-Type"),
+    )
+    for name, value in response.headers.items():
+        if name.lower() not in ("content-type", "content-length"):
+            django_response[name] = value
+    return django_response
+
+
+def _check_before(view: F, check: Callable[[GuardContext], HTTPException | None]) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        environ = current_environ()
+        refusal = check(GuardContext(environ))
+        if refusal is not None:
+            response = _django_response(args, refusal, environ)
+            if response is not None:
+                return response
+            raise refusal
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@overload
+def login_required(view: F, /) -> F: ...
+
+
+@overload
+def login_required(
+    *, roles: str | Iterable[str] = (), require_all: bool = False
+) -> Callable[[F], F]: ...
+
+
+def login_required(
+    view: F | None = None,
+    /,
+    *,
+    roles: str | Iterable[str] = (),
+    require_all: bool = False,
+) -> F | Callable[[F], F]:
+    """Decorate one view so that it runs only for a logged-in user (with *roles*).
+
+    Works on any callable run inside :class:`~wsgisession.SessionMiddleware`: a plain
+    WSGI application, a Flask view, a Django view (function or method). The check
+    happens before the view is called:
+
+    - not logged in: raises :class:`~wsgisession.errors.NotLoggedIn` (a werkzeug
+      ``Unauthorized``, 401);
+    - lacking the role(s): raises :class:`~wsgisession.errors.AccessDenied` (a
+      werkzeug ``Forbidden``, 403).
+
+    Flask renders these natively; :class:`~wsgisession.SessionMiddleware` renders
+    them for a plain WSGI app. A Django view gets the same answer as a Django
+    ``HttpResponse``, since Django would turn the exception into a 500.
+
+    ::
+
+        @login_required
+        def account(request): ...
+
+        @login_required(roles=["admin"])
+        def admin(request): ...
+
+    :param view: The view, when used bare as ``@login_required``.
+    :param roles: Role names; a single ``str`` is one role. Empty: any logged-in user.
+    :param require_all: Need every role in *roles* rather than any one of them.
+    :raises TypeError: a role that is not a non-empty ``str``.
+    """
+    wanted = role_set(roles)
+
+    def decorate(view: F) -> F:
+        return _check_before(view, lambda ctx: _auth_refusal(ctx.user, wanted, require_all))
+
+    return decorate if view is None else decorate(view)
+
+
+def guarded(test: Callable[[GuardContext], bool]) -> Callable[[F], F]:
+    """Decorate one view so that it runs only when ``test(ctx)`` is true.
+
+    The view-sized :class:`Guard`: a false result raises
+    :class:`~wsgisession.errors.AccessDenied` (a werkzeug ``Forbidden``, 403), with
+    the same framework support as :func:`login_required`.
+
+    ::
+
+        @guarded(lambda ctx: ctx.user is not None and ctx.user.extra.get("verified"))
+        def payouts(request): ...
+
+    :param test: Called with a :class:`GuardContext` before the view.
+    :raises ConfigurationError: *test* is not callable.
+    """
+    if not callable(test):
+        raise ConfigurationError(f"test must be a callable taking a GuardContext: {test!r}")
+
+    def check(ctx: GuardContext) -> HTTPException | None:
+        return None if test(ctx) else AccessDenied()
+
+    def decorate(view: F) -> F:
+        return _check_before(view, check)
+
+    return decorate
