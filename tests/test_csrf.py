@@ -11,7 +11,8 @@ from werkzeug.middleware.lint import LintMiddleware
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from wsgisession import CsrfMiddleware, SessionMiddleware, csrf_token, login, logout
+from wsgisession import CsrfMiddleware, SessionMiddleware, csrf_token, login, logout, session
+from wsgisession.csrf import CSRF_KEY
 from wsgisession.errors import ConfigurationError
 
 from .conftest import SECRET, text_app
@@ -138,6 +139,28 @@ def test_a_token_without_a_session_secret_is_refused() -> None:
     response = make_client().post("/p", data={"csrf_token": token})
     assert response.status_code == 403
     assert "this session has no token" in response.text
+
+
+@pytest.mark.parametrize("planted", ["a string", b"short", 42, None])
+def test_a_secret_of_the_wrong_type_in_the_session_is_replaced_not_a_500(planted: Any) -> None:
+    def view(request: Request) -> str:
+        if request.path == "/plant":
+            session[CSRF_KEY] = planted
+            return ""
+        return csrf_token()
+
+    client = make_client(view)
+    client.get("/plant")
+    assert client.post("/p", headers={"X-CSRF-Token": "A" * 86}).status_code == 403
+    token = client.get("/token").text
+    assert client.post("/p", headers={"X-CSRF-Token": token}).status_code == 200
+
+
+def test_refusals_are_logged_with_the_reason(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="wsgisession"):
+        make_client().post("/p", headers={"Origin": "https://evil.example"})
+    assert "refused POST /p" in caplog.text
+    assert "evil.example" in caplog.text
 
 
 def _tampered(token: str) -> str:
