@@ -1,31 +1,201 @@
-"""The demo site: a plain WSGI app that counts your visits and remembers your name.
+"""The demo site: a plain WSGI app built on wsgisession.
 
-Run it with ``make demo`` (gunicorn, http://127.0.0.1:8000) or import ``app``.
+It counts your visits, remembers a name you type, keeps a cart, logs you in and
+out (passwords hashed with scrypt), and has an admin page only the ``admin`` role
+may see. Every form carries a CSRF token. Run it with ``make demo`` (gunicorn,
+http://127.0.0.1:8000); the users are ``alice``/``wonderland`` (admin) and
+``bob``/``builder``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
 
-from wsgisession import SessionMiddleware, session
+from wsgisession import (
+    Auth,
+    AuthRedirect,
+    CsrfMiddleware,
+    SessionMiddleware,
+    csrf_token,
+    current_user,
+    login,
+    logout,
+    session,
+)
+from wsgisession.guards import safe_next
 
-PAGE = """<!doctype html>
+
+def _hash(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+
+
+def _user(password: str, roles: tuple[str, ...]) -> tuple[bytes, bytes, tuple[str, ...]]:
+    salt = secrets.token_bytes(16)
+    return salt, _hash(password, salt), roles
+
+
+#: The demo's users: name -> (salt, scrypt hash, roles). A real site uses a database.
+USERS = {
+    "alice": _user("wonderland", ("admin",)),
+    "bob": _user("builder", ()),
+}
+
+
+def check_password(name: str, password: str) -> tuple[str, ...] | None:
+    """The user's roles if the password is right, else ``None``."""
+    salt, expected, roles = USERS.get(name, (b"0" * 16, b"", ()))
+    ok = hmac.compare_digest(_hash(password, salt), expected)
+    return roles if ok and name in USERS else None
+
+
+def e(text: object) -> str:
+    """HTML-escape anything shown on a page: every user-supplied string goes through it."""
+    return html.escape(str(text), quote=True)
+
+
+def page(title: str, body: str) -> Response:
+    """A whole HTML page around *body*."""
+    user = current_user()
+    who = (
+        f"Logged in as <b>{e(user.extra.get('name', user.user_id))}</b>."
+        f" {form('/logout', '<button>Log out</button>')}"
+        if user
+        else '<a href="/login">Log in</a>'
+    )
+    html_page = f"""<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
-<title>wsgisession demo</title>
-<h1>Hello, {name}!</h1>
-<p>You have visited this page {visits} time{plural} in this session.</p>
-<form method="post" action="/name">
-  <label>Your name <input name="name" value="{value}" maxlength="100" autofocus></label>
-  <button>Remember me</button>
-</form>
-<form method="post" action="/forget"><button>Forget me</button></form>
+<title>{e(title)} · wsgisession demo</title>
+<nav><a href="/">Home</a> · <a href="/cart">Cart</a> · <a href="/admin">Admin</a> · {who}</nav>
+<h1>{e(title)}</h1>
+{body}
 """
+    return Response(html_page, content_type="text/html; charset=utf-8")
+
+
+def form(action: str, fields: str) -> str:
+    """A POST form carrying the CSRF token."""
+    token = f'<input type="hidden" name="csrf_token" value="{e(csrf_token())}">'
+    return f'<form method="post" action="{e(action)}">{token}{fields}</form>'
+
+
+def redirect(location: str) -> Response:
+    """A 303 See Other: the answer to a successful POST."""
+    return Response(status=303, headers={"Location": location})
+
+
+def home(request: Request) -> Response:
+    """The visit counter and the name form."""
+    session["visits"] = visits = session.get("visits", 0) + 1
+    name = session.get("name", "")
+    return page(
+        f"Hello, {name or 'stranger'}!",
+        f"<p>You have visited this page {visits} time{'' if visits == 1 else 's'}"
+        " in this session.</p>"
+        + form(
+            "/name",
+            f'<label>Your name <input name="name" value="{e(name)}" maxlength="100"></label>'
+            "<button>Remember me</button>",
+        )
+        + form("/forget", "<button>Forget me</button>"),
+    )
+
+
+def set_name(request: Request) -> Response:
+    """POST /name: remember the name typed in the form."""
+    name = request.form.get("name", "").strip()[:100]
+    if name:
+        session["name"] = name
+    return redirect("/")
+
+
+def forget(request: Request) -> Response:
+    """POST /forget: clear the whole session (and get a new session id)."""
+    session.clear()
+    return redirect("/")
+
+
+def cart(request: Request) -> Response:
+    """GET shows the cart; POST adds an item (a change in place, saved by content)."""
+    if request.method == "POST":
+        item = request.form.get("item", "").strip()[:50]
+        if item:
+            session.setdefault("cart", []).append(item)
+        return redirect("/cart")
+    items = "".join(f"<li>{e(item)}</li>" for item in session.get("cart", []))
+    return page(
+        "Your cart",
+        f"<ul>{items or '<li>(empty)</li>'}</ul>"
+        + form("/cart", '<input name="item" maxlength="50"><button>Add</button>'),
+    )
+
+
+def login_page(request: Request) -> Response:
+    """GET shows the form; POST checks the password and logs in (new session id)."""
+    error = ""
+    if request.method == "POST":
+        name = request.form.get("username", "")
+        roles = check_password(name, request.form.get("password", ""))
+        if roles is not None:
+            login(name, roles=roles, name=name.title())
+            return redirect(safe_next(request.args.get("next")))
+        error = '<p role="alert">Wrong user name or password.</p>'
+    next_query = f"?next={e(request.args['next'])}" if "next" in request.args else ""
+    return page(
+        "Log in",
+        error
+        + form(
+            f"/login{next_query}",
+            '<label>User <input name="username" autocomplete="username"></label> '
+            '<label>Password <input name="password" type="password"'
+            ' autocomplete="current-password"></label> <button>Log in</button>',
+        )
+        + "<p>Try alice / wonderland (admin) or bob / builder.</p>",
+    )
+
+
+def logout_view(request: Request) -> Response:
+    """POST /logout: end the session everywhere."""
+    logout()
+    return redirect("/")
+
+
+def admin(request: Request) -> Response:
+    """Only the admin role gets here (the Auth middleware refuses everyone else)."""
+    user = current_user()
+    return page("Admin", f"<p>Welcome, {e(user.user_id if user else '?')}. All is well.</p>")
+
+
+ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
+    ("GET", "/"): home,
+    ("POST", "/name"): set_name,
+    ("POST", "/forget"): forget,
+    ("GET", "/cart"): cart,
+    ("POST", "/cart"): cart,
+    ("GET", "/login"): login_page,
+    ("POST", "/login"): login_page,
+    ("POST", "/logout"): logout_view,
+    ("GET", "/admin"): admin,
+}
+
+
+@Request.application  # type: ignore[arg-type]
+def site(request: Request) -> Response:
+    """Dispatch to the view for the method and path, or 404 / 405."""
+    view = ROUTES.get((request.method, request.path))
+    if view is not None:
+        return view(request)
+    if any(path == request.path for _, path in ROUTES):
+        return Response("Method not allowed\n", status=405, content_type="text/plain")
+    return Response("Not found\n", status=404, content_type="text/plain")
 
 
 def secret_key() -> str:
@@ -39,28 +209,11 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
-@Request.application  # type: ignore[arg-type]
-def site(request: Request) -> Response:
-    """The whole site: GET / shows the page, POST /name and /forget change the session."""
-    if request.method == "POST" and request.path == "/name":
-        name = request.form.get("name", "").strip()[:100]
-        if name:
-            session["name"] = name
-        return Response(status=303, headers={"Location": "/"})
-    if request.method == "POST" and request.path == "/forget":
-        session.clear()
-        return Response(status=303, headers={"Location": "/"})
-    if request.path != "/":
-        return Response("Not found\n", status=404, content_type="text/plain")
-    session["visits"] = visits = session.get("visits", 0) + 1
-    name = session.get("name", "")
-    body = PAGE.format(
-        name=html.escape(name or "stranger"),
-        visits=visits,
-        plural="" if visits == 1 else "s",
-        value=html.escape(name, quote=True),
-    )
-    return Response(body, content_type="text/html; charset=utf-8")
+def create_app() -> SessionMiddleware:
+    """The site with its middlewares, outermost last."""
+    app = Auth(site, roles=["admin"], paths=["/admin"])
+    app = AuthRedirect(app, location="/login", paths=["/admin"])
+    return SessionMiddleware(CsrfMiddleware(app), secret_key=secret_key())
 
 
-app = SessionMiddleware(site, secret_key=secret_key())
+app = create_app()

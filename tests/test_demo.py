@@ -1,35 +1,96 @@
-"""The demo site works as the README says: it counts visits and remembers a name."""
+"""The demo site works as the README says, through its real middleware stack."""
 
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 import pytest
-from werkzeug.test import Client
+from werkzeug.test import Client, TestResponse
 
 
 @pytest.fixture
-def demo_client(monkeypatch: pytest.MonkeyPatch) -> Client:
+def client(monkeypatch: pytest.MonkeyPatch) -> Client:
     monkeypatch.setenv("WSGISESSION_SECRET_KEY", "demo-test-key-" + "d" * 32)
-    module: Any = importlib.reload(importlib.import_module("demo.wsgi"))
-    return Client(module.app)
+    module: Any = importlib.import_module("demo.wsgi")
+    return Client(module.create_app())
 
 
-def test_demo_counts_visits(demo_client: Client) -> None:
-    assert "visited this page 1 time " in demo_client.get("/").text
-    assert "visited this page 2 times" in demo_client.get("/").text
+def token(client: Client, path: str = "/") -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
+    assert match, "every page with a form carries a CSRF token"
+    return match.group(1)
 
 
-def test_demo_remembers_a_name_and_escapes_it(demo_client: Client) -> None:
-    response = demo_client.post("/name", data={"name": "<b>Ada</b>"})
-    assert response.status_code == 303
-    page = demo_client.get("/").text
+def post(client: Client, path: str, **data: str) -> TestResponse:
+    return client.post(path, data={"csrf_token": token(client), **data})
+
+
+def log_in(client: Client, user: str, password: str) -> TestResponse:
+    return post(client, "/login", username=user, password=password)
+
+
+def test_counts_visits(client: Client) -> None:
+    assert "visited this page 1 time " in client.get("/").text
+    assert "visited this page 2 times" in client.get("/").text
+
+
+def test_remembers_a_name_and_escapes_it(client: Client) -> None:
+    assert post(client, "/name", name="<b>Ada</b>").status_code == 303
+    page = client.get("/").text
     assert "Hello, &lt;b&gt;Ada&lt;/b&gt;!" in page
     assert "<b>Ada</b>" not in page
 
 
-def test_demo_forgets(demo_client: Client) -> None:
-    demo_client.post("/name", data={"name": "Ada"})
-    demo_client.post("/forget")
-    assert "Hello, stranger!" in demo_client.get("/").text
+def test_forget_clears_the_session(client: Client) -> None:
+    post(client, "/name", name="Ada")
+    post(client, "/forget")
+    assert "Hello, stranger!" in client.get("/").text
+
+
+def test_a_form_posted_without_its_token_is_refused(client: Client) -> None:
+    client.get("/")
+    response = client.post("/name", data={"name": "Mallory"})
+    assert response.status_code == 403
+    assert "Hello, stranger!" in client.get("/").text
+
+
+def test_cart_keeps_items_added_in_place(client: Client) -> None:
+    post(client, "/cart", item="apple")
+    post(client, "/cart", item="<pear>")
+    page = client.get("/cart").text
+    assert "<li>apple</li><li>&lt;pear&gt;</li>" in page
+
+
+def test_admin_sends_a_visitor_to_log_in_and_back(client: Client) -> None:
+    response = client.get("/admin")
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/login?next=")
+    login_response = post(client, response.headers["Location"], username="alice", password="x")
+    assert "Wrong user name or password" in login_response.text
+    response = client.post(
+        "/login?next=/admin",
+        data={"csrf_token": token(client, "/login"), "username": "alice", "password": "wonderland"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/admin"
+    assert "All is well" in client.get("/admin").text
+
+
+def test_admin_refuses_a_user_without_the_role(client: Client) -> None:
+    log_in(client, "bob", "builder")
+    assert client.get("/admin").status_code == 403
+
+
+def test_login_changes_the_session_cookie_and_logout_ends_it(client: Client) -> None:
+    post(client, "/name", name="Ada")
+    before = client.get_cookie("session")
+    log_in(client, "alice", "wonderland")
+    after = client.get_cookie("session")
+    assert before is not None
+    assert after is not None
+    assert before.value != after.value
+    assert "Logged in as <b>Alice</b>" in client.get("/").text
+    post(client, "/logout")
+    assert "Log in</a>" in client.get("/").text
