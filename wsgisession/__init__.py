@@ -5,12 +5,20 @@ Wrap an application in :class:`SessionMiddleware` and use :data:`session` (or
 here; errors live in :mod:`wsgisession.errors`.
 """
 
+from .context import at as at
 from .context import get_session as get_session
 from .context import session as session
 from .cookies import CookieOptions as CookieOptions
 from .cookies import get_signed_cookie as get_signed_cookie
 from .cookies import set_signed_cookie as set_signed_cookie
 from .middleware import SessionMiddleware as SessionMiddleware
+from .request import RequestScope as RequestScope
+from .request import at_json as at_json
+from .request import param as param
+from .request import paramo as paramo
+from .request import params as params
+from .request import register_converter as register_converter
+from .request import set_path_params as set_path_params
 from .sessions import Session as Session
 from .stores import CookieStore as CookieStore
 from .stores import ServerSessionStore as ServerSessionStore
