@@ -23,5 +23,7 @@ from .sessions import Session as Session
 from .stores import CookieStore as CookieStore
 from .stores import ServerSessionStore as ServerSessionStore
 from .stores import SessionStore as SessionStore
+from .vars import RequestVar as RequestVar
+from .vars import SessionVar as SessionVar
 
 __version__ = "0.1.0.dev0"
