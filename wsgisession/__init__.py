@@ -11,6 +11,12 @@ from .context import session as session
 from .cookies import CookieOptions as CookieOptions
 from .cookies import get_signed_cookie as get_signed_cookie
 from .cookies import set_signed_cookie as set_signed_cookie
+from .flash import FlashLevel as FlashLevel
+from .flash import FlashMessage as FlashMessage
+from .flash import flash as flash
+from .flash import get_flashed_message as get_flashed_message
+from .flash import get_flashed_messages as get_flashed_messages
+from .flash import peek_flashed_messages as peek_flashed_messages
 from .middleware import SessionMiddleware as SessionMiddleware
 from .request import RequestScope as RequestScope
 from .request import at_json as at_json
