@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from wsgisession import (
     RequestScope,
+    SessionMiddleware,
     at,
     at_json,
     param,
@@ -30,7 +31,7 @@ from wsgisession import (
     set_path_params,
 )
 
-from .conftest import session_client, text_app
+from .conftest import SECRET, session_client, text_app
 
 
 def scope_client(view: Any) -> Client:
@@ -380,10 +381,19 @@ def test_blank_value_is_missing_for_typed_params_but_a_value_for_str() -> None:
     assert response.text == "Missing parameter: age\n"
 
 
+def plain_count_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A plain WSGI app: nothing in it catches a BadParam."""
+    count = param("count", int)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(count).encode()]
+
+
 def test_bad_param_escaping_a_plain_app_under_session_middleware_is_a_400() -> None:
-    response = session_client(lambda request: repr(param("n", int))).get("/?n=x")
-    assert response.status_code == 400
-    assert response.text == "Parameter 'n': cannot convert 'x' to int\n"
+    client = Client(LintMiddleware(SessionMiddleware(plain_count_app, secret_key=SECRET)))
+    with client.get("/?count=x") as response:
+        assert response.status_code == 400
+        assert response.get_data() == b"Parameter 'count': cannot convert 'x' to int\n"
+        assert "Set-Cookie" not in response.headers
 
 
 def test_registered_converter_is_used() -> None:
@@ -549,3 +559,12 @@ def test_django_view_still_sees_request_post_and_files_after_param() -> None:
         "/upload", **multipart({"avatar": FileStorage(BytesIO(b"data"), "a.bin")})
     )
     assert response.text == "data data"
+
+
+def test_bad_param_from_a_plain_app_is_rendered_by_request_scope_under_lint() -> None:
+    client = Client(LintMiddleware(RequestScope(LintMiddleware(plain_count_app))))
+    with client.get("/?count=many") as response:
+        assert response.status_code == 400
+        assert response.get_data() == b"Parameter 'count': cannot convert 'many' to int\n"
+    with client.get("/?count=3") as response:
+        assert response.get_data() == b"3"

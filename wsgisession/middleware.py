@@ -71,9 +71,14 @@ def _seconds(name: str, value: Any) -> int | None:
 def _with_exc_info(
     start_response: StartResponse, status: str, headers: list[tuple[str, str]], *_: Any
 ) -> Any:
-    # PEP 3333: an error response must pass exc_info, in case the app had already
-    # called start_response before it raised.
     return start_response(status, headers, sys.exc_info())
+
+
+def _error_start_response(start_response: StartResponse, started: bool) -> StartResponse:
+    # PEP 3333: an error response passes exc_info when the app had already called
+    # start_response; when it had not, exc_info would make strict servers (werkzeug's
+    # test client) re-raise the error instead of sending the response.
+    return partial(_with_exc_info, start_response) if started else start_response
 
 
 class SessionMiddleware:
@@ -167,9 +172,13 @@ class SessionMiddleware:
         keep_body_readable(environ)
         token = _environ.set(environ)
 
+        started = False
+
         def session_start_response(
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
         ) -> Any:
+            nonlocal started
+            started = True
             if session._data is not None:
                 headers = backend.response_headers(session, list(headers))
             return start_response(status, headers, exc_info)
@@ -179,11 +188,11 @@ class SessionMiddleware:
         except StoreUnavailable as exc:
             unbind(token)
             log.error("session store unavailable, answered 503: %s", exc)
-            return exc(environ, partial(_with_exc_info, start_response))
+            return exc(environ, _error_start_response(start_response, started))
         except HTTPException as exc:
             # A werkzeug error (a BadParam from param(), say) that escaped a plain
             # WSGI app: render it, as Flask would, rather than let it become a 500.
-            app_iter = exc(environ, partial(_with_exc_info, session_start_response))
+            app_iter = exc(environ, _error_start_response(session_start_response, started))
         except BaseException:
             unbind(token)
             raise

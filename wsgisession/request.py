@@ -103,10 +103,24 @@ class RequestScope:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         keep_body_readable(environ)
         token = bind(environ)
+        started = False
+
+        def scope_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Any:
+            nonlocal started
+            started = True
+            return start_response(status, headers, exc_info)
+
         try:
-            app_iter = self.app(environ, start_response)
+            app_iter = self.app(environ, scope_start_response)
         except HTTPException as exc:
-            app_iter = exc(environ, partial(_with_exc_info, start_response))
+            # PEP 3333: exc_info only if the app had started its own response; else
+            # strict servers (werkzeug's test client) re-raise instead of answering.
+            error_start_response = (
+                partial(_with_exc_info, start_response) if started else start_response
+            )
+            app_iter = exc(environ, error_start_response)
         except BaseException:
             unbind(token)
             raise
@@ -119,8 +133,6 @@ class RequestScope:
 def _with_exc_info(
     start_response: StartResponse, status: str, headers: list[tuple[str, str]], *_: Any
 ) -> Any:
-    # PEP 3333: an error response must pass exc_info, in case the app had already
-    # called start_response before it raised.
     exc_info: OptExcInfo = sys.exc_info()
     return start_response(status, headers, exc_info)
 
