@@ -8,6 +8,7 @@ from contextvars import Context
 from typing import Any
 
 import pytest
+from werkzeug.middleware.lint import LintMiddleware
 from werkzeug.test import Client
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request
@@ -18,6 +19,7 @@ from wsgisession import (
     FlashMessage,
     RequestScope,
     ServerSessionStore,
+    SessionMiddleware,
     SessionStore,
     flash,
     get_flashed_message,
@@ -27,7 +29,7 @@ from wsgisession import (
 )
 from wsgisession.errors import SessionTooLarge
 
-from .conftest import session_client, text_app
+from .conftest import SECRET, session_client, text_app
 
 
 def _show(messages: list[FlashMessage]) -> str:
@@ -40,7 +42,7 @@ def flash_view(request: Request) -> Any:
     if request.path == "/flash":
         for message in args.getlist("m"):
             flash(message, int(args.get("level", FlashLevel.INFO)))
-        return redirect("/all") if "redirect" in args else "ok"
+        return redirect(request.host_url + "all") if "redirect" in args else "ok"
     if request.path == "/all":
         return _show(get_flashed_messages())
     if request.path == "/level":
@@ -186,3 +188,12 @@ def test_non_str_message_is_a_type_error() -> None:
         return "checked"
 
     assert session_client(view).get("/").text == "checked"
+
+
+def test_flash_across_a_redirect_under_lint() -> None:
+    app = LintMiddleware(SessionMiddleware(LintMiddleware(text_app(flash_view)), secret_key=SECRET))
+    client = Client(app)
+    with client.get("/flash?m=Linted&redirect=1", follow_redirects=True) as response:
+        assert response.get_data(as_text=True) == "info:Linted"
+    with client.get("/all") as response:
+        assert response.get_data(as_text=True) == ""
