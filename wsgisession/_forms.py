@@ -6,12 +6,17 @@ application runs would normally consume ``wsgi.input``, leaving Flask's
 body once, puts an identical stream back into the environ, and parses a copy with
 werkzeug's form parser. The result is cached in the environ, so several callers in
 one request parse once.
+
+A framework may hold on to the input stream before the view runs (Django's request
+does), so a new stream in the environ would not reach it. Middlewares therefore call
+:func:`keep_body_readable` before the app: the stream it installs rewinds itself to
+the start once :func:`form_data` has read the body.
 """
 
 from __future__ import annotations
 
 from io import BytesIO
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
@@ -19,11 +24,14 @@ from werkzeug.formparser import parse_form_data
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["FORM_CONTENT_TYPES", "form_data"]
+__all__ = ["FORM_CONTENT_TYPES", "form_data", "keep_body_readable"]
 
 _FORM_KEY = "wsgisession.form"
+_INPUT_KEY = "wsgisession.input"
 
 #: The only bodies :func:`form_data` parses; anything else is left unread.
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -33,6 +41,73 @@ MAX_BODY_SIZE = 16 * 1024 * 1024
 
 #: The largest non-file form data kept in memory (werkzeug's own default).
 MAX_FORM_MEMORY_SIZE = 500_000
+
+
+def _in_memory(*args: object, **kwargs: object) -> BytesIO:
+    # The whole body is in memory already (at most MAX_BODY_SIZE). werkzeug's default
+    # spools each upload to a temporary file that only werkzeug's own Request knows
+    # to close; nothing closes ours, so every upload would leak an open file.
+    return BytesIO()
+
+
+class _ReplayableInput:
+    """``wsgi.input`` that starts over with the buffered body once the form is parsed.
+
+    It also keeps a copy of what the application reads, up to
+    :data:`MAX_FORM_MEMORY_SIZE`, so a form the app parsed first (Flask-WTF reads
+    ``request.form`` before the view) can still be parsed by :func:`form_data`.
+    """
+
+    __slots__ = ("_copy", "_stream", "read_bytes")
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        #: How much the application has read.
+        self.read_bytes = 0
+        self._copy: bytearray | None = bytearray()
+
+    def _seen(self, data: bytes) -> bytes:
+        self.read_bytes += len(data)
+        if self._copy is not None:
+            if len(self._copy) + len(data) > MAX_FORM_MEMORY_SIZE:
+                self._copy = None  # an upload: too big to keep twice
+            else:
+                self._copy += data
+        return data
+
+    def read(self, *size: int) -> bytes:
+        return self._seen(self._stream.read(*size))
+
+    def readline(self, *size: int) -> bytes:
+        return self._seen(self._stream.readline(*size))
+
+    def readlines(self, *hint: int) -> list[bytes]:
+        return [self._seen(line) for line in self._stream.readlines(*hint)]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def already_read(self, length: int | None) -> bytes | None:
+        """The whole body, if the application read all of it and it was kept."""
+        if self._copy is None or length is None or len(self._copy) < length:
+            return None
+        return bytes(self._copy)
+
+    def replay(self, body: bytes) -> None:
+        """Serve *body* from its start, as if nothing had been read."""
+        self._stream = BytesIO(body)
+        self.read_bytes = 0
+        self._copy = None
+
+
+def keep_body_readable(environ: WSGIEnvironment) -> None:
+    """Let :func:`form_data` give the body back to an app that already holds the stream.
+
+    Call it before the application runs. Only form bodies are wrapped; other
+    requests cost one header lookup.
+    """
+    if _INPUT_KEY not in environ and is_form(environ):
+        environ["wsgi.input"] = environ[_INPUT_KEY] = _ReplayableInput(environ["wsgi.input"])
 
 
 def is_form(environ: WSGIEnvironment) -> bool:
@@ -51,6 +126,7 @@ def form_data(
     :raises werkzeug.exceptions.BadRequest: a malformed multipart body.
     :raises werkzeug.exceptions.RequestEntityTooLarge: the body is over
         :data:`MAX_BODY_SIZE`, or its fields over :data:`MAX_FORM_MEMORY_SIZE`.
+    :raises RuntimeError: the application read the body first, so it is gone.
     """
     cached = environ.get(_FORM_KEY)
     if cached is not None:
@@ -61,20 +137,42 @@ def form_data(
         length = get_content_length(environ)
         if length is not None and length > MAX_BODY_SIZE:
             raise RequestEntityTooLarge()
-        body = get_input_stream(environ, max_content_length=MAX_BODY_SIZE).read(MAX_BODY_SIZE + 1)
-        if len(body) > MAX_BODY_SIZE:
-            raise RequestEntityTooLarge()
-        # Put the body back for the application, as if nobody had read it.
-        environ["wsgi.input"] = BytesIO(body)
+        replayable: _ReplayableInput | None = environ.get(_INPUT_KEY)
+        if replayable is not None and replayable.read_bytes:
+            body = _read_by_app(replayable, length)
+        else:
+            stream = get_input_stream(environ, max_content_length=MAX_BODY_SIZE)
+            body = stream.read(MAX_BODY_SIZE + 1)
+            if len(body) > MAX_BODY_SIZE:
+                raise RequestEntityTooLarge()
+            # Put the body back for the application, as if nobody had read it.
+            if replayable is not None:
+                replayable.replay(body)
+            else:
+                environ["wsgi.input"] = BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("wsgi.input_terminated", None)
         copy = dict(environ)
         copy["wsgi.input"] = BytesIO(body)
         try:
             _, form, files = parse_form_data(
-                copy, max_form_memory_size=MAX_FORM_MEMORY_SIZE, silent=False
+                copy,
+                stream_factory=_in_memory,
+                max_form_memory_size=MAX_FORM_MEMORY_SIZE,
+                silent=False,
             )
         except ValueError as exc:
             raise BadRequest(f"The form data could not be parsed: {exc}") from None
     environ[_FORM_KEY] = (form, files)
     return form, files
+
+
+def _read_by_app(replayable: _ReplayableInput, length: int | None) -> bytes:
+    body = replayable.already_read(length)
+    if body is None:
+        raise RuntimeError(
+            "the application read the request body before the form was parsed and it"
+            " was too big to keep a copy of: call param() before request.form or"
+            " request.POST"
+        )
+    return body

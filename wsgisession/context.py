@@ -6,25 +6,31 @@ request, body iteration included, and unbind it when the response is closed. Eac
 thread (and each asyncio task or greenlet) sees only its own request.
 
 :data:`session` is a werkzeug :class:`~werkzeug.local.LocalProxy` over that variable;
-:func:`get_session` is the explicit form for code that has the environ.
+:func:`get_session` is the explicit form for code that has the environ. :data:`at`,
+the request scope, is the same over a dict kept in the environ.
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from werkzeug.local import LocalProxy
 
 if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
     from _typeshed.wsgi import WSGIEnvironment
 
     from .sessions import Session
 
-__all__ = ["bind", "current_environ", "get_session", "session", "unbind"]
+__all__ = ["at", "bind", "current_environ", "get_session", "request_scope", "session", "unbind"]
 
 #: The environ key under which the current request's :class:`Session` is kept.
 SESSION_KEY = "wsgisession.session"
+
+#: The environ key of the request scope (:data:`at`), set on its first use only.
+AT_KEY = "wsgisession.at"
 
 _environ: ContextVar[WSGIEnvironment | None] = ContextVar("wsgisession.environ", default=None)
 
@@ -71,3 +77,23 @@ def get_session(environ: WSGIEnvironment | None = None) -> Session:
 #: The current request's :class:`~wsgisession.Session`, usable anywhere the request
 #: is being handled (a werkzeug ``LocalProxy``).
 session: Session = cast("Session", LocalProxy(get_session))
+
+
+def request_scope(environ: WSGIEnvironment | None = None) -> dict[str, Any]:
+    """The request scope (:data:`at`) of *environ* (default: the current request).
+
+    Created on first use, so a request that never uses it pays nothing.
+
+    :raises RuntimeError: no request is being handled and no *environ* was given.
+    """
+    if environ is None:
+        environ = current_environ()
+    scope = environ.get(AT_KEY)
+    if scope is None:
+        scope = environ[AT_KEY] = {}
+    return cast("dict[str, Any]", scope)
+
+
+#: The current request's scope: a fresh mutable mapping per request for passing data
+#: between the parts of the code that handle it (Xitrum's ``at``, Rails' ``@``).
+at: MutableMapping[str, Any] = cast("MutableMapping[str, Any]", LocalProxy(request_scope))

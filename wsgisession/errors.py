@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import MIMEAccept, WWWAuthenticate
-from werkzeug.exceptions import Forbidden, HTTPException, ServiceUnavailable, Unauthorized
+from werkzeug.exceptions import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from werkzeug.http import parse_accept_header
 
 if TYPE_CHECKING:
@@ -205,3 +211,53 @@ class CsrfError(SessionError, _Refusal, Forbidden):
 
     def __str__(self) -> str:
         return str(self.description)
+
+
+class BadParam(SessionError, BadRequest):
+    """A request parameter is missing or cannot be converted to the type asked for.
+
+    Raised by :func:`~wsgisession.param` and friends. A werkzeug
+    :class:`~werkzeug.exceptions.BadRequest`: Flask renders it natively, and
+    :class:`~wsgisession.SessionMiddleware` or :class:`~wsgisession.RequestScope`
+    render one that escapes any other WSGI app, so bad input is a ``400`` with a
+    one-line plain-text body, never a ``500``.
+
+    :param name: The parameter's name (kept as ``param``: ``name`` is the HTTP
+        status name of a werkzeug exception).
+    :param value: The value that could not be converted; ``None`` when missing.
+    :param type_name: The name of the type asked for (``"int"``).
+    """
+
+    #: A value longer than this is cut short in the message, which is sent back.
+    MAX_SHOWN = 50
+
+    def __init__(self, name: str, value: str | None = None, type_name: str | None = None):
+        self.param = name
+        self.value = value
+        self.type_name = type_name
+        if value is None:
+            message = f"Missing parameter: {name}"
+        else:
+            shown = value if len(value) <= self.MAX_SHOWN else value[: self.MAX_SHOWN] + "..."
+            message = f"Parameter {name!r}: cannot convert {shown!r} to {type_name}"
+        BadRequest.__init__(self, message)
+        SessionError.__init__(self, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def get_body(
+        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
+    ) -> str:
+        """The message alone, as plain text."""
+        return self.message + "\n"
+
+    def get_headers(
+        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        """Plain text that no browser may sniff as HTML: the body echoes client input."""
+        return [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]

@@ -38,6 +38,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
 from ._backends import ClientBackend, ServerBackend, SessionTimes
+from ._forms import keep_body_readable
 from .context import SESSION_KEY, _environ, unbind
 from .cookies import KEYRING_KEY, CookieOptions
 from .errors import ConfigurationError, StoreUnavailable
@@ -167,6 +168,7 @@ class SessionMiddleware:
         session = Session(backend, environ)
         environ[SESSION_KEY] = session
         environ[KEYRING_KEY] = self.keyring
+        keep_body_readable(environ)
         token = _environ.set(environ)
         started = False
 
