@@ -1,10 +1,11 @@
 """The demo site: a plain WSGI app built on wsgisession.
 
-It counts your visits, remembers a name you type, keeps a cart, logs you in and
-out (passwords hashed with scrypt), and has an admin page only the ``admin`` role
-may see. Every form carries a CSRF token. Run it with ``make demo`` (gunicorn,
-http://127.0.0.1:8000); the users are ``alice``/``wonderland`` (admin) and
-``bob``/``builder``.
+It counts your visits, remembers a name you type (a typed ``SessionVar``), keeps a
+cart, logs you in and out (passwords hashed with scrypt), says what happened with
+flash messages, passes page data to JavaScript with ``at_json``, and has an admin
+page only the ``admin`` role may see. Every form carries a CSRF token. Run it
+with ``make demo`` (gunicorn, http://127.0.0.1:8000); the users are
+``alice``/``wonderland`` (admin) and ``bob``/``builder``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,15 @@ from wsgisession import (
     Auth,
     AuthRedirect,
     CsrfMiddleware,
+    FlashLevel,
     SessionMiddleware,
+    SessionVar,
+    at,
+    at_json,
     csrf_token,
     current_user,
+    flash,
+    get_flashed_messages,
     login,
     logout,
     session,
@@ -49,6 +56,12 @@ USERS = {
 }
 
 
+class Visitor:
+    """What the demo remembers about a visitor, typed."""
+
+    name = SessionVar(str, default="")
+
+
 def check_password(name: str, password: str) -> tuple[str, ...] | None:
     """The user's roles if the password is right, else ``None``."""
     salt, expected, roles = USERS.get(name, (b"0" * 16, b"", ()))
@@ -62,7 +75,11 @@ def e(text: object) -> str:
 
 
 def page(title: str, body: str) -> Response:
-    """A whole HTML page around *body*."""
+    """A whole HTML page around *body*, with the flash messages and the page data."""
+    at["page"] = {"title": title, "user": Visitor.name.get() or None}
+    messages = "".join(
+        f'<p class="flash {e(m.category)}">{e(m)}</p>' for m in get_flashed_messages()
+    )
     user = current_user()
     who = (
         f"Logged in as <b>{e(user.extra.get('name', user.user_id))}</b>."
@@ -76,7 +93,9 @@ def page(title: str, body: str) -> Response:
 <title>{e(title)} · wsgisession demo</title>
 <nav><a href="/">Home</a> · <a href="/cart">Cart</a> · <a href="/admin">Admin</a> · {who}</nav>
 <h1>{e(title)}</h1>
+{messages}
 {body}
+<script>const page = {at_json("page")}; console.log("wsgisession demo", page);</script>
 """
     return Response(html_page, content_type="text/html; charset=utf-8")
 
@@ -95,7 +114,7 @@ def redirect(location: str) -> Response:
 def home(request: Request) -> Response:
     """The visit counter and the name form."""
     session["visits"] = visits = session.get("visits", 0) + 1
-    name = session.get("name", "")
+    name = Visitor.name.get()
     return page(
         f"Hello, {name or 'stranger'}!",
         f"<p>You have visited this page {visits} time{'' if visits == 1 else 's'}"
@@ -113,13 +132,17 @@ def set_name(request: Request) -> Response:
     """POST /name: remember the name typed in the form."""
     name = request.form.get("name", "").strip()[:100]
     if name:
-        session["name"] = name
+        Visitor.name.set(name)
+        flash(f"Nice to meet you, {name}.", FlashLevel.SUCCESS)
+    else:
+        flash("A name needs at least one letter.", FlashLevel.WARNING)
     return redirect("/")
 
 
 def forget(request: Request) -> Response:
     """POST /forget: clear the whole session (and get a new session id)."""
     session.clear()
+    flash("Forgotten. This is a new session.")
     return redirect("/")
 
 
@@ -129,6 +152,7 @@ def cart(request: Request) -> Response:
         item = request.form.get("item", "").strip()[:50]
         if item:
             session.setdefault("cart", []).append(item)
+            flash(f"Added {item} to your cart.", FlashLevel.SUCCESS)
         return redirect("/cart")
     items = "".join(f"<li>{e(item)}</li>" for item in session.get("cart", []))
     return page(
@@ -146,6 +170,7 @@ def login_page(request: Request) -> Response:
         roles = check_password(name, request.form.get("password", ""))
         if roles is not None:
             login(name, roles=roles, name=name.title())
+            flash(f"Welcome back, {name.title()}.", FlashLevel.SUCCESS)
             return redirect(safe_next(request.args.get("next")))
         error = '<p role="alert">Wrong user name or password.</p>'
     next_query = f"?next={e(request.args['next'])}" if "next" in request.args else ""
@@ -165,6 +190,7 @@ def login_page(request: Request) -> Response:
 def logout_view(request: Request) -> Response:
     """POST /logout: end the session everywhere."""
     logout()
+    flash("You are logged out.")
     return redirect("/")
 
 

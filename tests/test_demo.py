@@ -43,6 +43,20 @@ def test_remembers_a_name_and_escapes_it(client: Client) -> None:
     assert "<b>Ada</b>" not in page
 
 
+def test_actions_are_confirmed_once_by_a_flash_message(client: Client) -> None:
+    post(client, "/cart", item="<apple>")
+    page = client.get("/cart").text
+    assert '<p class="flash success">Added &lt;apple&gt; to your cart.</p>' in page
+    assert "Added" not in client.get("/cart").text
+
+
+def test_page_data_reaches_javascript_safely(client: Client) -> None:
+    post(client, "/name", name="</script><script>alert(1)//")
+    page = client.get("/").text
+    assert "</script><script>alert(1)" not in page
+    assert '"user": "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)//"}' in page
+
+
 def test_forget_clears_the_session(client: Client) -> None:
     post(client, "/name", name="Ada")
     post(client, "/forget")

@@ -106,7 +106,7 @@ def keep_body_readable(environ: WSGIEnvironment) -> None:
     Call it before the application runs. Only form bodies are wrapped; other
     requests cost one header lookup.
     """
-    if _INPUT_KEY not in environ and is_form(environ):
+    if environ.get("CONTENT_TYPE") and _INPUT_KEY not in environ and is_form(environ):
         environ["wsgi.input"] = environ[_INPUT_KEY] = _ReplayableInput(environ["wsgi.input"])
 
 
