@@ -9,6 +9,7 @@ the point of the tests that use it (what if the payload were hostile anyway?).
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import time
 import zlib
@@ -16,8 +17,7 @@ import zlib
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-from wsgisession.signing import Keyring
+from itsdangerous import Signer
 
 from ..conftest import SECRET
 
@@ -50,10 +50,16 @@ def signed_cookie(
     purpose: str = PURPOSE,
     compress: bool = False,
 ) -> str:
-    """A cookie in the signed format carrying *payload* (validly signed with *key*)."""
+    """A cookie in the signed format carrying *payload* (validly signed with *key*).
+
+    Signed by itsdangerous itself (the format is its ``TimestampSigner``'s), with a
+    timestamp of any size.
+    """
+    ts = int(time.time()) if timestamp is None else timestamp
     body = "." + b64(zlib.compress(payload)) if compress else b64(payload)
-    signer = Keyring(key).signer(purpose)
-    return signer.sign(body.encode("ascii"), timestamp).decode("ascii")
+    stamp = b64(ts.to_bytes((ts.bit_length() + 7) // 8, "big"))
+    signer = Signer(key, salt=purpose, key_derivation="hmac", digest_method=hashlib.sha256)
+    return signer.sign(f"{body}.{stamp}").decode("ascii")
 
 
 def encrypted_cookie(
