@@ -7,6 +7,7 @@ Three workloads on a ~400-byte logged-in session, each through a direct WSGI cal
 - ``read``: the view reads one key;
 - ``write``: the view increments a counter (read, modify, save, Set-Cookie).
 
+``wsgisession (encrypted)`` is ``CookieStore(encrypt=True)`` (AES-256-GCM).
 Each library runs the same workloads, with its own bare app (no session) alongside,
 and the table reports the cost *above* that bare app. Peers: a straightforward
 per-request use of itsdangerous's ``URLSafeTimedSerializer`` and Flask's cookie
@@ -77,8 +78,8 @@ def _cookie_from(headers: Iterable[tuple[str, str]], name: str) -> str:
 # -- wsgisession -----------------------------------------------------------------
 
 
-def wsgisession_workloads() -> dict[str, Any]:
-    from wsgisession import SessionMiddleware, session
+def wsgisession_workloads(*, encrypt: bool = False) -> dict[str, Any]:
+    from wsgisession import CookieStore, SessionMiddleware, session
 
     def make(view: Callable[[], None]) -> Any:
         def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -101,7 +102,7 @@ def wsgisession_workloads() -> dict[str, Any]:
         session["counter"] += 1
 
     def wrap(view: Callable[[], None]) -> Any:
-        return SessionMiddleware(make(view), secret_key=SECRET)
+        return SessionMiddleware(make(view), secret_key=SECRET, store=CookieStore(encrypt=encrypt))
 
     captured: list[tuple[str, str]] = []
     wrap(seed)(_environ(None), lambda s, h, e=None: captured.extend(h))
@@ -196,6 +197,7 @@ def flask_workloads() -> dict[str, Any]:
 
 PEERS: dict[str, Callable[[], dict[str, Any]]] = {
     "wsgisession": wsgisession_workloads,
+    "wsgisession (encrypted)": lambda: wsgisession_workloads(encrypt=True),
     "itsdangerous (naive)": itsdangerous_workloads,
     "flask": flask_workloads,
 }
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = {mode: best["wsgisession", mode] - best["wsgisession", "bare"] for mode in MODES[1:]}
     print("\n# ratios: peer cost / wsgisession cost (higher means wsgisession is faster)")
     for name in suites:
-        if name == "wsgisession":
+        if name.startswith("wsgisession"):
             continue
         bare = best[name, "bare"]
         ratios = [

@@ -40,6 +40,7 @@ def session_client(view: Callable[[Request], Any], **options: Any) -> Client:
 #: builds a fresh, empty store for one test (tmp_path is the test's own directory).
 STORES: dict[str, Callable[[Path], SessionStore | ServerSessionStore]] = {
     "cookie": lambda tmp_path: CookieStore(),
+    "encrypted-cookie": lambda tmp_path: CookieStore(encrypt=True),
 }
 
 

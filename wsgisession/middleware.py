@@ -23,8 +23,8 @@ What happens per request:
   client keeps its session for when the store is back.
 
 When *not* to use it: a cookie session (the default store) is readable by the
-client and cannot be revoked before it expires; pick a server-side store when
-logout must be final or the data is confidential.
+client (unless ``CookieStore(encrypt=True)``) and cannot be revoked before it
+expires; pick a server-side store when logout must be final.
 """
 
 from __future__ import annotations

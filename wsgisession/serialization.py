@@ -129,13 +129,19 @@ def _tag(value: Any) -> Any:
     return value  # leaves the encoder handles itself or hands to _default
 
 
-def _sorted_if_possible(items: set[Any] | frozenset[Any]) -> list[Any]:
-    # Sorting keeps the output stable across processes (set order depends on the
-    # hash seed), so an unchanged set never looks like a change.
-    try:
+# Types whose values sort in a total order among themselves (not float or Decimal:
+# NaN; not datetime: naive and aware ones do not compare).
+_TOTALLY_ORDERED = frozenset({str, int, bytes, UUID, date})
+
+
+def _sorted(items: set[Any] | frozenset[Any]) -> list[Any]:
+    # Sorting keeps the output the same in every process and for every insertion
+    # order (set order depends on both), so an unchanged set never looks like a
+    # change. Sets of other or mixed types are ordered by their JSON.
+    first = next(iter(items), None)
+    if type(first) in _TOTALLY_ORDERED and all(type(v) is type(first) for v in items):
         return [_tag(v) for v in sorted(items)]
-    except TypeError:
-        return [_tag(v) for v in items]
+    return sorted((_tag(v) for v in items), key=_encode)
 
 
 def _default(o: Any) -> Any:
@@ -150,9 +156,9 @@ def _default(o: Any) -> Any:
     if isinstance(o, (bytes, bytearray)):
         return {" b": b64encode(o).decode("ascii")}
     if isinstance(o, set):
-        return {" s": _sorted_if_possible(o)}
+        return {" s": _sorted(o)}
     if isinstance(o, frozenset):
-        return {" f": _sorted_if_possible(o)}
+        return {" f": _sorted(o)}
     raise TypeError(f"Object of type {type(o).__name__} is not supported")
 
 
