@@ -70,8 +70,9 @@ def _seconds(name: str, value: Any) -> int | None:
 def _with_exc_info(
     start_response: StartResponse, status: str, headers: list[tuple[str, str]], *_: Any
 ) -> Any:
-    # PEP 3333: an error response must pass exc_info, in case the app had already
-    # called start_response before it raised.
+    # PEP 3333: an error response after start_response was called must pass
+    # exc_info (the server re-raises if the headers are already out). Only then:
+    # some servers, werkzeug's test client among them, re-raise whenever it is given.
     return start_response(status, headers, sys.exc_info())
 
 
@@ -164,12 +165,15 @@ class SessionMiddleware:
         environ[SESSION_KEY] = session
         environ[KEYRING_KEY] = self.keyring
         token = _environ.set(environ)
+        started = False
 
         def session_start_response(
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
         ) -> Any:
+            nonlocal started
             if session._data is not None:
                 headers = backend.response_headers(session, list(headers))
+            started = True
             return start_response(status, headers, exc_info)
 
         try:
@@ -177,11 +181,18 @@ class SessionMiddleware:
         except StoreUnavailable as exc:
             # Already logged by the backend, where the store failed.
             unbind(token)
-            return exc(environ, partial(_with_exc_info, start_response))
+            return exc(
+                environ, partial(_with_exc_info, start_response) if started else start_response
+            )
         except HTTPException as exc:
             # A werkzeug error (a BadParam from param(), say) that escaped a plain
             # WSGI app: render it, as Flask would, rather than let it become a 500.
-            app_iter = exc(environ, partial(_with_exc_info, session_start_response))
+            app_iter = exc(
+                environ,
+                partial(_with_exc_info, session_start_response)
+                if started
+                else session_start_response,
+            )
         except BaseException:
             unbind(token)
             raise
