@@ -24,7 +24,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .errors import ConfigurationError
 from .middleware import SessionMiddleware
@@ -189,11 +189,11 @@ def store_from_url(url: str) -> Store:
     if scheme in ("redis", "rediss", "unix"):
         query = parse_qsl(parts.query, keep_blank_values=True)
         prefixes = [value for name, value in query if name == "prefix"]
+        if not prefixes:
+            return RedisStore(url)
+        # Rebuilt by hand: urlunsplit would turn unix:///path into unix:/path.
         rest = urlencode([(name, value) for name, value in query if name != "prefix"])
-        redis_url = urlunsplit(parts._replace(query=rest))
-        if prefixes:
-            return RedisStore(redis_url, prefix=prefixes[-1])
-        return RedisStore(redis_url)
+        return RedisStore(url.partition("?")[0] + (f"?{rest}" if rest else ""), prefix=prefixes[-1])
     if scheme == "sqlite":
         options = _url_options(url, parts.query, {"busy_timeout": _float, "gc_interval": _float})
         path = unquote(parts.netloc + parts.path)

@@ -107,11 +107,11 @@ class RedisStore(ServerSessionStore):
         self._client = client
         self._lock = threading.Lock()
         if client is None:
-            self._check_url(url)
             self.url = url
             parts = urlsplit(url)
             # Logged with errors, so without the password.
-            self._where = f"{parts.scheme}://{parts.hostname or ''}:{parts.port or 6379}"
+            self._where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+            self._check_url(url)
         else:
             self.url = ""
             self._where = type(client).__name__
