@@ -13,8 +13,6 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,16 +80,11 @@ class SessionTimes:
         return max(1, ttl)
 
 
-@contextmanager
-def _outage_logged() -> Iterator[None]:
+def _log_outage(exc: StoreUnavailable) -> None:
     # Logged here, where the store is called, not where the 503 is rendered: a
     # framework (werkzeug's Request.application, Flask) renders a StoreUnavailable
     # raised inside a view itself, and the middleware never sees it.
-    try:
-        yield
-    except StoreUnavailable as exc:
-        log.error("session store unavailable, answering 503: %s", exc)
-        raise
+    log.error("session store unavailable, answering 503: %s", exc)
 
 
 def _add_vary_cookie(headers: list[tuple[str, str]]) -> None:
@@ -337,8 +330,11 @@ class ServerBackend(_Base):
             log.info("the session cookie expired (%s); starting a fresh session", reason)
             return {}
         key = self.store_key(sid.decode("ascii"))
-        with _outage_logged():
+        try:
             record = self.store.load(key)
+        except StoreUnavailable as exc:
+            _log_outage(exc)
+            raise
         if not record:
             log.debug("no stored session for this id (expired or ended); issuing a new id")
             return {}
@@ -346,8 +342,11 @@ class ServerBackend(_Base):
             data = {field: serialization.loads(raw) for field, raw in record.items()}
         except (ValueError, TypeError, RecursionError) as exc:
             log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
-            with _outage_logged():
+            try:
                 self.store.delete(key)
+            except StoreUnavailable as exc:
+                _log_outage(exc)
+                raise
             return {}
         state.sid = sid.decode("ascii")
         state.key = key
@@ -379,8 +378,11 @@ class ServerBackend(_Base):
     def invalidate_session(self, session: Session) -> None:
         state: _ServerState = session.state
         if state.key is not None:
-            with _outage_logged():
+            try:
                 self.store.delete(state.key)
+            except StoreUnavailable as exc:
+                _log_outage(exc)
+                raise
             state.sid = state.key = None
             state.raw = {}
 
@@ -398,8 +400,11 @@ class ServerBackend(_Base):
         )
 
     def _save(self, session: Session, now: int, *, late: bool) -> str | None:
-        with _outage_logged():
+        try:
             return self._save_to_store(session, now, late=late)
+        except StoreUnavailable as exc:
+            _log_outage(exc)
+            raise
 
     def _save_to_store(self, session: Session, now: int, *, late: bool) -> str | None:
         state: _ServerState = session.state
