@@ -255,8 +255,8 @@ class SQLiteStore(ServerSessionStore):
     def gc(self) -> int:
         """Purge expired sessions now; returns how many were removed.
 
-        Saves already do this at most once per *gc_interval*; call it from a cron job
-        (or ``wsgisession gc``) when the site is mostly read.
+        Saves already do this at most once per *gc_interval*; call it from a
+        scheduled job as well when the site is mostly read, since reads never purge.
         """
         with self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
