@@ -225,12 +225,12 @@ class RedisStore(ServerSessionStore):
 
     def close(self) -> None:
         """Close the client this store created (a client you passed is left open)."""
+        if not self._owns_client:
+            return
         with self._lock:
             client, self._client = self._client, None
-        if client is not None and self._owns_client:
+        if client is not None:
             client.close()
-        elif client is not None:
-            self._client = client
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
