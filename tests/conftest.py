@@ -1,17 +1,29 @@
-"""Shared fixtures: a secret key, a controllable clock and tiny WSGI apps."""
+"""Shared fixtures: a secret key, a controllable clock, tiny WSGI apps and every store."""
 
 from __future__ import annotations
 
+import functools
+import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from wsgisession import CookieStore, ServerSessionStore, SessionMiddleware, SessionStore
+from wsgisession import (
+    CookieStore,
+    LRUStore,
+    RedisStore,
+    ServerSessionStore,
+    SessionMiddleware,
+    SessionStore,
+    SQLiteStore,
+)
 from wsgisession.context import _environ
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -36,18 +48,109 @@ def session_client(view: Callable[[Request], Any], **options: Any) -> Client:
     return Client(SessionMiddleware(text_app(view), **options))
 
 
+# -- Redis: the server on 127.0.0.1:6379 or $WSGISESSION_TEST_REDIS_URL ----------
+
+REDIS_URL = os.environ.get("WSGISESSION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+#: Every key this test run writes starts with this, so runs never see each other's
+#: data and each test's keys can be deleted afterwards.
+REDIS_RUN_PREFIX = f"wsgisession-test:{uuid4().hex}:"
+
+
+@functools.cache
+def _redis_problem() -> str | None:
+    try:
+        import redis
+    except ImportError:
+        return "the redis package is not installed: pip install -e '.[redis]'"
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"no Redis at {REDIS_URL} ({exc}); start one or set WSGISESSION_TEST_REDIS_URL"
+    finally:
+        client.close()
+    return None
+
+
+def require_redis() -> str:
+    """The test Redis URL; skips the test without Redis, but fails it under ``CI=true``."""
+    problem = _redis_problem()
+    if problem is not None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"Redis is required when CI=true: {problem}")
+        pytest.skip(problem)
+    return REDIS_URL
+
+
+def redis_test_store(**options: Any) -> RedisStore:
+    """A RedisStore on the test server under a key prefix of its own."""
+    return RedisStore(require_redis(), prefix=f"{REDIS_RUN_PREFIX}{uuid4().hex[:12]}:", **options)
+
+
+def record_count(store: ServerSessionStore) -> int:
+    """How many session records *store* holds, looked at from outside the store."""
+    if isinstance(store, LRUStore):
+        return len(store)
+    if isinstance(store, SQLiteStore):
+        if not os.path.exists(store.path):
+            return 0  # never written: the store creates its file on first use
+        conn = sqlite3.connect(store.path)
+        try:
+            (count,) = conn.execute("SELECT COUNT(*) FROM wsgisession_records").fetchone()
+        finally:
+            conn.close()
+        return int(count)
+    if isinstance(store, RedisStore):
+        return sum(1 for _ in store.client.scan_iter(match=store.prefix + "*"))
+    raise TypeError(f"cannot count the records of {store!r}")
+
+
+def drop_store(store: SessionStore | ServerSessionStore) -> None:
+    """Delete what a test store holds outside the test's tmp_path, and close it."""
+    if isinstance(store, RedisStore):
+        keys = list(store.client.scan_iter(match=store.prefix + "*"))
+        if keys:
+            store.client.delete(*keys)
+    if isinstance(store, ServerSessionStore):
+        store.close()
+
+
 #: Every store the shared session suite runs against, by parametrize id. Each entry
 #: builds a fresh, empty store for one test (tmp_path is the test's own directory).
 STORES: dict[str, Callable[[Path], SessionStore | ServerSessionStore]] = {
     "cookie": lambda tmp_path: CookieStore(),
     "encrypted-cookie": lambda tmp_path: CookieStore(encrypt=True),
+    "lru": lambda tmp_path: LRUStore(),
+    "sqlite": lambda tmp_path: SQLiteStore(tmp_path / "sessions.sqlite3"),
+    "redis": lambda tmp_path: redis_test_store(),
 }
+SERVER_STORES = [name for name in STORES if not name.endswith("cookie")]
 
 
 @pytest.fixture(params=list(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> SessionStore | ServerSessionStore:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[SessionStore | ServerSessionStore]:
     """Each store in turn: tests using it run once per store."""
-    return STORES[request.param](tmp_path)
+    made = STORES[request.param](tmp_path)
+    yield made
+    drop_store(made)
+
+
+@pytest.fixture(params=SERVER_STORES)
+def server_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerSessionStore]:
+    """Each server-side store in turn (LRU, SQLite, Redis)."""
+    made = STORES[request.param](tmp_path)
+    assert isinstance(made, ServerSessionStore)
+    yield made
+    drop_store(made)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis URL (skips, or fails under CI, when there is none)."""
+    return require_redis()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,8 @@ from .auth import AuthInfo as AuthInfo
 from .auth import current_user as current_user
 from .auth import login as login
 from .auth import logout as logout
+from .config import from_config as from_config
+from .config import store_from_url as store_from_url
 from .context import at as at
 from .context import get_session as get_session
 from .context import session as session
@@ -40,8 +42,11 @@ from .request import register_converter as register_converter
 from .request import set_path_params as set_path_params
 from .sessions import Session as Session
 from .stores import CookieStore as CookieStore
+from .stores import LRUStore as LRUStore
+from .stores import RedisStore as RedisStore
 from .stores import ServerSessionStore as ServerSessionStore
 from .stores import SessionStore as SessionStore
+from .stores import SQLiteStore as SQLiteStore
 from .vars import RequestVar as RequestVar
 from .vars import SessionVar as SessionVar
 

@@ -20,7 +20,7 @@ from itsdangerous import BadData
 
 from . import serialization
 from .cookies import MAX_COOKIE_SIZE, CookieOptions, request_cookies
-from .errors import SessionTooLarge
+from .errors import SessionTooLarge, StoreUnavailable
 from .sessions import _IMMUTABLE, Session
 
 if TYPE_CHECKING:
@@ -78,6 +78,13 @@ class SessionTimes:
         if self.absolute_max_age is not None:
             ttl = min(ttl, self.absolute_max_age - (now - created))
         return max(1, ttl)
+
+
+def _log_outage(exc: StoreUnavailable) -> None:
+    # Logged here, where the store is called, not where the 503 is rendered: a
+    # framework (werkzeug's Request.application, Flask) renders a StoreUnavailable
+    # raised inside a view itself, and the middleware never sees it.
+    log.error("session store unavailable, answering 503: %s", exc)
 
 
 def _add_vary_cookie(headers: list[tuple[str, str]]) -> None:
@@ -323,7 +330,11 @@ class ServerBackend(_Base):
             log.info("the session cookie expired (%s); starting a fresh session", reason)
             return {}
         key = self.store_key(sid.decode("ascii"))
-        record = self.store.load(key)
+        try:
+            record = self.store.load(key)
+        except StoreUnavailable as exc:
+            _log_outage(exc)
+            raise
         if not record:
             log.debug("no stored session for this id (expired or ended); issuing a new id")
             return {}
@@ -331,7 +342,11 @@ class ServerBackend(_Base):
             data = {field: serialization.loads(raw) for field, raw in record.items()}
         except (ValueError, TypeError, RecursionError) as exc:
             log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
-            self.store.delete(key)
+            try:
+                self.store.delete(key)
+            except StoreUnavailable as exc:
+                _log_outage(exc)
+                raise
             return {}
         state.sid = sid.decode("ascii")
         state.key = key
@@ -363,7 +378,11 @@ class ServerBackend(_Base):
     def invalidate_session(self, session: Session) -> None:
         state: _ServerState = session.state
         if state.key is not None:
-            self.store.delete(state.key)
+            try:
+                self.store.delete(state.key)
+            except StoreUnavailable as exc:
+                _log_outage(exc)
+                raise
             state.sid = state.key = None
             state.raw = {}
 
@@ -381,6 +400,13 @@ class ServerBackend(_Base):
         )
 
     def _save(self, session: Session, now: int, *, late: bool) -> str | None:
+        try:
+            return self._save_to_store(session, now, late=late)
+        except StoreUnavailable as exc:
+            _log_outage(exc)
+            raise
+
+    def _save_to_store(self, session: Session, now: int, *, late: bool) -> str | None:
         state: _ServerState = session.state
         data = session._data or {}
         store = self.store

@@ -185,8 +185,8 @@ class SessionMiddleware:
         try:
             app_iter = self.app(environ, session_start_response)
         except StoreUnavailable as exc:
+            # Already logged by the backend, where the store failed.
             unbind(token)
-            log.error("session store unavailable, answered 503: %s", exc)
             return exc(environ, partial(_error_start_response, start_response, started))
         except HTTPException as exc:
             # A werkzeug error (a BadParam from param(), say) that escaped a plain
@@ -209,8 +209,8 @@ class SessionMiddleware:
         try:
             if session._data is not None:
                 self._backend.save_late(session, streamed=streamed)
-        except StoreUnavailable as exc:
-            log.error("could not save a session change made after the headers: %s", exc)
+        except StoreUnavailable:
+            log.warning("a session change made after the headers was lost (store unavailable)")
         finally:
             unbind(token)
 

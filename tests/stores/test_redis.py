@@ -1,0 +1,393 @@
+"""RedisStore against real Redis servers: layout, round trips, outages, bad records.
+
+Most tests use the shared server (``WSGISESSION_TEST_REDIS_URL``, default
+127.0.0.1:6379) under a key prefix unique to the test. The outage tests start a
+private ``redis-server`` on a free port, so they can kill and pause it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from werkzeug.test import Client
+from werkzeug.wrappers import Request
+
+from tests.conftest import (
+    REDIS_RUN_PREFIX,
+    SECRET,
+    Clock,
+    drop_store,
+    redis_test_store,
+    require_redis,
+    text_app,
+)
+from wsgisession import RedisStore, SessionMiddleware, session, store_from_url
+from wsgisession.errors import ConfigurationError, StoreUnavailable
+
+try:
+    import redis
+except ImportError:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise
+    pytest.skip("the redis package is not installed", allow_module_level=True)
+
+PURPOSE = "wsgisession.session:session"
+
+
+class CountingRedis(redis.Redis):
+    """A redis-py client that records each command it sends: one per round trip."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: list[str] = []
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.commands.append(str(args[0]).upper())
+        return super().execute_command(*args, **options)
+
+
+def view(request: Request) -> str:
+    if request.path == "/login":
+        session["user"] = "ann"
+    elif request.path == "/add":
+        session["cart"] = [*session.get("cart", []), request.args["item"]]
+    elif request.path == "/logout":
+        session.invalidate()
+    elif request.path == "/untouched":
+        return "no session here"
+    return f"{session.get('user')} {session.get('cart')}"
+
+
+def visits(request: Request) -> str:
+    session["visits"] = session.get("visits", 0) + 1
+    return str(session["visits"])
+
+
+@pytest.fixture
+def counted(redis_url: str) -> Iterator[tuple[RedisStore, CountingRedis]]:
+    client = CountingRedis.from_url(redis_url)
+    store = RedisStore(client=client, prefix=f"{REDIS_RUN_PREFIX}{uuid4().hex[:12]}:")
+    # The first save on a server may need EVAL after a NOSCRIPT; count from after it.
+    store.save("warm-up", {"x": b"1"}, (), 10, create=True)
+    store.delete("warm-up")
+    client.commands.clear()
+    yield store, client
+    drop_store(store)
+    client.close()
+
+
+@pytest.fixture
+def store() -> Iterator[RedisStore]:
+    made = redis_test_store()
+    yield made
+    drop_store(made)
+
+
+def signed_id(mw: SessionMiddleware, client: Client) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return mw.keyring.signer(PURPOSE).unsign(cookie.value).value.partition(b".")[0].decode()
+
+
+# -- layout ------------------------------------------------------------------------
+
+
+def test_each_session_is_one_hash_under_the_prefix_with_the_idle_ttl(store: RedisStore) -> None:
+    mw = SessionMiddleware(text_app(view), secret_key=SECRET, store=store, max_age=3600)
+    client = Client(mw)
+    client.get("/login")
+    client.get("/add?item=book")
+    name = store.prefix + hashlib.sha256(signed_id(mw, client).encode()).hexdigest()
+    assert list(store.client.scan_iter(match=store.prefix + "*")) == [name.encode()]
+    assert store.client.type(name) == b"hash"
+    assert store.client.hgetall(name) == {b"user": b'"ann"', b"cart": b'["book"]'}
+    assert 3590 <= store.client.ttl(name) <= 3600
+
+
+def test_touch_resets_the_ttl(store: RedisStore) -> None:
+    store.save("k", {"x": b"1"}, (), 100, create=True)
+    store.touch("k", 5000)
+    assert 4990 <= store.client.ttl(store.prefix + "k") <= 5000
+
+
+def test_a_key_that_is_not_a_hash_is_deleted_and_gives_a_fresh_session(
+    store: RedisStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    mw = SessionMiddleware(text_app(view), secret_key=SECRET, store=store)
+    client = Client(mw)
+    client.get("/login")
+    name = store.prefix + hashlib.sha256(signed_id(mw, client).encode()).hexdigest()
+    store.client.set(name, "something else wrote here")
+    with caplog.at_level(logging.WARNING, logger="wsgisession"):
+        response = client.get("/")
+    assert (response.status_code, response.text) == (200, "None None")
+    assert "corrupt" in caplog.text
+    assert store.client.exists(name) == 0
+
+
+# -- round trips -----------------------------------------------------------------
+
+
+def test_a_request_that_never_touches_the_session_makes_no_round_trip(
+    counted: tuple[RedisStore, CountingRedis],
+) -> None:
+    store, client = counted
+    app = Client(SessionMiddleware(text_app(view), secret_key=SECRET, store=store))
+    app.get("/login")
+    client.commands.clear()
+    app.get("/untouched")
+    assert client.commands == []
+
+
+def test_loading_is_one_round_trip_and_a_read_only_request_makes_no_other(
+    counted: tuple[RedisStore, CountingRedis],
+) -> None:
+    store, client = counted
+    app = Client(SessionMiddleware(text_app(view), secret_key=SECRET, store=store))
+    app.get("/login")
+    client.commands.clear()
+    assert app.get("/").text == "ann None"
+    assert client.commands == ["HGETALL"]
+
+
+def test_saving_a_changed_session_is_one_round_trip(
+    counted: tuple[RedisStore, CountingRedis],
+) -> None:
+    store, client = counted
+    app = Client(SessionMiddleware(text_app(view), secret_key=SECRET, store=store))
+    app.get("/login")
+    assert client.commands == ["EVALSHA"]  # a new session: nothing to load
+    client.commands.clear()
+    app.get("/add?item=book")
+    assert client.commands == ["HGETALL", "EVALSHA"]
+
+
+def test_renewing_the_idle_timeout_is_one_expire_at_most_once_per_interval(
+    counted: tuple[RedisStore, CountingRedis], clock: Clock
+) -> None:
+    store, client = counted
+    mw = SessionMiddleware(
+        text_app(view), secret_key=SECRET, store=store, max_age=600, refresh_interval=60
+    )
+    app = Client(mw)
+    app.get("/login")
+    clock.advance(61)
+    client.commands.clear()
+    app.get("/")
+    app.get("/")
+    assert client.commands == ["HGETALL", "EXPIRE", "HGETALL"]
+
+
+def test_logout_deletes_the_hash_in_one_round_trip(
+    counted: tuple[RedisStore, CountingRedis],
+) -> None:
+    store, client = counted
+    app = Client(SessionMiddleware(text_app(view), secret_key=SECRET, store=store))
+    app.get("/login")
+    client.commands.clear()
+    app.get("/logout")
+    assert client.commands == ["HGETALL", "DEL"]
+    assert list(client.scan_iter(match=store.prefix + "*")) == []
+
+
+def test_the_script_is_sent_again_after_the_server_forgot_it(
+    counted: tuple[RedisStore, CountingRedis], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, client = counted
+    monkeypatch.setattr("wsgisession.stores.redis._SAVE_SHA", "0" * 40)  # never cached
+    assert store.save("k", {"x": b"1"}, (), 60, create=True)
+    assert client.commands == ["EVALSHA", "EVAL"]
+    assert store.load("k") == {"x": b"1"}
+
+
+# -- configuration and the client ----------------------------------------------------
+
+
+def test_a_client_passed_in_is_used_and_left_open(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    store = RedisStore(client=client, prefix=f"{REDIS_RUN_PREFIX}{uuid4().hex[:12]}:")
+    store.save("k", {"x": b"1"}, (), 60, create=True)
+    store.close()
+    assert client.hgetall(store.prefix + "k") == {b"x": b"1"}
+    client.delete(store.prefix + "k")
+    client.close()
+
+
+def test_the_url_prefix_option_sets_the_key_prefix() -> None:
+    url = require_redis()
+    prefix = f"{REDIS_RUN_PREFIX}{uuid4().hex[:12]}:"
+    store = store_from_url(f"{url}?prefix={prefix}")
+    assert isinstance(store, RedisStore)
+    assert store.prefix == prefix
+    store.save("k", {"x": b"1"}, (), 60, create=True)
+    assert store.client.exists(prefix + "k") == 1
+    drop_store(store)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://127.0.0.1:6379/0?sockettimeout=1", "unknown option 'sockettimeout'"),
+        ("http://127.0.0.1:6379/0", "invalid Redis URL"),
+    ],
+)
+def test_a_bad_url_is_refused_at_start_up(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RedisStore(url)
+
+
+def test_without_the_redis_package_the_error_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(ConfigurationError, match=r"pip install 'wsgisession\[redis\]'"):
+        RedisStore()
+    with pytest.raises(ConfigurationError, match="pip install"):
+        store_from_url("redis://127.0.0.1:6379/0")
+
+
+# -- outages, with a private server --------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateRedis:
+    """A redis-server of our own, to kill, pause and restart.
+
+    Its append-only file is synced on every write, so a killed server restarts
+    with everything it had acknowledged, as a production Redis with persistence.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
+                *("--dir", str(self.directory)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        probe = redis.Redis.from_url(self.url, socket_timeout=1)
+        try:
+            for _ in range(200):
+                try:
+                    if probe.ping():
+                        return
+                except redis.ConnectionError:
+                    time.sleep(0.025)
+            pytest.fail(f"redis-server on port {self.port} did not start")
+        finally:
+            probe.close()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signum)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.signal(signal.SIGCONT)
+            self.kill()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("redis-server is required when CI=true")
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_redis_down_answers_503_then_service_resumes_with_nothing_lost(
+    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RedisStore(private_redis.url, socket_timeout=1)
+    client = Client(SessionMiddleware(text_app(visits), secret_key=SECRET, store=store))
+    assert [client.get("/").text for _ in range(2)] == ["1", "2"]
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+
+    private_redis.kill()
+    with caplog.at_level(logging.ERROR, logger="wsgisession"):
+        response = client.get("/")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.mimetype == "text/plain"
+    assert "try again" in response.text
+    assert "Set-Cookie" not in response.headers
+    assert len(errors_logged(caplog)) == 1
+    assert "ConnectionError" in errors_logged(caplog)[0]
+
+    private_redis.start()
+    assert client.get("/").text == "3"  # same id, same data: the count goes on
+    assert client.get_cookie("session") == cookie
+    store.close()
+
+
+def test_redis_timing_out_answers_503_then_service_resumes_with_nothing_lost(
+    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RedisStore(private_redis.url, socket_timeout=0.2)
+    client = Client(SessionMiddleware(text_app(visits), secret_key=SECRET, store=store))
+    assert [client.get("/").text for _ in range(2)] == ["1", "2"]
+
+    private_redis.signal(signal.SIGSTOP)  # alive but silent, as an overloaded server
+    try:
+        with caplog.at_level(logging.ERROR, logger="wsgisession"):
+            response = client.get("/")
+    finally:
+        private_redis.signal(signal.SIGCONT)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "Set-Cookie" not in response.headers
+    assert len(errors_logged(caplog)) == 1
+    assert "TimeoutError" in errors_logged(caplog)[0]
+
+    assert client.get("/").text == "3"
+    store.close()
+
+
+def test_a_request_that_never_touches_the_session_needs_no_redis() -> None:
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5)
+    client = Client(SessionMiddleware(text_app(view), secret_key=SECRET, store=store))
+    assert client.get("/untouched").status_code == 200
+    assert client.get("/login").status_code == 503
+    with pytest.raises(StoreUnavailable, match=r"127\.0\.0\.1"):
+        store.load("k")
+    store.close()

@@ -1,0 +1,203 @@
+"""SQLiteStore against real database files: workers, WAL, expiry, fork, locks, bad paths."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.test import Client
+from werkzeug.wrappers import Request
+
+from tests.conftest import SECRET, Clock, text_app
+from wsgisession import SessionMiddleware, SQLiteStore, session
+from wsgisession.errors import ConfigurationError, StoreUnavailable
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    made = SQLiteStore(tmp_path / "sessions.sqlite3")
+    yield made
+    made.close()
+
+
+def raw_rows(path: str, table: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        (count,) = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
+    finally:
+        conn.close()
+    return int(count)
+
+
+def visits(request: Request) -> str:
+    session["visits"] = session.get("visits", 0) + 1
+    return str(session["visits"])
+
+
+def test_two_workers_on_one_file_share_sessions(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    first, second = SQLiteStore(path), SQLiteStore(path)
+    try:
+        worker_1 = SessionMiddleware(text_app(visits), secret_key=SECRET, store=first)
+        worker_2 = SessionMiddleware(text_app(visits), secret_key=SECRET, store=second)
+        client = Client(worker_1)
+        assert client.get("/").text == "1"
+        client.application = worker_2
+        assert client.get("/").text == "2"
+        client.application = worker_1
+        assert client.get("/").text == "3"
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_database_runs_in_wal_mode(store: SQLiteStore) -> None:
+    store.save("k", {"x": b"1"}, (), 60, create=True)
+    conn = sqlite3.connect(store.path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        conn.close()
+
+
+def test_each_session_key_is_its_own_row(store: SQLiteStore) -> None:
+    store.save("k", {"a": b"1", "b": b"2"}, (), 60, create=True)
+    store.save("k", {"a": b"3"}, (), 60, create=False)
+    assert raw_rows(store.path, "wsgisession_fields") == 2
+    assert store.load("k") == {"a": b"3", "b": b"2"}
+
+
+def test_sessions_survive_a_new_store_on_the_same_file(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    before = SQLiteStore(path)
+    before.save("k", {"x": b"1"}, (), 60, create=True)
+    before.close()
+    after = SQLiteStore(path)
+    assert after.load("k") == {"x": b"1"}
+    after.close()
+
+
+def test_expired_sessions_are_invisible_at_once_and_gc_purges_them(
+    store: SQLiteStore, clock: Clock
+) -> None:
+    store.save("old", {"x": b"1"}, (), 60, create=True)
+    store.save("new", {"x": b"2"}, (), 600, create=True)
+    clock.advance(61)
+    assert store.load("old") is None
+    store.touch("old", 600)  # too late to renew
+    assert store.load("old") is None
+    assert store.gc() == 1
+    assert raw_rows(store.path, "wsgisession_records") == 1
+    assert raw_rows(store.path, "wsgisession_fields") == 1
+    assert store.load("new") == {"x": b"2"}
+
+
+def test_saves_purge_expired_sessions_at_most_once_a_minute(tmp_path: Path, clock: Clock) -> None:
+    store = SQLiteStore(tmp_path / "sessions.sqlite3", gc_interval=60)
+    store.save("short", {"x": b"1"}, (), 10, create=True)  # this save runs the first purge
+    clock.advance(20)
+    store.save("other", {"x": b"2"}, (), 600, create=True)
+    assert raw_rows(store.path, "wsgisession_records") == 2  # expired, not yet purged
+    clock.advance(60)
+    store.save("third", {"x": b"3"}, (), 600, create=True)
+    assert raw_rows(store.path, "wsgisession_records") == 2  # "short" is gone
+    assert store.load("other") == {"x": b"2"}
+    store.close()
+
+
+def test_a_purge_by_one_worker_spares_the_others_for_a_minute(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    first, second = SQLiteStore(path), SQLiteStore(path)
+    first.save("short", {"x": b"1"}, (), 10, create=True)  # purges, stamps the file
+    clock.advance(20)
+    second.save("other", {"x": b"2"}, (), 600, create=True)  # its first save: not due
+    assert raw_rows(path.as_posix(), "wsgisession_records") == 2
+    first.close()
+    second.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_opens_its_own_connection(store: SQLiteStore) -> None:
+    store.save("parent", {"x": b"1"}, (), 60, create=True)  # the parent has a connection
+    pid = os.fork()
+    if pid == 0:  # the child, as a gunicorn worker forked after the store was used
+        code = 1
+        try:
+            if store.load("parent") == {"x": b"1"}:
+                store.save("child", {"y": b"2"}, (), 60, create=True)
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.load("child") == {"y": b"2"}
+
+
+def test_a_database_locked_beyond_busy_timeout_answers_503(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    store = SQLiteStore(path, busy_timeout=0.05)
+    client = Client(SessionMiddleware(text_app(visits), secret_key=SECRET, store=store))
+    assert client.get("/").text == "1"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with caplog.at_level(logging.ERROR, logger="wsgisession"):
+            response = client.get("/")
+    finally:
+        other.rollback()
+        other.close()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "Set-Cookie" not in response.headers
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "locked" in errors[0]
+    assert str(path) in errors[0]
+    assert client.get("/").text == "2"  # the lock is gone: service resumes
+    store.close()
+
+
+def test_an_unwritable_path_fails_at_first_use_naming_the_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "no-such-directory" / "sessions.sqlite3"
+    store = SQLiteStore(path)  # creating the store touches nothing
+    with pytest.raises(StoreUnavailable, match="no-such-directory") as raised:
+        store.load("k")
+    assert "writable" in str(raised.value)
+    client = Client(SessionMiddleware(text_app(visits), secret_key=SECRET, store=store))
+    with caplog.at_level(logging.ERROR, logger="wsgisession"):
+        response = client.get("/")
+    assert response.status_code == 503
+    assert str(path) in caplog.text
+
+
+def test_a_file_that_is_not_a_database_fails_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    path.write_bytes(b"this is not an SQLite database, just some text " * 20)
+    with pytest.raises(StoreUnavailable, match=r"sessions\.sqlite3"):
+        SQLiteStore(path).load("k")
+
+
+@pytest.mark.parametrize("path", ["", ":memory:", "file:sessions?mode=memory"])
+def test_an_in_memory_database_is_refused(path: str) -> None:
+    with pytest.raises(ConfigurationError, match="LRUStore"):
+        SQLiteStore(path)
+
+
+def test_a_negative_busy_timeout_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="busy_timeout"):
+        SQLiteStore("x.sqlite3", busy_timeout=-1)
+
+
+def test_a_relative_path_is_resolved_when_the_store_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert SQLiteStore("sessions.sqlite3").path == str(tmp_path / "sessions.sqlite3")

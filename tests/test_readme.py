@@ -1,0 +1,45 @@
+"""The README's examples of server-side stores run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from werkzeug.test import Client
+from werkzeug.wrappers import Request
+
+from tests.conftest import SECRET, text_app
+from wsgisession import ServerSessionStore, SessionMiddleware, SQLiteStore, from_config, session
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def code_block(language: str, containing: str) -> str:
+    blocks = re.findall(rf"```{language}\n(.*?)```", README, re.DOTALL)
+    (block,) = [b for b in blocks if containing in b]
+    return str(block)
+
+
+def visits(request: Request) -> str:
+    session["visits"] = session.get("visits", 0) + 1
+    return str(session["visits"])
+
+
+def test_the_custom_store_example_keeps_sessions_and_honours_create() -> None:
+    namespace: dict[str, Any] = {}
+    exec(code_block("python", "class DictStore"), namespace)  # noqa: S102
+    store = namespace["DictStore"]()
+    assert isinstance(store, ServerSessionStore)
+    client = Client(SessionMiddleware(text_app(visits), secret_key=SECRET, store=store))
+    assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
+    assert store.save("gone", {"a": b"1"}, (), 60, create=False) is False
+
+
+def test_the_toml_example_configures_a_sqlite_store(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.toml"
+    path.write_text(code_block("toml", "[wsgisession]").replace('"…"', f'"{SECRET}"'))
+    mw = from_config(text_app(visits), path, environ={})
+    assert isinstance(mw.store, SQLiteStore)
+    assert mw.store.path == "/var/lib/myapp/sessions.sqlite3"
+    assert mw.cookie.name == "__Host-session"

@@ -1,0 +1,388 @@
+"""Build stores and a configured SessionMiddleware from URLs, dicts, TOML and env vars.
+
+Deployment settings belong outside the code: a store URL in an environment
+variable, the secret key in a secrets manager, cookie options in a TOML file.
+
+- :func:`store_from_url` turns ``"redis://host:6379/0?prefix=app:"``,
+  ``"sqlite:///var/lib/app/sessions.sqlite3"``, ``"memory://?max_entries=10000"`` or
+  ``"cookie://"`` into a store;
+- :func:`from_config` wraps an app in :class:`~wsgisession.SessionMiddleware` from a
+  dict or a TOML file, with ``WSGISESSION_*`` environment variables overriding both.
+
+Every mistake (an unknown scheme, setting or option, a store class that cannot be
+imported, a missing secret key) is a :class:`~wsgisession.errors.ConfigurationError`
+at start-up that names the setting and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import json
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+from .errors import ConfigurationError
+from .middleware import SessionMiddleware
+from .stores.base import ServerSessionStore, SessionStore
+from .stores.cookie import CookieStore
+from .stores.memory import LRUStore
+from .stores.redis import RedisStore
+from .stores.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+__all__ = ["from_config", "store_from_url"]
+
+Store = SessionStore | ServerSessionStore
+
+_ENV_PREFIX = "WSGISESSION_"
+_NONE = frozenset({"", "none", "null"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+# -- converting values (native from TOML/dicts, strings from env vars and URLs) --
+
+
+def _fail(setting: str, value: Any, expected: str) -> ConfigurationError:
+    return ConfigurationError(f"{setting} must be {expected}, not {value!r}")
+
+
+def _str(setting: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _fail(setting, value, "a string")
+    return value
+
+
+def _optional_str(setting: str, value: Any) -> str | None:
+    if value is None or value is False or (isinstance(value, str) and value.lower() in _NONE):
+        return None
+    return _str(setting, value)
+
+
+def _str_list(setting: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise _fail(setting, value, "a list of strings (in an env var: comma-separated)")
+
+
+def _int(setting: str, value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(setting, value, "a whole number")
+    return value
+
+
+def _float(setting: str, value: Any) -> float:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise _fail(setting, value, "a number") from None
+
+
+def _seconds(setting: str, value: Any) -> int | None:
+    if value is None or value is False or (isinstance(value, str) and value.lower() in _NONE):
+        return None
+    return _int(setting, value)
+
+
+def _bool(setting: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise _fail(setting, value, "true or false")
+
+
+def _samesite(setting: str, value: Any) -> str | None:
+    # "None" is a SameSite value (cross-site allowed); no attribute at all is false.
+    if value is None or value is False:
+        return None
+    value = _str(setting, value)
+    return None if value.lower() in _FALSE | {""} else value
+
+
+def _secure(setting: str, value: Any) -> bool | None:
+    if value is None or (isinstance(value, str) and value.lower() in _NONE | {"auto"}):
+        return None
+    return _bool(setting, value)
+
+
+#: The settings of :func:`from_config` passed on to SessionMiddleware, with how to
+#: read each. ``store`` and ``store_options`` are handled apart.
+_MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
+    "secret_key": _str,
+    "fallback_secret_keys": _str_list,
+    "cookie_name": _str,
+    "max_age": _seconds,
+    "absolute_max_age": _seconds,
+    "refresh_interval": _seconds,
+    "path": _str,
+    "domain": _optional_str,
+    "secure": _secure,
+    "httponly": _bool,
+    "samesite": _samesite,
+}
+_SETTINGS = (*_MIDDLEWARE_SETTINGS, "store", "store_options")
+
+
+def _unknown(kind: str, name: str, known: Any, fix: str) -> ConfigurationError:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return ConfigurationError(f"unknown {kind} {name!r}: {hint}{fix}: {', '.join(sorted(known))}")
+
+
+# -- stores from URLs --------------------------------------------------------
+
+
+def _url_options(
+    url: str, query: str, converters: Mapping[str, Callable[[str, Any], Any]]
+) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in converters:
+            raise _unknown("option", name, converters, f"in the store URL {url!r}, use one of")
+        options[name] = converters[name](f"{name} in the store URL {url!r}", value)
+    return options
+
+
+def store_from_url(url: str) -> Store:
+    """Build a store from a URL.
+
+    ==========================================  ======================================
+    URL                                         Store
+    ==========================================  ======================================
+    ``redis://host:6379/0?prefix=app:``         ``RedisStore`` (``rediss://`` for TLS,
+                                                ``unix:///path.sock``; other query
+                                                options go to redis-py)
+    ``sqlite:///var/lib/app/sessions.sqlite3``  ``SQLiteStore`` at an absolute path
+    ``sqlite://sessions.sqlite3``               ``SQLiteStore`` at a relative path
+                                                (``?busy_timeout=5&gc_interval=60``)
+    ``memory://?max_entries=10000``             ``LRUStore``
+    ``cookie://``                               ``CookieStore``
+                                                (``?compress_min_size=512``)
+    ==========================================  ======================================
+
+    :param url: The store URL.
+    :raises ConfigurationError: an unknown scheme or option, or a malformed URL.
+
+    .. versionadded:: 0.1
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(
+            f"store URL {url!r} has no scheme: use redis://, rediss://, sqlite://,"
+            " memory:// or cookie://"
+        )
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("redis", "rediss", "unix"):
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        prefixes = [value for name, value in query if name == "prefix"]
+        if not prefixes:
+            return RedisStore(url)
+        # Rebuilt by hand: urlunsplit would turn unix:///path into unix:/path.
+        rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+        return RedisStore(url.partition("?")[0] + (f"?{rest}" if rest else ""), prefix=prefixes[-1])
+    if scheme == "sqlite":
+        options = _url_options(url, parts.query, {"busy_timeout": _float, "gc_interval": _float})
+        path = unquote(parts.netloc + parts.path)
+        if path.startswith("//"):  # sqlite:////abs, SQLAlchemy's spelling
+            path = path[1:]
+        return SQLiteStore(path or "wsgisession.sqlite3", **options)
+    if scheme in ("memory", "cookie"):
+        if parts.netloc or parts.path.strip("/"):
+            raise ConfigurationError(
+                f"store URL {url!r}: {scheme}:// takes no host or path, only query options"
+            )
+        if scheme == "memory":
+            return LRUStore(**_url_options(url, parts.query, {"max_entries": _int}))
+        return CookieStore(**_url_options(url, parts.query, {"compress_min_size": _int}))
+    raise ConfigurationError(
+        f"unknown store URL scheme {parts.scheme!r} in {url!r}: use redis://, rediss://,"
+        " sqlite://, memory:// or cookie://, or a dotted class path"
+    )
+
+
+# -- stores from class paths -------------------------------------------------
+
+
+def _import(path: str) -> Any:
+    module_name, sep, name = path.replace(":", ".").rpartition(".")
+    if not sep or not module_name or not name:
+        raise ConfigurationError(
+            f"store {path!r} is neither a URL nor a dotted class path such as"
+            " 'myapp.stores.MemcachedStore'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"store class {path!r} could not be imported ({exc}); check the module path"
+            " and that the package is installed"
+        ) from exc
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise ConfigurationError(
+            f"store class {path!r}: module {module_name!r} has no {name!r}"
+        ) from None
+
+
+def _store_from_class(path: str, options: Mapping[str, Any]) -> Store:
+    cls = _import(path)
+    if not (isinstance(cls, type) and issubclass(cls, SessionStore | ServerSessionStore)):
+        raise ConfigurationError(
+            f"store {path!r} is not a SessionStore or ServerSessionStore subclass"
+        )
+    params = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for name in options:
+        if not takes_any and name not in params:
+            raise _unknown(
+                "store option", name, params, f"{path} accepts (set them in store_options)"
+            )
+    try:
+        store: Store = cls(**options)
+    except TypeError as exc:
+        raise ConfigurationError(f"store {path!r} refused store_options: {exc}") from exc
+    return store
+
+
+def _build_store(store: Any, options: Any) -> Store:
+    if options is not None and not isinstance(options, Mapping):
+        raise _fail("store_options", options, "a table of option = value")
+    if isinstance(store, SessionStore | ServerSessionStore):
+        if options:
+            raise ConfigurationError("store_options cannot apply to a store instance")
+        return store
+    if isinstance(store, Mapping):  # {"my.Store": {option = value}}, as in Xitrum
+        if len(store) != 1 or options:
+            raise ConfigurationError(
+                "store as a table must hold exactly one class path with its options,"
+                ' e.g. [store."myapp.stores.MemcachedStore"], and no separate store_options'
+            )
+        ((path, options),) = store.items()
+        if not isinstance(options, Mapping):
+            raise _fail(f"the options of store {path!r}", options, "a table")
+        return _store_from_class(_str("store", path), options)
+    store = _str("store", store)
+    if "://" in store:
+        if options:
+            raise ConfigurationError(
+                f"store_options apply to a store class path, not to the URL {store!r};"
+                " put the options in the URL's query string"
+            )
+        return store_from_url(store)
+    return _store_from_class(store, options or {})
+
+
+# -- from_config ---------------------------------------------------------------
+
+
+def _read(config: Mapping[str, Any] | str | os.PathLike[str] | None) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return dict(config)
+    path = os.fspath(config)
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the config file {path!r}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"the config file {path!r} is not valid TOML: {exc}") from exc
+    table = data.get("wsgisession", data)
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"[wsgisession] in {path!r} must be a table")
+    return table
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for name in _SETTINGS:
+        value = environ.get(_ENV_PREFIX + name.upper())
+        if value is None:
+            continue
+        if name == "store_options":
+            try:
+                settings[name] = json.loads(value)
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"{_ENV_PREFIX}STORE_OPTIONS must be a JSON object: {exc}"
+                ) from exc
+        else:
+            settings[name] = value
+    if "store" in settings and "store_options" not in settings:
+        # Options written for the config file's store do not fit another one.
+        settings["store_options"] = None
+    return settings
+
+
+def from_config(
+    app: WSGIApplication,
+    config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> SessionMiddleware:
+    """Wrap *app* in a :class:`~wsgisession.SessionMiddleware` configured from data.
+
+    *config* is a mapping or the path of a TOML file (its ``[wsgisession]`` table if
+    it has one, else the whole file) with any of these settings:
+
+    - ``secret_key`` (required) and ``fallback_secret_keys`` (a list);
+    - ``store``: a store URL (see :func:`store_from_url`), a dotted class path with
+      ``store_options``, or a one-entry table ``{"myapp.Store": {option = value}}``;
+    - ``cookie_name``, ``max_age``, ``absolute_max_age``, ``refresh_interval``,
+      ``path``, ``domain``, ``secure``, ``httponly``, ``samesite``, as for the
+      middleware. ``"none"`` stands for ``None`` (TOML has no null), and
+      ``secure = "auto"`` for "Secure exactly on HTTPS".
+
+    Environment variables ``WSGISESSION_<SETTING>`` override the file
+    (``WSGISESSION_SECRET_KEY``, ``WSGISESSION_STORE``, ``WSGISESSION_MAX_AGE`` …);
+    ``WSGISESSION_FALLBACK_SECRET_KEYS`` is comma-separated and
+    ``WSGISESSION_STORE_OPTIONS`` a JSON object. ::
+
+        app = from_config(app, "/etc/myapp/sessions.toml")
+
+    :param app: The WSGI application to wrap.
+    :param config: A mapping, a TOML file path, or ``None`` for env vars only.
+    :param environ: Where to read ``WSGISESSION_*`` variables; default ``os.environ``.
+    :raises ConfigurationError: a missing secret key, an unknown setting, an
+        unreadable file, or a bad store or option.
+
+    .. versionadded:: 0.1
+    """
+    settings = _read(config)
+    for name in settings:
+        if name not in _SETTINGS:
+            raise _unknown("setting", name, _SETTINGS, "wsgisession settings are")
+    settings.update(_from_env(os.environ if environ is None else environ))
+    if not settings.get("secret_key"):
+        raise ConfigurationError(
+            "secret_key is not set: add secret_key to the config or set"
+            f" {_ENV_PREFIX}SECRET_KEY (python -c 'import secrets;"
+            " print(secrets.token_urlsafe(32))' makes one)"
+        )
+    options = {
+        name: read(name, settings[name])
+        for name, read in _MIDDLEWARE_SETTINGS.items()
+        if name in settings
+    }
+    store = settings.get("store")
+    if store is not None:
+        options["store"] = _build_store(store, settings.get("store_options"))
+    elif settings.get("store_options"):
+        raise ConfigurationError("store_options is set but store is not; name the store class")
+    return SessionMiddleware(app, **options)

@@ -1,0 +1,236 @@
+"""RedisStore: sessions in Redis, shared by every process on every machine.
+
+The distributed store: what you use once the app runs on more than one machine.
+Each session is a Redis hash (one field per session key) with the session's TTL,
+under ``prefix + sha256(id)``. Its costs are counted in round trips:
+
+- a request that never touches the session: none (the client, and its connection
+  pool, are not even created until the first use, so the store is safe to create
+  before gunicorn forks its workers);
+- loading a session: one (``HGETALL``);
+- saving a changed session: one (a Lua script that checks the record still exists,
+  merges the changed fields, deletes the removed ones and resets the TTL,
+  atomically);
+- renewing the idle timeout of a session that is only read: one ``EXPIRE``, at most
+  once per ``refresh_interval``.
+
+Any redis-py client works (``Sentinel.master_for(...)``, ``RedisCluster``), since a
+session touches a single key. A Redis that is down or too slow raises
+:class:`~wsgisession.errors.StoreUnavailable`: the client gets a ``503`` and keeps
+its cookie, and service resumes by itself when Redis is back.
+
+Needs the ``redis`` extra: ``pip install wsgisession[redis]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import threading
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ..errors import ConfigurationError, StoreUnavailable
+from .base import ServerSessionStore
+
+__all__ = ["RedisStore"]
+
+log = logging.getLogger("wsgisession")
+
+# KEYS[1]: the record. ARGV: create ("1"/"0"), ttl, n, then n field/value pairs,
+# then the fields to remove. Returns 0 when create is "0" and the record is gone.
+_SAVE = b"""
+local key = KEYS[1]
+if ARGV[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
+local n = tonumber(ARGV[3])
+for i = 4, 2 + 2 * n, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+for i = 4 + 2 * n, #ARGV do redis.call('HDEL', key, ARGV[i]) end
+if redis.call('EXISTS', key) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
+return 1
+"""
+_SAVE_SHA = hashlib.sha1(_SAVE, usedforsecurity=False).hexdigest()
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+    except ImportError as exc:
+        raise ConfigurationError(
+            "RedisStore needs the redis package, which is not installed:"
+            " pip install 'wsgisession[redis]'"
+        ) from exc
+    return redis
+
+
+class RedisStore(ServerSessionStore):
+    """Keep sessions in Redis, one hash per session.
+
+    ::
+
+        store = RedisStore("redis://cache.internal:6379/0", prefix="myapp:session:")
+        app = SessionMiddleware(app, secret_key=KEY, store=store)
+
+        # Sentinel, Cluster or any client you configure yourself:
+        store = RedisStore(client=Sentinel([...]).master_for("mymaster"))
+
+    :param url: A ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL; its query
+        string may carry redis-py connection options (``?socket_timeout=1``).
+    :param client: A redis-py client to use instead of *url*. It must not decode
+        responses into ``str`` values it cannot round-trip (bytes are expected).
+        The store never closes a client you pass.
+    :param prefix: Put before every key, so several apps can share one database.
+    :param socket_timeout: Seconds to wait for Redis (connect and reply) before the
+        request gets a ``503``, unless *url* sets its own.
+    :raises ConfigurationError: the redis package is missing, or *url* is malformed
+        or names an option redis-py does not have.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        client: Any = None,
+        prefix: str = "wsgisession:",
+        socket_timeout: float = 2.0,
+    ) -> None:
+        self._redis = _import_redis()
+        if not isinstance(prefix, str):
+            raise ConfigurationError(f"RedisStore prefix must be a str, not {prefix!r}")
+        self.prefix = prefix
+        self.socket_timeout = socket_timeout
+        self._owns_client = client is None
+        self._client = client
+        self._lock = threading.Lock()
+        if client is None:
+            self.url = url
+            parts = urlsplit(url)
+            # Logged with errors, so without the password.
+            self._where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+            self._check_url(url)
+        else:
+            self.url = ""
+            self._where = type(client).__name__
+
+    def _check_url(self, url: str) -> None:
+        try:
+            self._redis.connection.parse_url(url)
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(
+                f"invalid Redis URL {url!r}: {exc}; use redis://host:6379/0,"
+                " rediss://host:6380/0 or unix:///path/to/redis.sock"
+            ) from exc
+        known = set(inspect.signature(self._redis.Redis.__init__).parameters)
+        unknown = sorted(set(parse_qs(urlsplit(url).query)) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown option {unknown[0]!r} in the Redis URL; use options of"
+                " redis.Redis such as socket_timeout, health_check_interval or"
+                " max_connections"
+            )
+
+    @property
+    def client(self) -> Any:
+        """The redis-py client, created on first use (after gunicorn has forked)."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    redis = self._redis
+                    self._client = redis.Redis.from_url(
+                        self.url,
+                        socket_timeout=self.socket_timeout,
+                        socket_connect_timeout=self.socket_timeout,
+                        # One quick retry replaces a pooled connection the server
+                        # closed; more would hold the request through an outage.
+                        retry=redis.retry.Retry(
+                            redis.backoff.NoBackoff(),
+                            1,
+                            supported_errors=(redis.exceptions.ConnectionError,),
+                        ),
+                    )
+                client = self._client
+        return client
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except self._redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(
+                f"Redis at {self._where} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def load(self, key: str) -> dict[str, bytes] | None:
+        """The record under *key*: one ``HGETALL``."""
+        name = self.prefix + key
+        with self._errors():
+            try:
+                raw = self.client.hgetall(name)
+            except self._redis.exceptions.ResponseError as exc:
+                if "WRONGTYPE" not in str(exc):
+                    raise
+                raw = None
+            try:
+                if raw is None:
+                    raise ValueError("not a hash")
+                return {
+                    (f if isinstance(f, str) else f.decode("utf-8")): (
+                        v.encode("utf-8") if isinstance(v, str) else v
+                    )
+                    for f, v in raw.items()
+                } or None
+            except ValueError as exc:
+                log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
+                self.client.delete(name)
+                return None
+
+    def save(
+        self,
+        key: str,
+        changed: Mapping[str, bytes],
+        removed: Collection[str],
+        ttl: int,
+        *,
+        create: bool,
+    ) -> bool:
+        """Merge *changed*, drop *removed* and set the TTL: one ``EVALSHA``."""
+        args: list[str | bytes | int] = ["1" if create else "0", ttl, len(changed)]
+        for field, value in changed.items():
+            args += (field, value)
+        args.extend(removed)
+        name = self.prefix + key
+        client = self.client
+        with self._errors():
+            try:
+                result = client.evalsha(_SAVE_SHA, 1, name, *args)
+            except self._redis.exceptions.NoScriptError:
+                # First use on this server (or after a restart): EVAL also caches it.
+                result = client.eval(_SAVE, 1, name, *args)
+        return bool(int(result))
+
+    def delete(self, key: str) -> None:
+        """Delete the record under *key*: one ``DEL``."""
+        with self._errors():
+            self.client.delete(self.prefix + key)
+
+    def touch(self, key: str, ttl: int) -> None:
+        """Reset the TTL of the record under *key*: one ``EXPIRE``."""
+        with self._errors():
+            self.client.expire(self.prefix + key, ttl)
+
+    def close(self) -> None:
+        """Close the client this store created (a client you passed is left open)."""
+        if not self._owns_client:
+            return
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._where!r}, prefix={self.prefix!r})"

@@ -1,0 +1,303 @@
+"""SQLiteStore: sessions in an SQLite file, shared by every process on one machine.
+
+The embedded default for server-side sessions: no service to run, and correct
+under gunicorn with several workers and threads, because SQLite itself arbitrates
+between them:
+
+- the database runs in WAL mode, so readers never wait for a writer;
+- a save is one ``BEGIN IMMEDIATE`` transaction that merges the changed fields
+  (one row per session key), so concurrent requests changing different keys of the
+  same session both land, and a save for a session deleted meanwhile (a logout)
+  writes nothing;
+- a writer that finds the database locked waits up to *busy_timeout* before the
+  request gets a ``503``;
+- connections are opened lazily, each used by one thread at a time, and never
+  reused across ``fork()``: a worker forked from a process that had already used
+  the store opens its own.
+
+When *not* to use it: with several machines (use
+:class:`~wsgisession.RedisStore`), or with the file on a network filesystem (NFS,
+SMB), where SQLite's locking is unreliable.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+
+from ..errors import ConfigurationError, StoreUnavailable
+from .base import ServerSessionStore
+
+__all__ = ["SQLiteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS wsgisession_records (
+    key TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS wsgisession_records_expires ON wsgisession_records (expires);
+CREATE TABLE IF NOT EXISTS wsgisession_fields (
+    key TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (key, field)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS wsgisession_meta (
+    name TEXT PRIMARY KEY,
+    value REAL NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO wsgisession_meta (name, value) VALUES ('last_gc', 0);
+"""
+
+_LOAD = """
+SELECT f.field, f.value FROM wsgisession_records AS r
+JOIN wsgisession_fields AS f ON f.key = r.key
+WHERE r.key = ? AND r.expires > ?
+"""
+
+
+class SQLiteStore(ServerSessionStore):
+    """Keep sessions in an SQLite database file.
+
+    - one row per session key, so a save writes only the keys that changed;
+    - a record lives *ttl* seconds after its last save or touch; expired rows are
+      invisible at once and purged by :meth:`gc`, which saves also run
+      opportunistically, at most once per *gc_interval* across all processes;
+    - a database locked beyond *busy_timeout*, or a path that cannot be opened or
+      written, raises :class:`~wsgisession.errors.StoreUnavailable` naming the
+      file: the client gets a ``503`` and the log says what to fix.
+
+    ::
+
+        store = SQLiteStore("/var/lib/myapp/sessions.sqlite3")
+        app = SessionMiddleware(app, secret_key=KEY, store=store)
+
+    :param path: The database file, created on first use. A relative path is
+        resolved against the working directory when the store is created. The
+        directory must be writable too: SQLite keeps ``-wal`` and ``-shm`` files
+        beside the database.
+    :param busy_timeout: Seconds a write waits for another process's write to end.
+    :param gc_interval: Seconds between opportunistic purges of expired sessions.
+    :raises ConfigurationError: an in-memory path, or a negative timeout.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "wsgisession.sqlite3",
+        *,
+        busy_timeout: float = 5.0,
+        gc_interval: float = 60.0,
+    ) -> None:
+        path = os.fspath(path)
+        if path in ("", ":memory:") or path.startswith("file:"):
+            raise ConfigurationError(
+                f"SQLiteStore needs a file path, not {path!r}: an in-memory database is"
+                " private to one connection; use LRUStore() for in-process sessions"
+            )
+        for name, value in (("busy_timeout", busy_timeout), ("gc_interval", gc_interval)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigurationError(
+                    f"SQLiteStore {name} must be a number of seconds >= 0, not {value!r}"
+                )
+        self.path = os.path.abspath(path)
+        self.busy_timeout = float(busy_timeout)
+        self.gc_interval = float(gc_interval)
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._idle: list[sqlite3.Connection] = []
+        self._opened: list[sqlite3.Connection] = []
+        # Connections a forked child inherited: never used nor closed there, since
+        # closing one could checkpoint or unlock the parent's database state.
+        self._inherited: list[sqlite3.Connection] = []
+        self._next_gc = 0.0
+
+    # -- connections ---------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # Safe with WAL: a power cut may lose the last saves, never corrupt.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        pid = os.getpid()
+        with self._lock:
+            if pid != self._pid:
+                self._inherited.extend(self._opened)
+                self._opened, self._idle, self._pid = [], [], pid
+                self._next_gc = 0.0
+            conn = self._idle.pop() if self._idle else None
+        try:
+            if conn is None:
+                conn = self._open()
+                with self._lock:
+                    self._opened.append(conn)
+            yield conn
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            if conn is not None:
+                if conn.in_transaction:
+                    conn.rollback()
+                with self._lock:
+                    if self._pid == pid:
+                        self._idle.append(conn)
+
+    def _unavailable(self, exc: sqlite3.Error) -> StoreUnavailable:
+        code = getattr(exc, "sqlite_errorname", "")
+        if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return StoreUnavailable(
+                f"the session database {self.path!r} stayed locked longer than busy_timeout"
+                f" ({self.busy_timeout:g} s): {exc}; a long transaction in another process"
+                " holds it, or raise busy_timeout"
+            )
+        return StoreUnavailable(
+            f"cannot use the session database {self.path!r}: {exc}; check that its"
+            " directory exists and that the directory and file are writable by this"
+            " process"
+        )
+
+    # -- the store -----------------------------------------------------------
+
+    def load(self, key: str) -> dict[str, bytes] | None:
+        """The live record under *key*, in one ``SELECT``."""
+        with self._connection() as conn:
+            rows = conn.execute(_LOAD, (key, time.time())).fetchall()
+        if not rows:
+            return None
+        return {
+            str(field): value if isinstance(value, bytes) else str(value).encode()
+            for field, value in rows
+        }
+
+    def save(
+        self,
+        key: str,
+        changed: Mapping[str, bytes],
+        removed: Collection[str],
+        ttl: int,
+        *,
+        create: bool,
+    ) -> bool:
+        """Merge *changed* and drop *removed* in one ``BEGIN IMMEDIATE`` transaction."""
+        now = time.time()
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute(
+                "SELECT expires FROM wsgisession_records WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None or row[0] <= now:
+                if not create:
+                    conn.execute("ROLLBACK")
+                    return False
+                if row is not None:
+                    self._delete(conn, key)
+            conn.executemany(
+                "INSERT OR REPLACE INTO wsgisession_fields (key, field, value) VALUES (?, ?, ?)",
+                [(key, field, value) for field, value in changed.items()],
+            )
+            conn.executemany(
+                "DELETE FROM wsgisession_fields WHERE key = ? AND field = ?",
+                [(key, field) for field in removed],
+            )
+            if (
+                changed
+                or conn.execute(
+                    "SELECT 1 FROM wsgisession_fields WHERE key = ? LIMIT 1", (key,)
+                ).fetchone()
+            ):
+                conn.execute(
+                    "INSERT OR REPLACE INTO wsgisession_records (key, expires) VALUES (?, ?)",
+                    (key, now + ttl),
+                )
+            else:
+                self._delete(conn, key)
+            if now >= self._next_gc:
+                self._next_gc = now + self.gc_interval
+                self._gc_if_due(conn, now)
+            conn.execute("COMMIT")
+        return True
+
+    def delete(self, key: str) -> None:
+        """Delete the record under *key* and its fields."""
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            self._delete(conn, key)
+            conn.execute("COMMIT")
+
+    def touch(self, key: str, ttl: int) -> None:
+        """Make the record live *ttl* seconds from now, if it is still live."""
+        now = time.time()
+        with self._connection() as conn:
+            conn.execute(
+                "UPDATE wsgisession_records SET expires = ? WHERE key = ? AND expires > ?",
+                (now + ttl, key, now),
+            )
+
+    def gc(self) -> int:
+        """Purge expired sessions now; returns how many were removed.
+
+        Saves already do this at most once per *gc_interval*; call it from a
+        scheduled job as well when the site is mostly read, since reads never purge.
+        """
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            removed = self._purge(conn, time.time())
+            conn.execute("COMMIT")
+        return removed
+
+    def close(self) -> None:
+        """Close this process's idle connections; the store reopens them on next use."""
+        with self._lock:
+            if self._pid != os.getpid():
+                return
+            idle, self._idle = self._idle, []
+            self._opened = [conn for conn in self._opened if conn not in idle]
+        for conn in idle:
+            conn.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # -- helpers (inside a transaction) --------------------------------------
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, key: str) -> None:
+        conn.execute("DELETE FROM wsgisession_fields WHERE key = ?", (key,))
+        conn.execute("DELETE FROM wsgisession_records WHERE key = ?", (key,))
+
+    def _gc_if_due(self, conn: sqlite3.Connection, now: float) -> None:
+        # The shared timestamp keeps N worker processes to one purge per interval.
+        due = conn.execute(
+            "UPDATE wsgisession_meta SET value = ? WHERE name = 'last_gc' AND value <= ?",
+            (now, now - self.gc_interval),
+        ).rowcount
+        if due:
+            self._purge(conn, now)
+
+    @staticmethod
+    def _purge(conn: sqlite3.Connection, now: float) -> int:
+        conn.execute(
+            "DELETE FROM wsgisession_fields WHERE key IN"
+            " (SELECT key FROM wsgisession_records WHERE expires <= ?)",
+            (now,),
+        )
+        return conn.execute("DELETE FROM wsgisession_records WHERE expires <= ?", (now,)).rowcount
