@@ -27,6 +27,7 @@ from wsgisession import (
     FlashLevel,
     SessionMiddleware,
     SessionVar,
+    SQLiteStore,
     at,
     at_json,
     csrf_token,
@@ -36,8 +37,10 @@ from wsgisession import (
     login,
     logout,
     session,
+    store_from_url,
 )
 from wsgisession.guards import safe_next
+from wsgisession.stores import ServerSessionStore, SessionStore
 
 
 def _hash(password: str, salt: bytes) -> bytes:
@@ -235,11 +238,23 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
+def session_store() -> SessionStore | ServerSessionStore:
+    """``WSGISESSION_STORE`` (a store URL) if set, else SQLite next to this file.
+
+    SQLite is right for the demo's several gunicorn workers on one machine; try
+    ``WSGISESSION_STORE=redis://127.0.0.1:6379/0 make demo`` or ``cookie://``.
+    """
+    url = os.environ.get("WSGISESSION_STORE")
+    if url:
+        return store_from_url(url)
+    return SQLiteStore(Path(__file__).with_name("sessions.sqlite3"))
+
+
 def create_app() -> SessionMiddleware:
     """The site with its middlewares, outermost last."""
     app = Auth(site, roles=["admin"], paths=["/admin"])
     app = AuthRedirect(app, location="/login", paths=["/admin"])
-    return SessionMiddleware(CsrfMiddleware(app), secret_key=secret_key())
+    return SessionMiddleware(CsrfMiddleware(app), secret_key=secret_key(), store=session_store())
 
 
 app = create_app()

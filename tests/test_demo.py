@@ -10,11 +10,24 @@ import pytest
 from werkzeug.test import Client, TestResponse
 
 
-@pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Client:
+@pytest.fixture(params=["sqlite", "cookie://", "memory://"])
+def client(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> Client:
+    """The demo with its default store (SQLite, here in a temporary file) or another."""
     monkeypatch.setenv("WSGISESSION_SECRET_KEY", "demo-test-key-" + "d" * 32)
+    url = f"sqlite:///{tmp_path}/demo.sqlite3" if request.param == "sqlite" else request.param
+    monkeypatch.setenv("WSGISESSION_STORE", url)
     module: Any = importlib.import_module("demo.wsgi")
     return Client(module.create_app())
+
+
+def test_the_demo_keeps_sessions_in_sqlite_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wsgisession import SQLiteStore
+
+    monkeypatch.delenv("WSGISESSION_STORE", raising=False)
+    module: Any = importlib.import_module("demo.wsgi")
+    assert isinstance(module.session_store(), SQLiteStore)
 
 
 def token(client: Client, path: str = "/") -> str:
