@@ -168,7 +168,8 @@ class SessionMiddleware:
         session = Session(backend, environ)
         environ[SESSION_KEY] = session
         environ[KEYRING_KEY] = self.keyring
-        keep_body_readable(environ)
+        if environ.get("CONTENT_TYPE"):  # a body: GET requests skip the call
+            keep_body_readable(environ)
         token = _environ.set(environ)
         started = False
 
