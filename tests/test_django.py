@@ -9,6 +9,7 @@ from werkzeug.test import Client
 
 from wsgisession import (
     CsrfMiddleware,
+    LRUStore,
     ServerSessionStore,
     SessionStore,
     csrf_token,
@@ -19,7 +20,7 @@ from wsgisession import (
     session,
 )
 from wsgisession.contrib.django import DjangoSession, to_django_response, wrap
-from wsgisession.errors import NotLoggedIn
+from wsgisession.errors import NotLoggedIn, StoreUnavailable
 
 from .conftest import SECRET, record_count
 from .djangoapp import django_app, migrate
@@ -253,3 +254,35 @@ def test_to_django_response_keeps_status_headers_and_cookies() -> None:
     assert cookies == {"a", "b"}
     refusal = to_django_response(NotLoggedIn())
     assert refusal.status_code == 401
+
+
+class FlakyStore(LRUStore):
+    """An LRUStore that can be switched off, as a Redis outage would."""
+
+    down = False
+
+    def load(self, key: str) -> dict[str, bytes]:
+        if self.down:
+            raise StoreUnavailable("the test store is down")
+        return super().load(key)
+
+    def save(self, *args: Any, **kwargs: Any) -> bool:
+        if self.down:
+            raise StoreUnavailable("the test store is down")
+        return super().save(*args, **kwargs)
+
+
+def test_a_store_outage_is_a_503_not_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    store = FlakyStore()
+    client = project(store)
+    client.get("/visit")
+    store.down = True
+    with caplog.at_level("CRITICAL", logger="wsgisession"):
+        loading = client.get("/visit")
+    assert loading.status_code == 503
+    assert "Retry-After" in loading.headers
+    fresh = project(store)
+    with caplog.at_level("CRITICAL", logger="wsgisession"):
+        saving = fresh.get("/visit")
+    assert saving.status_code == 503
+    assert "Set-Cookie" not in saving.headers
