@@ -53,6 +53,9 @@ __all__ = ["FlaskSession", "WsgiSessionInterface", "init_app"]
 #: Where init_app keeps the middleware, in ``app.extensions``.
 EXTENSION_KEY = "wsgisession"
 
+#: The environ key of a session opened outside a request (a session transaction).
+_DETACHED_KEY = "wsgisession.flask.detached"
+
 
 class FlaskSession(SessionMixin):
     """``flask.session``: Flask's session API over a :class:`~wsgisession.Session`.
@@ -177,9 +180,6 @@ class WsgiSessionInterface(SessionInterface):
             for name, value in self.middleware._session_headers(session.session):
                 if name == "Set-Cookie":
                     response.headers.add(name, value)
-
-
-_DETACHED_KEY = "wsgisession.flask.detached"
 
 
 def _options(app: Flask, options: Mapping[str, Any]) -> dict[str, Any]:
