@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo demo-flask demo-django test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 ## make demo: serve the demo site under gunicorn on http://127.0.0.1:$(PORT)
 demo: $(VENV)/.demo-installed
 	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) demo.wsgi:app
+
+## make demo-flask: the same site on Flask (wsgisession.contrib.flask), same gunicorn conf
+demo-flask: $(VENV)/.demo-installed
+	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) demo.flask_app:app
+
+## make demo-django: the same site on Django (wsgisession.contrib.django), same gunicorn conf
+demo-django: $(VENV)/.demo-installed
+	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'demo.django_app:create_app()'
 
 ## make test: lint, type-check and run the whole test suite
 test: lint typecheck pytest

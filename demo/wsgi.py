@@ -1,5 +1,10 @@
 """The demo site: a plain WSGI app built on wsgisession.
 
+One code base, three entry points: this module (plain WSGI, ``make demo``),
+:mod:`demo.flask_app` (``make demo-flask``) and :mod:`demo.django_app`
+(``make demo-django``) serve the same views below, which take a werkzeug
+``Request`` and return a werkzeug ``Response``.
+
 It counts your visits, remembers a name you type (a typed ``SessionVar``), keeps a
 cart, logs you in and out (passwords hashed with scrypt), says what happened with
 flash messages, passes page data to JavaScript with ``at_json``, and has an admin
@@ -17,6 +22,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
@@ -41,6 +47,9 @@ from wsgisession import (
 )
 from wsgisession.guards import safe_next
 from wsgisession.stores import ServerSessionStore, SessionStore
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 
 def _hash(password: str, salt: bytes) -> bytes:
@@ -250,11 +259,21 @@ def session_store() -> SessionStore | ServerSessionStore:
     return SQLiteStore(Path(__file__).with_name("sessions.sqlite3"))
 
 
+def protect(app: WSGIApplication) -> WSGIApplication:
+    """The admin guard and CSRF protection around *app* (any WSGI app, any framework)."""
+    app = Auth(app, roles=["admin"], paths=["/admin"])
+    app = AuthRedirect(app, location="/login", paths=["/admin"])
+    return CsrfMiddleware(app)
+
+
+def session_options() -> dict[str, Any]:
+    """The SessionMiddleware settings every variant of the demo uses."""
+    return {"secret_key": secret_key(), "store": session_store()}
+
+
 def create_app() -> SessionMiddleware:
     """The site with its middlewares, outermost last."""
-    app = Auth(site, roles=["admin"], paths=["/admin"])
-    app = AuthRedirect(app, location="/login", paths=["/admin"])
-    return SessionMiddleware(CsrfMiddleware(app), secret_key=secret_key(), store=session_store())
+    return SessionMiddleware(protect(site), **session_options())
 
 
 app = create_app()

@@ -2,11 +2,14 @@
 
 Django's settings can only be configured once, so every test module that needs a
 Django app builds it here: ``django_app([path("", view)])`` gives a WSGI callable
-with its own URL patterns.
+with its own URL patterns, and ``middleware=`` and setting overrides of its own
+(read when the app is built). ``django.contrib.auth`` is installed over an in-memory
+SQLite database that :func:`migrate` creates on first use.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,7 +21,7 @@ urlpatterns: list[Any] = []
 
 
 def configure() -> None:
-    """Configure Django for the tests (no database, no CSRF middleware of Django's)."""
+    """Configure Django for the tests (no CSRF middleware of Django's)."""
     if settings.configured:
         return
     settings.configure(
@@ -27,12 +30,24 @@ def configure() -> None:
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=__name__,
         MIDDLEWARE=[f"{__name__}.PerAppUrls"],
-        INSTALLED_APPS=[],
-        DATABASES={},
+        INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes"],
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+        # Fast hashing: these tests check sessions, not password storage.
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
         USE_TZ=True,
         LOGGING_CONFIG=None,
     )
     django.setup()
+
+
+@functools.cache
+def migrate() -> None:
+    """Create the auth tables in the in-memory database (once per process)."""
+    configure()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
 
 
 class _UrlConf:
@@ -51,12 +66,20 @@ class PerAppUrls:
         return self.get_response(request)
 
 
-def django_app(patterns: Sequence[Any]) -> Callable[..., Any]:
-    """A Django WSGI application serving *patterns* (``django.urls.path`` objects)."""
+def django_app(
+    patterns: Sequence[Any], middleware: Sequence[str] = (), **overrides: Any
+) -> Callable[..., Any]:
+    """A Django WSGI application serving *patterns* (``django.urls.path`` objects).
+
+    :param middleware: Django middleware paths, after the per-app URL routing.
+    :param overrides: Settings in force while the app is built (``WSGISESSION``).
+    """
     configure()
     from django.core.wsgi import get_wsgi_application
+    from django.test.utils import override_settings
 
-    handler = get_wsgi_application()
+    with override_settings(MIDDLEWARE=[f"{__name__}.PerAppUrls", *middleware], **overrides):
+        handler = get_wsgi_application()
     conf = _UrlConf(patterns)
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:

@@ -1,4 +1,8 @@
-"""The demo site works as the README says, through its real middleware stack."""
+"""The demo site works as the README says, through its real middleware stack.
+
+Every test runs against the three entry points (plain WSGI, Flask, Django) and
+three stores.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,37 @@ import pytest
 from werkzeug.test import Client, TestResponse
 
 
+def build(variant: str) -> Any:
+    """The demo's WSGI app through one of its three entry points."""
+    if variant == "wsgi":
+        module: Any = importlib.import_module("demo.wsgi")
+        return module.create_app()
+    if variant == "flask":
+        module = importlib.import_module("demo.flask_app")
+        return module.create_app()
+    from .djangoapp import django_app
+
+    # Django is configured once per process (by the tests): serve the demo's own
+    # URL patterns and middleware under those settings, wrapped as create_app() does.
+    module = importlib.import_module("demo.django_app")
+    return module.wrap_site(django_app(module.urlpatterns, module.MIDDLEWARE))
+
+
+@pytest.fixture(params=["wsgi", "flask", "django"])
+def variant(request: pytest.FixtureRequest) -> str:
+    """Each entry point of the demo in turn."""
+    return str(request.param)
+
+
 @pytest.fixture(params=["sqlite", "cookie://", "memory://"])
 def client(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    request: pytest.FixtureRequest, variant: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> Client:
     """The demo with its default store (SQLite, here in a temporary file) or another."""
     monkeypatch.setenv("WSGISESSION_SECRET_KEY", "demo-test-key-" + "d" * 32)
     url = f"sqlite:///{tmp_path}/demo.sqlite3" if request.param == "sqlite" else request.param
     monkeypatch.setenv("WSGISESSION_STORE", url)
-    module: Any = importlib.import_module("demo.wsgi")
-    return Client(module.create_app())
+    return Client(build(variant))
 
 
 def test_the_demo_keeps_sessions_in_sqlite_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,3 +146,21 @@ def test_login_changes_the_session_cookie_and_logout_ends_it(client: Client) -> 
     assert "Logged in as <b>Alice</b>" in client.get("/").text
     post(client, "/logout")
     assert "Log in</a>" in client.get("/").text
+
+
+def test_a_wrong_method_is_refused_not_an_error(client: Client) -> None:
+    assert client.get("/logout").status_code == 405
+
+
+def test_the_flask_and_django_variants_use_the_framework_session(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from wsgisession.contrib.flask import WsgiSessionInterface
+
+    monkeypatch.setenv("WSGISESSION_SECRET_KEY", "demo-test-key-" + "d" * 32)
+    monkeypatch.setenv("WSGISESSION_STORE", f"sqlite:///{tmp_path}/demo.sqlite3")
+    flask_app = build("flask")
+    assert isinstance(flask_app.session_interface, WsgiSessionInterface)
+    module: Any = importlib.import_module("demo.django_app")
+    assert "wsgisession.contrib.django.SessionMiddleware" in module.MIDDLEWARE
+    assert module.settings()["ROOT_URLCONF"] == "demo.django_app"

@@ -60,6 +60,17 @@ def _str(setting: str, value: Any) -> str:
     return value
 
 
+def _secret(setting: str, value: Any) -> str | bytes:
+    # A framework's own key may be bytes (Flask's app.secret_key often is).
+    return value if isinstance(value, bytes) else _str(setting, value)
+
+
+def _secret_list(setting: str, value: Any) -> list[str | bytes]:
+    if isinstance(value, list | tuple) and all(isinstance(item, str | bytes) for item in value):
+        return list(value)
+    return list(_str_list(setting, value))
+
+
 def _optional_str(setting: str, value: Any) -> str | None:
     if value is None or value is False or (isinstance(value, str) and value.lower() in _NONE):
         return None
@@ -122,8 +133,8 @@ def _secure(setting: str, value: Any) -> bool | None:
 #: The settings of :func:`from_config` passed on to SessionMiddleware, with how to
 #: read each. ``store`` and ``store_options`` are handled apart.
 _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
-    "secret_key": _str,
-    "fallback_secret_keys": _str_list,
+    "secret_key": _secret,
+    "fallback_secret_keys": _secret_list,
     "cookie_name": _str,
     "max_age": _seconds,
     "absolute_max_age": _seconds,

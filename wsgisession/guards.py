@@ -44,6 +44,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request
 
 from ._forms import form_data
+from ._frameworks import as_django_response
 from ._paths import PathPrefixes, request_target, safe_next
 from .auth import AuthInfo, current_user, role_set
 from .context import current_environ, get_session
@@ -293,22 +294,12 @@ class AuthRedirect(Auth):
 
 
 def _django_response(args: tuple[Any, ...], exc: HTTPException, environ: WSGIEnvironment) -> Any:
-    # Django turns any exception but its own into a 500 before it reaches a WSGI
-    # middleware, so a refusal in a Django view is returned as a Django response.
+    # A refusal in a Django view is returned as a Django response (see _frameworks).
     # django.http is looked up, never imported: a Django request means it is loaded.
     http = sys.modules.get("django.http")
     if http is None or not any(isinstance(arg, http.HttpRequest) for arg in args[:2]):
         return None
-    response = exc.get_response(environ)
-    django_response = http.HttpResponse(
-        response.get_data(),
-        status=response.status_code,
-        content_type=response.headers.get("Content-Type"),
-    )
-    for name, value in response.headers.items():
-        if name.lower() not in ("content-type", "content-length"):
-            django_response[name] = value
-    return django_response
+    return as_django_response(http, exc.get_response(environ))
 
 
 def _check_before(view: F, check: Callable[[GuardContext], HTTPException | None]) -> F:

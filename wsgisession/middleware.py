@@ -49,6 +49,7 @@ from .stores.cookie import CookieStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from contextvars import Token
 
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -165,12 +166,9 @@ class SessionMiddleware:
         if self._check_multiprocess:
             self._warn_if_multiprocess(environ)
         backend = self._backend
-        session = Session(backend, environ)
-        environ[SESSION_KEY] = session
-        environ[KEYRING_KEY] = self.keyring
         if environ.get("CONTENT_TYPE"):  # a body: GET requests skip the call
             keep_body_readable(environ)
-        token = _environ.set(environ)
+        session, token = self._bind(environ)
         started = False
 
         def session_start_response(
@@ -205,6 +203,26 @@ class SessionMiddleware:
                 self._close(session, token, streamed=False)
             return app_iter
         return ClosingIterator(app_iter, partial(self._close, session, token, streamed=True))
+
+    def _bind(self, environ: WSGIEnvironment) -> tuple[Session, Token[WSGIEnvironment | None]]:
+        # Also the entry point of integrations that run the lifecycle themselves
+        # (Django's middleware without wrap()): bind, _session_headers, _close.
+        session = Session(self._backend, environ)
+        environ[SESSION_KEY] = session
+        environ[KEYRING_KEY] = self.keyring
+        return session, _environ.set(environ)
+
+    def _session_headers(self, session: Session) -> list[tuple[str, str]]:
+        # Save *session* if needed: the Vary and Set-Cookie headers to send, if any.
+        if session._data is None:
+            return []
+        return self._backend.response_headers(session, [])
+
+    def _detached_session(self, environ: WSGIEnvironment) -> Session:
+        # A session for *environ* that no request is running for (test helpers);
+        # _session_headers saves it. The keyring goes in for csrf_token(environ).
+        environ.setdefault(KEYRING_KEY, self.keyring)
+        return Session(self._backend, environ)
 
     def _close(self, session: Session, token: Any, *, streamed: bool) -> None:
         try:

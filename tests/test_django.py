@@ -1,0 +1,288 @@
+"""wsgisession.contrib.django: a real Django project with django.contrib.auth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from werkzeug.test import Client
+
+from wsgisession import (
+    CsrfMiddleware,
+    LRUStore,
+    ServerSessionStore,
+    SessionStore,
+    csrf_token,
+    flash,
+    get_flashed_messages,
+    login_required,
+    param,
+    session,
+)
+from wsgisession.contrib.django import DjangoSession, to_django_response, wrap
+from wsgisession.errors import NotLoggedIn, StoreUnavailable
+
+from .conftest import SECRET, record_count
+from .djangoapp import django_app, migrate
+
+MIDDLEWARE = [
+    "wsgisession.contrib.django.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
+
+def views() -> list[Any]:
+    """The project's URL patterns: Django auth login/logout and session pages."""
+    from django.contrib.auth import authenticate, login, logout
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+
+    def do_login(request: HttpRequest) -> HttpResponse:
+        user = authenticate(
+            request, username=request.POST["username"], password=request.POST["password"]
+        )
+        if user is None:
+            return HttpResponse("wrong password", status=403)
+        login(request, user)
+        return HttpResponse("ok")
+
+    def do_logout(request: HttpRequest) -> HttpResponse:
+        logout(request)
+        return HttpResponse("bye")
+
+    def whoami(request: HttpRequest) -> HttpResponse:
+        user = request.user
+        return HttpResponse(user.get_username() if user.is_authenticated else "anonymous")
+
+    def visit(request: HttpRequest) -> HttpResponse:
+        request.session["visits"] = request.session.get("visits", 0) + 1
+        request.session.setdefault("cart", []).append("x")
+        request.session.modified = True
+        return HttpResponse(str(request.session["visits"]))
+
+    def number(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(str(param("n", int) * 2))
+
+    @login_required
+    def private(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("private")
+
+    def api(request: HttpRequest) -> HttpResponse:
+        s = request.session
+        assert isinstance(s, DjangoSession)
+        assert s.session is session._get_current_object()  # type: ignore[attr-defined]
+        before = s.session_key
+        s.cycle_key()
+        s["k"] = "v"
+        s.set_test_cookie()
+        s.set_expiry(None)
+        with pytest.raises(NotImplementedError, match="max_age"):
+            s.set_expiry(300)
+        flash("hello")
+        return HttpResponse(
+            f"{before} {s.has_key('k')} {s.test_cookie_worked()} {s.get_expiry_age()}"
+            f" {s.get_expire_at_browser_close()} {s.get_session_cookie_age()} {s.is_empty()}"
+        )
+
+    def api_next(request: HttpRequest) -> HttpResponse:
+        s = request.session
+        worked = s.test_cookie_worked()
+        s.delete_test_cookie()
+        messages = [str(m) for m in get_flashed_messages()]
+        return HttpResponse(f"{worked} {s.session_key is not None} {s.accessed} {messages}")
+
+    def token(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(csrf_token())
+
+    return [
+        path("login", do_login),
+        path("logout", do_logout),
+        path("whoami", whoami),
+        path("visit", visit),
+        path("number", number),
+        path("private", private),
+        path("api", api),
+        path("api-next", api_next),
+        path("token", token),
+    ]
+
+
+@pytest.fixture(scope="module")
+def user() -> None:
+    migrate()
+    from django.contrib.auth.models import User
+
+    if not User.objects.filter(username="ada").exists():
+        User.objects.create_user("ada", password="lovelace")
+
+
+def project(store: SessionStore | ServerSessionStore, **wsgisession: Any) -> Client:
+    """The Django project with our middleware alone (the drop-in way)."""
+    app = django_app(
+        views(), MIDDLEWARE, WSGISESSION={"store": store, "secret_key": SECRET, **wsgisession}
+    )
+    return Client(app)
+
+
+def log_in(client: Client) -> str:
+    return client.post("/login", data={"username": "ada", "password": "lovelace"}).text
+
+
+@pytest.mark.usefixtures("user")
+def test_auth_login_cycles_the_session_and_logout_ends_it(
+    store: SessionStore | ServerSessionStore,
+) -> None:
+    client = project(store)
+    assert client.get("/visit").text == "1"
+    before = client.get_cookie("session")
+    assert before is not None
+    assert client.get("/whoami").text == "anonymous"
+    assert log_in(client) == "ok"
+    after = client.get_cookie("session")
+    assert after is not None
+    assert after.value != before.value, "login() called cycle_key(): a new id"
+    assert client.get("/whoami").text == "ada"
+    assert client.get("/visit").text == "2", "the data moved with the session"
+
+    replay = project(store)
+    replay.set_cookie("session", before.value)
+    assert replay.get("/whoami").text == "anonymous", "the pre-login cookie is not logged in"
+
+    assert client.get("/logout").text == "bye"
+    assert client.get_cookie("session") is None
+    assert client.get("/whoami").text == "anonymous"
+    if isinstance(store, ServerSessionStore):
+        assert record_count(store) == 0, "flush() deleted the stored session"
+        stolen = project(store)
+        stolen.set_cookie("session", after.value)
+        assert stolen.get("/whoami").text == "anonymous"
+
+
+@pytest.mark.usefixtures("user")
+def test_a_wrong_password_leaves_no_session(store: SessionStore | ServerSessionStore) -> None:
+    client = project(store)
+    response = client.post("/login", data={"username": "ada", "password": "nope"})
+    assert response.status_code == 403
+    assert client.get_cookie("session") is None
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_request_that_never_touches_the_session_sets_nothing(
+    store: SessionStore | ServerSessionStore,
+) -> None:
+    response = project(store).get("/number?n=2")
+    assert response.text == "4"
+    assert "Set-Cookie" not in response.headers
+    assert "Vary" not in response.headers
+
+
+def test_the_session_varies_on_cookie(store: SessionStore | ServerSessionStore) -> None:
+    response = project(store).get("/visit")
+    assert "Cookie" in response.headers["Vary"]
+    assert response.headers["Set-Cookie"].startswith("session=")
+
+
+def test_werkzeug_errors_from_views_are_responses_not_500s(
+    store: SessionStore | ServerSessionStore,
+) -> None:
+    client = project(store)
+    bad = client.get("/number?n=lots")
+    assert bad.status_code == 400
+    assert "n" in bad.text
+    refused = client.get("/private", headers={"Accept": "application/json"})
+    assert refused.status_code == 401
+    assert refused.mimetype == "application/json"
+
+
+def test_the_session_api_django_code_uses(store: SessionStore | ServerSessionStore) -> None:
+    client = project(store, max_age=600)
+    first = client.get("/api").text.split()
+    assert first[0] == "None"
+    assert first[1:] == ["True", "True", "600", "False", "600", "False"]
+    session_key_known = isinstance(store, ServerSessionStore)
+    assert client.get("/api-next").text == f"True {session_key_known} True ['hello']"
+
+
+def test_wrap_puts_the_session_at_the_wsgi_layer(
+    store: SessionStore | ServerSessionStore,
+) -> None:
+    from django.test.utils import override_settings
+
+    with override_settings(WSGISESSION={"cookie_name": "sid"}):
+        app = wrap(CsrfMiddleware(django_app(views(), MIDDLEWARE)), store=store, secret_key=SECRET)
+    client = Client(app)
+    assert app.cookie.name == "sid"
+    assert client.post("/visit").status_code == 403, "CsrfMiddleware runs inside wrap()"
+    token = client.get("/token").text
+    assert client.post("/visit", data={"csrf_token": token}).text == "1"
+    assert client.get("/visit").text == "2"
+    assert client.get("/number?n=x").status_code == 400
+
+
+def test_the_secret_key_defaults_to_djangos() -> None:
+    from django.conf import settings
+
+    from wsgisession import CookieStore
+
+    client = Client(django_app(views(), MIDDLEWARE, WSGISESSION={"store": CookieStore()}))
+    client.get("/visit")
+    assert client.get("/visit").text == "2"
+    same_key = Client(
+        django_app(
+            views(),
+            MIDDLEWARE,
+            WSGISESSION={"store": CookieStore(), "secret_key": settings.SECRET_KEY},
+        )
+    )
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    same_key.set_cookie("session", cookie.value)
+    assert same_key.get("/visit").text == "3"
+
+
+def test_to_django_response_keeps_status_headers_and_cookies() -> None:
+    from werkzeug.wrappers import Response
+
+    response = Response("hi", status=201, headers={"X-A": "1"})
+    response.set_cookie("a", "1")
+    response.set_cookie("b", "2")
+    converted = to_django_response(response)
+    assert converted.status_code == 201
+    assert converted["X-A"] == "1"
+    assert converted.content == b"hi"
+    cookies = {converted["Set-Cookie"].split("=")[0], *converted.cookies}
+    assert cookies == {"a", "b"}
+    refusal = to_django_response(NotLoggedIn())
+    assert refusal.status_code == 401
+
+
+class FlakyStore(LRUStore):
+    """An LRUStore that can be switched off, as a Redis outage would."""
+
+    down = False
+
+    def load(self, key: str) -> dict[str, bytes]:
+        if self.down:
+            raise StoreUnavailable("the test store is down")
+        return super().load(key)
+
+    def save(self, *args: Any, **kwargs: Any) -> bool:
+        if self.down:
+            raise StoreUnavailable("the test store is down")
+        return super().save(*args, **kwargs)
+
+
+def test_a_store_outage_is_a_503_not_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    store = FlakyStore()
+    client = project(store)
+    client.get("/visit")
+    store.down = True
+    with caplog.at_level("CRITICAL", logger="wsgisession"):
+        loading = client.get("/visit")
+    assert loading.status_code == 503
+    assert "Retry-After" in loading.headers
+    fresh = project(store)
+    with caplog.at_level("CRITICAL", logger="wsgisession"):
+        saving = fresh.get("/visit")
+    assert saving.status_code == 503
+    assert "Set-Cookie" not in saving.headers

@@ -1,0 +1,51 @@
+"""Answers for frameworks that do not speak WSGI inside: werkzeug responses as Django's.
+
+Django turns any exception but its own into a 500 before it reaches a WSGI middleware,
+so a werkzeug ``HTTPException`` raised in a Django view (a refusal from a guard, a
+``BadParam``) must become a Django response first. No Django import here: the caller
+passes the ``django.http`` module it has (core modules never import a framework).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from werkzeug.wrappers import Response
+
+__all__ = ["add_django_cookie", "as_django_response"]
+
+
+def as_django_response(http: ModuleType, response: Response) -> Any:
+    """*response* as a ``django.http.HttpResponse``: status, body and headers.
+
+    :param http: The ``django.http`` module.
+    :param response: A werkzeug response (an ``HTTPException``'s ``get_response()``).
+    """
+    django_response = http.HttpResponse(
+        response.get_data(),
+        status=response.status_code,
+        content_type=response.headers.get("Content-Type"),
+    )
+    for name, value in response.headers.items():
+        lowered = name.lower()
+        if lowered == "set-cookie":
+            add_django_cookie(django_response, value)
+        elif lowered not in ("content-type", "content-length"):
+            django_response[name] = value
+    return django_response
+
+
+def add_django_cookie(django_response: Any, header: str) -> None:
+    """Add the ``Set-Cookie`` value *header* to a Django response, byte for byte.
+
+    A Django response holds one header per name, so only the first ``Set-Cookie``
+    goes in as a header; any other is parsed into its cookie jar, which may quote an
+    unusual value differently.
+    """
+    if "Set-Cookie" in django_response.headers:
+        django_response.cookies.load(header)
+    else:
+        django_response.headers["Set-Cookie"] = header
