@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from uuid import UUID
 
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from ._converters import convert, converter_for
+from ._converters import convert, converter_for, is_registered
 from ._rules import Rules, rules_of
 from .errors import FieldError
 
@@ -116,7 +117,7 @@ def _raw(source: dict[str, Any] | FormObject, f: _Field) -> Any:
         return source.get(f.name, _MISSING)
     key = source.prefix + f.name
     inner, optional = _optional(f.annotation)
-    if dataclasses.is_dataclass(inner):
+    if _is_model(inner):
         nested = FormObject(source.form, source.files, key + ".")
         # An optional nested model with no field in the form is absent; a required
         # one is built anyway, so each of its missing fields is named.
@@ -139,13 +140,13 @@ def _raw(source: dict[str, Any] | FormObject, f: _Field) -> Any:
 
 def _value(raw: Any, annotation: Any, where: str, errors: list[FieldError]) -> Any:
     inner, optional = _optional(annotation)
+    if inner is Any:
+        return raw
     if raw is None:
         if not optional:
             errors.append(FieldError(where, "must not be null"))
         return None
-    if inner is Any:
-        return raw
-    if isinstance(inner, type) and dataclasses.is_dataclass(inner):
+    if _is_model(inner):
         if not isinstance(raw, dict | FormObject):
             errors.append(FieldError(where, "must be an object"))
             return None
@@ -184,7 +185,7 @@ def _scalar(raw: Any, type_: type[Any]) -> Any:
             raise _Invalid(f"must be {_describe(type_)}") from None
     if type_ is bool and isinstance(raw, bool):
         return raw
-    if not isinstance(raw, bool):
+    if not isinstance(raw, bool) and not (isinstance(raw, float) and not math.isfinite(raw)):
         if type_ is int and isinstance(raw, int):
             return raw
         if type_ is float and isinstance(raw, int | float):
@@ -205,6 +206,11 @@ def _describe(type_: type[Any]) -> str:
     if issubclass(type_, Enum):
         return "one of: " + ", ".join(str(member.value) for member in type_)
     return f"a valid {type_.__name__}"
+
+
+def _is_model(type_: Any) -> bool:
+    # A dataclass given to register_converter() is read from text, not as an object.
+    return isinstance(type_, type) and dataclasses.is_dataclass(type_) and not is_registered(type_)
 
 
 def _optional(annotation: Any) -> tuple[Any, bool]:
@@ -243,7 +249,7 @@ def _check_type(annotation: Any, model: type[Any], name: str) -> None:
     origin = typing.get_origin(inner)
     if inner is Any or inner is FileStorage:
         return
-    if isinstance(inner, type) and dataclasses.is_dataclass(inner):
+    if _is_model(inner):
         _fields(inner)
         return
     if origin is list and len(typing.get_args(inner)) == 1:
