@@ -9,6 +9,11 @@ from .auth import AuthInfo as AuthInfo
 from .auth import current_user as current_user
 from .auth import login as login
 from .auth import logout as logout
+from .body import Validation as Validation
+from .body import body as body
+from .body import catch_http_errors as catch_http_errors
+from .body import rules as rules
+from .body import validate_body as validate_body
 from .config import from_config as from_config
 from .config import store_from_url as store_from_url
 from .context import at as at
@@ -19,6 +24,8 @@ from .cookies import get_signed_cookie as get_signed_cookie
 from .cookies import set_signed_cookie as set_signed_cookie
 from .csrf import CsrfMiddleware as CsrfMiddleware
 from .csrf import csrf_token as csrf_token
+from .errors import BadBody as BadBody
+from .errors import FieldError as FieldError
 from .flash import FlashLevel as FlashLevel
 from .flash import FlashMessage as FlashMessage
 from .flash import flash as flash

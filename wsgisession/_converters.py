@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
 
-__all__ = ["convert", "converter_for", "register_converter"]
+__all__ = ["convert", "converter_for", "is_registered", "register_converter"]
 
 T = TypeVar("T")
 
@@ -80,6 +80,11 @@ def register_converter(type_: type[T], fn: Callable[[str], T]) -> None:
     if not isinstance(type_, type):
         raise TypeError(f"register_converter needs a class, not {type_!r}")
     _CONVERTERS[type_] = fn
+
+
+def is_registered(type_: Any) -> bool:
+    """Whether *type_* has a converter of its own (built in or registered)."""
+    return type_ in _CONVERTERS
 
 
 def _enum(enum: type[Enum]) -> Callable[[str], Enum]:

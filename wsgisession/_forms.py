@@ -11,6 +11,9 @@ A framework may hold on to the input stream before the view runs (Django's reque
 does), so a new stream in the environ would not reach it. Middlewares therefore call
 :func:`keep_body_readable` before the app: the stream it installs rewinds itself to
 the start once :func:`form_data` has read the body.
+
+:func:`json_body` does the same for a JSON body (``body()`` reads it), so Flask's
+``request.get_json()`` and Django's ``request.body`` still see it.
 """
 
 from __future__ import annotations
@@ -28,10 +31,18 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["FORM_CONTENT_TYPES", "form_data", "keep_body_readable"]
+__all__ = [
+    "FORM_CONTENT_TYPES",
+    "form_data",
+    "is_form",
+    "is_json",
+    "json_body",
+    "keep_body_readable",
+]
 
 _FORM_KEY = "wsgisession.form"
 _INPUT_KEY = "wsgisession.input"
+_BODY_KEY = "wsgisession.body"
 
 #: The only bodies :func:`form_data` parses; anything else is left unread.
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -39,7 +50,8 @@ FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data"
 #: The largest body buffered for parsing (uploads included); beyond it, 413.
 MAX_BODY_SIZE = 16 * 1024 * 1024
 
-#: The largest non-file form data kept in memory (werkzeug's own default).
+#: The largest non-file form data kept in memory (werkzeug's own default); a JSON
+#: body, which is all held in memory, has the same limit.
 MAX_FORM_MEMORY_SIZE = 500_000
 
 
@@ -103,17 +115,70 @@ class _ReplayableInput:
 def keep_body_readable(environ: WSGIEnvironment) -> None:
     """Let :func:`form_data` give the body back to an app that already holds the stream.
 
-    Call it before the application runs. Only form bodies are wrapped; other
-    requests cost one header lookup.
+    Call it before the application runs. Only form and JSON bodies are wrapped;
+    other requests cost one header lookup.
     """
-    if environ.get("CONTENT_TYPE") and _INPUT_KEY not in environ and is_form(environ):
+    if (
+        environ.get("CONTENT_TYPE")
+        and _INPUT_KEY not in environ
+        and (is_form(environ) or is_json(environ))
+    ):
         environ["wsgi.input"] = environ[_INPUT_KEY] = _ReplayableInput(environ["wsgi.input"])
+
+
+def _mimetype(environ: WSGIEnvironment) -> str:
+    return environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()  # type: ignore[no-any-return]
 
 
 def is_form(environ: WSGIEnvironment) -> bool:
     """Whether the request body is an HTML form (urlencoded or multipart)."""
-    mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-    return mimetype in FORM_CONTENT_TYPES
+    return _mimetype(environ) in FORM_CONTENT_TYPES
+
+
+def is_json(environ: WSGIEnvironment) -> bool:
+    """Whether the request body is JSON: ``application/json`` or ``application/*+json``."""
+    mimetype = _mimetype(environ)
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def json_body(environ: WSGIEnvironment) -> bytes:
+    """The raw bytes of a JSON body, read once; the body stays readable by the app.
+
+    :raises werkzeug.exceptions.RequestEntityTooLarge: the body is over
+        :data:`MAX_FORM_MEMORY_SIZE`.
+    :raises RuntimeError: the application read a body too big to keep a copy of first.
+    """
+    return _buffered_body(
+        environ, MAX_FORM_MEMORY_SIZE, "call body() before request.get_json() or request.body"
+    )
+
+
+def _buffered_body(environ: WSGIEnvironment, limit: int, hint: str) -> bytes:
+    cached: bytes | None = environ.get(_BODY_KEY)
+    if cached is not None:
+        return cached
+    length = get_content_length(environ)
+    if length is not None and length > limit:
+        raise RequestEntityTooLarge()
+    replayable: _ReplayableInput | None = environ.get(_INPUT_KEY)
+    if replayable is not None and replayable.read_bytes:
+        body = _read_by_app(replayable, length, hint)
+    else:
+        stream = get_input_stream(environ, max_content_length=limit)
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise RequestEntityTooLarge()
+        # Put the body back for the application, as if nobody had read it.
+        if replayable is not None:
+            replayable.replay(body)
+        else:
+            environ["wsgi.input"] = BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("wsgi.input_terminated", None)
+    environ[_BODY_KEY] = body
+    return body
 
 
 def form_data(
@@ -134,24 +199,11 @@ def form_data(
     form: MultiDict[str, str] = MultiDict()
     files: MultiDict[str, FileStorage] = MultiDict()
     if is_form(environ):
-        length = get_content_length(environ)
-        if length is not None and length > MAX_BODY_SIZE:
-            raise RequestEntityTooLarge()
-        replayable: _ReplayableInput | None = environ.get(_INPUT_KEY)
-        if replayable is not None and replayable.read_bytes:
-            body = _read_by_app(replayable, length)
-        else:
-            stream = get_input_stream(environ, max_content_length=MAX_BODY_SIZE)
-            body = stream.read(MAX_BODY_SIZE + 1)
-            if len(body) > MAX_BODY_SIZE:
-                raise RequestEntityTooLarge()
-            # Put the body back for the application, as if nobody had read it.
-            if replayable is not None:
-                replayable.replay(body)
-            else:
-                environ["wsgi.input"] = BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        environ.pop("wsgi.input_terminated", None)
+        body = _buffered_body(
+            environ,
+            MAX_BODY_SIZE,
+            "call param() before request.form or request.POST",
+        )
         copy = dict(environ)
         copy["wsgi.input"] = BytesIO(body)
         try:
@@ -167,12 +219,11 @@ def form_data(
     return form, files
 
 
-def _read_by_app(replayable: _ReplayableInput, length: int | None) -> bytes:
+def _read_by_app(replayable: _ReplayableInput, length: int | None, hint: str) -> bytes:
     body = replayable.already_read(length)
     if body is None:
         raise RuntimeError(
-            "the application read the request body before the form was parsed and it"
-            " was too big to keep a copy of: call param() before request.form or"
-            " request.POST"
+            "the application read the request body before wsgisession parsed it and it"
+            f" was too big to keep a copy of: {hint}"
         )
     return body

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import MIMEAccept, WWWAuthenticate
@@ -22,6 +23,8 @@ from werkzeug.exceptions import (
     Unauthorized,
 )
 from werkzeug.http import parse_accept_header
+
+from ._forms import is_json
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -261,3 +264,79 @@ class BadParam(SessionError, BadRequest):
             ("Content-Type", "text/plain; charset=utf-8"),
             ("X-Content-Type-Options", "nosniff"),
         ]
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One thing wrong with a request body: which field, and what is wrong with it.
+
+    :param field: The field's path in the body: ``"age"``, ``"address.city"``,
+        ``"tags[2]"``; ``None`` when the body as a whole is wrong (malformed JSON, an
+        array where an object was expected, a ``__post_init__`` of the top model).
+    :param message: What is wrong, for the client: ``"must be >= 0"``.
+    """
+
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return self.message if self.field is None else f"{self.field}: {self.message}"
+
+
+class BadBody(SessionError, _Refusal, BadRequest):
+    """The request body does not fit the model a view asked for: ``400 Bad Request``.
+
+    Raised by :func:`~wsgisession.body` with **every** failing field. The response is
+    ``{"errors": [{"field": "age", "message": "must be >= 0"}, ...]}`` when the client
+    prefers JSON, or sent JSON and accepts it (no ``Accept``, or ``*/*``); otherwise
+    the same as plain text, one ``field: message`` line per error. Flask renders it
+    natively, :class:`~wsgisession.SessionMiddleware` and
+    :class:`~wsgisession.RequestScope` for any other WSGI app.
+
+    :param errors: What is wrong, in the order the fields are declared.
+    """
+
+    error_code = "bad_body"
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        self.errors = list(errors)
+        message = "; ".join(str(error) for error in self.errors) or "Invalid request body."
+        SessionError.__init__(self, message)
+        BadRequest.__init__(self, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def get_body(
+        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
+    ) -> str:
+        """The errors as ``{"errors": [...]}`` or as plain-text lines, by ``Accept``."""
+        if _errors_as_json(environ):
+            errors = [{"field": e.field, "message": e.message} for e in self.errors]
+            return json.dumps({"errors": errors}) + "\n"
+        return "".join(f"{error}\n" for error in self.errors)
+
+    def get_headers(
+        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        """``Content-Type`` as in :meth:`get_body`; ``nosniff``, as it echoes field names."""
+        content_type = (
+            "application/json" if _errors_as_json(environ) else "text/plain; charset=utf-8"
+        )
+        return [
+            ("Content-Type", content_type),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+
+
+def _errors_as_json(environ: WSGIEnvironment | None) -> bool:
+    # A client that sent JSON reads JSON, unless its Accept says otherwise: fetch()
+    # and curl send "*/*", which _wants_json() alone would answer in plain text.
+    if _wants_json(environ):
+        return True
+    if not environ or not is_json(environ):
+        return False
+    accept = parse_accept_header(environ.get("HTTP_ACCEPT"), MIMEAccept)
+    return not accept or accept.quality("application/json") > 0
