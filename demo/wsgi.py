@@ -21,6 +21,7 @@ import html
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +43,10 @@ from wsgisession import (
     get_flashed_messages,
     login,
     logout,
+    rules,
     session,
     store_from_url,
+    validate_body,
 )
 from wsgisession.guards import safe_next
 from wsgisession.stores import ServerSessionStore, SessionStore
@@ -140,14 +143,21 @@ def home(request: Request) -> Response:
     )
 
 
+@dataclass
+class Profile:
+    """The name form: one name, 1 to 100 characters once the spaces are stripped."""
+
+    name: str = field(metadata=rules(min_length=1, max_length=100, strip=True))
+
+
 def set_name(request: Request) -> Response:
-    """POST /name: remember the name typed in the form."""
-    name = request.form.get("name", "").strip()[:100]
-    if name:
-        Visitor.name.set(name)
-        flash(f"Nice to meet you, {name}.", FlashLevel.SUCCESS)
+    """POST /name: remember the name typed in the form (validated by ``validate_body``)."""
+    result = validate_body(Profile)
+    if result.value is None:
+        flash(f"A name {result.error('name')}.", FlashLevel.WARNING)
     else:
-        flash("A name needs at least one letter.", FlashLevel.WARNING)
+        Visitor.name.set(result.value.name)
+        flash(f"Nice to meet you, {result.value.name}.", FlashLevel.SUCCESS)
     return redirect("/")
 
 

@@ -81,6 +81,17 @@ def test_remembers_a_name_and_escapes_it(client: Client) -> None:
     assert "<b>Ada</b>" not in page
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("   ", "A name must not be empty."), ("x" * 101, "A name must have at most 100 characters.")],
+)
+def test_a_bad_name_is_refused_with_the_reason(client: Client, name: str, message: str) -> None:
+    post(client, "/name", name=name)
+    page = client.get("/").text
+    assert message in page
+    assert "Hello, stranger!" in page
+
+
 def test_actions_are_confirmed_once_by_a_flash_message(client: Client) -> None:
     post(client, "/cart", item="<apple>")
     page = client.get("/cart").text
