@@ -141,7 +141,8 @@ class Gunicorn:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
 
     def output(self) -> str:
-        self._log_file.flush()
+        if not self._log_file.closed:
+            self._log_file.flush()
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:

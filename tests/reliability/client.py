@@ -13,6 +13,7 @@ class Answer:
     body: str
     #: The value of each ``session`` Set-Cookie ("" when it deletes the cookie).
     session_cookies: tuple[str, ...]
+    retry_after: str | None = None
 
 
 class Browser:
@@ -36,7 +37,7 @@ class Browser:
         if response.will_close:
             self.conn.close()
             self.conn = self.server.connection()
-        return Answer(response.status, body, tuple(cookies))
+        return Answer(response.status, body, tuple(cookies), response.getheader("Retry-After"))
 
     def login(self, path: str = "/login") -> str:
         """Start a session on *path* and keep its cookie."""
