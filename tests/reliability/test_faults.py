@@ -23,6 +23,11 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
+from wsgisession import SQLiteStore
+from wsgisession.errors import StoreUnavailable
+
 from ..servers import Gunicorn, PrivateRedis, start_private_redis
 from .client import Answer, Browser, get_once, login
 from .conftest import serve
@@ -208,3 +213,18 @@ def test_a_file_that_is_not_a_database_gives_503_naming_it_and_the_fix(tmp_path:
     assert f"the session database {str(path)!r} is not an SQLite database or is damaged" in log
     assert "move the file" in log
     assert "Traceback" not in log
+
+
+def test_a_damaged_database_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    store = SQLiteStore(path)
+    for i in range(500):
+        store.save(f"k{i}", {"user": b'"ann"' * 40}, (), 600, create=True)
+    store.close()
+    with path.open("r+b") as damaged:  # the WAL was checkpointed when the store closed
+        damaged.seek(4096)
+        damaged.write(bytes(range(256)) * 16 * 8)
+    with pytest.raises(StoreUnavailable, match="is not an SQLite database or is damaged") as raised:
+        SQLiteStore(path).load("k1")
+    assert str(path) in str(raised.value)
+    assert "move the file" in str(raised.value)
