@@ -9,8 +9,9 @@ encrypted, and the server-side stores (LRU, SQLite, Redis).
   (set in one request, read in the next) with its exact types, and reading it back
   does not re-issue the cookie (nor rewrite a server-side record).
 
-Each store is made once per module (``stores`` fixture) and shared by the examples:
-every example uses sessions of its own, so they never meet.
+Each store is made once per module (the ``cookie_app`` and ``server_app``
+fixtures) and shared by the examples: every example uses sessions of its own, so
+they never meet.
 
 Example counts are kept modest so the suite stays fast; hypothesis keeps failing
 examples in ``.hypothesis/`` and replays them first.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from wsgisession import CookieStore, ServerSessionStore, SessionMiddleware, Sess
 from wsgisession.cookies import request_cookies
 from wsgisession.errors import SessionTooLarge
 
-from ..conftest import SECRET, STORES, drop_store, text_app
+from ..conftest import SECRET, SERVER_STORES, STORES, drop_store, text_app
 from .forge import b64, unb64
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -94,13 +95,28 @@ def encrypted_app() -> App:
     return App("encrypted-cookie", CookieStore(encrypt=True))
 
 
-@pytest.fixture(scope="module", params=list(STORES))
-def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    """Each store in turn, made once for all the examples of this module."""
+def make_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> App:
     tmp_path: Path = tmp_path_factory.mktemp(request.param)
     made = App(request.param, STORES[request.param](tmp_path))
-    yield made
-    drop_store(made.store)
+    request.addfinalizer(lambda: drop_store(made.store))
+    return made
+
+
+@pytest.fixture(scope="module", params=["cookie", "encrypted-cookie"])
+def cookie_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> App:
+    """The cookie store, signed then encrypted, made once for all the examples."""
+    return make_app(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=SERVER_STORES)
+def server_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> App:
+    """Each server-side store in turn, made once for all the examples."""
+    return make_app(request, tmp_path_factory)
+
+
+#: The server-side stores run fewer examples: the code that reads a cookie is the
+#: same for all three, and what differs (the store) is exercised by every example.
+SERVER = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # -- any Cookie header --------------------------------------------------------------
@@ -129,8 +145,20 @@ def as_wsgi(header: str) -> str:
 @FAST
 @given(data=st.data())
 def test_any_cookie_header_gives_no_session_or_the_one_it_carries(
-    app: App, data: st.DataObject
+    cookie_app: App, data: st.DataObject
 ) -> None:
+    check_any_cookie_header(cookie_app, data)
+
+
+@SERVER
+@given(data=st.data())
+def test_any_cookie_header_gives_no_session_or_the_one_it_carries_server_side(
+    server_app: App, data: st.DataObject
+) -> None:
+    check_any_cookie_header(server_app, data)
+
+
+def check_any_cookie_header(app: App, data: st.DataObject) -> None:
     parts = data.draw(st.lists(pieces(app), max_size=25), label="parts")
     header = "".join(parts)
     status, body = app.request_with_cookie(as_wsgi(header))
@@ -143,11 +171,26 @@ def test_any_cookie_header_gives_no_session_or_the_one_it_carries(
         assert body == "None"
 
 
+CHARS = st.sampled_from("ABCDEFabcdef0189-_.=")
+
+
 @settings(max_examples=150, deadline=None)
-@given(index=st.integers(min_value=0), char=st.sampled_from("ABCDEFabcdef0189-_.="))
+@given(index=st.integers(min_value=0), char=CHARS)
 def test_any_one_character_change_to_a_valid_cookie_is_refused(
-    app: App, index: int, char: str
+    cookie_app: App, index: int, char: str
 ) -> None:
+    check_one_character_change(cookie_app, index, char)
+
+
+@SERVER
+@given(index=st.integers(min_value=0), char=CHARS)
+def test_any_one_character_change_to_a_valid_cookie_is_refused_server_side(
+    server_app: App, index: int, char: str
+) -> None:
+    check_one_character_change(server_app, index, char)
+
+
+def check_one_character_change(app: App, index: int, char: str) -> None:
     value = app.valid_cookie("alice")
     index %= len(value)
     changed = value[:index] + char + value[index + 1 :]
@@ -158,9 +201,8 @@ def test_any_one_character_change_to_a_valid_cookie_is_refused(
 
 @settings(max_examples=150, deadline=None)
 @given(index=st.integers(min_value=0), mask=st.integers(min_value=1, max_value=255))
-def test_any_byte_change_to_an_encrypted_cookie_is_refused(app: App, index: int, mask: int) -> None:
-    if app.name != "encrypted-cookie":
-        return  # the other stores' cookies are text: the test above covers them
+def test_any_byte_change_to_an_encrypted_cookie_is_refused(index: int, mask: int) -> None:
+    app = encrypted_app()
     blob = bytearray(unb64(app.valid_cookie("alice")))
     blob[index % len(blob)] ^= mask
     assert app.request_with_cookie(f"session={b64(bytes(blob))}") == (200, "None")
@@ -224,7 +266,19 @@ def same(a: Any, b: Any) -> bool:
 
 @settings(max_examples=100, deadline=None)
 @given(data=sessions)
-def test_any_supported_value_round_trips_unchanged(app: App, data: dict[str, Any]) -> None:
+def test_any_supported_value_round_trips_unchanged(cookie_app: App, data: dict[str, Any]) -> None:
+    check_round_trip(cookie_app, data)
+
+
+@SERVER
+@given(data=sessions)
+def test_any_supported_value_round_trips_unchanged_server_side(
+    server_app: App, data: dict[str, Any]
+) -> None:
+    check_round_trip(server_app, data)
+
+
+def check_round_trip(app: App, data: dict[str, Any]) -> None:
     seen: list[dict[str, Any]] = []
 
     def keep(request: Request) -> str:
