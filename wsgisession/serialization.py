@@ -29,9 +29,10 @@ Everything else JSON can hold (``str``, ``int``, ``float``, ``bool``, ``None``,
 from __future__ import annotations
 
 import json
+import re
 from base64 import b64decode, b64encode
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -162,12 +163,26 @@ def _default(o: Any) -> Any:
     raise TypeError(f"Object of type {type(o).__name__} is not supported")
 
 
+_SUBSECOND_OFFSET = re.compile(r"([+-])00:00:00\.(\d{6})\Z")
+
+
+def _datetime(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    # CPython (3.11, 3.12) reads an offset under one second ("+00:00:00.000001", as
+    # isoformat() writes it) as zero: read its microseconds ourselves.
+    match = _SUBSECOND_OFFSET.search(text)
+    if match and value.tzinfo is not None and not value.utcoffset():
+        offset = timedelta(microseconds=int(match[2]))
+        value = value.replace(tzinfo=timezone(-offset if match[1] == "-" else offset))
+    return value
+
+
 _TAGS: dict[str, Callable[[Any], Any]] = {
     " t": tuple,
     " s": set,
     " f": frozenset,
     " b": lambda v: b64decode(v, validate=True),
-    " d": datetime.fromisoformat,
+    " d": _datetime,
     " D": date.fromisoformat,
     " u": UUID,
     " $": Decimal,

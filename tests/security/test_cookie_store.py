@@ -25,7 +25,7 @@ import wsgisession
 from wsgisession import CookieStore, SessionMiddleware, session
 
 from ..conftest import SECRET, Clock, text_app
-from .forge import b64, encrypted_cookie, signed_cookie, unb64
+from .forge import V1, V2, b64, encrypted_cookie, signed_cookie, unb64
 
 FORMATS = ["signed", "encrypted"]
 B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -306,10 +306,10 @@ def flip(value: str, index: int) -> str:
     "index",
     [
         pytest.param(0, id="version"),
-        pytest.param(1, id="nonce-first"),
-        pytest.param(12, id="nonce-last"),
-        pytest.param(13, id="ciphertext-flags"),
-        pytest.param(15, id="ciphertext-timestamp"),
+        pytest.param(1, id="salt-first"),
+        pytest.param(16, id="salt-last"),
+        pytest.param(17, id="ciphertext-flags"),
+        pytest.param(19, id="ciphertext-timestamp"),
         pytest.param(-17, id="ciphertext-last"),
         pytest.param(-16, id="tag-first"),
         pytest.param(-1, id="tag-last"),
@@ -321,17 +321,41 @@ def test_a_flipped_bit_anywhere_in_an_encrypted_cookie_is_refused(
     assert_refused(send("encrypted", f"session={flip(valid_cookie('encrypted'), index)}"), caplog)
 
 
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(0, id="version"),
+        pytest.param(1, id="nonce-first"),
+        pytest.param(12, id="nonce-last"),
+        pytest.param(13, id="ciphertext-flags"),
+        pytest.param(-17, id="ciphertext-last"),
+        pytest.param(-1, id="tag-last"),
+    ],
+)
+def test_a_flipped_bit_anywhere_in_a_format_1_cookie_is_refused(
+    index: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    value = encrypted_cookie(b'[1,{"user":"mallory"}]', version=V1)
+    assert send("encrypted", f"session={value}").text == "{'user': 'mallory'}"  # the control
+    caplog.clear()
+    assert_refused(send("encrypted", f"session={flip(value, index)}"), caplog)
+
+
 def test_truncated_extended_and_spliced_encrypted_cookies_are_refused(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     alice, bob = (unb64(valid_cookie("encrypted", user)) for user in ("alice", "bob"))
+    old = unb64(encrypted_cookie(b'[1,{"user":"alice"}]', version=V1))
     for blob in [
         alice[:-1],  # tag cut short
         alice + b"\x00",  # a byte appended
-        alice[:13],  # header only
-        alice[:1] + bob[1:13] + alice[13:],  # bob's nonce on alice's ciphertext
+        alice[:17],  # header only
+        alice[:1] + bob[1:17] + alice[17:],  # bob's salt (so key) on alice's ciphertext
         alice[:-16] + bob[-16:],  # bob's tag
-        b"\x02" + alice[1:],  # an unknown version
+        b"\x03" + alice[1:],  # an unknown version
+        V1 + alice[1:],  # a format 2 cookie relabelled as format 1
+        V2 + old[1:],  # a format 1 cookie relabelled as format 2
+        V2 + old[1:13] + bytes(4) + old[13:],  # … with its nonce padded to a salt
     ]:
         caplog.clear()
         assert_refused(send("encrypted", f"session={b64(blob)}"), caplog)

@@ -21,7 +21,7 @@ from wsgisession import CookieStore, SessionMiddleware, session
 from wsgisession.errors import ConfigurationError, SessionTooLarge
 
 from ..conftest import SECRET, Clock, session_client, text_app
-from ..security.forge import decrypt_cookie
+from ..security.forge import V1, decrypt_cookie, encrypted_cookie, unb64
 
 OLD_KEY = "the-old-key-" + "o" * 32
 
@@ -44,20 +44,47 @@ def encrypted_app(**options: Any) -> SessionMiddleware:
 
 def test_cookie_follows_the_documented_format(clock: Clock) -> None:
     value = cookie_value(Client(encrypted_app()).get("/set"))
+    blob = unb64(value)
     flags, timestamp, payload = decrypt_cookie(value)
+    assert blob[:1] == b"\x02"  # format 2: a key per cookie
+    assert len(blob) == 1 + 16 + 1 + 8 + len(payload) + 16  # version salt flags time … tag
     assert flags == 0
     assert timestamp == int(clock.now)
     assert json.loads(payload) == [int(clock.now), {"user": "alice"}]
 
 
-def test_each_cookie_gets_a_fresh_nonce(clock: Clock) -> None:
-    # Same session, same second: only the random nonce can make them differ.
+def test_each_cookie_gets_a_fresh_salt_so_a_key_of_its_own(clock: Clock) -> None:
+    # Same session, same second: only the random salt (hence the key) can make them differ.
     first = cookie_value(Client(encrypted_app()).get("/set"))
     second = cookie_value(Client(encrypted_app()).get("/set"))
-    nonce = slice(1, 13)
+    salt = slice(1, 17)
     raw = [base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)) for v in (first, second)]
-    assert raw[0][nonce] != raw[1][nonce]
+    assert raw[0][salt] != raw[1][salt]
+    assert raw[0][17:] != raw[1][17:]
     assert decrypt_cookie(first) == decrypt_cookie(second)
+
+
+def test_a_format_1_cookie_is_still_read_and_reissued_in_format_2(clock: Clock) -> None:
+    now = int(clock.now)
+    old = encrypted_cookie(b'[%d,{"user":"alice"}]' % now, version=V1)
+    client = Client(encrypted_app(), use_cookies=False)
+    response = client.get("/", headers={"Cookie": f"session={old}"})
+    assert response.text == "{'user': 'alice'}"
+    reissued = cookie_value(response)
+    assert unb64(reissued)[:1] == b"\x02"
+    assert decrypt_cookie(reissued)[2] == b'[%d,{"user":"alice"}]' % now
+    # The format 2 cookie is read as it is: not re-issued again.
+    again = client.get("/", headers={"Cookie": f"session={reissued}"})
+    assert again.text == "{'user': 'alice'}"
+    assert again.headers.getlist("Set-Cookie") == []
+
+
+def test_a_format_1_cookie_under_a_fallback_key_is_read() -> None:
+    old = encrypted_cookie(b'[1,{"user":"alice"}]', version=V1, key=OLD_KEY)
+    rotated = Client(encrypted_app(fallback_secret_keys=[OLD_KEY]), use_cookies=False)
+    response = rotated.get("/", headers={"Cookie": f"session={old}"})
+    assert response.text == "{'user': 'alice'}"
+    assert decrypt_cookie(cookie_value(response))[2] == b'[1,{"user":"alice"}]'
 
 
 def test_a_fallback_key_decrypts_and_the_cookie_is_reissued_under_the_current_key() -> None:
@@ -158,7 +185,7 @@ def test_a_session_that_fits_compressed_and_signed_can_be_too_large_encrypted() 
 def test_the_encrypted_payload_is_random_looking_not_base64_of_json() -> None:
     value = cookie_value(Client(encrypted_app()).get("/set"))
     assert "." not in value  # never mistaken for a signed cookie
-    assert base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))[:1] == b"\x01"
+    assert base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))[:1] == b"\x02"
 
 
 def test_repr_shows_the_options() -> None:

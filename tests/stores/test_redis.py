@@ -10,12 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +30,7 @@ from tests.conftest import (
     require_redis,
     text_app,
 )
+from tests.servers import PrivateRedis, free_port, start_private_redis
 from wsgisession import RedisStore, SessionMiddleware, session, store_from_url
 from wsgisession.errors import ConfigurationError, StoreUnavailable
 
@@ -262,70 +259,9 @@ def test_without_the_redis_package_the_error_says_what_to_install(
 # -- outages, with a private server --------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateRedis:
-    """A redis-server of our own, to kill, pause and restart.
-
-    Its append-only file is synced on every write, so a killed server restarts
-    with everything it had acknowledged, as a production Redis with persistence.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
-                *("--dir", str(self.directory)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        probe = redis.Redis.from_url(self.url, socket_timeout=1)
-        try:
-            for _ in range(200):
-                try:
-                    if probe.ping():
-                        return
-                except redis.ConnectionError:
-                    time.sleep(0.025)
-            pytest.fail(f"redis-server on port {self.port} did not start")
-        finally:
-            probe.close()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def signal(self, signum: int) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signum)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.signal(signal.SIGCONT)
-            self.kill()
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("redis-server is required when CI=true")
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(tmp_path)
-    server.start()
+    server = start_private_redis(tmp_path)
     yield server
     server.stop()
 

@@ -1,25 +1,44 @@
 """AES-256-GCM cookie values: the client can neither read nor change the session.
 
 Used by ``CookieStore(encrypt=True)``; needs the ``cryptography`` package (the
-``crypto`` extra). The cookie value, format version 1, is URL-safe base64 (no
-padding, canonical encoding only) of::
+``crypto`` extra). The cookie value is URL-safe base64 (no padding, canonical
+encoding only) of one of two formats. Format 2 is written; format 1 is still read,
+so cookies issued before the upgrade stay valid until they expire.
+
+Format 2, a key per cookie (no limit on how many cookies one key may seal)::
+
+    version (1 byte: 0x02) | salt (16 random bytes) | ciphertext | GCM tag (16 bytes)
+
+    master key      = HKDF-SHA256(secret key, salt=b"wsgisession.aes-256-gcm-v2",
+                      info=purpose), 32 bytes, one per secret key
+    cookie key      = HMAC-SHA256(master key, salt), 32 bytes, one per cookie
+    nonce           = 12 zero bytes (each cookie key seals exactly one value)
+
+Format 1, one key per purpose and a random nonce per cookie (safe for about 2**32
+cookies per key)::
 
     version (1 byte: 0x01) | nonce (12 random bytes) | ciphertext | GCM tag (16 bytes)
+
+    key             = HKDF-SHA256(secret key, salt=b"wsgisession.aes-256-gcm",
+                      info=purpose), 32 bytes, one per secret key
+
+Both::
 
     plaintext       = flags (1 byte: 0 raw, 1 zlib) | timestamp (8 bytes, big-endian
                       Unix seconds: the idle clock) | the serialized session
     associated data = version | purpose (UTF-8; it contains the cookie name)
-    key             = HKDF-SHA256(secret key, salt=b"wsgisession.aes-256-gcm",
-                      info=purpose), 32 bytes, one per secret key
 
 The timestamp is inside the plaintext, so it is authenticated and hidden. A value
 made for another purpose fails twice over: another key and other associated data.
-The version byte is authenticated too, and a signed cookie (which always contains a
-``.``) is not base64, so neither format is ever mistaken for the other.
+The version byte is authenticated too (and each version has its own keys), and a
+signed cookie (which always contains a ``.``) is not base64, so no format is ever
+mistaken for another.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import time
 import zlib
@@ -35,37 +54,55 @@ from ..signing import _MAX_TIMESTAMP, Unsigned, b64decode, b64encode
 from .base import CookieCodec
 from .cookie import inflate
 
-__all__ = ["VERSION", "EncryptedCodec", "derive_key"]
+__all__ = ["V1", "V2", "VERSION", "EncryptedCodec", "derive_key"]
 
-#: The first byte of every encrypted value, also authenticated as associated data.
-VERSION = b"\x01"
+#: The first byte of a value, also authenticated as associated data.
+V1, V2 = b"\x01", b"\x02"
+#: The version :meth:`EncryptedCodec.encode` writes.
+VERSION = V2
 
-_SALT = b"wsgisession.aes-256-gcm"
-_NONCE = 12
+_SALTS = {V1: b"wsgisession.aes-256-gcm", V2: b"wsgisession.aes-256-gcm-v2"}
+_NONCE = 12  # format 1: the random nonce
+_COOKIE_SALT = 16  # format 2: the random salt of the cookie key
+_ZERO_NONCE = bytes(_NONCE)
 _TAG = 16
 _HEADER = 1 + 8  # flags, timestamp
 _RAW, _ZLIB = 0, 1
 
 
-def derive_key(secret_key: bytes, purpose: str) -> bytes:
-    """The AES-256 key for *purpose* under *secret_key* (HKDF-SHA256)."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=purpose.encode("utf-8"))
+def derive_key(secret_key: bytes, purpose: str, version: bytes = VERSION) -> bytes:
+    """The key of format *version* for *purpose* under *secret_key* (HKDF-SHA256).
+
+    Format 1 encrypts with it; format 2 derives each cookie's key from it.
+    """
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=_SALTS[version], info=purpose.encode("utf-8")
+    )
     return hkdf.derive(secret_key)
+
+
+def cookie_key(master_key: bytes, salt: bytes) -> bytes:
+    """Format 2: the AES-256 key of the one cookie whose random salt is *salt*."""
+    return hmac.digest(master_key, salt, hashlib.sha256)
 
 
 class EncryptedCodec(CookieCodec):
     """Encrypts with the first key; decrypts with any (later keys report ``stale_key``).
 
     :param keys: The current secret key first, then the fallback keys.
-    :param purpose: Bound into the key and the associated data.
+    :param purpose: Bound into the keys and the associated data.
     :param compress_min_size: Compress payloads at least this long when that makes
         them shorter; ``None`` never compresses (the default for encrypted cookies,
         because compressed length leaks content: see SECURITY.md).
     """
 
     def __init__(self, keys: Iterable[bytes], purpose: str, compress_min_size: int | None) -> None:
-        self._aeads = [AESGCM(derive_key(key, purpose)) for key in keys]
-        self._aad = VERSION + purpose.encode("utf-8")
+        keys = list(keys)
+        self._masters = [derive_key(key, purpose, V2) for key in keys]
+        # Format 1 is only decrypted, never written: cookies issued before format 2.
+        self._v1_aeads = [AESGCM(derive_key(key, purpose, V1)) for key in keys]
+        purpose_bytes = purpose.encode("utf-8")
+        self._aad = {V1: V1 + purpose_bytes, V2: V2 + purpose_bytes}
         self._compress_min_size = compress_min_size
 
     def encode(self, payload: bytes) -> str:
@@ -76,9 +113,10 @@ class EncryptedCodec(CookieCodec):
             if len(compressed) < len(payload):
                 flags, payload = _ZLIB, compressed
         plaintext = bytes((flags,)) + int(time.time()).to_bytes(8, "big") + payload
-        nonce = os.urandom(_NONCE)
-        sealed = self._aeads[0].encrypt(nonce, plaintext, self._aad)
-        return b64encode(VERSION + nonce + sealed).decode("ascii")
+        salt = os.urandom(_COOKIE_SALT)
+        aead = AESGCM(cookie_key(self._masters[0], salt))
+        sealed = aead.encrypt(_ZERO_NONCE, plaintext, self._aad[V2])
+        return b64encode(V2 + salt + sealed).decode("ascii")
 
     def decode(self, value: str) -> Unsigned:
         raw = value.encode("ascii")  # UnicodeEncodeError is a ValueError
@@ -87,10 +125,24 @@ class EncryptedCodec(CookieCodec):
         # produce, so one session has exactly one valid cookie string.
         if b64encode(blob) != raw:
             raise ValueError("not canonical base64")
-        if len(blob) < 1 + _NONCE + _TAG + _HEADER or blob[:1] != VERSION:
-            raise ValueError("not an encrypted session (unknown version or too short)")
-        nonce, sealed = blob[1 : 1 + _NONCE], blob[1 + _NONCE :]
-        plaintext, stale = self._decrypt(nonce, sealed)
+        version = blob[:1]
+        if version == V2:
+            start = 1 + _COOKIE_SALT
+            aeads: Iterable[AESGCM] = (
+                AESGCM(cookie_key(master, blob[1:start])) for master in self._masters
+            )
+            nonce = _ZERO_NONCE
+        elif version == V1:
+            start = 1 + _NONCE
+            aeads = self._v1_aeads
+            nonce = blob[1:start]
+        else:
+            raise ValueError("not an encrypted session (unknown version)")
+        if len(blob) < start + _TAG + _HEADER:
+            raise ValueError("not an encrypted session (too short)")
+        plaintext, stale = _decrypt(aeads, nonce, blob[start:], self._aad[version])
+        # A format 1 cookie is re-issued (as format 2) like one under a fallback key.
+        stale = stale or version == V1
         flags = plaintext[0]
         timestamp = int.from_bytes(plaintext[1:_HEADER], "big")
         if not 0 < timestamp < _MAX_TIMESTAMP:
@@ -103,10 +155,13 @@ class EncryptedCodec(CookieCodec):
             raise ValueError(f"unknown flags {flags}")
         return Unsigned(payload, timestamp, stale)
 
-    def _decrypt(self, nonce: bytes, sealed: bytes) -> tuple[bytes, bool]:
-        for index, aead in enumerate(self._aeads):
-            try:
-                return aead.decrypt(nonce, sealed, self._aad), index > 0
-            except InvalidTag:
-                continue
-        raise BadSignature("does not decrypt: tampered, another key or another cookie")
+
+def _decrypt(
+    aeads: Iterable[AESGCM], nonce: bytes, sealed: bytes, aad: bytes
+) -> tuple[bytes, bool]:
+    for index, aead in enumerate(aeads):
+        try:
+            return aead.decrypt(nonce, sealed, aad), index > 0
+        except InvalidTag:
+            continue
+    raise BadSignature("does not decrypt: tampered, another key or another cookie")

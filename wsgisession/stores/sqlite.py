@@ -67,9 +67,12 @@ class SQLiteStore(ServerSessionStore):
     - a record lives *ttl* seconds after its last save or touch; expired rows are
       invisible at once and purged by :meth:`gc`, which saves also run
       opportunistically, at most once per *gc_interval* across all processes;
-    - a database locked beyond *busy_timeout*, or a path that cannot be opened or
-      written, raises :class:`~wsgisession.errors.StoreUnavailable` naming the
-      file: the client gets a ``503`` and the log says what to fix.
+    - a database locked beyond *busy_timeout*, a path that cannot be opened or
+      written, or a file that is not an SQLite database (or is damaged) raises
+      :class:`~wsgisession.errors.StoreUnavailable` naming the file: the client
+      gets a ``503`` and the log says what to fix. The file is opened on first
+      use, not when the store is made, so this happens at the first request that
+      needs a session, in each worker.
 
     ::
 
@@ -168,6 +171,13 @@ class SQLiteStore(ServerSessionStore):
                 f"the session database {self.path!r} stayed locked longer than busy_timeout"
                 f" ({self.busy_timeout:g} s): {exc}; a long transaction in another process"
                 " holds it, or raise busy_timeout"
+            )
+        if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+            return StoreUnavailable(
+                f"the session database {self.path!r} is not an SQLite database or is"
+                f" damaged: {exc}; move the file (and its -wal and -shm files) aside, and"
+                " a new database is created on the next request (the sessions in it are"
+                " lost), or point SQLiteStore at another path"
             )
         return StoreUnavailable(
             f"cannot use the session database {self.path!r}: {exc}; check that its"

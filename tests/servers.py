@@ -1,0 +1,156 @@
+"""Real servers for tests: a private redis-server and gunicorn, each on a free port.
+
+Both are started by the test that needs them and killed in its finalizer, so a
+test may kill, pause or restart them without disturbing anyone else.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class PrivateRedis:
+    """A redis-server of our own, to kill, pause and restart.
+
+    Its append-only file is synced on every write, so a killed server restarts
+    with everything it had acknowledged, as a production Redis with persistence.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
+                *("--dir", str(self.directory)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        probe = redis.Redis.from_url(self.url, socket_timeout=1)
+        try:
+            for _ in range(200):
+                try:
+                    if probe.ping():
+                        return
+                except redis.ConnectionError:
+                    time.sleep(0.025)
+            pytest.fail(f"redis-server on port {self.port} did not start")
+        finally:
+            probe.close()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signum)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.signal(signal.SIGCONT)
+            self.kill()
+
+
+def start_private_redis(directory: Path) -> PrivateRedis:
+    """A started PrivateRedis (skips without redis-server, but fails under ``CI=true``)."""
+    if shutil.which("redis-server") is None:
+        if _in_ci():
+            pytest.fail("redis-server is required when CI=true")
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(directory)
+    server.start()
+    return server
+
+
+class Gunicorn:
+    """gunicorn serving *app* (``module:variable``) on a free port, logging to a file."""
+
+    def __init__(
+        self,
+        app: str,
+        log: Path,
+        *,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}"),
+                *("--graceful-timeout", "3", "--log-level", "warning", *args, app),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, path: str = "/", timeout: float = 30.0) -> None:
+        """Poll *path* until gunicorn answers (any status), or fail with its log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"gunicorn exited with {self.process.returncode}:\n{self.output()}")
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            try:
+                conn.request("GET", path)
+                conn.getresponse().read()
+                return
+            except OSError:
+                time.sleep(0.05)
+            finally:
+                conn.close()
+        pytest.fail(f"gunicorn did not answer within {timeout} s:\n{self.output()}")
+
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def output(self) -> str:
+        if not self._log_file.closed:
+            self._log_file.flush()
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log_file.close()
