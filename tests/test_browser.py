@@ -82,15 +82,24 @@ def flashes(driver: Any) -> list[str]:
 
 
 def submit(driver: Any, form_action: str, **fields: str) -> None:
-    """Fill the named fields of the form posting to *form_action* and submit it."""
+    """Fill the named fields of the form posting to *form_action*, submit it, and
+    wait until the page it leads to (after the redirect) has loaded."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
 
     form = driver.find_element(By.CSS_SELECTOR, f'form[action^="{form_action}"]')
     for name, value in fields.items():
         field = form.find_element(By.NAME, name)
         field.clear()
         field.send_keys(value)
+    old_page = driver.find_element(By.TAG_NAME, "html")
     form.find_element(By.TAG_NAME, "button").click()
+    # A click returns before the navigation it starts: wait for the old page to go
+    # and the new one to finish loading.
+    wait = WebDriverWait(driver, 30)
+    wait.until(expected_conditions.staleness_of(old_page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def test_log_in_shop_log_out_in_a_real_browser(driver: Any, demo: str) -> None:
