@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -409,6 +410,11 @@ def test_the_console_script_is_installed_and_fails_in_one_line() -> None:
     assert bad.stderr.startswith("wsgisession: error: invalid: ")
     assert bad.stderr.count("\n") == 1
     assert "Traceback" not in bad.stderr
+    as_module = subprocess.run(
+        [sys.executable, "-m", "wsgisession", "gc", "--help"], capture_output=True, text=True
+    )
+    assert as_module.returncode == 0
+    assert as_module.stdout.startswith("usage: wsgisession gc")
 
 
 def test_serve_serves_requests_with_sessions(tmp_path: Path) -> None:
