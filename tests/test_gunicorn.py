@@ -82,6 +82,24 @@ def serve_demo(tmp_path: Path) -> Iterator[Callable[..., tuple[Browser, Path]]]:
         yield start
 
 
+def three_sync_workers(serve_demo: Serve, store: str, tmp_path: Path) -> tuple[Browser, Path]:
+    """The demo under ``--workers 3``, each worker replaced after 100 requests.
+
+    The kernel may hand every connection of a sequential client to the same idle
+    worker, so the recycling (``max_requests``, common in production) is what makes
+    sure several processes serve the session. The access log records their pids.
+    """
+    return serve_demo(
+        store,
+        *("--workers", "3", "--threads", "1", "--max-requests", str(REQUESTS // 3)),
+        *("--access-logfile", str(tmp_path / "access.log"), "--access-logformat", "%(p)s"),
+    )
+
+
+def serving_pids(tmp_path: Path) -> set[str]:
+    return set((tmp_path / "access.log").read_text().split())
+
+
 @pytest.mark.parametrize(
     "store_url",
     [
@@ -92,26 +110,32 @@ def serve_demo(tmp_path: Path) -> Iterator[Callable[..., tuple[Browser, Path]]]:
     indirect=True,
 )
 def test_three_workers_count_every_request_of_one_session(
-    store_url: str, serve_demo: Serve
+    store_url: str, serve_demo: Serve, tmp_path: Path
 ) -> None:
-    browser, log = serve_demo(store_url, "--workers", "3", "--threads", "1")
+    browser, log = three_sync_workers(serve_demo, store_url, tmp_path)
     counts = [visits(browser.get("/")) for _ in range(REQUESTS)]
     assert counts == list(range(1, REQUESTS + 1))
+    assert len(serving_pids(tmp_path)) >= 3
     assert "keeps sessions inside one process" not in log.read_text()
 
 
-def test_an_lru_store_under_three_workers_loses_sessions_and_says_so(serve_demo: Serve) -> None:
-    browser, log = serve_demo("memory://", "--workers", "3", "--threads", "1")
+def test_an_lru_store_under_three_workers_loses_sessions_and_says_so(
+    serve_demo: Serve, tmp_path: Path
+) -> None:
+    browser, log = three_sync_workers(serve_demo, "memory://", tmp_path)
     counts = [visits(browser.get("/")) for _ in range(REQUESTS)]
     assert counts[-1] < REQUESTS
-    assert counts.count(1) > 1, "the count started over: another worker had no session"
+    assert counts.count(1) > 1, "the count started over: another process had no session"
+    assert len(serving_pids(tmp_path)) >= 3
     assert (
         "LRUStore keeps sessions inside one process, but this server runs several"
         " processes" in log.read_text()
     )
 
 
-@pytest.mark.parametrize("store_url", ["cookie://", "sqlite", "redis"], indirect=True)
+@pytest.mark.parametrize(
+    "store_url", ["cookie://", "sqlite", "redis"], ids=["cookie", "sqlite", "redis"], indirect=True
+)
 def test_threads_keep_every_concurrent_client_s_count_exact(
     store_url: str, serve_demo: Serve
 ) -> None:
