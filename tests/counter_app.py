@@ -27,3 +27,13 @@ wrapped = ProxyFix(
 )
 
 not_an_app = 42
+
+
+def create_app() -> ProxyFix:
+    """An app factory, as in ``wsgisession serve 'tests.counter_app:create_app()'``."""
+    return wrapped
+
+
+def broken_factory() -> ProxyFix:
+    """A factory that fails, as one does when its configuration is missing."""
+    raise KeyError("DATABASE_URL")

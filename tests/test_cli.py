@@ -352,6 +352,17 @@ def test_serve_does_not_wrap_an_app_wrapped_already(
     assert "wrap it there first" not in out
 
 
+def test_serve_calls_an_app_factory(
+    served: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.counter_app import wrapped
+
+    status, out, _ = run(capsys, "serve", "tests.counter_app:create_app()")
+    assert status == 0
+    assert served["app"] is wrapped
+    assert "--bind 127.0.0.1:8000 'tests.counter_app:create_app()'" in out
+
+
 def test_serve_no_wrap_serves_the_app_as_it_is(
     served: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -367,7 +378,11 @@ def test_serve_no_wrap_serves_the_app_as_it_is(
         ("tests.no_such_module:app", "no module named 'tests.no_such_module'"),
         ("tests.counter_app:missing", "has no WSGI application named 'missing'"),
         ("tests.counter_app:not_an_app", "has no WSGI application named 'not_an_app'"),
-        ("tests.counter_app:app()", "is not MODULE:APP"),
+        ("tests.counter_app:app(1)", "is not MODULE:APP"),
+        (
+            "tests.counter_app:broken_factory()",
+            "tests.counter_app:broken_factory() failed: KeyError: 'DATABASE_URL' at ",
+        ),
     ],
 )
 def test_serve_errors_are_one_line(

@@ -30,6 +30,7 @@ import os
 import pprint
 import re
 import secrets
+import shlex
 import sys
 import time
 import traceback
@@ -48,6 +49,7 @@ from .stores.base import ServerSessionStore
 from .stores.cookie import CookieStore
 from .stores.redis import RedisStore
 from .stores.sqlite import SQLiteStore
+from .testing import find_middleware
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -70,8 +72,12 @@ class CommandError(Exception):
 def _load_app(spec: str) -> WSGIApplication:
     module_name, _, attr = spec.partition(":")
     attr = attr or "app"
-    if not module_name or not attr.isidentifier():
-        raise CommandError(f"{spec!r} is not MODULE:APP (for example myapp.wsgi:app)")
+    factory = attr.endswith("()")  # module:create_app(), as gunicorn accepts
+    name = attr.removesuffix("()")
+    if not module_name or not name.isidentifier():
+        raise CommandError(
+            f"{spec!r} is not MODULE:APP (for example myapp.wsgi:app or myapp:create_app())"
+        )
     if os.getcwd() not in sys.path:  # as gunicorn does: the app is usually right here
         sys.path.insert(0, os.getcwd())
     try:
@@ -85,9 +91,16 @@ def _load_app(spec: str) -> WSGIApplication:
         raise CommandError(f"importing {module_name!r} failed: {_where(exc)}") from None
     except Exception as exc:  # the user's module is broken: say where, in one line
         raise CommandError(f"importing {module_name!r} failed: {_where(exc)}") from None
-    app = getattr(module, attr, None)
+    app = getattr(module, name, None)
     if app is None or not callable(app):
-        raise CommandError(f"module {module_name!r} has no WSGI application named {attr!r}")
+        raise CommandError(f"module {module_name!r} has no WSGI application named {name!r}")
+    if factory:
+        try:
+            app = app()
+        except Exception as exc:
+            raise CommandError(f"{spec} failed: {_where(exc)}") from None
+        if not callable(app):
+            raise CommandError(f"{spec} returned {app!r}, not a WSGI application")
     return app  # type: ignore[no-any-return]
 
 
@@ -99,16 +112,10 @@ def _where(exc: BaseException) -> str:
 
 def _session_middleware_in(app: Any) -> SessionMiddleware | None:
     """The SessionMiddleware *app* already is or wraps (through ProxyFix, Flask …)."""
-    for _ in range(20):
-        if isinstance(app, SessionMiddleware):
-            return app
-        inner = next(
-            (getattr(app, name) for name in ("wsgi_app", "app") if hasattr(app, name)), None
-        )
-        if inner is None or inner is app:
-            return None
-        app = inner
-    return None
+    try:
+        return find_middleware(app)
+    except LookupError:
+        return None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -137,7 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"{note}Serving {args.app} on http://{args.host}:{args.port}/ with sessions in"
             f" {store}.\nThis is a development server: do not use it in production. Run"
             f" gunicorn behind a reverse proxy instead:\n  gunicorn --workers 4 --bind"
-            f" 127.0.0.1:8000 {args.app}{wrap_hint}",
+            f" 127.0.0.1:8000 {shlex.quote(args.app)}{wrap_hint}",
             flush=True,
         )
     run_simple(args.host, args.port, app, use_reloader=args.reload, threaded=True)
