@@ -31,10 +31,11 @@ OLD_KEY = "an-old-key-that-was-rotated-out-0123456789"
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # `serve` exports its options as WSGISESSION_* variables; monkeypatch puts back
-    # whatever was there before each test.
+    # `serve` exports its options as WSGISESSION_* variables. Set, then deleted, so
+    # that monkeypatch records each and puts back what was there (or nothing).
     for name in ("SECRET_KEY", "STORE", "STORE_OPTIONS", "COOKIE_NAME", "MAX_AGE"):
-        monkeypatch.delenv(f"WSGISESSION_{name}", raising=False)
+        monkeypatch.setenv(f"WSGISESSION_{name}", "")
+        monkeypatch.delenv(f"WSGISESSION_{name}")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
