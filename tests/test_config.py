@@ -112,6 +112,12 @@ def test_cookie_url_is_the_cookie_store() -> None:
     assert isinstance(store_from_url("cookie://"), CookieStore)
 
 
+def test_cookie_url_can_ask_for_encryption() -> None:
+    store = store_from_url("cookie://?encrypt=true")
+    assert isinstance(store, CookieStore)
+    assert store.encrypt is True
+
+
 @pytest.mark.parametrize("url", ["redis://cache:6379/2", "rediss://cache:6380/0", "unix:///r.sock"])
 def test_redis_urls_make_a_redis_store_without_connecting(url: str) -> None:
     store = store_from_url(url + "?prefix=myapp:")

@@ -80,6 +80,27 @@ class SessionTimes:
         return max(1, ttl)
 
 
+@dataclass(frozen=True, slots=True)
+class CookieContents:
+    """What a session cookie that verified says, before any expiry check.
+
+    Made by :meth:`ClientBackend.read_cookie` and :meth:`ServerBackend.read_cookie`,
+    which the middleware uses on every load and ``wsgisession inspect`` uses to
+    explain a cookie, so the cookie formats are parsed in one place only.
+    """
+
+    #: When the session was created (Unix seconds, signed into the cookie).
+    created: int
+    #: When the cookie was last issued: the idle clock.
+    issued: int
+    #: ``True`` when it verified under a fallback key.
+    stale_key: bool
+    #: The session data of a client-side cookie; ``None`` for a server-side id.
+    data: dict[str, Any] | None = None
+    #: The session id of a server-side cookie; ``None`` for a client-side one.
+    sid: str | None = None
+
+
 def _log_outage(exc: StoreUnavailable) -> None:
     # Logged here, where the store is called, not where the 503 is rendered: a
     # framework (werkzeug's Request.application, Flask) renders a StoreUnavailable
@@ -186,23 +207,40 @@ class ClientBackend(_Base):
         if value is None:
             return {}
         try:
-            unsigned = self.codec.decode(value)
-            created, data = serialization.loads(unsigned.value)
-            if type(created) is not int or type(data) is not dict:
-                raise ValueError("not a session payload")
+            contents, payload = self._read(value)
         except (BadData, ValueError, TypeError, RecursionError) as exc:
             log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
             return {}
-        reason = self.times.expired(unsigned.timestamp, created, now)
+        reason = self.times.expired(contents.issued, contents.created, now)
         if reason is not None:
             log.info("the session cookie expired (%s); starting a fresh session", reason)
             return {}
-        state.created = created
-        state.issued = unsigned.timestamp
-        state.loaded = unsigned.value
-        state.stale = unsigned.stale_key
+        state.created = contents.created
+        state.issued = contents.issued
+        state.loaded = payload
+        state.stale = contents.stale_key
         session.new = False
-        return data
+        assert contents.data is not None
+        return contents.data
+
+    def read_cookie(self, value: str) -> CookieContents:
+        """Verify and decode a cookie value; expiry is left to the caller.
+
+        :raises itsdangerous.BadData: a bad signature or ciphertext.
+        :raises ValueError: anything else wrong with the value or its payload.
+        """
+        try:
+            return self._read(value)[0]
+        except (TypeError, RecursionError) as exc:
+            raise ValueError(f"not a session payload: {exc}") from exc
+
+    def _read(self, value: str) -> tuple[CookieContents, bytes]:
+        unsigned = self.codec.decode(value)
+        created, data = serialization.loads(unsigned.value)
+        if type(created) is not int or type(data) is not dict:
+            raise ValueError("not a session payload")
+        contents = CookieContents(created, unsigned.timestamp, unsigned.stale_key, data=data)
+        return contents, unsigned.value
 
     def _payload(self, session: Session) -> bytes:
         body = serialization.dumps(session._data, where="session")
@@ -317,19 +355,16 @@ class ServerBackend(_Base):
         if value is None:
             return {}
         try:
-            unsigned = self.signer.unsign(value)
-            sid, _, created_bytes = unsigned.value.partition(b".")
-            if not _SID.fullmatch(sid) or not created_bytes.isdigit() or len(created_bytes) > 12:
-                raise ValueError("not a session id")
+            contents = self.read_cookie(value)
         except (BadData, ValueError) as exc:
             log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
             return {}
-        created = int(created_bytes)
-        reason = self.times.expired(unsigned.timestamp, created, now)
+        reason = self.times.expired(contents.issued, contents.created, now)
         if reason is not None:
             log.info("the session cookie expired (%s); starting a fresh session", reason)
             return {}
-        key = self.store_key(sid.decode("ascii"))
+        assert contents.sid is not None
+        key = self.store_key(contents.sid)
         try:
             record = self.store.load(key)
         except StoreUnavailable as exc:
@@ -339,7 +374,7 @@ class ServerBackend(_Base):
             log.debug("no stored session for this id (expired or ended); issuing a new id")
             return {}
         try:
-            data = {field: serialization.loads(raw) for field, raw in record.items()}
+            data = self.decode_record(record)
         except (ValueError, TypeError, RecursionError) as exc:
             log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
             try:
@@ -348,14 +383,36 @@ class ServerBackend(_Base):
                 _log_outage(exc)
                 raise
             return {}
-        state.sid = sid.decode("ascii")
+        state.sid = contents.sid
         state.key = key
         state.raw = dict(record)
-        state.created = created
-        state.issued = unsigned.timestamp
-        state.stale = unsigned.stale_key
+        state.created = contents.created
+        state.issued = contents.issued
+        state.stale = contents.stale_key
         session.new = False
         return data
+
+    def read_cookie(self, value: str) -> CookieContents:
+        """Verify a cookie value and return the session id and times it carries.
+
+        :raises itsdangerous.BadData: a bad signature.
+        :raises ValueError: the signed value is not a session id.
+        """
+        unsigned = self.signer.unsign(value)
+        sid, _, created_bytes = unsigned.value.partition(b".")
+        if not _SID.fullmatch(sid) or not created_bytes.isdigit() or len(created_bytes) > 12:
+            raise ValueError("not a session id")
+        return CookieContents(
+            int(created_bytes), unsigned.timestamp, unsigned.stale_key, sid=sid.decode("ascii")
+        )
+
+    @staticmethod
+    def decode_record(record: dict[str, bytes]) -> dict[str, Any]:
+        """The session data in a stored record (one serialized value per field).
+
+        :raises ValueError: a field is not valid tagged JSON.
+        """
+        return {field: serialization.loads(raw) for field, raw in record.items()}
 
     def _diff(self, session: Session) -> tuple[dict[str, bytes], list[str]]:
         raw: dict[str, bytes] = session.state.raw

@@ -182,13 +182,16 @@ def store_from_url(url: str) -> Store:
                                                 (``?busy_timeout=5&gc_interval=60``)
     ``memory://?max_entries=10000``             ``LRUStore``
     ``cookie://``                               ``CookieStore``
-                                                (``?compress_min_size=512``)
+                                                (``?compress_min_size=512``,
+                                                ``?encrypt=true``)
     ==========================================  ======================================
 
     :param url: The store URL.
     :raises ConfigurationError: an unknown scheme or option, or a malformed URL.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        ``cookie://`` takes ``encrypt``.
     """
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(
@@ -218,7 +221,8 @@ def store_from_url(url: str) -> Store:
             )
         if scheme == "memory":
             return LRUStore(**_url_options(url, parts.query, {"max_entries": _int}))
-        return CookieStore(**_url_options(url, parts.query, {"compress_min_size": _int}))
+        options = {"compress_min_size": _int, "encrypt": _bool}
+        return CookieStore(**_url_options(url, parts.query, options))
     raise ConfigurationError(
         f"unknown store URL scheme {parts.scheme!r} in {url!r}: use redis://, rediss://,"
         " sqlite://, memory:// or cookie://, or a dotted class path"

@@ -96,6 +96,19 @@ def test_expired_sessions_are_invisible_at_once_and_gc_purges_them(
     assert store.load("new") == {"x": b"2"}
 
 
+def test_gc_with_a_limit_purges_in_batches(store: SQLiteStore, clock: Clock) -> None:
+    for n in range(5):
+        store.save(f"old{n}", {"x": b"1", "y": b"2"}, (), 60, create=True)
+    store.save("live", {"x": b"3"}, (), 600, create=True)
+    clock.advance(61)
+    assert [store.gc(limit=2) for _ in range(4)] == [2, 2, 1, 0]
+    assert raw_rows(store.path, "wsgisession_records") == 1
+    assert raw_rows(store.path, "wsgisession_fields") == 1
+    assert store.load("live") == {"x": b"3"}
+    with pytest.raises(ValueError, match="limit must be a positive integer"):
+        store.gc(limit=0)
+
+
 def test_saves_purge_expired_sessions_at_most_once_a_minute(tmp_path: Path, clock: Clock) -> None:
     store = SQLiteStore(tmp_path / "sessions.sqlite3", gc_interval=60)
     store.save("short", {"x": b"1"}, (), 10, create=True)  # this save runs the first purge

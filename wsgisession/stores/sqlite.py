@@ -262,15 +262,25 @@ class SQLiteStore(ServerSessionStore):
                 (now + ttl, key, now),
             )
 
-    def gc(self) -> int:
+    def gc(self, *, limit: int | None = None) -> int:
         """Purge expired sessions now; returns how many were removed.
 
         Saves already do this at most once per *gc_interval*; call it from a
-        scheduled job as well when the site is mostly read, since reads never purge.
+        scheduled job as well when the site is mostly read, since reads never purge
+        (``wsgisession gc --store sqlite:///…`` does).
+
+        :param limit: Purge at most this many sessions, in one short transaction:
+            call again until it returns less than *limit*, so that a large purge
+            never holds the write lock long enough to make requests wait.
+
+        .. versionchanged:: 0.1
+            Added *limit*.
         """
+        if limit is not None and (isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"limit must be a positive integer or None, not {limit!r}")
         with self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
-            removed = self._purge(conn, time.time())
+            removed = self._purge(conn, time.time(), limit)
             conn.execute("COMMIT")
         return removed
 
@@ -304,7 +314,14 @@ class SQLiteStore(ServerSessionStore):
             self._purge(conn, now)
 
     @staticmethod
-    def _purge(conn: sqlite3.Connection, now: float) -> int:
+    def _purge(conn: sqlite3.Connection, now: float, limit: int | None = None) -> int:
+        if limit is not None:
+            rows = conn.execute(
+                "SELECT key FROM wsgisession_records WHERE expires <= ? LIMIT ?", (now, limit)
+            ).fetchall()
+            conn.executemany("DELETE FROM wsgisession_fields WHERE key = ?", rows)
+            conn.executemany("DELETE FROM wsgisession_records WHERE key = ?", rows)
+            return len(rows)
         conn.execute(
             "DELETE FROM wsgisession_fields WHERE key IN"
             " (SELECT key FROM wsgisession_records WHERE expires <= ?)",

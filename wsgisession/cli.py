@@ -1,0 +1,405 @@
+"""The ``wsgisession`` command: a development server and tools for sessions.
+
+::
+
+    wsgisession serve myapp:app --store sqlite:///sessions.sqlite3 --reload
+    wsgisession secret
+    wsgisession inspect COOKIE --secret-key KEY [--store URL]
+    wsgisession gc --store sqlite:///var/lib/myapp/sessions.sqlite3
+
+``serve`` is werkzeug's development server, for your own machine only: it serves
+one request at a time per thread, has no protection against slow clients and is
+not tuned. In production run gunicorn behind a reverse proxy (nginx, a load
+balancer); ``serve`` prints the command.
+
+Settings come as in :func:`~wsgisession.from_config`: ``--config`` names a TOML
+file, ``WSGISESSION_*`` environment variables override it, and the options given
+here override both. ``serve`` exports its options as ``WSGISESSION_*`` variables
+before importing the app, so they also reach an app that calls ``from_config()``
+itself and the process werkzeug's reloader starts.
+
+Every error is one line on stderr and exit status 1 (2 for a usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect as _inspect
+import os
+import pprint
+import re
+import secrets
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from itsdangerous import BadData
+from werkzeug.serving import run_simple
+
+from ._backends import CookieContents, ServerBackend
+from .config import from_config, store_from_url
+from .errors import SessionError
+from .middleware import SessionMiddleware
+from .stores.base import ServerSessionStore
+from .stores.cookie import CookieStore
+from .stores.redis import RedisStore
+from .stores.sqlite import SQLiteStore
+from .testing import find_middleware
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["main"]
+
+_PROG = "wsgisession"
+_SERVER_COOKIE = re.compile(r"[A-Za-z0-9_-]{43}\.\d+\.[^.]+\.[^.]+")
+
+
+class CommandError(Exception):
+    """A failure the command reports as one line, without a traceback."""
+
+
+# -- serve -----------------------------------------------------------------------
+
+
+def _load_app(spec: str) -> WSGIApplication:
+    module_name, _, attr = spec.partition(":")
+    attr = attr or "app"
+    factory = attr.endswith("()")  # module:create_app(), as gunicorn accepts
+    name = attr.removesuffix("()")
+    if not module_name or not name.isidentifier():
+        raise CommandError(
+            f"{spec!r} is not MODULE:APP (for example myapp.wsgi:app or myapp:create_app())"
+        )
+    if os.getcwd() not in sys.path:  # as gunicorn does: the app is usually right here
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise CommandError(
+                f"no module named {exc.name!r}: run from the directory that holds it,"
+                " or check the spelling of MODULE:APP"
+            ) from None
+        raise CommandError(f"importing {module_name!r} failed: {_where(exc)}") from None
+    except Exception as exc:  # the user's module is broken: say where, in one line
+        raise CommandError(f"importing {module_name!r} failed: {_where(exc)}") from None
+    app = getattr(module, name, None)
+    if app is None or not callable(app):
+        raise CommandError(f"module {module_name!r} has no WSGI application named {name!r}")
+    if factory:
+        try:
+            app = app()
+        except Exception as exc:
+            raise CommandError(f"{spec} failed: {_where(exc)}") from None
+        if not callable(app):
+            raise CommandError(f"{spec} returned {app!r}, not a WSGI application")
+    return app  # type: ignore[no-any-return]
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {exc}{place}"
+
+
+def _session_middleware_in(app: Any) -> SessionMiddleware | None:
+    """The SessionMiddleware *app* already is or wraps (through ProxyFix, Flask …)."""
+    try:
+        return find_middleware(app)
+    except LookupError:
+        return None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    for name in ("secret_key", "store"):
+        if getattr(args, name) is not None:
+            os.environ[f"WSGISESSION_{name.upper()}"] = getattr(args, name)
+    note = ""
+    if not args.no_wrap and not args.config and not os.environ.get("WSGISESSION_SECRET_KEY"):
+        # Exported, so the reloader's process signs with the same key.
+        os.environ["WSGISESSION_SECRET_KEY"] = secrets.token_urlsafe(32)
+        note = "No secret key given: using a random one, so sessions end with this server.\n"
+    app = _load_app(args.app)
+    found = _session_middleware_in(app)
+    if found is not None or args.no_wrap:
+        store = repr(found.store) if found is not None else "none (not wrapped)"
+        wrap_hint = ""
+    else:
+        found = from_config(app, args.config)
+        app, store = found, repr(found.store)
+        wrap_hint = (
+            f"\n  gunicorn serves {args.app} as it is: wrap it there first,"
+            " e.g. app = wsgisession.from_config(app)"
+        )
+    if not os.environ.get("WERKZEUG_RUN_MAIN"):  # once, not again in the reloader's child
+        print(
+            f"{note}Serving {args.app} on http://{args.host}:{args.port}/ with sessions in"
+            f" {store}.\nThis is a development server: do not use it in production. Run"
+            f" gunicorn behind a reverse proxy instead:\n  gunicorn --workers 4 --bind"
+            f" 127.0.0.1:8000 {shlex.quote(args.app)}{wrap_hint}",
+            flush=True,
+        )
+    run_simple(args.host, args.port, app, use_reloader=args.reload, threaded=True)
+    return 0
+
+
+# -- secret ----------------------------------------------------------------------
+
+
+def _secret(args: argparse.Namespace) -> int:
+    print(secrets.token_urlsafe(32))
+    return 0
+
+
+# -- inspect ---------------------------------------------------------------------
+
+
+def _no_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    raise RuntimeError("wsgisession inspect never serves requests")
+
+
+def _settings(args: argparse.Namespace, names: Sequence[str]) -> Mapping[str, str]:
+    """The environment, with the options given on the command line on top."""
+    environ = dict(os.environ)
+    for name in names:
+        if getattr(args, name, None) is not None:
+            environ[f"WSGISESSION_{name.upper()}"] = getattr(args, name)
+    return environ
+
+
+def _when(timestamp: int, now: int) -> str:
+    moment = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    delta = timestamp - now
+    if delta <= 0:
+        return f"{moment} ({_duration(delta)} ago)"
+    return f"{moment} (in {_duration(delta)})"
+
+
+def _duration(seconds: int) -> str:
+    seconds = abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def _read(middleware: SessionMiddleware, value: str) -> CookieContents:
+    backend = middleware._backend
+    name = middleware.cookie.name
+    try:
+        return backend.read_cookie(value)
+    except BadData as exc:
+        encrypted = isinstance(middleware.store, CookieStore) and middleware.store.encrypt
+        hint = (
+            "; a value without '.' is an encrypted cookie: pass --store 'cookie://?encrypt=true'"
+            if "." not in value and not encrypted
+            else f": the cookie was altered, or made with another secret key or for a cookie"
+            f" not named {name!r} (--cookie-name)"
+        )
+        raise CommandError(f"invalid: {exc}{hint}") from None
+    except ValueError as exc:
+        hint = ""
+        if _SERVER_COOKIE.fullmatch(value) and not isinstance(backend, ServerBackend):
+            hint = "; it looks like a server-side session id: pass the app's --store URL"
+        raise CommandError(f"invalid: {exc}{hint}") from None
+
+
+def _inspect_cookie(args: argparse.Namespace) -> int:
+    names = ("secret_key", "store", "cookie_name")
+    middleware = from_config(_no_app, args.config, environ=_settings(args, names))
+    try:
+        return _report(middleware, args.cookie.strip().strip('"'))
+    finally:
+        if isinstance(middleware.store, ServerSessionStore):
+            middleware.store.close()
+
+
+def _report(middleware: SessionMiddleware, value: str) -> int:
+    if value.startswith(middleware.cookie.name + "="):
+        value = value[len(middleware.cookie.name) + 1 :]
+    contents = _read(middleware, value)
+    times, now = middleware._backend.times, int(time.time())
+    reason = times.expired(contents.issued, contents.created, now)
+    if reason is not None:
+        raise CommandError(
+            f"invalid: expired, {reason} (created {_when(contents.created, now)},"
+            f" last issued {_when(contents.issued, now)})"
+        )
+    store = middleware.store
+    data = contents.data
+    lines = [f"valid session cookie {middleware.cookie.name!r} ({store!r})"]
+    if isinstance(store, ServerSessionStore):
+        assert contents.sid is not None
+        key = ServerBackend.store_key(contents.sid)
+        record = store.load(key)
+        if not record:
+            raise CommandError(
+                f"invalid: the signature is good but {store!r} holds no session under this id"
+                " (it expired, was logged out, or lives in another store)"
+            )
+        try:
+            data = ServerBackend.decode_record(record)
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise CommandError(f"invalid: the stored record is corrupt ({exc})") from None
+        lines.append(f"store key {key}")
+    ends = [
+        stamp + limit
+        for stamp, limit in (
+            (contents.issued, times.max_age),
+            (contents.created, times.absolute_max_age),
+        )
+        if limit is not None
+    ]
+    lines += [
+        f"created   {_when(contents.created, now)}",
+        f"issued    {_when(contents.issued, now)}",
+        f"expires   {_when(min(ends), now) if ends else 'when the browser closes'}"
+        + (", unless used before" if times.max_age is not None else ""),
+        "key       "
+        + (
+            "a fallback key (the next response re-issues it under the current key)"
+            if contents.stale_key
+            else "the current secret key"
+        ),
+        "data      " + pprint.pformat(data, sort_dicts=True).replace("\n", "\n          "),
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+# -- gc --------------------------------------------------------------------------
+
+
+def _gc(args: argparse.Namespace) -> int:
+    url = args.store or os.environ.get("WSGISESSION_STORE")
+    if not url:
+        raise CommandError("no store: pass --store URL (sqlite:///path) or set WSGISESSION_STORE")
+    store = store_from_url(url)
+    if isinstance(store, SQLiteStore) and not os.path.exists(store.path):
+        raise CommandError(f"there is no session database at {store.path!r}")
+    purge = getattr(store, "gc", None)
+    if not callable(purge):
+        if isinstance(store, RedisStore):
+            print(f"{store!r}: Redis expires sessions by itself (TTL); nothing to purge")
+            return 0
+        raise CommandError(f"{store!r} has no stored sessions to purge: gc is for SQLite stores")
+    try:
+        batched = "limit" in _inspect.signature(purge).parameters
+        total, started = 0, time.monotonic()
+        while True:
+            removed = int(purge(limit=args.batch_size) if batched else purge())
+            total += removed
+            print(f"purged {total} expired sessions so far…", file=sys.stderr, flush=True)
+            if not batched or removed < args.batch_size:
+                break
+    finally:
+        if isinstance(store, ServerSessionStore):
+            store.close()
+    elapsed = time.monotonic() - started
+    print(f"purged {total} expired session{'s' * (total != 1)} from {store!r} in {elapsed:.1f} s")
+    return 0
+
+
+# -- the parser ------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG, description="Sessions for WSGI apps: a development server and tools."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def settings(sub: argparse.ArgumentParser, store_help: str) -> None:
+        sub.add_argument(
+            "--secret-key", metavar="KEY", help="the app's secret key (or WSGISESSION_SECRET_KEY)"
+        )
+        sub.add_argument("--store", metavar="URL", help=store_help)
+        sub.add_argument(
+            "--config", metavar="FILE", help="a TOML file of settings, as for from_config()"
+        )
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the development server (not for production)",
+        description="Serve MODULE:APP with werkzeug's development server, wrapped in"
+        " SessionMiddleware unless it already is. For development only: in production"
+        " run gunicorn behind a reverse proxy.",
+    )
+    serve.add_argument("app", metavar="MODULE:APP", help="the WSGI app, e.g. myapp.wsgi:app")
+    settings(serve, "where sessions live (a store URL; default: the cookie)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5000, help="port to listen on (5000)")
+    serve.add_argument("--reload", action="store_true", help="restart when the code changes")
+    serve.add_argument(
+        "--no-wrap", action="store_true", help="serve the app as it is, without SessionMiddleware"
+    )
+    serve.set_defaults(run=_serve)
+
+    secret = commands.add_parser(
+        "secret",
+        help="print a new random secret key",
+        description="Print a new secret key: 32 random bytes, URL-safe base64.",
+    )
+    secret.set_defaults(run=_secret)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="verify and decode a session cookie",
+        description="Verify and decode a session cookie (signed, encrypted, or a"
+        " server-side id looked up in --store): print its data, age and expiry, or"
+        " exactly why it is invalid (exit status 1).",
+    )
+    inspect.add_argument("cookie", metavar="COOKIE", help="the cookie's value (or NAME=VALUE)")
+    settings(
+        inspect,
+        "the app's store: a server store's URL, or cookie://?encrypt=true (default: cookie://)",
+    )
+    inspect.add_argument("--cookie-name", help="the app's cookie_name (default: session)")
+    inspect.set_defaults(run=_inspect_cookie)
+
+    gc = commands.add_parser(
+        "gc",
+        help="purge expired sessions from a SQLite store",
+        description="Purge expired sessions from the store (SQLite: Redis and the cookie"
+        " expire by themselves), in short transactions, showing progress on stderr.",
+    )
+    gc.add_argument("--store", metavar="URL", help="the store URL (or WSGISESSION_STORE)")
+    gc.add_argument(
+        "--batch-size", type=_positive, default=1000, help="sessions per transaction (1000)"
+    )
+    gc.set_defaults(run=_gc)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``wsgisession`` command; returns the exit status.
+
+    :param argv: The arguments, without the program name; default ``sys.argv[1:]``.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (CommandError, SessionError, OSError) as exc:
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
