@@ -1,0 +1,168 @@
+"""What both backends share: expiry rules, cookie reading, the save at header time."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import serialization
+from ..cookies import CookieOptions, request_cookies
+from ..errors import StoreUnavailable
+from ..sessions import _IMMUTABLE, Session
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+
+log = logging.getLogger("wsgisession")
+
+#: Timestamps this far in the future are still accepted: machines behind one load
+#: balancer disagree on the time by a few seconds, and refusing a cookie another
+#: machine issued a moment "later" would log users out at random.
+CLOCK_SKEW = 300
+
+#: TTL of a server-side session whose cookie ends with the browser (``max_age=None``)
+#: and that has no ``absolute_max_age``: the server must forget it some time.
+BROWSER_SESSION_TTL = 1209600
+
+_SID = re.compile(rb"[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimes:
+    """The expiry settings of one middleware."""
+
+    max_age: int | None
+    absolute_max_age: int | None
+    refresh_interval: int | None
+
+    def expired(self, issued: int, created: int, now: int) -> str | None:
+        """Why a session issued and created at these times is no longer valid, if it isn't."""
+        if issued > now + CLOCK_SKEW or created > now + CLOCK_SKEW:
+            return "its timestamp is in the future"
+        if self.max_age is not None and now - issued > self.max_age:
+            return "it was idle too long"
+        if self.absolute_max_age is not None and now - created > self.absolute_max_age:
+            return "it reached absolute_max_age"
+        return None
+
+    def refresh_due(self, issued: int | None, now: int) -> bool:
+        """Whether a read-only session should have its idle timeout renewed now."""
+        interval = self.refresh_interval
+        return interval is not None and issued is not None and now - issued >= interval
+
+    def cookie_max_age(self, created: int, now: int) -> int | None:
+        """The cookie's Max-Age: the idle timeout, cut short by absolute expiry."""
+        if self.max_age is None or self.absolute_max_age is None:
+            return self.max_age
+        return max(1, min(self.max_age, self.absolute_max_age - (now - created)))
+
+    def ttl(self, created: int, now: int) -> int:
+        """How long a server-side record may live unused."""
+        ttl = self.max_age or self.absolute_max_age or BROWSER_SESSION_TTL
+        if self.absolute_max_age is not None:
+            ttl = min(ttl, self.absolute_max_age - (now - created))
+        return max(1, ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class CookieContents:
+    """What a session cookie that verified says, before any expiry check.
+
+    Made by :meth:`ClientBackend.read_cookie` and :meth:`ServerBackend.read_cookie`,
+    which the middleware uses on every load and ``wsgisession inspect`` uses to
+    explain a cookie, so the cookie formats are parsed in one place only.
+    """
+
+    #: When the session was created (Unix seconds, signed into the cookie).
+    created: int
+    #: When the cookie was last issued: the idle clock.
+    issued: int
+    #: ``True`` when it verified under a fallback key.
+    stale_key: bool
+    #: The session data of a client-side cookie; ``None`` for a server-side id.
+    data: dict[str, Any] | None = None
+    #: The session id of a server-side cookie; ``None`` for a client-side one.
+    sid: str | None = None
+
+
+def _log_outage(exc: StoreUnavailable) -> None:
+    # Logged here, where the store is called, not where the 503 is rendered: a
+    # framework (werkzeug's Request.application, Flask) renders a StoreUnavailable
+    # raised inside a view itself, and the middleware never sees it.
+    log.error("session store unavailable, answering 503: %s", exc)
+
+
+def _add_vary_cookie(headers: list[tuple[str, str]]) -> None:
+    for name, value in headers:
+        if name.lower() == "vary":
+            tokens = {token.strip().lower() for token in value.split(",")}
+            if "cookie" in tokens or "*" in tokens:
+                return
+    headers.append(("Vary", "Cookie"))
+
+
+def _biggest_keys(data: dict[str, Any]) -> list[tuple[str, int]]:
+    sizes = [(key, len(serialization.dumps(value))) for key, value in data.items()]
+    return sorted(sizes, key=lambda item: item[1], reverse=True)[:5]
+
+
+def _keep_mutable(session: Session) -> None:
+    # After a save only keys holding mutable values can still change unseen.
+    data = session._data or {}
+    session._dirty = {k for k in session._dirty if k in data and type(data[k]) not in _IMMUTABLE}
+
+
+class _Base:
+    def __init__(self, cookie: CookieOptions, times: SessionTimes) -> None:
+        self.cookie = cookie
+        self.times = times
+
+    def _cookie_value(self, environ: WSGIEnvironment, state: Any) -> str | None:
+        values = request_cookies(environ).getlist(self.cookie.name)
+        if not values:
+            return None
+        state.had_cookie = True
+        if len(values) > 1:
+            log.warning(
+                "the request carries %d cookies named %r (one set for another path or a"
+                " parent domain?); trusting neither, starting a fresh session. A __Host-"
+                " cookie name rules this out.",
+                len(values),
+                self.cookie.name,
+            )
+            return None
+        return values[0] or None
+
+    def response_headers(
+        self, session: Session, headers: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """Save the session if needed and add ``Vary`` and ``Set-Cookie`` to *headers*."""
+        _add_vary_cookie(headers)
+        state = session.state
+        header = self._save(session, int(time.time()), late=False)
+        if header is not None:
+            state.header = header
+        if state.header is not None:
+            headers.append(("Set-Cookie", state.header))
+        return headers
+
+    def save_late(self, session: Session, *, streamed: bool) -> None:
+        """At ``close()``: save what changed after the headers, where possible."""
+        if session.state is None:
+            return
+        if session._writes != session.state.writes or (streamed and session._dirty):
+            self._save(session, int(time.time()), late=True)
+
+    def _save(self, session: Session, now: int, *, late: bool) -> str | None:
+        raise NotImplementedError
+
+    def _lost(self, what: str) -> None:
+        log.warning(
+            "the session was changed after the response headers were sent, so %s was"
+            " lost; change the session before calling start_response",
+            what,
+        )

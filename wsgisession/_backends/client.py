@@ -1,0 +1,147 @@
+"""ClientBackend: the whole session in the cookie (CookieStore)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from itsdangerous import BadData
+
+from .. import serialization
+from ..cookies import MAX_COOKIE_SIZE, CookieOptions
+from ..errors import SessionTooLarge
+from ..sessions import Session
+from .base import (
+    CookieContents,
+    SessionTimes,
+    _Base,
+    _biggest_keys,
+    _keep_mutable,
+)
+
+if TYPE_CHECKING:
+    from ..stores.base import CookieCodec
+
+
+log = logging.getLogger("wsgisession")
+
+
+class _ClientState:
+    __slots__ = ("created", "had_cookie", "header", "issued", "loaded", "stale", "writes")
+
+    def __init__(self, now: int) -> None:
+        self.created = now
+        self.issued: int | None = None
+        self.loaded: bytes | None = None
+        self.stale = False
+        self.had_cookie = False
+        self.header: str | None = None
+        self.writes = 0
+
+
+class ClientBackend(_Base):
+    """Sessions kept whole in the cookie (:class:`~wsgisession.CookieStore`)."""
+
+    def __init__(self, codec: CookieCodec, cookie: CookieOptions, times: SessionTimes) -> None:
+        super().__init__(cookie, times)
+        self.codec = codec
+
+    def load_session(self, session: Session) -> dict[str, Any]:
+        now = int(time.time())
+        state = session.state = _ClientState(now)
+        value = self._cookie_value(session.environ or {}, state)
+        if value is None:
+            return {}
+        try:
+            contents, payload = self._read(value)
+        except (BadData, ValueError, TypeError, RecursionError) as exc:
+            log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
+            return {}
+        reason = self.times.expired(contents.issued, contents.created, now)
+        if reason is not None:
+            log.info("the session cookie expired (%s); starting a fresh session", reason)
+            return {}
+        state.created = contents.created
+        state.issued = contents.issued
+        state.loaded = payload
+        state.stale = contents.stale_key
+        session.new = False
+        assert contents.data is not None
+        return contents.data
+
+    def read_cookie(self, value: str) -> CookieContents:
+        """Verify and decode a cookie value; expiry is left to the caller.
+
+        :raises itsdangerous.BadData: a bad signature or ciphertext.
+        :raises ValueError: anything else wrong with the value or its payload.
+        """
+        try:
+            return self._read(value)[0]
+        except (TypeError, RecursionError) as exc:
+            raise ValueError(f"not a session payload: {exc}") from exc
+
+    def _read(self, value: str) -> tuple[CookieContents, bytes]:
+        unsigned = self.codec.decode(value)
+        created, data = serialization.loads(unsigned.value)
+        if type(created) is not int or type(data) is not dict:
+            raise ValueError("not a session payload")
+        contents = CookieContents(created, unsigned.timestamp, unsigned.stale_key, data=data)
+        return contents, unsigned.value
+
+    def _payload(self, session: Session) -> bytes:
+        body = serialization.dumps(session._data, where="session")
+        return b"[%d,%s]" % (session.state.created, body.encode("ascii"))
+
+    def session_changed(self, session: Session) -> bool:
+        state: _ClientState = session.state
+        if state.loaded is None:
+            return bool(session._data)
+        return bool(session._dirty) and self._payload(session) != state.loaded
+
+    def invalidate_session(self, session: Session) -> None:
+        """Nothing to delete on the server; the save deletes the cookie."""
+
+    def _save(self, session: Session, now: int, *, late: bool) -> str | None:
+        state: _ClientState = session.state
+        data = session._data
+        if late:
+            if session._writes != state.writes or self.session_changed(session):
+                self._lost("the change")
+            return None
+        if session._fresh:
+            state.created = now
+            state.loaded = None
+        changed = session._fresh or session._regenerate or state.loaded is None
+        session._fresh = session._regenerate = False
+        state.writes = session._writes
+        header = None
+        if not data:
+            if state.had_cookie:
+                state.had_cookie = False
+                state.loaded = None
+                header = self.cookie.delete_header(session.environ or {})
+            return header
+        payload = None
+        if not changed and session._dirty:
+            payload = self._payload(session)
+            changed = payload != state.loaded
+        if changed or state.stale or self.times.refresh_due(state.issued, now):
+            if payload is None:
+                payload = state.loaded if not changed else self._payload(session)
+            assert payload is not None
+            header = self.cookie.set_header(
+                self.codec.encode(payload),
+                session.environ or {},
+                max_age=self.times.cookie_max_age(state.created, now),
+            )
+            if len(header) > MAX_COOKIE_SIZE:
+                raise SessionTooLarge(
+                    len(header), MAX_COOKIE_SIZE, _biggest_keys(data), self.cookie.name
+                )
+            state.loaded = payload
+            state.issued = now
+            state.stale = False
+            state.had_cookie = True
+        _keep_mutable(session)
+        return header

@@ -1,0 +1,263 @@
+"""ServerBackend: the cookie is a signed id, the data in a ServerSessionStore."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from itsdangerous import BadData
+
+from .. import serialization
+from ..cookies import CookieOptions
+from ..errors import StoreUnavailable
+from ..sessions import Session
+from .base import (
+    _SID,
+    CookieContents,
+    SessionTimes,
+    _Base,
+    _keep_mutable,
+    _log_outage,
+)
+
+if TYPE_CHECKING:
+    from ..signing import PurposeSigner
+    from ..stores.base import ServerSessionStore
+
+
+log = logging.getLogger("wsgisession")
+
+
+class _ServerState:
+    __slots__ = (
+        "created",
+        "had_cookie",
+        "header",
+        "issued",
+        "key",
+        "raw",
+        "sid",
+        "stale",
+        "writes",
+    )
+
+    def __init__(self, now: int) -> None:
+        self.created = now
+        self.issued: int | None = None
+        self.sid: str | None = None
+        self.key: str | None = None
+        self.raw: dict[str, bytes] = {}
+        self.stale = False
+        self.had_cookie = False
+        self.header: str | None = None
+        self.writes = 0
+
+
+class ServerBackend(_Base):
+    """Sessions kept in a :class:`~wsgisession.ServerSessionStore`; the cookie is an id.
+
+    The cookie is ``sign(id.created)``: the signature refuses a forged id before any
+    store lookup, and the creation time for ``absolute_max_age`` cannot be altered.
+    """
+
+    def __init__(
+        self,
+        store: ServerSessionStore,
+        signer: PurposeSigner,
+        cookie: CookieOptions,
+        times: SessionTimes,
+    ) -> None:
+        super().__init__(cookie, times)
+        self.store = store
+        self.signer = signer
+
+    @staticmethod
+    def store_key(sid: str) -> str:
+        """The store key of session id *sid*: a dump of the store is not a set of ids."""
+        return hashlib.sha256(sid.encode("ascii")).hexdigest()
+
+    def load_session(self, session: Session) -> dict[str, Any]:
+        now = int(time.time())
+        state = session.state = _ServerState(now)
+        value = self._cookie_value(session.environ or {}, state)
+        if value is None:
+            return {}
+        try:
+            contents = self.read_cookie(value)
+        except (BadData, ValueError) as exc:
+            log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
+            return {}
+        reason = self.times.expired(contents.issued, contents.created, now)
+        if reason is not None:
+            log.info("the session cookie expired (%s); starting a fresh session", reason)
+            return {}
+        assert contents.sid is not None
+        key = self.store_key(contents.sid)
+        try:
+            record = self.store.load(key)
+        except StoreUnavailable as exc:
+            _log_outage(exc)
+            raise
+        if not record:
+            log.debug("no stored session for this id (expired or ended); issuing a new id")
+            return {}
+        try:
+            data = self.decode_record(record)
+        except (ValueError, TypeError, RecursionError) as exc:
+            log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
+            try:
+                self.store.delete(key)
+            except StoreUnavailable as exc:
+                _log_outage(exc)
+                raise
+            return {}
+        state.sid = contents.sid
+        state.key = key
+        state.raw = dict(record)
+        state.created = contents.created
+        state.issued = contents.issued
+        state.stale = contents.stale_key
+        session.new = False
+        return data
+
+    def read_cookie(self, value: str) -> CookieContents:
+        """Verify a cookie value and return the session id and times it carries.
+
+        :raises itsdangerous.BadData: a bad signature.
+        :raises ValueError: the signed value is not a session id.
+        """
+        unsigned = self.signer.unsign(value)
+        sid, _, created_bytes = unsigned.value.partition(b".")
+        if not _SID.fullmatch(sid) or not created_bytes.isdigit() or len(created_bytes) > 12:
+            raise ValueError("not a session id")
+        return CookieContents(
+            int(created_bytes), unsigned.timestamp, unsigned.stale_key, sid=sid.decode("ascii")
+        )
+
+    @staticmethod
+    def decode_record(record: dict[str, bytes]) -> dict[str, Any]:
+        """The session data in a stored record (one serialized value per field).
+
+        :raises ValueError: a field is not valid tagged JSON.
+        """
+        return {field: serialization.loads(raw) for field, raw in record.items()}
+
+    def _diff(self, session: Session) -> tuple[dict[str, bytes], list[str]]:
+        raw: dict[str, bytes] = session.state.raw
+        data = session._data or {}
+        changed: dict[str, bytes] = {}
+        removed: list[str] = []
+        for key in session._dirty:
+            if key in data:
+                value = serialization.dumps(data[key], where=f"session[{key!r}]").encode("ascii")
+                if raw.get(key) != value:
+                    changed[key] = value
+            elif key in raw:
+                removed.append(key)
+        return changed, removed
+
+    def session_changed(self, session: Session) -> bool:
+        changed, removed = self._diff(session)
+        return bool(changed or removed) or (session.state.sid is None and bool(session._data))
+
+    def invalidate_session(self, session: Session) -> None:
+        state: _ServerState = session.state
+        if state.key is not None:
+            try:
+                self.store.delete(state.key)
+            except StoreUnavailable as exc:
+                _log_outage(exc)
+                raise
+            state.sid = state.key = None
+            state.raw = {}
+
+    def _id_cookie(self, session: Session, now: int) -> str:
+        state: _ServerState = session.state
+        assert state.sid is not None
+        signed = self.signer.sign(b"%s.%d" % (state.sid.encode("ascii"), state.created), now)
+        state.issued = now
+        state.stale = False
+        state.had_cookie = True
+        return self.cookie.set_header(
+            signed.decode("ascii"),
+            session.environ or {},
+            max_age=self.times.cookie_max_age(state.created, now),
+        )
+
+    def _save(self, session: Session, now: int, *, late: bool) -> str | None:
+        try:
+            return self._save_to_store(session, now, late=late)
+        except StoreUnavailable as exc:
+            _log_outage(exc)
+            raise
+
+    def _save_to_store(self, session: Session, now: int, *, late: bool) -> str | None:
+        state: _ServerState = session.state
+        data = session._data or {}
+        store = self.store
+        old_key = None
+        if session._fresh or session._regenerate:
+            if late:
+                self._lost("a new session id (after clear() or regenerate())")
+                return None
+            old_key = state.key
+            if session._fresh:
+                state.created = now
+            state.sid = state.key = None
+            state.raw = {}
+            session._fresh = session._regenerate = False
+        state.writes = session._writes
+        header = None
+        ttl = self.times.ttl(state.created, now)
+        if not data:
+            if state.key is not None:
+                store.delete(state.key)
+                state.sid = state.key = None
+                state.raw = {}
+            if state.had_cookie and not late:
+                state.had_cookie = False
+                header = self.cookie.delete_header(session.environ or {})
+        elif state.sid is None:
+            if late:
+                self._lost("a new session")
+                return None
+            sid = secrets.token_urlsafe(32)
+            key = self.store_key(sid)
+            fields = {
+                k: serialization.dumps(v, where=f"session[{k!r}]").encode("ascii")
+                for k, v in data.items()
+            }
+            store.save(key, fields, (), ttl, create=True)
+            state.sid, state.key, state.raw = sid, key, fields
+            header = self._id_cookie(session, now)
+        else:
+            assert state.key is not None
+            changed, removed = self._diff(session)
+            refresh = not late and (state.stale or self.times.refresh_due(state.issued, now))
+            if changed or removed:
+                if store.save(state.key, changed, removed, ttl, create=False):
+                    state.raw.update(changed)
+                    for field in removed:
+                        state.raw.pop(field, None)
+                else:
+                    log.info(
+                        "the session was ended (logout?) by another request while this one"
+                        " ran; its changes were dropped rather than bring it back"
+                    )
+                    state.sid = state.key = None
+                    state.raw = {}
+                    refresh = False
+                    if not late and state.had_cookie:
+                        state.had_cookie = False
+                        header = self.cookie.delete_header(session.environ or {})
+            elif refresh:
+                store.touch(state.key, ttl)
+            if refresh:
+                header = self._id_cookie(session, now)
+        if old_key is not None and old_key != state.key:
+            store.delete(old_key)
+        _keep_mutable(session)
+        return header
