@@ -50,9 +50,10 @@ def measure(
     for suite in suites:
         for mode in MODES:
             cells[suite.name, mode] = suite.clients[mode]
-    samples = interleaved(cells, rounds, target_ms, number)
+    samples, cpu = interleaved(cells, rounds, target_ms, number)
 
     base = {name: summary(samples["baseline:" + name, "bare"]) for name in baselines}
+    base_cpu = {name: min(cpu["baseline:" + name, "bare"]) for name in baselines}
     systems: list[dict[str, Any]] = []
     for suite in suites:
         bare = base[suite.baseline]
@@ -62,6 +63,7 @@ def measure(
             modes[mode] = {
                 "min": stats["min"] - bare["min"],
                 "median": stats["median"] - bare["median"],
+                "cpu_min": min(cpu[suite.name, mode]) - base_cpu[suite.baseline],
                 "raw_min": stats["min"],
             }
         systems.append(
@@ -83,6 +85,7 @@ def measure(
             system["modes"][mode]["ratio"] = ratio
     return {
         "unit": "microseconds per request above the baseline app",
+        "cpu": "cpu_min: this thread's CPU time (time.thread_time), min over rounds",
         "rounds": rounds,
         "baselines": base,
         "systems": systems,

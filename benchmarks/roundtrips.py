@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from benchmarks.common import MODES, RedisTarget, Suite
+from benchmarks.common import MODES, RedisTarget, Suite, time_calls
 
 _IGNORED = {"info", "ping"}
 
@@ -53,6 +53,13 @@ def measure(suites: list[Suite], redis: RedisTarget, number: int) -> dict[str, A
     admin = redis_py.Redis.from_url(redis.url)
     results: dict[str, Any] = {}
     try:
+        # The floor of any store that talks to Redis: one round trip through redis-py.
+        def ping() -> None:
+            admin.ping()
+
+        ping()
+        pings = sorted(time_calls(ping, 1) for _ in range(max(number, 20)))
+        ping_us = {"min": pings[0], "median": pings[len(pings) // 2]}
         for suite in suites:
             if not suite.redis:
                 continue
@@ -78,5 +85,6 @@ def measure(suites: list[Suite], redis: RedisTarget, number: int) -> dict[str, A
         "server": redis.where,
         "exact": redis.private,
         "requests_per_workload": number,
+        "ping_us": ping_us,
         "systems": results,
     }

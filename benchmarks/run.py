@@ -44,11 +44,11 @@ PARTS = ("requests", "roundtrips", "throughput", "scale")
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
-    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (9)")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (15)")
     parser.add_argument("--target-ms", type=float, default=40, help="length of one timing (40)")
     parser.add_argument("--number", type=int, help="fixed calls per timing (default: calibrated)")
-    parser.add_argument("--duration", type=float, default=4, help="seconds per wrk run (4)")
-    parser.add_argument("--throughput-rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=2, help="seconds per wrk run (2)")
+    parser.add_argument("--throughput-rounds", type=int, default=7)
     parser.add_argument(
         "--load",
         choices=("auto", "wrk", "python"),
