@@ -19,7 +19,8 @@ def _ratio(value: float | None) -> str:
 
 def print_per_request(results: dict[str, Any]) -> None:
     print(f"\n## Per request, in process: µs above the baseline app ({results['rounds']} rounds)")
-    print("# min and median over interleaved rounds; ratio = peer / the wsgisession store named")
+    print("# min over interleaved rounds (min - baseline min), and the median of per-round")
+    print("# differences; ratio = peer / the wsgisession store named, from the mins")
     base = results["baselines"]
     print(
         "# baselines (absolute µs, min/median): "
