@@ -1,258 +1,130 @@
-"""Microseconds per request for wsgisession and its peers, measured in one run.
+"""wsgisession against its peers, in one run (issue 7).
 
-Three workloads on a ~400-byte logged-in session, each through a direct WSGI call
-(no server, no sockets):
+- **Per request, in process**: three workloads on a ~400-byte logged-in session
+  (``untouched``: the view ignores the session; ``read``: it reads one key;
+  ``write``: it increments a counter), each through a direct WSGI call with the
+  previous response's cookie sent back. Systems: wsgisession's CookieStore (signed,
+  encrypted), LRUStore, SQLiteStore, RedisStore; Beaker (encrypted cookie, memory,
+  Redis); Flask's cookie session; Flask-Session on Redis; Django's
+  ``signed_cookies`` and ``cache`` engines. Each is measured above its own bare app
+  (plain WSGI, Flask without sessions, Django without the session middleware).
+- **Round trips**: Redis round trips and commands per request (wsgisession, Beaker,
+  Flask-Session).
+- **Throughput**: ``wrk`` against ``gunicorn -w 2``: bare, cookie and Redis sessions.
+- **Scale**: LRUStore memory per session; SQLite and Redis load/save latency with
+  10,000 and 100,000 sessions stored (1,000,000 with ``--scale``).
 
-- ``untouched``: the view never looks at the session;
-- ``read``: the view reads one key;
-- ``write``: the view increments a counter (read, modify, save, Set-Cookie).
+Timings on a shared machine are noisy: each figure is the minimum (and the median)
+over interleaved rounds, ratios are taken within one run, and the output says how
+noisy the run was. Peers that are not installed are skipped and listed as such.
 
-``wsgisession (encrypted)`` is ``CookieStore(encrypt=True)`` (AES-256-GCM).
-Each library runs the same workloads, with its own bare app (no session) alongside,
-and the table reports the cost *above* that bare app. Peers: a straightforward
-per-request use of itsdangerous's ``URLSafeTimedSerializer`` and Flask's cookie
-session. Timings on a shared machine are noisy, so each figure is the minimum over
-interleaved rounds; compare the ratios in one run, not figures across machines.
-
-Usage: ``.venv/bin/python benchmarks/run.py [--rounds N] [--number N]``
+Usage: ``make bench`` or ``.venv/bin/python benchmarks/run.py [--scale] [--quick]``
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import sys
+import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterable
-from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 
-from werkzeug.test import EnvironBuilder
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SECRET = "benchmark-secret-key-" + "x" * 32
+from benchmarks import perrequest, report, roundtrips, scale, throughput
+from benchmarks.common import machine, redis_target
 
-#: A realistic logged-in session: about 400 bytes of serialized data.
-SESSION: dict[str, Any] = {
-    "user_id": 123456,
-    "username": "alice.example",
-    "email": "alice@example.com",
-    "roles": ["editor", "reviewer"],
-    "login_at": "2026-11-23T10:00:00+00:00",
-    "csrf": uuid.UUID(int=42).hex * 2,
-    "cart": [{"sku": f"SKU-{i:04d}", "qty": i} for i in range(5)],
-    "prefs": {"theme": "dark", "lang": "en-GB", "tz": "Europe/London"},
-    "counter": 0,
-}
-
-Workload = Callable[[], None]
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("requests", "roundtrips", "throughput", "scale")
 
 
-def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-    return None
-
-
-def _call(app: Any, environ: dict[str, Any]) -> None:
-    result = app(dict(environ), _start_response)
-    for _ in result:
-        pass
-    close = getattr(result, "close", None)
-    if close is not None:
-        close()
-
-
-def _environ(cookie: str | None) -> dict[str, Any]:
-    headers = {"Cookie": cookie} if cookie else {}
-    return EnvironBuilder(path="/", headers=headers).get_environ()
-
-
-def _cookie_from(headers: Iterable[tuple[str, str]], name: str) -> str:
-    for key, value in headers:
-        if key.lower() == "set-cookie" and value.startswith(name + "="):
-            parsed: SimpleCookie = SimpleCookie()
-            parsed.load(value)
-            return f"{name}={parsed[name].value}"
-    raise RuntimeError(f"no {name} cookie was set")
-
-
-# -- wsgisession -----------------------------------------------------------------
-
-
-def wsgisession_workloads(*, encrypt: bool = False) -> dict[str, Any]:
-    from wsgisession import CookieStore, SessionMiddleware, session
-
-    def make(view: Callable[[], None]) -> Any:
-        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-            view()
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
-
-        return app
-
-    def seed() -> None:
-        session.update(SESSION)
-
-    def untouched() -> None:
-        pass
-
-    def read() -> None:
-        session["user_id"]
-
-    def write() -> None:
-        session["counter"] += 1
-
-    def wrap(view: Callable[[], None]) -> Any:
-        return SessionMiddleware(make(view), secret_key=SECRET, store=CookieStore(encrypt=encrypt))
-
-    captured: list[tuple[str, str]] = []
-    wrap(seed)(_environ(None), lambda s, h, e=None: captured.extend(h))
-    cookie = _cookie_from(captured, "session")
-    environ = _environ(cookie)
-    return {
-        "bare": (make(untouched), environ),
-        "untouched": (wrap(untouched), environ),
-        "read": (wrap(read), environ),
-        "write": (wrap(write), environ),
-        "_cookie_bytes": len(cookie),
-    }
-
-
-# -- itsdangerous, used the straightforward way --------------------------------------
-
-
-def itsdangerous_workloads() -> dict[str, Any]:
-    import json
-
-    from itsdangerous import BadData, URLSafeTimedSerializer
-
-    def make(mode: str) -> Any:
-        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-            headers = [("Content-Type", "text/plain")]
-            if mode != "untouched":
-                serializer = URLSafeTimedSerializer(SECRET, salt="session")
-                raw = environ.get("HTTP_COOKIE", "").partition("session=")[2].split(";")[0]
-                try:
-                    data = serializer.loads(raw, max_age=1209600)
-                except BadData:
-                    data = {}
-                if mode == "read":
-                    data["user_id"]
-                elif mode == "write":
-                    data["counter"] += 1
-                    headers.append(("Set-Cookie", f"session={serializer.dumps(data)}; HttpOnly"))
-            start_response("200 OK", headers)
-            return [b"ok"]
-
-        return app
-
-    serializer = URLSafeTimedSerializer(SECRET, salt="session")
-    environ = _environ(f"session={serializer.dumps(json.loads(json.dumps(SESSION, default=str)))}")
-    workloads = {mode: (make(mode), environ) for mode in ("untouched", "read", "write")}
-    return workloads | {"bare": (make("untouched"), environ)}
-
-
-# -- Flask's cookie session --------------------------------------------------------
-
-
-def flask_workloads() -> dict[str, Any]:
-    import flask
-
-    app = flask.Flask("bench")
-    app.secret_key = SECRET
-
-    @app.route("/bare")
-    def bare() -> str:
-        return "ok"
-
-    @app.route("/seed")
-    def seed() -> str:
-        flask.session.update({k: v for k, v in SESSION.items() if k != "csrf"} | {"csrf": "x" * 64})
-        return "ok"
-
-    @app.route("/read")
-    def read() -> str:
-        flask.session["user_id"]
-        return "ok"
-
-    @app.route("/write")
-    def write() -> str:
-        flask.session["counter"] += 1
-        return "ok"
-
-    response = app.test_client().get("/seed")
-    cookie = _cookie_from(response.headers.items(), "session")
-
-    def at(path: str, cookie: str | None = cookie) -> dict[str, Any]:
-        headers = {"Cookie": cookie} if cookie else {}
-        return EnvironBuilder(path=path, headers=headers).get_environ()
-
-    # Flask opens the session on every request, so its bare app is one with no cookie.
-    return {
-        "bare": (app, at("/bare", None)),
-        "untouched": (app, at("/bare")),
-        "read": (app, at("/read")),
-        "write": (app, at("/write")),
-    }
-
-
-PEERS: dict[str, Callable[[], dict[str, Any]]] = {
-    "wsgisession": wsgisession_workloads,
-    "wsgisession (encrypted)": lambda: wsgisession_workloads(encrypt=True),
-    "itsdangerous (naive)": itsdangerous_workloads,
-    "flask": flask_workloads,
-}
-MODES = ("bare", "untouched", "read", "write")
-
-
-def measure(app: Any, environ: dict[str, Any], number: int) -> float:
-    """Microseconds per call, one timing of *number* calls."""
-    start = time.perf_counter()
-    for _ in range(number):
-        _call(app, environ)
-    return (time.perf_counter() - start) / number * 1e6
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (15)")
+    parser.add_argument("--target-ms", type=float, default=40, help="length of one timing (40)")
+    parser.add_argument("--number", type=int, help="fixed calls per timing (default: calibrated)")
+    parser.add_argument("--duration", type=float, default=2, help="seconds per wrk run (2)")
+    parser.add_argument("--throughput-rounds", type=int, default=7)
+    parser.add_argument(
+        "--load",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator (auto: wrk if installed)",
+    )
+    parser.add_argument("--scale", action="store_true", help="add 1,000,000 stored sessions")
+    parser.add_argument("--sessions", type=int, nargs="+", help="store sizes for the scale part")
+    parser.add_argument("--samples", type=int, default=300, help="latency samples per size")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--redis-url", help="use this Redis (default: a private redis-server)")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
+    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "benchmarks.png")
+    parser.add_argument(
+        "--quick", action="store_true", help="a few calls of everything: checks, not figures"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.number, args.samples = 1, 3, 5
+        args.duration, args.throughput_rounds = 0.2, 1
+        args.sessions = args.sessions or [200, 1000]
+    if args.sessions is None:
+        args.sessions = [10_000, 1_000_000] if args.scale else [10_000, 100_000]
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--number", type=int, default=2000)
-    args = parser.parse_args(argv)
-
-    suites = {}
-    for name, build in PEERS.items():
+    args = parse(argv)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+        "command": "make bench" + (" BENCH_ARGS=--scale" if args.scale else ""),
+        "session": "benchmarks/common.py SESSION (~400 bytes serialized)",
+    }
+    print(f"# {results['date']}  {results['machine']}")
+    with tempfile.TemporaryDirectory() as tmpdir, redis_target(args.redis_url) as redis:
+        tmp = Path(tmpdir)
+        results["redis"] = redis.where if redis else None
+        suites, baselines, skipped = perrequest.build_suites(redis, tmp)
+        results["skipped"] = skipped
         try:
-            suites[name] = build()
-        except ImportError as exc:
-            print(f"skipping {name}: {exc}", file=sys.stderr)
-    best: dict[tuple[str, str], float] = {}
-    for _ in range(args.rounds):
-        # Interleave libraries and modes so a burst of noise hits them all alike.
-        for name, suite in suites.items():
-            for mode in MODES:
-                app, environ = suite[mode]
-                _call(app, environ)  # warm up
-                us = measure(app, environ, args.number)
-                best[name, mode] = min(us, best.get((name, mode), float("inf")))
-
-    cookie = suites["wsgisession"]["_cookie_bytes"]
-    print(f"# {datetime.date.today()}  Python {sys.version.split()[0]}  session cookie {cookie} B")
-    print(f"# min of {args.rounds} rounds x {args.number} calls; microseconds above each bare app")
-    print(f"{'library':24} {'bare':>8} {'untouched':>10} {'read':>8} {'write':>8}")
-    for name in suites:
-        bare = best[name, "bare"]
-        cells = [f"{best[name, mode] - bare:10.2f}" for mode in MODES[1:]]
-        print(f"{name:24} {bare:8.2f} {cells[0]} {cells[1]:>8} {cells[2]:>8}")
-    ours = {mode: best["wsgisession", mode] - best["wsgisession", "bare"] for mode in MODES[1:]}
-    print("\n# ratios: peer cost / wsgisession cost (higher means wsgisession is faster)")
-    for name in suites:
-        if name.startswith("wsgisession"):
-            continue
-        bare = best[name, "bare"]
-        ratios = [
-            (best[name, mode] - bare) / ours[mode] if ours[mode] > 0 else float("nan")
-            for mode in ("read", "write")
-        ]
-        print(f"{name:24} read x{ratios[0]:.1f}  write x{ratios[1]:.1f}")
+            if "requests" in args.only:
+                results["per_request"] = perrequest.measure(
+                    suites,
+                    baselines,
+                    rounds=args.rounds,
+                    target_ms=args.target_ms,
+                    number=args.number,
+                )
+                report.print_per_request(results["per_request"])
+            if "roundtrips" in args.only and redis is not None:
+                number = 10 if args.quick else 200
+                results["round_trips"] = roundtrips.measure(suites, redis, number)
+                report.print_round_trips(results["round_trips"])
+        finally:
+            for suite in suites:
+                suite.close()
+        if "throughput" in args.only:
+            results["throughput"] = throughput.measure(
+                redis, duration=args.duration, rounds=args.throughput_rounds, tool=args.load
+            )
+            report.print_throughput(results["throughput"])
+        if "scale" in args.only:
+            results["scale"] = scale.measure(args.sessions, redis, tmp, args.samples)
+            report.print_scale(results["scale"])
+    for name, reason in skipped.items():
+        print(f"# skipped {name}: {reason}")
+    results["targets"] = report.targets(results)
+    report.print_targets(results["targets"])
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    if "requests" in args.only:
+        results["chart_skipped"] = report.chart(results, args.chart)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
+    print(f"\n# {results['seconds']:.0f} s; wrote {args.json} and {args.chart}")
     return 0
 
 

@@ -41,9 +41,13 @@ __all__ = ["dumps", "loads"]
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
+# No check_circular: a value that contains itself already fails in _needs_tags or
+# in the C encoder with RecursionError, which dumps() reports as a ValueError; the
+# check's bookkeeping would cost every save about a sixth of the encoding.
 _encode = json.JSONEncoder(
     separators=(",", ":"),
     default=lambda o: _default(o),
+    check_circular=False,
 ).encode
 _decode_plain = json.JSONDecoder().decode
 _decode_tagged = json.JSONDecoder(object_hook=lambda d: _untag(d)).decode
@@ -97,17 +101,25 @@ def _needs_tags(value: Any) -> bool:
     Types the encoder rejects (``set``, ``datetime`` …) reach :func:`_default` by
     themselves; only tuples, non-``str`` keys and tag-like keys need a rewrite.
     """
+    # Runs on every save over the whole session, so scalars (most values) are
+    # checked inline rather than through a call and a generator each.
     t = type(value)
-    if t in _SCALARS:
-        return False
-    if t is list:
-        return any(_needs_tags(v) for v in value)
     if t is dict:
         if len(value) == 1:
             k = next(iter(value))
             if type(k) is not str or k[:1] == " ":
                 return True
-        return any(type(k) is not str or _needs_tags(v) for k, v in value.items())
+        for k, v in value.items():
+            if type(k) is not str or (type(v) not in _SCALARS and _needs_tags(v)):
+                return True
+        return False
+    if t is list:
+        for v in value:  # noqa: SIM110 - any() with a generator is what this avoids
+            if type(v) not in _SCALARS and _needs_tags(v):
+                return True
+        return False
+    if t in _SCALARS:
+        return False
     return t is tuple or isinstance(value, (list, dict, tuple))
 
 

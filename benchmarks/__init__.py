@@ -1,0 +1,1 @@
+"""Benchmarks of wsgisession against its peers: run ``make bench``."""

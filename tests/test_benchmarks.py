@@ -1,0 +1,44 @@
+"""`make bench` must keep working: run every part of it once, with a tiny count.
+
+No timing is asserted (this machine's figures belong in benchmarks/results.json);
+the test checks that each part ran, produced its figures, and that peers missing
+from this environment (the bench extra is not needed here) were reported as skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    chart = tmp_path / "chart.png"
+    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick"]
+    command += ["--load", "python", "--json", str(out), "--chart", str(chart)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+
+    names = {system["name"] for system in results["per_request"]["systems"]}
+    assert {"wsgisession cookie", "wsgisession cookie (encrypted)", "wsgisession LRUStore"} <= names
+    # Every system the benchmark knows either ran or was reported as skipped, with why.
+    assert len(names) + len(results["skipped"]) == 12
+    assert all(reason for reason in results["skipped"].values())
+    for system in results["per_request"]["systems"]:
+        assert set(system["modes"]) == {"untouched", "read", "write"}
+    assert "## Per request" in done.stdout
+    assert "## Targets" in done.stdout
+
+    assert set(results["throughput"]["variants"]) >= {"/bare", "/cookie/read", "/cookie/write"}
+    assert results["scale"]["lru_memory"]["sessions"] == 1000
+    assert set(results["scale"]["sqlite"]) == {"200", "1000"}
+    if results["redis"] is not None:
+        trips = results["round_trips"]["systems"]["wsgisession RedisStore"]
+        assert trips["untouched"]["round_trips"] == 0
+    assert chart.exists() == (results["chart_skipped"] is None)
+    assert len(results["targets"]) > 10
