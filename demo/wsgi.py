@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import json
 import os
 import secrets
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from wsgisession import (
     SQLiteStore,
     at,
     at_json,
+    body,
     csrf_token,
     current_user,
     flash,
@@ -105,6 +107,7 @@ def page(title: str, body: str) -> Response:
     html_page = f"""<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
+<meta name="csrf-token" content="{e(csrf_token())}">
 <title>{e(title)} · wsgisession demo</title>
 <nav><a href="/">Home</a> · <a href="/cart">Cart</a> · <a href="/admin">Admin</a> · {who}</nav>
 <h1>{e(title)}</h1>
@@ -180,8 +183,42 @@ def cart(request: Request) -> Response:
     return page(
         "Your cart",
         f"<ul>{items or '<li>(empty)</li>'}</ul>"
-        + form("/cart", '<input name="item" maxlength="50"><button>Add</button>'),
+        + form("/cart", '<input name="item" maxlength="50"><button>Add</button>')
+        + JSON_BUTTON,
     )
+
+
+#: A button that adds to the cart with fetch() and JSON: the CSRF token travels in the
+#: X-CSRF-Token header, read from the page's <meta name="csrf-token">.
+JSON_BUTTON = """<button id="surprise">Add a surprise (JSON)</button>
+<script>
+document.getElementById("surprise").addEventListener("click", async () => {
+  const response = await fetch("/api/cart", {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content,
+    },
+    body: JSON.stringify({item: "surprise"}),
+  });
+  if (response.ok) location.reload();
+});
+</script>"""
+
+
+@dataclass
+class CartItem:
+    """The JSON body of POST /api/cart."""
+
+    item: str = field(metadata=rules(min_length=1, max_length=50, strip=True))
+
+
+def api_cart(request: Request) -> Response:
+    """POST /api/cart with ``{"item": ...}``: add to the cart, answer the cart as JSON."""
+    added = body(CartItem)  # a 400 listing the bad fields, as JSON, if invalid
+    cart_items = session.setdefault("cart", [])
+    cart_items.append(added.item)
+    return Response(json.dumps({"cart": cart_items}), content_type="application/json")
 
 
 def login_page(request: Request) -> Response:
@@ -228,6 +265,7 @@ ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
     ("POST", "/forget"): forget,
     ("GET", "/cart"): cart,
     ("POST", "/cart"): cart,
+    ("POST", "/api/cart"): api_cart,
     ("GET", "/login"): login_page,
     ("POST", "/login"): login_page,
     ("POST", "/logout"): logout_view,

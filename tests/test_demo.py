@@ -126,6 +126,21 @@ def test_cart_keeps_items_added_in_place(client: Client) -> None:
     assert "<li>apple</li><li>&lt;pear&gt;</li>" in page
 
 
+def test_the_json_api_takes_the_csrf_token_from_the_header(client: Client) -> None:
+    page = client.get("/cart").text
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
+    assert match
+    response = client.post(
+        "/api/cart", json={"item": "surprise"}, headers={"X-CSRF-Token": match.group(1)}
+    )
+    assert response.status_code == 200
+    assert response.json == {"cart": ["surprise"]}
+    assert client.post("/api/cart", json={"item": "forged"}).status_code == 403
+    invalid = client.post("/api/cart", json={"item": ""}, headers={"X-CSRF-Token": match.group(1)})
+    assert invalid.status_code == 400
+    assert invalid.json == {"errors": [{"field": "item", "message": "must not be empty"}]}
+
+
 def test_admin_sends_a_visitor_to_log_in_and_back(client: Client) -> None:
     response = client.get("/admin")
     assert response.status_code == 303
