@@ -33,7 +33,7 @@ methods (this is a WSGI library).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -50,11 +50,11 @@ from ..config import from_config
 from ..context import SESSION_KEY
 from ..errors import StoreUnavailable
 from ..middleware import SessionMiddleware as WsgiSessionMiddleware
+from ._view import SessionView
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from ..sessions import Session
 
 __all__ = ["DjangoSession", "SessionMiddleware", "to_django_response", "wrap"]
 
@@ -62,7 +62,7 @@ _TEST_COOKIE_NAME = "testcookie"
 _TEST_COOKIE_VALUE = "worked"
 
 
-class DjangoSession(MutableMapping[str, Any]):
+class DjangoSession(SessionView):
     """``request.session``: Django's session API over a :class:`~wsgisession.Session`.
 
     Supported: the mapping API (``get``, ``pop``, ``setdefault``, ``update``,
@@ -74,35 +74,6 @@ class DjangoSession(MutableMapping[str, Any]):
 
     :param session: The wsgisession session of the request.
     """
-
-    def __init__(self, session: Session) -> None:
-        #: The wsgisession :class:`~wsgisession.Session` behind this one.
-        self.session = session
-
-    def __getitem__(self, key: str) -> Any:
-        return self.session[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.session[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.session[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.session)
-
-    def __len__(self) -> int:
-        return len(self.session)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.session
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.session!r}>"
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``session[key]`` if *key* is set, else *default*."""
-        return self.session.get(key, default)
 
     def has_key(self, key: str) -> bool:
         """Whether *key* is set (Django's old spelling of ``key in session``)."""

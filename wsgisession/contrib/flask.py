@@ -32,7 +32,7 @@ guards) go on ``app.wsgi_app`` *before* :func:`init_app`, so that they run insid
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Request
@@ -42,6 +42,7 @@ from ..config import from_config
 from ..context import SESSION_KEY
 from ..middleware import SessionMiddleware
 from ..request import set_path_params
+from ._view import SessionView
 
 if TYPE_CHECKING:
     from flask.wrappers import Response
@@ -57,7 +58,7 @@ EXTENSION_KEY = "wsgisession"
 _DETACHED_KEY = "wsgisession.flask.detached"
 
 
-class FlaskSession(SessionMixin):
+class FlaskSession(SessionView, SessionMixin):
     """``flask.session``: Flask's session API over a :class:`~wsgisession.Session`.
 
     Every mapping operation goes to the wsgisession session (:attr:`session`), which
@@ -69,34 +70,8 @@ class FlaskSession(SessionMixin):
     """
 
     def __init__(self, session: Session, *, persistent: bool) -> None:
-        #: The wsgisession :class:`~wsgisession.Session` behind this one.
-        self.session = session
+        super().__init__(session)
         self._persistent = persistent
-
-    def __getitem__(self, key: str) -> Any:
-        return self.session[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.session[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.session[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.session)
-
-    def __len__(self) -> int:
-        return len(self.session)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.session
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.session!r}>"
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``session[key]`` if *key* is set, else *default*."""
-        return self.session.get(key, default)
 
     def clear(self) -> None:
         """Remove every key; data set afterwards gets a new session id."""
