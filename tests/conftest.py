@@ -26,6 +26,8 @@ from wsgisession import (
 )
 from wsgisession.context import _environ
 
+from .servers import skip_or_fail
+
 SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -77,9 +79,7 @@ def require_redis() -> str:
     """The test Redis URL; skips the test without Redis, but fails it under ``CI=true``."""
     problem = _redis_problem()
     if problem is not None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"Redis is required when CI=true: {problem}")
-        pytest.skip(problem)
+        skip_or_fail(problem)
     return REDIS_URL
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlencode
 
 import pytest
@@ -38,8 +39,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _in_ci() -> bool:
+def in_ci() -> bool:
+    """Whether this is a CI run (``CI=true``), where a missing service is a failure."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def skip_or_fail(problem: str) -> NoReturn:
+    """Skip the test because of *problem*, or fail it under ``CI=true``: CI must not skip."""
+    if in_ci():
+        pytest.fail(f"required when CI=true: {problem}")
+    pytest.skip(problem)
 
 
 class PrivateRedis:
@@ -97,9 +106,7 @@ class PrivateRedis:
 def start_private_redis(directory: Path) -> PrivateRedis:
     """A started PrivateRedis (skips without redis-server, but fails under ``CI=true``)."""
     if shutil.which("redis-server") is None:
-        if _in_ci():
-            pytest.fail("redis-server is required when CI=true")
-        pytest.skip("redis-server is not installed")
+        skip_or_fail("redis-server is not installed")
     server = PrivateRedis(directory)
     server.start()
     return server

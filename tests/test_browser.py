@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import SECRET
-from tests.servers import free_port, gunicorn, running
+from tests.servers import free_port, gunicorn, running, skip_or_fail
 
 CHROMIUM = os.environ.get("WSGISESSION_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("WSGISESSION_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -38,9 +38,7 @@ def require_browser() -> None:
     """Skip without Chromium and its driver, but fail under ``CI=true``."""
     problem = _browser_problem()
     if problem is not None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"a browser is required when CI=true: {problem}")
-        pytest.skip(problem)
+        skip_or_fail(problem)
 
 
 @pytest.fixture

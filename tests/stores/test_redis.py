@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -30,14 +29,14 @@ from tests.conftest import (
     require_redis,
     text_app,
 )
-from tests.servers import PrivateRedis, free_port, start_private_redis
+from tests.servers import PrivateRedis, free_port, in_ci, start_private_redis
 from wsgisession import RedisStore, SessionMiddleware, session, store_from_url
 from wsgisession.errors import ConfigurationError, StoreUnavailable
 
 try:
     import redis
 except ImportError:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if in_ci():
         raise
     pytest.skip("the redis package is not installed", allow_module_level=True)
 
