@@ -199,8 +199,18 @@ def test_a_stored_key_is_the_sha256_of_the_id_never_the_id(
     assert record_count(server_store) == 1
 
 
+@pytest.mark.parametrize(
+    "field",
+    [
+        pytest.param(b"\x80 not our format", id="not-json"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b'"ann","bob"', id="two-values"),
+        pytest.param(b'["ann"', id="unclosed"),
+        pytest.param(b'"ann"]', id="stray-bracket"),
+    ],
+)
 def test_corrupt_record_is_deleted_and_gives_a_fresh_session(
-    server_store: ServerSessionStore, caplog: pytest.LogCaptureFixture
+    server_store: ServerSessionStore, caplog: pytest.LogCaptureFixture, field: bytes
 ) -> None:
     def view(request: Request) -> str:
         if request.path == "/login":
@@ -211,7 +221,7 @@ def test_corrupt_record_is_deleted_and_gives_a_fresh_session(
     client = Client(LintMiddleware(mw))
     client.get("/login")
     key = store_key(session_id(mw, client))
-    server_store.save(key, {"user": b"\x80 not our format"}, (), 60, create=False)
+    server_store.save(key, {"user": field, "role": b'"admin"'}, (), 60, create=False)
 
     with caplog.at_level(logging.WARNING, logger="wsgisession"):
         response = client.get("/")

