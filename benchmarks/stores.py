@@ -8,12 +8,12 @@ from typing import Any
 
 from benchmarks.common import SECRET, SESSION, Client, RedisTarget, Suite, WSGIApp, plain_app
 from wsgisession import (
+    ClientSessionStore,
     CookieStore,
     LRUStore,
     RedisStore,
     ServerSessionStore,
     SessionMiddleware,
-    SessionStore,
     SQLiteStore,
 )
 
@@ -49,12 +49,12 @@ def bare_client() -> Client:
 
 
 def wrap(
-    view: Callable[[dict[str, Any]], None], store: SessionStore | ServerSessionStore
+    view: Callable[[dict[str, Any]], None], store: ClientSessionStore | ServerSessionStore
 ) -> WSGIApp:
     return SessionMiddleware(plain_app(view), secret_key=SECRET, store=store)
 
 
-def seeded_clients(store: SessionStore | ServerSessionStore) -> dict[str, Client]:
+def seeded_clients(store: ClientSessionStore | ServerSessionStore) -> dict[str, Client]:
     """A client per workload, each starting from its own copy of the logged-in session."""
     clients = {}
     for mode, view in VIEWS.items():
@@ -65,7 +65,7 @@ def seeded_clients(store: SessionStore | ServerSessionStore) -> dict[str, Client
     return clients
 
 
-def suite(name: str, store: SessionStore | ServerSessionStore, notes: str = "") -> Suite:
+def suite(name: str, store: ClientSessionStore | ServerSessionStore, notes: str = "") -> Suite:
     made = Suite(name, "wsgi", seeded_clients(store), notes)
     if isinstance(store, ServerSessionStore):
         made.closers.append(store.close)

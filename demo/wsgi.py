@@ -50,8 +50,8 @@ from wsgisession import (
     store_from_url,
     validate_body,
 )
-from wsgisession.guards import safe_next
-from wsgisession.stores import ServerSessionStore, SessionStore
+from wsgisession.access.guards import safe_next
+from wsgisession.stores import ClientSessionStore, ServerSessionStore
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -295,7 +295,7 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
-def session_store() -> SessionStore | ServerSessionStore:
+def session_store() -> ClientSessionStore | ServerSessionStore:
     """``WSGISESSION_STORE`` (a store URL) if set, else SQLite next to this file.
 
     SQLite is right for the demo's several gunicorn workers on one machine; try

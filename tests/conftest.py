@@ -16,12 +16,12 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import (
+    ClientSessionStore,
     CookieStore,
     LRUStore,
     RedisStore,
     ServerSessionStore,
     SessionMiddleware,
-    SessionStore,
     SQLiteStore,
 )
 from wsgisession.context import _environ
@@ -106,7 +106,7 @@ def record_count(store: ServerSessionStore) -> int:
     raise TypeError(f"cannot count the records of {store!r}")
 
 
-def drop_store(store: SessionStore | ServerSessionStore) -> None:
+def drop_store(store: ClientSessionStore | ServerSessionStore) -> None:
     """Delete what a test store holds outside the test's tmp_path, and close it."""
     if isinstance(store, RedisStore):
         keys = list(store.client.scan_iter(match=store.prefix + "*"))
@@ -118,7 +118,7 @@ def drop_store(store: SessionStore | ServerSessionStore) -> None:
 
 #: Every store the shared session suite runs against, by parametrize id. Each entry
 #: builds a fresh, empty store for one test (tmp_path is the test's own directory).
-STORES: dict[str, Callable[[Path], SessionStore | ServerSessionStore]] = {
+STORES: dict[str, Callable[[Path], ClientSessionStore | ServerSessionStore]] = {
     "cookie": lambda tmp_path: CookieStore(),
     "encrypted-cookie": lambda tmp_path: CookieStore(encrypt=True),
     "lru": lambda tmp_path: LRUStore(),
@@ -131,7 +131,7 @@ SERVER_STORES = [name for name in STORES if not name.endswith("cookie")]
 @pytest.fixture(params=list(STORES))
 def store(
     request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[SessionStore | ServerSessionStore]:
+) -> Iterator[ClientSessionStore | ServerSessionStore]:
     """Each store in turn: tests using it run once per store."""
     made = STORES[request.param](tmp_path)
     yield made

@@ -14,15 +14,15 @@ from werkzeug.wrappers import Request
 
 from wsgisession import (
     AuthInfo,
+    ClientSessionStore,
     ServerSessionStore,
     SessionMiddleware,
-    SessionStore,
     current_user,
     login,
     logout,
     session,
 )
-from wsgisession.auth import AUTH_KEY
+from wsgisession.access.login import AUTH_KEY
 
 from .conftest import SECRET, session_client, text_app
 
@@ -93,7 +93,9 @@ def replay(client_app: Any, value: str, path: str = "/") -> str:
     return other.get(path).get_data(as_text=True)
 
 
-def test_login_records_user_roles_extra_and_time(store: SessionStore | ServerSessionStore) -> None:
+def test_login_records_user_roles_extra_and_time(
+    store: ClientSessionStore | ServerSessionStore,
+) -> None:
     client = session_client(auth_view, store=store)
     assert client.get("/").text == "anonymous"
     client.get("/login?user=alice&roles=editor,admin&name=Alice")
@@ -133,7 +135,7 @@ def test_login_accepts_uuid_user_ids() -> None:
 
 
 def test_login_gives_a_new_cookie_and_the_old_one_stays_anonymous(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
     client = session_client(auth_view, store=store)
     client.get("/cart?item=book")  # an anonymous session: the cookie a fixer would plant

@@ -315,7 +315,7 @@ def test_post_init_value_error_is_reported_where_the_model_is() -> None:
 
 
 def test_json_body_over_the_limit_is_a_413(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wsgisession._forms.MAX_FORM_MEMORY_SIZE", 100)
+    monkeypatch.setattr("wsgisession.request._forms.MAX_FORM_MEMORY_SIZE", 100)
     response = client_for(Profile).post("/", json={"name": "x" * 200, "age": 1})
     assert response.status_code == 413
 
@@ -400,7 +400,7 @@ def test_malformed_multipart_is_a_400_and_other_media_types_a_415() -> None:
 
 
 def test_form_body_over_the_limit_is_a_413(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wsgisession._forms.MAX_BODY_SIZE", 1000)
+    monkeypatch.setattr("wsgisession.request._forms.MAX_BODY_SIZE", 1000)
     assert client_for(Profile).post("/", data={"name": "x" * 2000}).status_code == 413
 
 

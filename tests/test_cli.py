@@ -15,11 +15,11 @@ from werkzeug.wrappers import Request
 from tests.conftest import SECRET, Clock, redis_test_store, text_app
 from tests.servers import BIN, Browser, free_port, running
 from wsgisession import (
+    ClientSessionStore,
     CookieStore,
     LRUStore,
     ServerSessionStore,
     SessionMiddleware,
-    SessionStore,
     SQLiteStore,
     session,
 )
@@ -58,7 +58,7 @@ def cart(request: Request) -> str:
     return "ok"
 
 
-def cookie_from(store: SessionStore | ServerSessionStore, **options: Any) -> str:
+def cookie_from(store: ClientSessionStore | ServerSessionStore, **options: Any) -> str:
     """A real session cookie, as a browser would hold it after one request."""
     client = Client(SessionMiddleware(text_app(cart), secret_key=SECRET, store=store, **options))
     client.get("/")

@@ -12,7 +12,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import CsrfMiddleware, SessionMiddleware, csrf_token, login, logout, session
-from wsgisession.csrf import CSRF_KEY
+from wsgisession.access.csrf import CSRF_KEY
 from wsgisession.errors import ConfigurationError
 
 from .conftest import SECRET, text_app

@@ -8,10 +8,10 @@ import pytest
 from werkzeug.test import Client
 
 from wsgisession import (
+    ClientSessionStore,
     CsrfMiddleware,
     LRUStore,
     ServerSessionStore,
-    SessionStore,
     csrf_token,
     flash,
     get_flashed_messages,
@@ -116,7 +116,7 @@ def user() -> None:
         User.objects.create_user("ada", password="lovelace")
 
 
-def project(store: SessionStore | ServerSessionStore, **wsgisession: Any) -> Client:
+def project(store: ClientSessionStore | ServerSessionStore, **wsgisession: Any) -> Client:
     """The Django project with our middleware alone (the drop-in way)."""
     app = django_app(
         views(), MIDDLEWARE, WSGISESSION={"store": store, "secret_key": SECRET, **wsgisession}
@@ -130,7 +130,7 @@ def log_in(client: Client) -> str:
 
 @pytest.mark.usefixtures("user")
 def test_auth_login_cycles_the_session_and_logout_ends_it(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
     client = project(store)
     assert client.get("/visit").text == "1"
@@ -159,7 +159,7 @@ def test_auth_login_cycles_the_session_and_logout_ends_it(
 
 
 @pytest.mark.usefixtures("user")
-def test_a_wrong_password_leaves_no_session(store: SessionStore | ServerSessionStore) -> None:
+def test_a_wrong_password_leaves_no_session(store: ClientSessionStore | ServerSessionStore) -> None:
     client = project(store)
     response = client.post("/login", data={"username": "ada", "password": "nope"})
     assert response.status_code == 403
@@ -168,7 +168,7 @@ def test_a_wrong_password_leaves_no_session(store: SessionStore | ServerSessionS
 
 
 def test_a_request_that_never_touches_the_session_sets_nothing(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
     response = project(store).get("/number?n=2")
     assert response.text == "4"
@@ -176,14 +176,14 @@ def test_a_request_that_never_touches_the_session_sets_nothing(
     assert "Vary" not in response.headers
 
 
-def test_the_session_varies_on_cookie(store: SessionStore | ServerSessionStore) -> None:
+def test_the_session_varies_on_cookie(store: ClientSessionStore | ServerSessionStore) -> None:
     response = project(store).get("/visit")
     assert "Cookie" in response.headers["Vary"]
     assert response.headers["Set-Cookie"].startswith("session=")
 
 
 def test_werkzeug_errors_from_views_are_responses_not_500s(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
     client = project(store)
     bad = client.get("/number?n=lots")
@@ -194,7 +194,7 @@ def test_werkzeug_errors_from_views_are_responses_not_500s(
     assert refused.mimetype == "application/json"
 
 
-def test_the_session_api_django_code_uses(store: SessionStore | ServerSessionStore) -> None:
+def test_the_session_api_django_code_uses(store: ClientSessionStore | ServerSessionStore) -> None:
     client = project(store, max_age=600)
     first = client.get("/api").text.split()
     assert first[0] == "None"
@@ -204,7 +204,7 @@ def test_the_session_api_django_code_uses(store: SessionStore | ServerSessionSto
 
 
 def test_wrap_puts_the_session_at_the_wsgi_layer(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
     from django.test.utils import override_settings
 

@@ -14,13 +14,13 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request
 
 from wsgisession import (
+    ClientSessionStore,
     CookieStore,
     FlashLevel,
     FlashMessage,
     RequestScope,
     ServerSessionStore,
     SessionMiddleware,
-    SessionStore,
     flash,
     get_flashed_message,
     get_flashed_messages,
@@ -58,7 +58,7 @@ def flash_view(request: Request) -> Any:
 
 
 @pytest.fixture
-def client(store: SessionStore | ServerSessionStore) -> Client:
+def client(store: ClientSessionStore | ServerSessionStore) -> Client:
     return session_client(flash_view, store=store)
 
 
@@ -136,7 +136,7 @@ def test_messages_are_plain_data_in_the_session() -> None:
         flash("Hello", FlashLevel.SUCCESS)
         return repr(dict(session))
 
-    assert session_client(view).get("/").text == "{'_flash': [[25, 'Hello']]}"
+    assert session_client(view).get("/").text == "{'_wsgisession.flash': [[25, 'Hello']]}"
 
 
 def test_malformed_stored_messages_are_skipped_with_a_warning(
@@ -144,7 +144,7 @@ def test_malformed_stored_messages_are_skipped_with_a_warning(
 ) -> None:
     def view(request: Request) -> str:
         if request.path == "/plant":
-            session["_flash"] = [["not", "a message"], [20, "real"]]
+            session["_wsgisession.flash"] = [["not", "a message"], [20, "real"]]
             return "ok"
         return _show(get_flashed_messages())
 

@@ -9,10 +9,10 @@ import pytest
 from werkzeug.test import Client
 
 from wsgisession import (
+    ClientSessionStore,
     CsrfMiddleware,
     LRUStore,
     ServerSessionStore,
-    SessionStore,
     SQLiteStore,
     login_required,
     param,
@@ -89,7 +89,7 @@ def make_app(**options: Any) -> flask.Flask:
 
 
 @pytest.fixture
-def client(store: SessionStore | ServerSessionStore) -> Client:
+def client(store: ClientSessionStore | ServerSessionStore) -> Client:
     return make_app(store=store).test_client()
 
 
@@ -138,14 +138,14 @@ def test_view_args_are_path_parameters(client: Client) -> None:
 def test_werkzeug_refusals_render_natively(client: Client) -> None:
     assert client.get("/private").status_code == 401
     with session_transaction(client) as s:
-        from wsgisession.auth import AUTH_KEY
+        from wsgisession.access.login import AUTH_KEY
 
         s[AUTH_KEY] = {"id": "ada", "roles": []}
     assert client.get("/private").text == "private"
 
 
 def test_flask_session_transaction_goes_through_our_store(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
     app = make_app(store=store)
     client = app.test_client()

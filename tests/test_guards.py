@@ -30,7 +30,7 @@ from wsgisession import (
     safe_next,
     session,
 )
-from wsgisession.auth import AUTH_KEY
+from wsgisession.access.login import AUTH_KEY
 from wsgisession.errors import ConfigurationError
 
 from .conftest import SECRET, text_app

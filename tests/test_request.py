@@ -24,8 +24,8 @@ from wsgisession import (
     SessionMiddleware,
     at,
     at_json,
+    optional_param,
     param,
-    paramo,
     params,
     register_converter,
     set_path_params,
@@ -192,7 +192,7 @@ def echo_params(request: Request) -> str:
 
 def test_query_parameters_convert() -> None:
     def view(request: Request) -> str:
-        return repr((param("q"), param("page", int), paramo("size", int), params("tag")))
+        return repr((param("q"), param("page", int), optional_param("size", int), params("tag")))
 
     response = scope_client(view).get("/?q=hats&page=2&tag=a&tag=b")
     assert response.text == "('hats', 2, None, ['a', 'b'])"
@@ -241,7 +241,7 @@ def test_multipart_fields_and_uploaded_file() -> None:
 
 def test_empty_file_input_counts_as_missing() -> None:
     def view(request: Request) -> str:
-        return repr((paramo("avatar", FileStorage), params("avatar", FileStorage)))
+        return repr((optional_param("avatar", FileStorage), params("avatar", FileStorage)))
 
     response = scope_client(view).post(
         "/",
@@ -373,7 +373,7 @@ def test_long_bad_value_is_cut_short_in_the_message() -> None:
 
 def test_blank_value_is_missing_for_typed_params_but_a_value_for_str() -> None:
     def view(request: Request) -> str:
-        return repr((paramo("age", int), params("age", int), param("name")))
+        return repr((optional_param("age", int), params("age", int), param("name")))
 
     assert scope_client(view).get("/?age=&name=").text == "(None, [], '')"
     assert scope_client(view).get("/?age=&age=3&name=").text == "(3, [3], '')"
@@ -419,7 +419,7 @@ def test_registered_converter_is_used() -> None:
 def test_unknown_type_is_a_type_error_even_when_the_param_is_missing() -> None:
     def view(request: Request) -> str:
         with pytest.raises(TypeError, match="register_converter"):
-            paramo("anything", complex)
+            optional_param("anything", complex)
         return "checked"
 
     assert scope_client(view).get("/").text == "checked"
@@ -441,7 +441,7 @@ def test_non_utf8_query_string_is_not_an_error() -> None:
 
 
 def test_malformed_multipart_body_is_a_400() -> None:
-    response = scope_client(lambda request: repr(paramo("n"))).post(
+    response = scope_client(lambda request: repr(optional_param("n"))).post(
         "/",
         data=b"--boundary\r\nContent-Disposition: form-data\r\n\r\nbroken",
         content_type="multipart/form-data; boundary=boundary",
@@ -450,8 +450,10 @@ def test_malformed_multipart_body_is_a_400() -> None:
 
 
 def test_oversized_body_is_a_413(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wsgisession._forms.MAX_BODY_SIZE", 1000)
-    response = scope_client(lambda request: repr(paramo("n"))).post("/", data={"n": "x" * 2000})
+    monkeypatch.setattr("wsgisession.request._forms.MAX_BODY_SIZE", 1000)
+    response = scope_client(lambda request: repr(optional_param("n"))).post(
+        "/", data={"n": "x" * 2000}
+    )
     assert response.status_code == 413
 
 
@@ -513,7 +515,7 @@ def test_param_works_after_the_flask_view_read_request_form_first() -> None:
 def test_param_after_the_app_consumed_a_large_upload_says_what_to_do(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("wsgisession._forms.MAX_FORM_MEMORY_SIZE", 100)
+    monkeypatch.setattr("wsgisession._input.MAX_COPY_SIZE", 100)
 
     def view(request: Request) -> str:
         request.files["f"].close()  # werkzeug parsed the whole body itself

@@ -8,11 +8,11 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
 from wsgisession import (
+    ClientSessionStore,
     CookieStore,
     CsrfMiddleware,
     ServerSessionStore,
     SessionMiddleware,
-    SessionStore,
     current_user,
     session,
 )
@@ -32,7 +32,7 @@ def show(request: Request) -> str:
     return "\n".join([f"user={user.user_id if user else None}", *lines])
 
 
-def make(store: SessionStore | ServerSessionStore) -> tuple[Client, SessionMiddleware]:
+def make(store: ClientSessionStore | ServerSessionStore) -> tuple[Client, SessionMiddleware]:
     middleware = SessionMiddleware(
         CsrfMiddleware(LintMiddleware(text_app(show))), secret_key=SECRET, store=store
     )
@@ -40,7 +40,7 @@ def make(store: SessionStore | ServerSessionStore) -> tuple[Client, SessionMiddl
 
 
 def test_a_transaction_starts_a_session_the_app_then_sees(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
     client, _ = make(store)
     with session_transaction(client) as s:
@@ -55,7 +55,7 @@ def test_a_transaction_starts_a_session_the_app_then_sees(
 
 
 def test_a_transaction_changes_an_existing_session_in_place(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
     client, _ = make(store)
     client.get("/add?item=apple")
@@ -74,7 +74,7 @@ def test_a_transaction_changes_an_existing_session_in_place(
 
 
 def test_clearing_in_a_transaction_deletes_the_cookie_and_the_record(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
     client, _ = make(store)
     client.get("/add?item=apple")
@@ -87,9 +87,9 @@ def test_clearing_in_a_transaction_deletes_the_cookie_and_the_record(
 
 
 def test_a_login_set_in_a_transaction_is_a_real_login(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
-    from wsgisession.auth import AUTH_KEY
+    from wsgisession.access.login import AUTH_KEY
 
     client, _ = make(store)
     with session_transaction(client) as s:
@@ -97,7 +97,7 @@ def test_a_login_set_in_a_transaction_is_a_real_login(
     assert client.get("/").text.startswith("user=alice")
 
 
-def test_read_session_writes_nothing(store: SessionStore | ServerSessionStore) -> None:
+def test_read_session_writes_nothing(store: ClientSessionStore | ServerSessionStore) -> None:
     client, _ = make(store)
     assert read_session(client) == {}
     client.get("/add?item=apple")

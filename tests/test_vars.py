@@ -13,10 +13,10 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
 from wsgisession import (
+    ClientSessionStore,
     RequestScope,
     RequestVar,
     ServerSessionStore,
-    SessionStore,
     SessionVar,
     at,
     session,
@@ -54,7 +54,7 @@ def svar_view(request: Request) -> Any:
 
 
 @pytest.fixture
-def client(store: SessionStore | ServerSessionStore) -> Client:
+def client(store: ClientSessionStore | ServerSessionStore) -> Client:
     return session_client(svar_view, store=store)
 
 
@@ -72,7 +72,7 @@ def test_remove_returns_the_old_value_then_none(client: Client) -> None:
 
 
 def test_values_go_through_the_session_serializer(
-    store: SessionStore | ServerSessionStore,
+    store: ClientSessionStore | ServerSessionStore,
 ) -> None:
     when = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
     visitor = uuid4()

@@ -10,7 +10,7 @@ from typing import assert_type
 
 from werkzeug.datastructures import FileStorage
 
-from wsgisession import RequestVar, SessionVar, param, paramo, params
+from wsgisession import RequestVar, SessionVar, optional_param, param, params
 
 
 class SVar:
@@ -38,7 +38,7 @@ def check() -> None:
     assert_type(param("page", int), int)
     assert_type(param("price", Decimal), Decimal)
     assert_type(param("avatar", FileStorage), FileStorage)
-    assert_type(paramo("page", int), int | None)
-    assert_type(paramo("q"), str | None)
+    assert_type(optional_param("page", int), int | None)
+    assert_type(optional_param("q"), str | None)
     assert_type(params("id", int), list[int])
     assert_type(params("tag"), list[str])

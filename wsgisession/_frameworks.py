@@ -8,14 +8,17 @@ passes the ``django.http`` module it has (core modules never import a framework)
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from _typeshed.wsgi import WSGIEnvironment
+    from werkzeug.exceptions import HTTPException
     from werkzeug.wrappers import Response
 
-__all__ = ["add_django_cookie", "as_django_response"]
+__all__ = ["add_django_cookie", "as_django_response", "django_response_for"]
 
 
 def as_django_response(http: ModuleType, response: Response) -> Any:
@@ -49,3 +52,20 @@ def add_django_cookie(django_response: Any, header: str) -> None:
         django_response.cookies.load(header)
     else:
         django_response.headers["Set-Cookie"] = header
+
+
+def django_response_for(args: tuple[Any, ...], exc: HTTPException, environ: WSGIEnvironment) -> Any:
+    """*exc* as a Django response when the view called with *args* is a Django view.
+
+    ``None`` for any other view (the caller raises *exc* then). ``django.http`` is
+    looked up, never imported: a Django request means it is loaded.
+
+    :param args: The view's positional arguments; a Django view gets the request
+        first (a method view second).
+    :param exc: The refusal or error to answer with.
+    :param environ: The request's WSGI environ, for the error's rendering.
+    """
+    http = sys.modules.get("django.http")
+    if http is None or not any(isinstance(arg, http.HttpRequest) for arg in args[:2]):
+        return None
+    return as_django_response(http, exc.get_response(environ))

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .errors import ConfigurationError
 from .middleware import SessionMiddleware
-from .stores.base import ServerSessionStore, SessionStore
+from .stores.base import ClientSessionStore, ServerSessionStore
 from .stores.cookie import CookieStore
 from .stores.memory import LRUStore
 from .stores.redis import RedisStore
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["from_config", "store_from_url"]
 
-Store = SessionStore | ServerSessionStore
+Store = ClientSessionStore | ServerSessionStore
 
 _ENV_PREFIX = "WSGISESSION_"
 _NONE = frozenset({"", "none", "null"})
@@ -256,9 +256,9 @@ def _import(path: str) -> Any:
 
 def _store_from_class(path: str, options: Mapping[str, Any]) -> Store:
     cls = _import(path)
-    if not (isinstance(cls, type) and issubclass(cls, SessionStore | ServerSessionStore)):
+    if not (isinstance(cls, type) and issubclass(cls, ClientSessionStore | ServerSessionStore)):
         raise ConfigurationError(
-            f"store {path!r} is not a SessionStore or ServerSessionStore subclass"
+            f"store {path!r} is not a ClientSessionStore or ServerSessionStore subclass"
         )
     params = inspect.signature(cls).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -277,7 +277,7 @@ def _store_from_class(path: str, options: Mapping[str, Any]) -> Store:
 def _build_store(store: Any, options: Any) -> Store:
     if options is not None and not isinstance(options, Mapping):
         raise _fail("store_options", options, "a table of option = value")
-    if isinstance(store, SessionStore | ServerSessionStore):
+    if isinstance(store, ClientSessionStore | ServerSessionStore):
         if options:
             raise ConfigurationError("store_options cannot apply to a store instance")
         return store

@@ -27,6 +27,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.http import dump_cookie, parse_cookie
 
 from . import serialization
+from ._options import check_bool, count
 from .context import current_environ
 from .errors import ConfigurationError, SessionTooLarge
 from .signing import Keyring, PurposeSigner
@@ -90,12 +91,9 @@ class CookieOptions:
                 f"cookie name {name!r} is not valid: use only letters, digits and"
                 " !#$%&'*+-.^_`|~ (no ';', '=', whitespace or control characters)"
             )
-        if self.max_age is not None and (
-            not isinstance(self.max_age, int) or isinstance(self.max_age, bool) or self.max_age <= 0
-        ):
-            raise ConfigurationError(
-                f"max_age must be a positive number of seconds or None, not {self.max_age!r}"
-            )
+        count("max_age", self.max_age, unit="seconds", optional=True)
+        check_bool("httponly", self.httponly)
+        check_bool("secure", self.secure, optional=True)
         if not isinstance(self.path, str) or not self.path.startswith("/"):
             raise ConfigurationError(f"cookie path must start with '/', not {self.path!r}")
         samesite = self.samesite

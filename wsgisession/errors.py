@@ -24,7 +24,7 @@ from werkzeug.exceptions import (
 )
 from werkzeug.http import parse_accept_header
 
-from ._forms import is_json
+from ._input import is_json
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -286,7 +286,7 @@ class FieldError:
 class BadBody(SessionError, _Refusal, BadRequest):
     """The request body does not fit the model a view asked for: ``400 Bad Request``.
 
-    Raised by :func:`~wsgisession.body` with **every** failing field. The response is
+    Raised by :func:`~wsgisession.request.body` with **every** failing field. The response is
     ``{"errors": [{"field": "age", "message": "must be >= 0"}, ...]}`` when the client
     prefers JSON, or sent JSON and accepts it (no ``Accept``, or ``*/*``); otherwise
     the same as plain text, one ``field: message`` line per error. Flask renders it

@@ -38,13 +38,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
 from ._backends import ClientBackend, ServerBackend, SessionTimes
-from ._forms import keep_body_readable
+from ._input import keep_body_readable
+from ._options import count
 from .context import SESSION_KEY, _environ, unbind
 from .cookies import KEYRING_KEY, CookieOptions
 from .errors import ConfigurationError, StoreUnavailable
 from .sessions import Session
 from .signing import Keyring
-from .stores.base import ServerSessionStore, SessionStore
+from .stores.base import ClientSessionStore, ServerSessionStore
 from .stores.cookie import CookieStore
 
 if TYPE_CHECKING:
@@ -57,16 +58,6 @@ if TYPE_CHECKING:
 __all__ = ["SessionMiddleware"]
 
 log = logging.getLogger("wsgisession")
-
-
-def _seconds(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigurationError(
-            f"{name} must be a positive number of seconds or None, not {value!r}"
-        )
-    return value
 
 
 def _error_start_response(
@@ -89,7 +80,7 @@ class SessionMiddleware:
         example from ``python -c "import secrets; print(secrets.token_urlsafe(32))"``.
     :param fallback_secret_keys: Previous keys, still accepted; a cookie signed with
         one is re-issued under *secret_key* on its next use.
-    :param store: Where sessions live: a :class:`~wsgisession.SessionStore`
+    :param store: Where sessions live: a :class:`~wsgisession.ClientSessionStore`
         (default :class:`~wsgisession.CookieStore`) or a
         :class:`~wsgisession.ServerSessionStore`.
     :param cookie_name: The cookie's name; ``__Host-session`` is the most locked-down.
@@ -114,7 +105,7 @@ class SessionMiddleware:
         *,
         secret_key: str | bytes | None,
         fallback_secret_keys: Iterable[str | bytes] = (),
-        store: SessionStore | ServerSessionStore | None = None,
+        store: ClientSessionStore | ServerSessionStore | None = None,
         cookie_name: str = "session",
         max_age: int | None = 1209600,
         absolute_max_age: int | None = None,
@@ -136,15 +127,19 @@ class SessionMiddleware:
             httponly=httponly,
             samesite=samesite,
         )
-        max_age = _seconds("max_age", max_age)
-        refresh = _seconds("refresh_interval", refresh_interval)
+        max_age = count("max_age", max_age, unit="seconds", optional=True)
+        refresh = count("refresh_interval", refresh_interval, unit="seconds", optional=True)
         if refresh is None and max_age is not None:
             refresh = max(1, max_age // 10)
-        times = SessionTimes(max_age, _seconds("absolute_max_age", absolute_max_age), refresh)
+        times = SessionTimes(
+            max_age,
+            count("absolute_max_age", absolute_max_age, unit="seconds", optional=True),
+            refresh,
+        )
         self.store = CookieStore() if store is None else store
         purpose = f"wsgisession.session:{cookie_name}"
         self._backend: ClientBackend | ServerBackend
-        if isinstance(self.store, SessionStore):
+        if isinstance(self.store, ClientSessionStore):
             self._backend = ClientBackend(
                 self.store.bind(self.keyring, purpose), self.cookie, times
             )
@@ -154,7 +149,7 @@ class SessionMiddleware:
             )
         else:
             raise ConfigurationError(
-                f"store must be a SessionStore or ServerSessionStore instance, not"
+                f"store must be a ClientSessionStore or ServerSessionStore instance, not"
                 f" {self.store!r}; use CookieStore(), LRUStore(), SQLiteStore() or"
                 " RedisStore(), or store_from_url()"
             )

@@ -34,7 +34,13 @@ from werkzeug.http import parse_cookie
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
-from wsgisession import CookieStore, ServerSessionStore, SessionMiddleware, SessionStore, session
+from wsgisession import (
+    ClientSessionStore,
+    CookieStore,
+    ServerSessionStore,
+    SessionMiddleware,
+    session,
+)
 from wsgisession.cookies import request_cookies
 from wsgisession.errors import SessionTooLarge
 
@@ -67,7 +73,7 @@ class Saves:
 class App:
     """One store, the middleware around ``view`` and a genuine cookie per user."""
 
-    def __init__(self, name: str, store: SessionStore | ServerSessionStore) -> None:
+    def __init__(self, name: str, store: ClientSessionStore | ServerSessionStore) -> None:
         self.name = name
         self.store = store
         self.saves = Saves(store.save) if isinstance(store, ServerSessionStore) else None

@@ -259,7 +259,7 @@ class SessionMiddleware:
     :func:`wrap` it adopts the WSGI layer's session; otherwise it loads the session
     itself and adds ``Set-Cookie``/``Vary`` to the response when the session
     changed. In both cases :data:`wsgisession.session`, :func:`~wsgisession.login`,
-    :func:`~wsgisession.flash` … work in views, and a werkzeug ``HTTPException``
+    :func:`~wsgisession.messages` … work in views, and a werkzeug ``HTTPException``
     raised by a view becomes the Django response it describes.
 
     :param get_response: The rest of Django's middleware chain.

@@ -41,7 +41,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from ..config import from_config
 from ..context import SESSION_KEY
 from ..middleware import SessionMiddleware
-from ..request import set_path_params
+from ..request.params import set_path_params
 from ._view import SessionView
 
 if TYPE_CHECKING:

@@ -51,8 +51,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature
 
 from ..signing import _MAX_TIMESTAMP, Unsigned, b64decode, b64encode
+from ._codecs import inflate
 from .base import CookieCodec
-from .cookie import inflate
 
 __all__ = ["V1", "V2", "VERSION", "EncryptedCodec", "derive_key"]
 

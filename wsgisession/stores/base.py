@@ -1,6 +1,6 @@
 """The two families of session stores, as in Xitrum.
 
-- A :class:`SessionStore` is *client-side*: the whole session, serialized and
+- A :class:`ClientSessionStore` is *client-side*: the whole session, serialized and
   signed, travels in the cookie. Nothing is kept on the server, so it scales freely,
   but it holds about 4 KB and cannot be revoked before it expires.
 - A :class:`ServerSessionStore` keeps a record per session on the server; the
@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..signing import Keyring, Unsigned
 
-__all__ = ["CookieCodec", "ServerSessionStore", "SessionStore"]
+__all__ = ["ClientSessionStore", "CookieCodec", "ServerSessionStore"]
 
 
 class CookieCodec(ABC):
     """Turns a serialized session into a cookie value and back, for one middleware.
 
-    Made by :meth:`SessionStore.bind` once per middleware, so keys are derived once.
+    Made by :meth:`ClientSessionStore.bind` once per middleware, so keys are derived once.
     """
 
     @abstractmethod
@@ -46,7 +46,7 @@ class CookieCodec(ABC):
         """
 
 
-class SessionStore(ABC):
+class ClientSessionStore(ABC):
     """Base class of client-side stores: the whole session is in the cookie."""
 
     @abstractmethod

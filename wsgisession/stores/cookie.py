@@ -14,35 +14,16 @@ across any number of processes and machines. Its limits come from the cookie:
 
 from __future__ import annotations
 
-import zlib
-
+from .._options import check_bool, count
 from ..errors import ConfigurationError
-from ..signing import Keyring, PurposeSigner, Unsigned, b64decode, b64encode
-from .base import CookieCodec, SessionStore
+from ..signing import Keyring
+from ._codecs import SignedCodec
+from .base import ClientSessionStore, CookieCodec
 
 __all__ = ["CookieStore"]
 
-# A decompressed session larger than this is not one we wrote (cookies hold 4 KB and
-# session JSON compresses maybe 10:1); refusing it bounds memory even if a key leaks.
-_MAX_DECOMPRESSED = 1 << 20
 
-
-def inflate(data: bytes) -> bytes:
-    """Decompress a zlib-compressed session, refusing anything over 1 MiB.
-
-    :raises ValueError: corrupt or too large.
-    """
-    inflater = zlib.decompressobj()
-    try:
-        payload = inflater.decompress(data, _MAX_DECOMPRESSED)
-    except zlib.error as exc:
-        raise ValueError("the compressed session is corrupt") from exc
-    if inflater.unconsumed_tail:
-        raise ValueError("the compressed session is too large")
-    return payload
-
-
-class CookieStore(SessionStore):
+class CookieStore(ClientSessionStore):
     """Keep the whole session in a signed (or encrypted) cookie (the default store).
 
     The cookie value is the session as compact tagged JSON, zlib-compressed when
@@ -70,9 +51,9 @@ class CookieStore(SessionStore):
     def __init__(
         self, *, compress_min_size: int = 512, encrypt: bool = False, compress: bool | None = None
     ) -> None:
-        self.compress_min_size = compress_min_size
-        self.encrypt = encrypt
-        self.compress = compress
+        self.compress_min_size = count("compress_min_size", compress_min_size, minimum=0)
+        self.encrypt = check_bool("encrypt", encrypt)
+        self.compress = check_bool("compress", compress, optional=True)
         if encrypt:
             try:
                 from . import _encrypted  # noqa: F401 - fail now, not on the first request
@@ -90,31 +71,10 @@ class CookieStore(SessionStore):
             from ._encrypted import EncryptedCodec
 
             return EncryptedCodec(keyring.keys, purpose, min_size)
-        return _SignedCodec(keyring.signer(purpose), min_size)
+        return SignedCodec(keyring.signer(purpose), min_size)
 
     def __repr__(self) -> str:
         return (
             f"CookieStore(compress_min_size={self.compress_min_size},"
             f" encrypt={self.encrypt}, compress={self.compress})"
         )
-
-
-class _SignedCodec(CookieCodec):
-    def __init__(self, signer: PurposeSigner, compress_min_size: int | None) -> None:
-        self._signer = signer
-        self._compress_min_size = compress_min_size
-
-    def encode(self, payload: bytes) -> str:
-        body = b64encode(payload)
-        limit = self._compress_min_size
-        if limit is not None and len(payload) >= limit:
-            compressed = b"." + b64encode(zlib.compress(payload))
-            if len(compressed) < len(body):
-                body = compressed
-        return self._signer.sign(body).decode("ascii")
-
-    def decode(self, value: str) -> Unsigned:
-        unsigned = self._signer.unsign(value)
-        body = unsigned.value
-        payload = inflate(b64decode(body[1:])) if body[:1] == b"." else b64decode(body)
-        return Unsigned(payload, unsigned.timestamp, unsigned.stale_key)

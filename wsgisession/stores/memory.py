@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Collection, Mapping
 
-from ..errors import ConfigurationError
+from .._options import count
 from .base import ServerSessionStore
 
 __all__ = ["LRUStore"]
@@ -48,12 +48,7 @@ class LRUStore(ServerSessionStore):
     process_local = True
 
     def __init__(self, max_entries: int = 10_000) -> None:
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-            raise ConfigurationError(
-                f"max_entries must be a positive integer, not {max_entries!r};"
-                " for example LRUStore(max_entries=10_000)"
-            )
-        self.max_entries = max_entries
+        self.max_entries = count("max_entries", max_entries)
         # key -> (expiry time, record); least recently used first.
         self._entries: OrderedDict[str, tuple[float, dict[str, bytes]]] = OrderedDict()
         self._lock = threading.Lock()

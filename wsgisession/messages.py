@@ -34,7 +34,7 @@ __all__ = [
 log = logging.getLogger("wsgisession")
 
 #: The session key the messages are kept under (Flask's ``_flashes`` is left alone).
-FLASH_KEY = "_flash"
+FLASH_KEY = "_wsgisession.flash"
 
 
 class FlashLevel(IntEnum):

@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeGuard
 from uuid import UUID
 
-from .context import get_session
+from ..context import get_session
 from .csrf import rotate_csrf_secret
 
 if TYPE_CHECKING:

@@ -33,7 +33,6 @@ reachable under another path (an API, an export), guard that too, or check
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -43,17 +42,17 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request
 
-from ._forms import form_data
-from ._frameworks import as_django_response
+from .._frameworks import django_response_for
+from ..context import current_environ, get_session
+from ..errors import AccessDenied, ConfigurationError, NotLoggedIn
+from ..request._forms import form_data
 from ._paths import PathPrefixes, request_target, safe_next
-from .auth import AuthInfo, current_user, role_set
-from .context import current_environ, get_session
-from .errors import AccessDenied, ConfigurationError, NotLoggedIn
+from .login import AuthInfo, current_user, role_set
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from .sessions import Session
+    from ..sessions import Session
 
 __all__ = [
     "Auth",
@@ -293,22 +292,13 @@ class AuthRedirect(Auth):
         return response
 
 
-def _django_response(args: tuple[Any, ...], exc: HTTPException, environ: WSGIEnvironment) -> Any:
-    # A refusal in a Django view is returned as a Django response (see _frameworks).
-    # django.http is looked up, never imported: a Django request means it is loaded.
-    http = sys.modules.get("django.http")
-    if http is None or not any(isinstance(arg, http.HttpRequest) for arg in args[:2]):
-        return None
-    return as_django_response(http, exc.get_response(environ))
-
-
 def _check_before(view: F, check: Callable[[GuardContext], HTTPException | None]) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         environ = current_environ()
         refusal = check(GuardContext(environ))
         if refusal is not None:
-            response = _django_response(args, refusal, environ)
+            response = django_response_for(args, refusal, environ)
             if response is not None:
                 return response
             raise refusal

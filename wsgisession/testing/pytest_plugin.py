@@ -34,12 +34,12 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from .context import _environ
-from .middleware import SessionMiddleware
-from .stores.base import ServerSessionStore, SessionStore
-from .stores.memory import LRUStore
-from .stores.sqlite import SQLiteStore
-from .testing import find_middleware
+from ..context import _environ
+from ..middleware import SessionMiddleware
+from ..stores.base import ClientSessionStore, ServerSessionStore
+from ..stores.memory import LRUStore
+from ..stores.sqlite import SQLiteStore
+from . import find_middleware
 
 __all__ = [
     "wsgisession_client",
@@ -56,7 +56,7 @@ def wsgisession_secret_key() -> str:
 
 
 @pytest.fixture
-def wsgisession_store() -> Iterator[SessionStore | ServerSessionStore]:
+def wsgisession_store() -> Iterator[ClientSessionStore | ServerSessionStore]:
     """An empty in-memory store, closed after the test."""
     store = LRUStore()
     yield store
@@ -73,7 +73,7 @@ def wsgisession_sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
 
 @pytest.fixture
 def wsgisession_client(
-    wsgisession_secret_key: str, wsgisession_store: SessionStore | ServerSessionStore
+    wsgisession_secret_key: str, wsgisession_store: ClientSessionStore | ServerSessionStore
 ) -> Iterator[Callable[..., Client]]:
     """A factory: ``wsgisession_client(app, **options)`` gives a test ``Client``.
 

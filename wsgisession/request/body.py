@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 
+from .._frameworks import django_response_for
+from ..context import current_environ
+from ..errors import BadBody, FieldError
 from ._delegate import delegate
 from ._forms import form_data, is_form, is_json, json_body
 from ._models import FormObject, build, form_object
 from ._rules import rules
-from .context import current_environ
-from .errors import BadBody, FieldError
-from .guards import _django_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -176,7 +176,7 @@ def catch_http_errors(view: F) -> F:
         try:
             return view(*args, **kwargs)
         except HTTPException as exc:
-            response = _django_response(args, exc, current_environ())
+            response = django_response_for(args, exc, current_environ())
             if response is None:
                 raise
             return response

@@ -15,7 +15,7 @@ keep the app they wrap as ``.app``); pass ``middleware=`` when it is hidden::
     assert client.get("/account").status_code == 200
     assert read_session(client)["user_id"] == 42
 
-The pytest plugin (:mod:`wsgisession.pytest_plugin`, installed with the package)
+The pytest plugin (:mod:`wsgisession.testing.pytest_plugin`, installed with the package)
 adds the ``wsgisession_store`` and ``wsgisession_client`` fixtures.
 """
 
@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from .middleware import SessionMiddleware
+from ..middleware import SessionMiddleware
 
 if TYPE_CHECKING:
     from werkzeug.test import Client
 
-    from .sessions import Session
+    from ..sessions import Session
 
 __all__ = ["find_middleware", "read_session", "session_transaction"]
 

@@ -21,9 +21,9 @@ from uuid import UUID
 
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from ..errors import FieldError
 from ._converters import convert, converter_for, is_registered
 from ._rules import Rules, rules_of
-from .errors import FieldError
 
 __all__ = ["FormObject", "build", "form_object"]
 

@@ -45,15 +45,15 @@ from urllib.parse import urlsplit
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_host
 
-from ._forms import form_data, is_form
+from ..context import SESSION_KEY, get_session
+from ..errors import ConfigurationError, CsrfError
+from ..request._forms import form_data, is_form
 from ._paths import PathPrefixes
-from .context import SESSION_KEY, get_session
-from .errors import ConfigurationError, CsrfError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from .sessions import Session
+    from ..sessions import Session
 
 __all__ = ["CsrfMiddleware", "csrf_token", "rotate_csrf_secret"]
 

@@ -12,7 +12,7 @@ import types
 import typing
 from typing import TYPE_CHECKING, Any
 
-from .errors import FieldError
+from ..errors import FieldError
 
 if TYPE_CHECKING:
     from ._models import FormObject

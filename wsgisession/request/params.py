@@ -3,7 +3,7 @@
 - :data:`at` is a mutable mapping that lives for one request (Xitrum's ``at``,
   Rails' ``@``): a view puts data in, the layout takes it out, with no argument
   passing in between. :func:`at_json` hands a value to JavaScript safely.
-- :func:`param`, :func:`paramo` and :func:`params` read a parameter from the path,
+- :func:`param`, :func:`optional_param` and :func:`params` read a parameter from the path,
   the form body or the query string, converted to the type asked for; bad input is
   a ``400`` (:class:`~wsgisession.errors.BadParam`), never a ``500``.
 
@@ -32,10 +32,11 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
+from .._input import keep_body_readable
+from ..context import at, bind, current_environ, request_scope, unbind
+from ..errors import BadParam
 from ._converters import convert, converter_for, register_converter
-from ._forms import form_data, keep_body_readable
-from .context import at, bind, current_environ, request_scope, unbind
-from .errors import BadParam
+from ._forms import form_data
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -47,8 +48,8 @@ __all__ = [
     "RequestScope",
     "at",
     "at_json",
+    "optional_param",
     "param",
-    "paramo",
     "params",
     "register_converter",
     "set_path_params",
@@ -224,14 +225,14 @@ def param(name: str, type_: type[Any] = str) -> Any:
 
 
 @overload
-def paramo(name: str) -> str | None: ...
+def optional_param(name: str) -> str | None: ...
 
 
 @overload
-def paramo(name: str, type_: type[T]) -> T | None: ...
+def optional_param(name: str, type_: type[T]) -> T | None: ...
 
 
-def paramo(name: str, type_: type[Any] = str) -> Any:
+def optional_param(name: str, type_: type[Any] = str) -> Any:
     """Like :func:`param`, but ``None`` when the parameter is missing.
 
     :param name: The parameter's name.
@@ -240,7 +241,7 @@ def paramo(name: str, type_: type[Any] = str) -> Any:
 
     ::
 
-        query = paramo("q") or ""
+        query = optional_param("q") or ""
     """
     values = _values(name, type_)
     return _convert(name, values[0], type_) if values else None

@@ -84,7 +84,7 @@ def rules(
     strip: bool = False,
     message: str | None = None,
 ) -> Mapping[str, Any]:
-    """Validation rules for a dataclass field, read by :func:`~wsgisession.body`.
+    """Validation rules for a dataclass field, read by :func:`~wsgisession.request.body`.
 
     Give the result as the field's ``metadata``. A value breaking a rule is a field
     error; only the first rule it breaks is reported, and ``None`` (of a ``T | None``

@@ -1,0 +1,56 @@
+"""How a client-side session becomes a cookie value: signing, compression.
+
+:class:`SignedCodec` is :class:`~wsgisession.CookieStore`'s default codec;
+``_encrypted.EncryptedCodec`` (AES-256-GCM) shares :func:`inflate` with it.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from ..signing import PurposeSigner, Unsigned, b64decode, b64encode
+from .base import CookieCodec
+
+__all__ = ["SignedCodec", "inflate"]
+
+# A decompressed session larger than this is not one we wrote (cookies hold 4 KB and
+# session JSON compresses maybe 10:1); refusing it bounds memory even if a key leaks.
+_MAX_DECOMPRESSED = 1 << 20
+
+
+def inflate(data: bytes) -> bytes:
+    """Decompress a zlib-compressed session, refusing anything over 1 MiB.
+
+    :raises ValueError: corrupt or too large.
+    """
+    inflater = zlib.decompressobj()
+    try:
+        payload = inflater.decompress(data, _MAX_DECOMPRESSED)
+    except zlib.error as exc:
+        raise ValueError("the compressed session is corrupt") from exc
+    if inflater.unconsumed_tail:
+        raise ValueError("the compressed session is too large")
+    return payload
+
+
+class SignedCodec(CookieCodec):
+    """A session signed with HMAC-SHA256 (itsdangerous format), zlib-compressed when shorter."""
+
+    def __init__(self, signer: PurposeSigner, compress_min_size: int | None) -> None:
+        self._signer = signer
+        self._compress_min_size = compress_min_size
+
+    def encode(self, payload: bytes) -> str:
+        body = b64encode(payload)
+        limit = self._compress_min_size
+        if limit is not None and len(payload) >= limit:
+            compressed = b"." + b64encode(zlib.compress(payload))
+            if len(compressed) < len(body):
+                body = compressed
+        return self._signer.sign(body).decode("ascii")
+
+    def decode(self, value: str) -> Unsigned:
+        unsigned = self._signer.unsign(value)
+        body = unsigned.value
+        payload = inflate(b64decode(body[1:])) if body[:1] == b"." else b64decode(body)
+        return Unsigned(payload, unsigned.timestamp, unsigned.stale_key)
