@@ -37,8 +37,11 @@ _environ: ContextVar[WSGIEnvironment | None] = ContextVar("wsgisession.environ",
 _WRAP_HINT = "wrap your WSGI app in wsgisession.SessionMiddleware"
 
 
-def bind(environ: WSGIEnvironment) -> Token[WSGIEnvironment | None]:
-    """Make *environ* the current request's environ; returns the token for :func:`unbind`."""
+def bind(environ: WSGIEnvironment | None) -> Token[WSGIEnvironment | None]:
+    """Make *environ* the current request's environ; returns the token for :func:`unbind`.
+
+    ``bind(None)`` makes sure no request is current (a test fixture's clean slate).
+    """
     return _environ.set(environ)
 
 

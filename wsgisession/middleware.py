@@ -37,7 +37,13 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
-from ._backends import ClientBackend, ServerBackend, SessionTimes
+from ._backends import (
+    BROWSER_SESSION_TTL,
+    ClientBackend,
+    CookieContents,
+    ServerBackend,
+    SessionTimes,
+)
 from ._input import keep_body_readable
 from ._options import check_bool, count
 from .context import SESSION_KEY, _environ, bind, unbind
@@ -55,7 +61,7 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["SessionMiddleware"]
+__all__ = ["BROWSER_SESSION_TTL", "CookieContents", "SessionMiddleware", "SessionTimes"]
 
 log = logging.getLogger("wsgisession")
 
@@ -257,6 +263,42 @@ class SessionMiddleware:
                 self._backend.save_late(session, streamed=streamed)
         except StoreUnavailable:
             log.warning("a session change made after the headers was lost (store unavailable)")
+
+    # -- reading a cookie without a request (``wsgisession inspect``) -----------
+
+    @property
+    def times(self) -> SessionTimes:
+        """The expiry settings: ``max_age``, ``absolute_max_age``, ``refresh_interval``."""
+        return self._backend.times
+
+    def read_cookie(self, value: str) -> CookieContents:
+        """Verify and decode a session cookie value made by this middleware.
+
+        Expiry is not checked: see :meth:`SessionTimes.expired` on :attr:`times`.
+
+        :raises itsdangerous.BadData: a bad signature (or ciphertext).
+        :raises ValueError: anything else wrong with the value.
+        """
+        return self._backend.read_cookie(value)
+
+    def load_stored(self, sid: str) -> tuple[str, dict[str, Any] | None]:
+        """The store key of session id *sid* and its stored data (``None`` if absent).
+
+        :raises TypeError: the store is client-side (there is nothing stored).
+        :raises ValueError: the stored record is corrupt.
+        :raises StoreUnavailable: the store is down.
+        """
+        backend = self._backend
+        if not isinstance(backend, ServerBackend):
+            raise TypeError(f"{self.store!r} keeps sessions in the cookie, not on the server")
+        key = backend.store_key(sid)
+        record = backend.store.load(key)
+        if not record:
+            return key, None
+        try:
+            return key, backend.decode_record(record)
+        except (TypeError, RecursionError) as exc:
+            raise ValueError(str(exc)) from exc
 
     def _finish(
         self, session: Session, token: Token[WSGIEnvironment | None], *, streamed: bool
