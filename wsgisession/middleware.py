@@ -39,6 +39,7 @@ from werkzeug.wsgi import ClosingIterator
 
 from ._backends import ClientBackend, ServerBackend, SessionTimes
 from ._input import keep_body_readable
+from ._limits import RequestLimits, check_limits
 from ._options import count
 from .context import SESSION_KEY, _environ, unbind
 from .cookies import KEYRING_KEY, CookieOptions
@@ -93,6 +94,9 @@ class SessionMiddleware:
         *max_age*.
     :param path: The cookie's ``Path``; so are *domain*, *httponly*, *samesite*.
     :param secure: ``None`` (default): ``Secure`` exactly when the request is HTTPS.
+    :param limits: How much of a request body :func:`~wsgisession.param`,
+        :func:`~wsgisession.body`, guards and CSRF parse: a
+        :class:`~wsgisession.RequestLimits`. ``None`` (default): its defaults.
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
         attribute, or an unknown store type.
 
@@ -115,8 +119,10 @@ class SessionMiddleware:
         secure: bool | None = None,
         httponly: bool = True,
         samesite: str | None = "Lax",
+        limits: RequestLimits | None = None,
     ) -> None:
         self.app = app
+        self.limits = check_limits(limits)
         self.keyring = Keyring(secret_key, fallback_secret_keys)
         self.cookie = CookieOptions(
             name=cookie_name,
@@ -161,8 +167,8 @@ class SessionMiddleware:
         if self._check_multiprocess:
             self._warn_if_multiprocess(environ)
         backend = self._backend
-        if environ.get("CONTENT_TYPE"):  # a body: GET requests skip the call
-            keep_body_readable(environ)
+        if environ.get("CONTENT_TYPE") or self.limits is not None:
+            keep_body_readable(environ, self.limits)  # a body: GET requests skip the call
         session, token = self._bind(environ)
         started = False
 
