@@ -57,7 +57,7 @@ class RequestLimits:
     max_body_size: int = 16 * 1024 * 1024
     max_form_memory_size: int = 500_000
     max_form_parts: int = 1000
-    max_decimal_digits: int = 1000
+    max_decimal_digits: int = 1000  # = request._converters.MAX_DECIMAL_DIGITS
 
     def __post_init__(self) -> None:
         from ._options import count  # not at the top: errors -> _input -> _limits

@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
 from .._input import keep_body_readable
-from .._limits import RequestLimits, check_limits
+from .._limits import RequestLimits, check_limits, limits_for
 from ..context import at, bind, current_environ, request_scope, unbind
 from ..errors import BadParam
 from ._converters import convert, converter_for, register_converter
@@ -300,7 +300,8 @@ def _convert(name: str, value: Any, type_: type[T]) -> T:
     if isinstance(value, FileStorage):
         return value  # type: ignore[return-value]
     try:
-        return convert(value, type_)
+        digits = limits_for(current_environ()).max_decimal_digits
+        return convert(value, type_, max_decimal_digits=digits)
     except (ValueError, TypeError, ArithmeticError):
         raise BadParam(name, str(value), type_.__name__) from None
 
