@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
         "wsgisession.serialization",
         "wsgisession.signing",
         "wsgisession._input",
+        "wsgisession._limits",
         "wsgisession._frameworks",
         "wsgisession.context",
         "wsgisession.sessions",
@@ -44,14 +45,19 @@ LAYERS: list[tuple[str, ...]] = [
     # 5. integrations and test helpers
     ("wsgisession.contrib", "wsgisession.testing"),
     # 6. the command line
-    ("wsgisession.cli", "wsgisession.__main__", "wsgisession"),
+    ("wsgisession.cli", "wsgisession.__main__"),
 ]
+
+#: The package's ``__init__`` re-exports the public names of every layer.
+TOP = "wsgisession"
 
 #: Integrations and outer layers reach the core only through public names.
 OUTER = ("wsgisession.contrib", "wsgisession.testing", "wsgisession.cli", "wsgisession.config")
 
 
 def layer_of(module: str) -> int:
+    if module == TOP:
+        return len(LAYERS)
     best = (-1, -1)
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:

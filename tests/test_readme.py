@@ -43,3 +43,21 @@ def test_the_toml_example_configures_a_sqlite_store(tmp_path: Path) -> None:
     assert isinstance(mw.store, SQLiteStore)
     assert mw.store.path == "/var/lib/myapp/sessions.sqlite3"
     assert mw.cookie.name == "__Host-session"
+
+
+def test_the_limits_example_raises_the_form_limits() -> None:
+    from wsgisession import optional_param
+
+    namespace: dict[str, Any] = {
+        "app": text_app(lambda request: str(optional_param("f0"))),
+        "SECRET_KEY": SECRET,
+    }
+    exec(code_block("python", "limits = RequestLimits("), namespace)  # noqa: S102
+    client = Client(namespace["app"])
+    fields = "&".join(f"f{i}=x" for i in range(3000))
+    form = {"data": fields, "content_type": "application/x-www-form-urlencoded"}
+    assert client.post("/", **form).text == "x"
+    assert (
+        client.post("/", data="&".join([fields] * 2), content_type=form["content_type"]).status_code
+        == 413
+    )

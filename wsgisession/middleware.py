@@ -45,6 +45,7 @@ from ._backends import (
     SessionTimes,
 )
 from ._input import keep_body_readable
+from ._limits import RequestLimits, check_limits
 from ._options import check_bool, count
 from .context import SESSION_KEY, _environ, bind, unbind
 from .cookies import KEYRING_KEY, CookieOptions
@@ -102,6 +103,9 @@ class SessionMiddleware:
     :param no_store: Add ``Cache-Control: no-store`` to a response that sets the
         session cookie, unless the app set its own ``Cache-Control``: such a page
         belongs to one user, and must not come back from a cache after logout.
+    :param limits: How much of a request body :func:`~wsgisession.param`,
+        :func:`~wsgisession.body`, guards and CSRF parse: a
+        :class:`~wsgisession.RequestLimits`. ``None`` (default): its defaults.
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
         attribute, or an unknown store type.
 
@@ -125,8 +129,10 @@ class SessionMiddleware:
         httponly: bool = True,
         samesite: str | None = "Lax",
         no_store: bool = True,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.app = app
+        self.limits = check_limits(limits)
         self.keyring = Keyring(secret_key, fallback_secret_keys)
         self.cookie = CookieOptions(
             name=cookie_name,
@@ -168,8 +174,8 @@ class SessionMiddleware:
         if self._check_multiprocess:
             self._warn_if_multiprocess(environ)
         backend = self._backend
-        if environ.get("CONTENT_TYPE"):  # a body: GET requests skip the call
-            keep_body_readable(environ)
+        if environ.get("CONTENT_TYPE") or self.limits is not None:
+            keep_body_readable(environ, self.limits)  # a body: GET requests skip the call
         session = self.open_session(environ)
         token = bind(environ)
         started = False

@@ -33,6 +33,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
 from .._input import keep_body_readable
+from .._limits import RequestLimits, check_limits, limits_for
 from ..context import at, bind, current_environ, request_scope, unbind
 from ..errors import BadParam
 from ._converters import convert, converter_for, register_converter, unregister_converter
@@ -93,17 +94,22 @@ class RequestScope:
     - unbinds when the response is closed.
 
     :param app: The WSGI application to wrap.
+    :param limits: How much of a request body :func:`param` and
+        :func:`~wsgisession.body` parse: a :class:`~wsgisession.RequestLimits`.
+        ``None`` (default): its defaults.
+    :raises ConfigurationError: *limits* is not a ``RequestLimits``.
 
     ::
 
         app = RequestScope(app)
     """
 
-    def __init__(self, app: WSGIApplication) -> None:
+    def __init__(self, app: WSGIApplication, *, limits: RequestLimits | None = None) -> None:
         self.app = app
+        self.limits = check_limits(limits)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        keep_body_readable(environ)
+        keep_body_readable(environ, self.limits)
         token = bind(environ)
         started = False
 
@@ -295,7 +301,8 @@ def _convert(name: str, value: Any, type_: type[T]) -> T:
     if isinstance(value, FileStorage):
         return value  # type: ignore[return-value]
     try:
-        return convert(value, type_)
+        digits = limits_for(current_environ()).max_decimal_digits
+        return convert(value, type_, max_decimal_digits=digits)
     except (ValueError, TypeError, ArithmeticError):
         raise BadParam(name, str(value), type_.__name__) from None
 
