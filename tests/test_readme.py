@@ -61,3 +61,13 @@ def test_the_limits_example_raises_the_form_limits() -> None:
         client.post("/", data="&".join([fields] * 2), content_type=form["content_type"]).status_code
         == 413
     )
+
+
+def test_the_remember_me_example_sets_the_cookie_lifetime() -> None:
+    namespace: dict[str, Any] = {}
+    exec(code_block("python", "def log_in"), namespace)  # noqa: S102
+    client = Client(namespace["app"])
+    remembered = client.post("/", data={"user": "ada", "remember": "on"})
+    assert f"Max-Age={30 * 86400}" in remembered.headers["Set-Cookie"]
+    forgotten = Client(namespace["app"]).post("/", data={"user": "ada"})
+    assert "Max-Age" not in forgotten.headers["Set-Cookie"]

@@ -98,5 +98,5 @@ def request_scope(environ: WSGIEnvironment | None = None) -> dict[str, Any]:
 
 
 #: The current request's scope: a fresh mutable mapping per request for passing data
-#: between the parts of the code that handle it (Xitrum's ``at``, Rails' ``@``).
+#: between the parts of the code that handle it.
 at: MutableMapping[str, Any] = cast("MutableMapping[str, Any]", LocalProxy(request_scope))

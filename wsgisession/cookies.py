@@ -6,7 +6,7 @@ is werkzeug's :func:`~werkzeug.http.parse_cookie`. Nothing here formats or parse
 HTTP by hand.
 
 :func:`get_signed_cookie` and :func:`set_signed_cookie` keep one value in its own
-signed cookie (Xitrum's ``toSecureUrlSafeBase64``): the client can read it but not
+signed cookie: the client can read it but not
 change it. Use them for small values that must outlive the session, such as a
 "remember my theme" choice. They sign with the keys of the enclosing
 :class:`~wsgisession.SessionMiddleware` under their own purpose, so a signed cookie

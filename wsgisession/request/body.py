@@ -83,8 +83,8 @@ class Validation(Generic[T]):
 def validate_body(model: type[T]) -> Validation[T]:
     """Read and check the request body against *model*, without raising for bad input.
 
-    The seed's ``Validation`` parameter: for a handler that shows the errors itself,
-    typically a form re-rendered with a message next to each field.
+    For a handler that shows the errors itself, typically a form re-rendered with a
+    message next to each field.
 
     - JSON when the media type is ``application/json`` (parameters allowed, as in
       ``; charset=utf-8``) or ``application/*+json``; a urlencoded or multipart

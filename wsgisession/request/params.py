@@ -1,10 +1,10 @@
 """The request scope and typed request parameters, for any WSGI app.
 
-- :data:`at` is a mutable mapping that lives for one request (Xitrum's ``at``,
-  Rails' ``@``): a view puts data in, the layout takes it out, with no argument
-  passing in between. :func:`at_json` hands a value to JavaScript safely.
-- :func:`param`, :func:`optional_param` and :func:`params` read a parameter from the path,
-  the form body or the query string, converted to the type asked for; bad input is
+- :data:`at` is a mutable mapping that lives for one request: a view puts data
+  in, the layout takes it out, with no argument passing in between. :func:`at_json`
+  hands a value to JavaScript safely.
+- :func:`param`, :func:`optional_param` and :func:`params` read a parameter from the
+  path, the form body or the query string, converted to the type asked for; bad input is
   a ``400`` (:class:`~wsgisession.errors.BadParam`), never a ``500``.
 
 Both need the request to be bound to the context: :class:`~wsgisession.SessionMiddleware`
