@@ -12,7 +12,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from werkzeug.test import Client
+from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import (
@@ -44,6 +44,11 @@ def text_app(view: Callable[[Request], Any]) -> Any:
         return Response("" if result is None else str(result), content_type="text/plain")
 
     return app
+
+
+def set_cookies(response: TestResponse) -> list[str]:
+    """The ``Set-Cookie`` headers of *response*."""
+    return response.headers.getlist("Set-Cookie")
 
 
 def session_client(view: Callable[[Request], Any], **options: Any) -> Client:
