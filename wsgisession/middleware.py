@@ -93,6 +93,8 @@ class SessionMiddleware:
         *max_age*.
     :param path: The cookie's ``Path``; so are *domain*, *httponly*, *samesite*.
     :param secure: ``None`` (default): ``Secure`` exactly when the request is HTTPS.
+    :param partitioned: Add the ``Partitioned`` attribute (CHIPS, for an app embedded
+        in another site's page); forces ``Secure``.
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
         attribute, or an unknown store type.
 
@@ -115,6 +117,7 @@ class SessionMiddleware:
         secure: bool | None = None,
         httponly: bool = True,
         samesite: str | None = "Lax",
+        partitioned: bool = False,
     ) -> None:
         self.app = app
         self.keyring = Keyring(secret_key, fallback_secret_keys)
@@ -126,6 +129,7 @@ class SessionMiddleware:
             secure=secure,
             httponly=httponly,
             samesite=samesite,
+            partitioned=partitioned,
         )
         max_age = count("max_age", max_age, unit="seconds", optional=True)
         refresh = count("refresh_interval", refresh_interval, unit="seconds", optional=True)
