@@ -47,7 +47,7 @@ from werkzeug.wrappers import Response
 from .._backends import BROWSER_SESSION_TTL, ClientBackend, ServerBackend, SessionTimes
 from .._frameworks import add_django_cookie, as_django_response
 from ..config import from_config
-from ..context import SESSION_KEY
+from ..context import SESSION_KEY, bind, unbind
 from ..errors import StoreUnavailable
 from ..middleware import SessionMiddleware as WsgiSessionMiddleware
 from ._view import SessionView
@@ -281,23 +281,27 @@ class SessionMiddleware:
         if adopted is not None:
             request.session = DjangoSession(adopted)
             return self.get_response(request)
-        session, token = self.middleware._bind(environ)
+        session = self.middleware.open_session(environ)
+        token = bind(environ)
         request.session = DjangoSession(session)
         try:
             response = self.get_response(request)
             try:
-                headers = self.middleware._session_headers(session)
+                headers = self.middleware.save_session(session)
             except StoreUnavailable as exc:
                 return to_django_response(exc, request)
             for name, value in headers:
                 if name == "Set-Cookie":
                     add_django_cookie(response, value)
-                else:
+                elif name == "Vary":
                     patch_vary_headers(response, ("Cookie",))
+                elif not response.has_header(name):
+                    response[name] = value
             return response
         finally:
             # Changes made while a streamed response is produced need wrap().
-            self.middleware._close(session, token, streamed=False)
+            self.middleware.close_session(session)
+            unbind(token)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A werkzeug ``HTTPException`` from a view as its Django response, not a 500.
