@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import dump_header, parse_set_header
 from werkzeug.wsgi import ClosingIterator
 
 from .._input import keep_body_readable
@@ -199,16 +198,28 @@ class WsgiSessionInterface(SessionInterface):
         if not core.accessed and self.sessions.refreshes_each_request(environ, middleware):
             core.new  # noqa: B018 - loads it: a permanent session is renewed
             session._refresh_loaded = True
+        state = core.state if core.accessed else None
+        if state is not None and (session._forced or core._writes != state.writes):
+            core.reissue()  # Flask re-sends a session written to, even with equal values
+        cache_control = response.headers.get("Cache-Control")
         try:
-            headers = middleware.save_session(core)
+            headers = middleware.save_session(
+                core, [] if cache_control is None else [("Cache-Control", cache_control)]
+            )
         except StoreUnavailable as exc:
             _become(response, exc, environ)
             environ[_SAVED_KEY] = True
             return
         environ[_SAVED_KEY] = True
-        cookies = [value for name, value in headers if name.lower() == "set-cookie"]
-        for value in cookies:
-            response.headers.add("Set-Cookie", value)
+        cookies = False
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "set-cookie":
+                response.headers.add("Set-Cookie", value)
+                cookies = True
+            elif lowered == "cache-control" and cache_control is None:
+                response.headers["Cache-Control"] = value
+        # Flask's rule: Vary when the session was used or its cookie is set.
         if cookies or session.accessed:
             response.vary.add("Cookie")
 
@@ -332,7 +343,7 @@ class FlaskSessionMiddleware:
         ) -> Any:
             if not environ.get(_SAVED_KEY):  # not from Flask: a middleware's response
                 environ[_SAVED_KEY] = True
-                headers = _merge(list(headers), middleware.save_session(session))
+                headers = middleware.save_session(session, list(headers))
             return start_response(status, headers, exc_info)
 
         try:
@@ -356,22 +367,6 @@ class FlaskSessionMiddleware:
             middleware.close_session(session, streamed=True)
         finally:
             unbind(token)
-
-
-def _merge(headers: list[tuple[str, str]], extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    for name, value in extra:
-        if name.lower() != "vary":
-            headers.append((name, value))
-            continue
-        for i, (existing, current) in enumerate(headers):
-            if existing.lower() == "vary":
-                tokens = parse_set_header(current)
-                tokens.add(value)
-                headers[i] = (existing, dump_header(tokens))
-                break
-        else:
-            headers.append((name, value))
-    return headers
 
 
 def init_app(app: Flask, **options: Any) -> FlaskSessionMiddleware:
