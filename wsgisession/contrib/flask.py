@@ -261,7 +261,8 @@ class FlaskSessionMiddleware:
         self.app = app
         self.options = dict(options)
         #: The store every configuration shares.
-        self.store = self.options.pop("store", None) or CookieStore()
+        store = self.options.pop("store", None)
+        self.store = CookieStore() if store is None else store
         self._built: dict[tuple[Any, ...], SessionMiddleware] = {}
 
     def _settings(self) -> dict[str, Any]:
@@ -330,8 +331,13 @@ class FlaskSessionMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         middleware = self.session_middleware()
-        if middleware is None:  # no secret key: Flask's NullSession
-            return self.app(environ, start_response)
+        if middleware is None:  # no secret key: Flask's NullSession, but a request scope
+            token = bind(environ)
+            try:
+                return ClosingIterator(self.app(environ, start_response), partial(unbind, token))
+            except BaseException:
+                unbind(token)
+                raise
         if environ.get("CONTENT_TYPE"):
             keep_body_readable(environ)
         session = middleware.open_session(environ)
