@@ -184,21 +184,17 @@ def test_a_forged_cookie_gives_a_fresh_session_not_an_error(client: FlaskClient)
     assert client.get("/count").text == "1"
 
 
-class Values:
-    """What a session holds across requests, with the types Flask's tagged JSON keeps."""
-
-    WHEN = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
-    ID = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    ALL: dict[str, Any] = {
-        "markup": Markup("<b>bold</b>"),
-        "tuple": (1, "two", (3,)),
-        "bytes": b"\x00\xff",
-        "uuid": ID,
-        "datetime": WHEN,
-        "tag_t": {" t": "not-a-tuple"},
-        "tag_di": {" di": "not-a-dict"},
-        "tag_h": {" h": "not-markup"},
-    }
+#: What a session holds across requests, with the types Flask's tagged JSON keeps.
+TYPED_VALUES: dict[str, Any] = {
+    "markup": Markup("<b>bold</b>"),
+    "tuple": (1, "two", (3,)),
+    "bytes": b"\x00\xff",
+    "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    "datetime": datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC),
+    "tag_t": {" t": "not-a-tuple"},
+    "tag_di": {" di": "not-a-dict"},
+    "tag_h": {" h": "not-markup"},
+}
 
 
 def test_values_keep_their_types_on_the_next_request(store: Store) -> None:
@@ -206,13 +202,13 @@ def test_values_keep_their_types_on_the_next_request(store: Store) -> None:
 
     @app.get("/put")
     def put() -> str:
-        flask.session.update(Values.ALL)
+        flask.session.update(TYPED_VALUES)
         return ""
 
     @app.get("/types")
     def types() -> str:
-        got = {key: flask.session[key] for key in Values.ALL}
-        assert got == Values.ALL
+        got = {key: flask.session[key] for key in TYPED_VALUES}
+        assert got == TYPED_VALUES
         return " ".join(f"{key}={type(value).__name__}" for key, value in got.items())
 
     client = app.test_client()

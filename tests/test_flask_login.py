@@ -129,8 +129,10 @@ def test_strong_protection_logs_out_a_session_replayed_elsewhere(
     assert replay.text == "anonymous"
     # Flask-Login drops the login from the session the replay presented: a cookie
     # session only in the attacker's copy, a server-side one for both (revoked).
-    expected = "anonymous" if isinstance(store, ServerSessionStore) and not flask_own else (
-        "alice fresh=True"
+    expected = (
+        "anonymous"
+        if isinstance(store, ServerSessionStore) and not flask_own
+        else ("alice fresh=True")
     )
     assert victim.get("/whoami", environ_base={"REMOTE_ADDR": "10.0.0.1"}).text == expected
 

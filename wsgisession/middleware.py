@@ -140,9 +140,7 @@ class SessionMiddleware:
         times = SessionTimes(
             count("max_age", max_age, unit="seconds", optional=True),
             count("absolute_max_age", absolute_max_age, unit="seconds", optional=True),
-            count(
-                "refresh_interval", refresh_interval, minimum=0, unit="seconds", optional=True
-            ),
+            count("refresh_interval", refresh_interval, minimum=0, unit="seconds", optional=True),
         )
         self.store = CookieStore() if store is None else store
         purpose = f"wsgisession.session:{cookie_name}"

@@ -138,7 +138,7 @@ class FlaskSession(SessionView, SessionMixin):
         saved whatever this says.
         """
         session = self.session
-        if self._forced or session.accessed and session._writes > self._writes_seen:
+        if self._forced or (session.accessed and session._writes > self._writes_seen):
             return True
         return session.modified
 
@@ -254,9 +254,7 @@ class FlaskSessionMiddleware:
         win over ``app.config``.
     """
 
-    def __init__(
-        self, flask_app: Flask, app: WSGIApplication, options: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, flask_app: Flask, app: WSGIApplication, options: Mapping[str, Any]) -> None:
         self.flask_app = flask_app
         self.app = app
         self.options = dict(options)

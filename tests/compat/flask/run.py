@@ -112,9 +112,7 @@ def sdist() -> tuple[Path, Path]:
 def venv(archive: Path) -> Path:
     """The compat virtualenv's python, made (or brought up to date) on first use."""
     python = VENV / "bin" / "python"
-    wanted = "\n".join(
-        [str(archive), *TEST_REQUIREMENTS, (ROOT / "pyproject.toml").read_text()]
-    )
+    wanted = "\n".join([str(archive), *TEST_REQUIREMENTS, (ROOT / "pyproject.toml").read_text()])
     stamp = VENV / ".installed"
     if stamp.exists() and stamp.read_text() == wanted:
         return python
