@@ -43,3 +43,33 @@ def test_the_toml_example_configures_a_sqlite_store(tmp_path: Path) -> None:
     assert isinstance(mw.store, SQLiteStore)
     assert mw.store.path == "/var/lib/myapp/sessions.sqlite3"
     assert mw.cookie.name == "__Host-session"
+
+
+def test_the_plain_wsgi_remember_me_example_gives_a_30_day_cookie_or_none() -> None:
+    namespace: dict[str, Any] = {"SECRET_KEY": SECRET}
+    exec(code_block("python", "def login(environ, start_response)"), namespace)  # noqa: S102
+    remembered = Client(namespace["app"]).get("/login?remember=1")
+    assert f"Max-Age={30 * 86400}" in remembered.headers["Set-Cookie"]
+    browser = Client(namespace["app"]).get("/login")
+    assert "Max-Age" not in browser.headers["Set-Cookie"]
+
+
+def test_the_flask_remember_me_example_gives_a_permanent_session_or_not() -> None:
+    import flask
+
+    from wsgisession.contrib.flask import init_app
+
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+    init_app(app)
+    namespace: dict[str, Any] = {
+        "app": app,
+        "flask": flask,
+        "check_password": lambda form: form["user"],
+    }
+    exec(code_block("python", "flask.session.permanent = "), namespace)  # noqa: S102
+    client = app.test_client()
+    remembered = client.post("/login", data={"user": "alice", "remember": "on"})
+    assert f"Max-Age={31 * 86400}" in remembered.headers["Set-Cookie"]
+    browser = app.test_client().post("/login", data={"user": "alice"})
+    assert "Max-Age" not in browser.headers["Set-Cookie"]
