@@ -131,6 +131,21 @@ def test_a_request_that_never_uses_the_session_sends_no_cookie(client: FlaskClie
     assert "Vary" not in response.headers
 
 
+def test_setting_permanent_on_every_request_creates_no_session(store: Store) -> None:
+    app = make_app(store=store)
+
+    @app.before_request
+    def permanent() -> None:
+        flask.session.permanent = True  # common Flask code
+
+    client = app.test_client()
+    assert "Set-Cookie" not in client.get("/").headers
+    if isinstance(store, ServerSessionStore):
+        assert record_count(store) == 0
+    assert "Max-Age=" in cookie_header(client.get("/count"))
+    assert "Set-Cookie" in client.get("/count").headers
+
+
 def test_nested_changes_are_saved_without_modified(client: FlaskClient) -> None:
     client.post("/cart", data={"item": "apple"})
     assert client.post("/cart", data={"item": "pear"}).text == "apple,pear"
