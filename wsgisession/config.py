@@ -37,7 +37,7 @@ from .stores.sqlite import SQLiteStore
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-__all__ = ["from_config", "store_from_url"]
+__all__ = ["from_config", "middleware_options", "store_from_url"]
 
 Store = ClientSessionStore | ServerSessionStore
 
@@ -144,6 +144,7 @@ _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "secure": _secure,
     "httponly": _bool,
     "samesite": _samesite,
+    "partitioned": _bool,
 }
 _SETTINGS = (*_MIDDLEWARE_SETTINGS, "store", "store_options")
 
@@ -360,8 +361,8 @@ def from_config(
     - ``store``: a store URL (see :func:`store_from_url`), a dotted class path with
       ``store_options``, or a one-entry table ``{"myapp.Store": {option = value}}``;
     - ``cookie_name``, ``max_age``, ``absolute_max_age``, ``refresh_interval``,
-      ``path``, ``domain``, ``secure``, ``httponly``, ``samesite``, as for the
-      middleware. ``"none"`` stands for ``None`` (TOML has no null), and
+      ``path``, ``domain``, ``secure``, ``httponly``, ``samesite``, ``partitioned``,
+      as for the middleware. ``"none"`` stands for ``None`` (TOML has no null), and
       ``secure = "auto"`` for "Secure exactly on HTTPS".
 
     Environment variables ``WSGISESSION_<SETTING>`` override the file
@@ -379,17 +380,36 @@ def from_config(
 
     .. versionadded:: 0.1
     """
-    settings = _read(config)
-    for name in settings:
-        if name not in _SETTINGS:
-            raise _unknown("setting", name, _SETTINGS, "wsgisession settings are")
-    settings.update(_from_env(os.environ if environ is None else environ))
-    if not settings.get("secret_key"):
+    options = middleware_options(config, environ=environ)
+    if not options.get("secret_key"):
         raise ConfigurationError(
             "secret_key is not set: add secret_key to the config or set"
             f" {_ENV_PREFIX}SECRET_KEY (python -c 'import secrets;"
             " print(secrets.token_urlsafe(32))' makes one)"
         )
+    return SessionMiddleware(app, **options)
+
+
+def middleware_options(
+    config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of :class:`~wsgisession.SessionMiddleware` that *config*
+    and the ``WSGISESSION_*`` variables set, checked and converted, the store built.
+
+    What :func:`from_config` passes to the middleware, for integrations that fill in
+    what is missing (a framework's own secret key) themselves; settings that are
+    not given are left out, and a missing ``secret_key`` is not an error here.
+
+    :raises ConfigurationError: an unknown setting, an unreadable file, or a bad
+        store or option.
+    """
+    settings = _read(config)
+    for name in settings:
+        if name not in _SETTINGS:
+            raise _unknown("setting", name, _SETTINGS, "wsgisession settings are")
+    settings.update(_from_env(os.environ if environ is None else environ))
     options = {
         name: read(name, settings[name])
         for name, read in _MIDDLEWARE_SETTINGS.items()
@@ -400,4 +420,4 @@ def from_config(
         options["store"] = _build_store(store, settings.get("store_options"))
     elif settings.get("store_options"):
         raise ConfigurationError("store_options is set but store is not; name the store class")
-    return SessionMiddleware(app, **options)
+    return options
