@@ -50,6 +50,7 @@ from .request import set_path_params as set_path_params
 from .sessions import Session as Session
 from .stores import CookieStore as CookieStore
 from .stores import LRUStore as LRUStore
+from .stores import PostgresStore as PostgresStore
 from .stores import RedisStore as RedisStore
 from .stores import ServerSessionStore as ServerSessionStore
 from .stores import SessionStore as SessionStore
