@@ -288,14 +288,14 @@ class PostgresStore(ServerSessionStore):
         return pool
 
     def _unavailable(self, exc: Exception) -> StoreUnavailable:
-        psycopg = self._psycopg
-        if isinstance(exc, psycopg.errors.QueryCanceled):
+        errors = self._psycopg.errors
+        if isinstance(exc, errors.QueryCanceled | errors.LockNotAvailable):
             return StoreUnavailable(
                 f"PostgreSQL at {self._where} took longer than the timeout"
                 f" ({self.timeout:g} s): {exc}; raise PostgresStore timeout or find what"
                 " holds the session table"
             )
-        if isinstance(exc, psycopg.errors.UndefinedTable):
+        if isinstance(exc, errors.UndefinedTable):
             return StoreUnavailable(
                 f"the session table {self.qualified} does not exist at {self._where}: run"
                 " `wsgisession migrate --store URL`, or let the store create it"
@@ -306,21 +306,19 @@ class PostgresStore(ServerSessionStore):
     def _run(self, pool: Any, work: Callable[[Any], T]) -> T:
         psycopg = self._psycopg
         for attempt in (1, 2):
+            conn = None
             try:
                 with pool.connection() as conn:
                     return work(conn)
-            except psycopg.errors.QueryCanceled as exc:
-                raise self._unavailable(exc) from exc
             except self._psycopg_pool.PoolTimeout as exc:
                 raise self._unavailable(exc) from exc
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 # A pooled connection the server closed (a restart, a failover):
                 # replace the idle ones and try once more on a fresh connection.
                 # Every statement here may safely run twice: a merge is idempotent.
-                if attempt == 2:
-                    raise self._unavailable(exc) from exc
-                pool.check()
-            except psycopg.Error as exc:
+                if attempt == 1 and conn is not None and conn.closed:
+                    pool.check()
+                    continue
                 raise self._unavailable(exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
