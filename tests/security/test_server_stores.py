@@ -223,9 +223,8 @@ def plant(store: ServerSessionStore, key: str, fields: dict[str, bytes]) -> None
     elif isinstance(store, PostgresStore):
         # In the store's own format (a value that is not text is stored as base64).
         data = json.dumps({field: _encode(value) for field, value in fields.items()})
-        postgres_sql(
-            f"UPDATE {store.qualified} SET data = data || %s::jsonb WHERE key = %s", data, key
-        )
+        update = f"UPDATE {store.qualified} SET data = data || %s::jsonb WHERE key = %s"  # noqa: S608
+        postgres_sql(update, data, key)
     else:
         assert isinstance(store, LRUStore)
         store._entries[key][1].update(fields)
