@@ -113,6 +113,58 @@ def start_private_redis(directory: Path) -> PrivateRedis:
     return server
 
 
+class RedisNode:
+    """One redis-server (a master, replica, sentinel or cluster node) on a free port."""
+
+    def __init__(self, directory: Path, *args: str, sentinel: bool = False) -> None:
+        if shutil.which("redis-server") is None:
+            skip_or_fail("redis-server is not installed")
+        self.port = free_port()
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.args = args
+        self.sentinel = sentinel
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        if self.sentinel:
+            # A sentinel rewrites its config file, so it must have one of its own.
+            config = self.directory / "sentinel.conf"
+            config.write_text(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                + "".join(f"{line}\n" for line in self.args)
+            )
+            command = ["redis-server", str(config), "--sentinel"]
+        else:
+            command = [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+                *self.args,
+            ]
+        log = (self.directory / "log").open("ab")
+        with log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        probe = redis.Redis(port=self.port, socket_timeout=1)
+        try:
+            for _ in range(400):
+                try:
+                    if probe.ping():
+                        return
+                except redis.ConnectionError:
+                    time.sleep(0.025)
+            pytest.fail(f"redis-server on port {self.port} did not start")
+        finally:
+            probe.close()
+
+    def kill(self) -> None:
+        """SIGKILL, by pid: the node dies as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
 def _postgres_binary(name: str) -> str | None:
     found = shutil.which(name)
     if found is None:
