@@ -253,6 +253,11 @@ class PostgresStore(ServerSessionStore):
             max_size=self.max_size,
             open=False,
             timeout=self.timeout,
+            # The pool retries a failed connection with a doubling delay until it
+            # gives up; a short limit keeps that delay short, so service resumes
+            # within seconds of PostgreSQL coming back, however long it was down
+            # (the next request that needs a connection starts a fresh attempt).
+            reconnect_timeout=10.0,
             name=f"wsgisession {self._where}",
             kwargs={
                 "autocommit": True,
