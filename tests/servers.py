@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,6 +39,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cluster_port() -> int:
+    """A free port at most 55535 whose cluster-bus port (+10000) is free too."""
+    for _ in range(1000):
+        port = random.randint(20000, 55535)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free port pair for a Redis cluster node")
 
 
 def in_ci() -> bool:
@@ -116,10 +131,14 @@ def start_private_redis(directory: Path) -> PrivateRedis:
 class RedisNode:
     """One redis-server (a master, replica, sentinel or cluster node) on a free port."""
 
-    def __init__(self, directory: Path, *args: str, sentinel: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *args: str, sentinel: bool = False, cluster: bool = False
+    ) -> None:
         if shutil.which("redis-server") is None:
             skip_or_fail("redis-server is not installed")
-        self.port = free_port()
+        # A cluster node also listens on its port + 10000 (the cluster bus), so its
+        # port must be at most 55535 and both must be free.
+        self.port = cluster_port() if cluster else free_port()
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.args = args
@@ -143,12 +162,16 @@ class RedisNode:
                 *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
                 *self.args,
             ]
-        log = (self.directory / "log").open("ab")
-        with log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        probe = redis.Redis(port=self.port, socket_timeout=1)
+        log = self.directory / "log"
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        no_retry = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
+        probe = redis.Redis(port=self.port, socket_timeout=1, retry=no_retry)
+        deadline = time.monotonic() + START_TIMEOUT
         try:
-            for _ in range(400):
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    pytest.fail(f"redis-server on port {self.port} exited:\n{log.read_text()}")
                 try:
                     if probe.ping():
                         return

@@ -238,6 +238,7 @@ def cluster(tmp_path: Path) -> Iterator[list[RedisNode]]:
             *("--cluster-node-timeout", "1000"),
             # Keep serving the slots that are up when a node is down.
             *("--cluster-require-full-coverage", "no"),
+            cluster=True,
         )
         for i in range(3)
     ]
