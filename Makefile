@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Reinstall when the project's dependencies change.
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres]'
 	touch $@
 
 $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
@@ -56,7 +56,7 @@ compat-flask: $(VENV)/.dev-installed
 	$(BIN)/python tests/compat/flask/run.py $(COMPAT_ARGS)
 
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.dev-installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres,bench]'
 	touch $@
 
 ## make bench: wsgisession beside its peers (table, benchmarks/results.json,

@@ -4,6 +4,7 @@ Deployment settings belong outside the code: a store URL in an environment
 variable, the secret key in a secrets manager, cookie options in a TOML file.
 
 - :func:`store_from_url` turns ``"redis://host:6379/0?prefix=app:"``,
+  ``"postgresql://app@db/app?table=sessions"``,
   ``"sqlite:///var/lib/app/sessions.sqlite3"``, ``"memory://?max_entries=10000"`` or
   ``"cookie://"`` into a store;
 - :func:`from_config` wraps an app in :class:`~wsgisession.SessionMiddleware` from a
@@ -31,6 +32,7 @@ from .middleware import SessionMiddleware
 from .stores.base import ClientSessionStore, ServerSessionStore
 from .stores.cookie import CookieStore
 from .stores.memory import LRUStore
+from .stores.postgres import PostgresStore, split_url
 from .stores.redis import RedisStore
 from .stores.sqlite import SQLiteStore
 
@@ -100,6 +102,12 @@ def _float(setting: str, value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise _fail(setting, value, "a number") from None
+
+
+def _float_or_none(setting: str, value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.lower() in _NONE):
+        return None
+    return _float(setting, value)
 
 
 def _seconds(setting: str, value: Any) -> int | None:
@@ -178,6 +186,14 @@ def store_from_url(url: str) -> Store:
     ``redis://host:6379/0?prefix=app:``         ``RedisStore`` (``rediss://`` for TLS,
                                                 ``unix:///path.sock``; other query
                                                 options go to redis-py)
+    ``redis+sentinel://h1:26379,h2:26379/mymaster/0``
+                                                ``RedisStore`` on the master the
+                                                sentinels name (``?prefix=``,
+                                                ``?socket_timeout=``)
+    ``postgresql://user@host:5432/db``          ``PostgresStore`` (``postgres://`` too;
+                                                ``?schema=&table=&timeout=&max_size=``
+                                                ``&gc_interval=&create_table=``; other
+                                                query options go to libpq)
     ``sqlite:///var/lib/app/sessions.sqlite3``  ``SQLiteStore`` at an absolute path
     ``sqlite://sessions.sqlite3``               ``SQLiteStore`` at a relative path
                                                 (``?busy_timeout=5&gc_interval=60``)
@@ -192,16 +208,27 @@ def store_from_url(url: str) -> Store:
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.1
-        ``cookie://`` takes ``encrypt``.
+        ``cookie://`` takes ``encrypt``; ``postgresql://`` and ``redis+sentinel://``.
     """
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(
-            f"store URL {url!r} has no scheme: use redis://, rediss://, sqlite://,"
-            " memory:// or cookie://"
+            f"store URL {url!r} has no scheme: use redis://, rediss://, redis+sentinel://,"
+            " postgresql://, sqlite://, memory:// or cookie://"
         )
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in ("postgresql", "postgres"):
+        libpq_url, own = split_url(url)
+        converters = {
+            "schema": _str,
+            "table": _str,
+            "timeout": _float,
+            "max_size": _int,
+            "gc_interval": _float_or_none,
+            "create_table": _bool,
+        }
+        return PostgresStore(libpq_url, **_url_options(url, urlencode(own), converters))
+    if scheme in ("redis", "rediss", "unix", "redis+sentinel"):
         query = parse_qsl(parts.query, keep_blank_values=True)
         prefixes = [value for name, value in query if name == "prefix"]
         if not prefixes:
@@ -226,7 +253,8 @@ def store_from_url(url: str) -> Store:
         return CookieStore(**_url_options(url, parts.query, options))
     raise ConfigurationError(
         f"unknown store URL scheme {parts.scheme!r} in {url!r}: use redis://, rediss://,"
-        " sqlite://, memory:// or cookie://, or a dotted class path"
+        " redis+sentinel://, postgresql://, sqlite://, memory:// or cookie://, or a dotted"
+        " class path"
     )
 
 

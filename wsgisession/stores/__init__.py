@@ -8,5 +8,6 @@ from .base import CookieCodec as CookieCodec
 from .base import ServerSessionStore as ServerSessionStore
 from .cookie import CookieStore as CookieStore
 from .memory import LRUStore as LRUStore
+from .postgres import PostgresStore as PostgresStore
 from .redis import RedisStore as RedisStore
 from .sqlite import SQLiteStore as SQLiteStore
