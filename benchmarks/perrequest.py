@@ -15,15 +15,22 @@ SuiteBuilder = Callable[[RedisTarget | None, Path], Suite]
 
 
 def build_suites(
-    redis: RedisTarget | None, tmp: Path
+    redis: RedisTarget | None, tmp: Path, only: list[str] | None = None
 ) -> tuple[list[Suite], dict[str, Client], dict[str, str]]:
-    """Every suite that can run here, the baselines they need, and why others were skipped."""
+    """Every suite that can run here, the baselines they need, and why others were skipped.
+
+    :param only: Keep the suites whose name contains one of these (a partial run).
+    """
     suites: list[Suite] = []
     skipped: dict[str, str] = {}
     builders: list[SuiteBuilder] = stores.SUITES + peers.SUITES
     for build in builders:
         try:
-            suites.append(build(redis, tmp))
+            made = build(redis, tmp)
+            if only and not any(part.lower() in made.name.lower() for part in only):
+                made.close()
+                continue
+            suites.append(made)
         except ImportError as exc:
             name = build.__name__.replace("_", " ")
             skipped[name] = str(exc) or type(exc).__name__

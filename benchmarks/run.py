@@ -60,6 +60,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sessions", type=int, nargs="+", help="store sizes for the scale part")
     parser.add_argument("--samples", type=int, default=300, help="latency samples per size")
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument(
+        "--systems", nargs="+", help="only the systems whose name contains one of these"
+    )
     parser.add_argument("--redis-url", help="use this Redis (default: a private redis-server)")
     parser.add_argument(
         "--postgres-url",
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmpdir)
         results["redis"] = redis.where if redis else None
         results["postgres"] = postgres.where if postgres else None
-        suites, baselines, skipped = perrequest.build_suites(redis, tmp)
+        suites, baselines, skipped = perrequest.build_suites(redis, tmp, args.systems)
         results["skipped"] = skipped
         try:
             if "requests" in args.only:

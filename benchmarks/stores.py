@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from benchmarks import common
 from benchmarks.common import SECRET, SESSION, Client, RedisTarget, Suite, WSGIApp, plain_app
@@ -107,7 +109,51 @@ def postgres_store(redis: RedisTarget | None, tmp: Path) -> Suite:
     return suite("wsgisession PostgresStore", store, "one jsonb row per session")
 
 
+class RawPing:
+    """One Redis round trip at its cheapest: ``PING`` on a raw TCP socket, no client."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def __call__(self) -> None:
+        self.sock.sendall(b"PING\r\n")
+        if self.sock.recv(64) != b"+PONG\r\n":
+            raise RuntimeError("Redis did not answer PONG")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def redis_floor(redis: RedisTarget | None, tmp: Path) -> Suite:
+    """The floor of issue 20: a bare app making the round trips a session store cannot avoid.
+
+    ``read`` makes one raw-socket PING (a load is one round trip), ``write`` two (a
+    load and a save); ``untouched`` none.
+    """
+    if redis is None:
+        raise ImportError("no Redis (install the redis package and redis-server)")
+    ping = RawPing(redis.url)
+
+    def twice(environ: dict[str, Any]) -> None:
+        ping()
+        ping()
+
+    clients = {
+        "untouched": Client(plain_app(_untouched), "/", "session"),
+        "read": Client(plain_app(lambda environ: ping()), "/", "session"),
+        "write": Client(plain_app(twice), "/", "session"),
+    }
+    made = Suite(FLOOR, "wsgi", clients, "1 raw PING to read, 2 to write (no client library)")
+    made.closers.append(ping.close)
+    return made
+
+
+FLOOR = "floor: raw-socket PING"
+
 SUITES: list[Callable[[RedisTarget | None, Path], Suite]] = [
+    redis_floor,
     cookie_plain,
     cookie_encrypted,
     lru,

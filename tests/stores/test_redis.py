@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,6 +209,75 @@ def test_the_script_is_sent_again_after_the_server_forgot_it(
     assert store.save("k", {"x": b"1"}, (), 60, create=True)
     assert client.commands == ["EVALSHA", "EVAL"]
     assert store.load("k") == {"x": b"1"}
+
+
+# -- the store's own connections (a store made from a URL) ---------------------------
+
+
+def test_threads_sharing_one_store_each_get_their_own_sessions_replies() -> None:
+    # gthread workers: many threads, one store. A reply read on the wrong thread's
+    # connection would hand one user another user's session.
+    store = redis_test_store()
+    app = SessionMiddleware(text_app(visits), secret_key=SECRET, store=store)
+    failures: list[str] = []
+
+    def browse(n: int) -> None:
+        client = Client(app)
+        for expected in range(1, 31):
+            got = client.get("/").text
+            if got != str(expected):
+                failures.append(f"thread {n}: visit {expected} answered {got}")
+                return
+
+    threads = [threading.Thread(target=browse, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    drop_store(store)
+
+
+def test_a_redis_restart_between_requests_costs_no_503(
+    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The idle connection kept from the first request is dead after the restart:
+    # the command is sent again on a new one instead of failing the request.
+    store = RedisStore(private_redis.url, socket_timeout=1)
+    client = Client(SessionMiddleware(text_app(visits), secret_key=SECRET, store=store))
+    assert client.get("/").text == "1"
+    private_redis.kill()
+    private_redis.start()
+    with caplog.at_level(logging.ERROR, logger="wsgisession"):
+        assert client.get("/").text == "2"
+    assert errors_logged(caplog) == []
+    store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_never_uses_the_parents_connections() -> None:
+    # gunicorn --preload: a store used in the master before the fork. Parent and
+    # child on one socket would read each other's replies.
+    store = redis_test_store()
+    store.save("k", {"who": b'"parent"'}, (), 60, create=True)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        status = 1
+        try:
+            fresh = store._connections is not None and store._connections._idle == []
+            store.save("k", {"child": b"1"}, (), 60, create=False)
+            if fresh and store.load("k") == {"who": b'"parent"', "child": b"1"}:
+                status = 0
+        finally:
+            os.write(write, bytes([status]))
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"\x00", "the child reused the parent's connection"
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert store.load("k") == {"who": b'"parent"', "child": b"1"}
+    drop_store(store)
 
 
 # -- configuration and the client ----------------------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import serialization
-from ..cookies import CookieOptions, request_cookies
+from ..cookies import CookieOptions, request_cookie_values
 from ..errors import StoreUnavailable
 from ..sessions import _IMMUTABLE, Session
 
@@ -173,7 +173,7 @@ class _Base:
         # A cookie that turns out invalid is ignored, never deleted: during a rolling
         # key rotation another worker may already sign with a key this one lacks, and
         # deleting would log the user out. A request that writes replaces it.
-        values = request_cookies(environ).getlist(self.cookie.name)
+        values = request_cookie_values(environ, self.cookie.name)
         if not values:
             return None
         if len(values) > 1:

@@ -14,6 +14,15 @@ under ``prefix + sha256(id)``. Its costs are counted in round trips:
 - renewing the idle timeout of a session that is only read: one ``EXPIRE``, at most
   once per ``refresh_interval``.
 
+A round trip costs little more than the network: a store made from a URL keeps its
+own idle connections (a stack any thread may take from, so gthread workers never
+wait for each other) and sends each command straight on one, in RESP2 (parsed by
+``hiredis`` when it is installed, as the ``redis`` extra does). redis-py's pool
+would check every connection at every checkout (a ``poll`` and a failed ``recv``,
+about 40 µs per command with the rest of its client layer); here a connection is
+only put back after a complete reply, and one the server closed while idle is
+replaced by a single retry. A client you pass in is used through its own API.
+
 High availability, each tested against real servers (see the README's recipes):
 
 - Sentinel: a ``redis+sentinel://host1:26379,host2:26379/mymaster/0`` URL (or
@@ -35,9 +44,12 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import os
 import threading
+import weakref
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -60,6 +72,79 @@ if redis.call('EXISTS', key) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
 return 1
 """
 _SAVE_SHA = hashlib.sha1(_SAVE, usedforsecurity=False).hexdigest()
+
+
+class _Connections:
+    """Idle redis-py connections of one process, most recently used first.
+
+    Taking one is a ``list.pop()`` (atomic under the GIL), so threads share the stack
+    without a lock and without redis-py's per-checkout health check. The check is
+    not needed because a connection goes back only after a complete reply: one
+    interrupted mid-command (a timeout, an exception) is closed, never reused, so no
+    stale reply can be read by the next command. One that the server closed while
+    it sat idle fails on its next use with a ``ConnectionError``, and the command is
+    sent once more on a new connection.
+    """
+
+    def __init__(self, redis: Any, factory: Any) -> None:
+        self._factory = factory
+        self._idle: list[Any] = []
+        self._connection_error = redis.exceptions.ConnectionError
+        self._response_error = redis.exceptions.ResponseError
+        _ALL_CONNECTIONS.add(self)
+
+    def call(self, *args: Any) -> Any:
+        """Send one command and return its reply (one round trip).
+
+        :raises redis.exceptions.RedisError: Redis is unreachable, too slow or refused it.
+        """
+        idle = self._idle
+        for attempt in (1, 2):
+            try:
+                conn = idle.pop()
+            except IndexError:
+                conn = self._factory()
+            try:
+                conn.send_packed_command(conn.pack_command(*args), check_health=False)
+                reply = conn.read_response()
+            except self._response_error:
+                idle.append(conn)  # an error reply is a complete reply
+                raise
+            except self._connection_error:
+                conn.disconnect()
+                if attempt == 2:
+                    raise
+                continue
+            except BaseException:
+                conn.disconnect()
+                raise
+            idle.append(conn)
+            return reply
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def forget(self) -> None:
+        """Drop the idle connections without closing them (a forked child's copies)."""
+        self._idle = []
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.disconnect()
+
+
+_ALL_CONNECTIONS: weakref.WeakSet[_Connections] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    # A child must not talk on its parent's sockets: both would read each other's
+    # replies. Registered once, instead of a getpid() on every command.
+    for connections in list(_ALL_CONNECTIONS):
+        connections.forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _import_redis() -> Any:
@@ -123,6 +208,7 @@ class RedisStore(ServerSessionStore):
         self.socket_timeout = socket_timeout
         self._owns_client = client is None
         self._client = client
+        self._connections: _Connections | None = None
         self._lock = threading.Lock()
         #: (sentinels, service name, master options) when Redis Sentinel is used.
         self._sentinel: tuple[list[tuple[str, int]], str, dict[str, Any]] | None = None
@@ -213,6 +299,9 @@ class RedisStore(ServerSessionStore):
                     redis = self._redis
                     self._client = redis.Redis.from_url(
                         self.url,
+                        # RESP2 unless the URL asks for 3: parsed faster (by hiredis
+                        # and by redis-py's own parser), and nothing here needs RESP3.
+                        protocol=2,
                         socket_timeout=self.socket_timeout,
                         socket_connect_timeout=self.socket_timeout,
                         # One quick retry replaces a pooled connection the server
@@ -241,6 +330,30 @@ class RedisStore(ServerSessionStore):
         # request reaches the new one.
         return sentinel.master_for(name, **{**options, **timeouts})
 
+    def _fast(self) -> _Connections | None:
+        """The store's own connections, or ``None`` to go through the client's API.
+
+        Only for a client the store made with a plain connection pool: a client you
+        pass in (Sentinel, Cluster, client-side caching …) keeps its own behaviour.
+        """
+        connections = self._connections
+        if connections is None and self._owns_client:
+            client = self.client
+            pool: Any = getattr(client, "connection_pool", None)
+            if (
+                type(pool) is not self._redis.ConnectionPool
+                or getattr(pool, "cache", None) is not None
+            ):
+                return None
+            with self._lock:
+                if self._connections is None:
+                    kwargs = dict(pool.connection_kwargs)
+                    self._connections = _Connections(
+                        self._redis, partial(pool.connection_class, **kwargs)
+                    )
+                connections = self._connections
+        return connections
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         try:
@@ -254,8 +367,18 @@ class RedisStore(ServerSessionStore):
         """The record under *key*: one ``HGETALL``."""
         name = self.prefix + key
         with self._errors():
+            fast = self._fast()
             try:
-                raw = self.client.hgetall(name)
+                if fast is None:
+                    raw = self.client.hgetall(name)
+                else:
+                    reply = fast.call("HGETALL", name)
+                    # RESP2: a flat list of field, value; RESP3 (?protocol=3): a map.
+                    raw = (
+                        reply
+                        if type(reply) is dict
+                        else dict(zip(reply[::2], reply[1::2], strict=True))
+                    )
             except self._redis.exceptions.ResponseError as exc:
                 if "WRONGTYPE" not in str(exc):
                     raise
@@ -271,7 +394,7 @@ class RedisStore(ServerSessionStore):
                 } or None
             except ValueError as exc:
                 log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
-                self.client.delete(name)
+                self._delete(name)
                 return None
 
     def save(
@@ -289,24 +412,36 @@ class RedisStore(ServerSessionStore):
             args += (field, value)
         args.extend(removed)
         name = self.prefix + key
-        client = self.client
         with self._errors():
+            fast = self._fast()
+            call = self.client.execute_command if fast is None else fast.call
             try:
-                result = client.evalsha(_SAVE_SHA, 1, name, *args)
+                result = call("EVALSHA", _SAVE_SHA, 1, name, *args)
             except self._redis.exceptions.NoScriptError:
                 # First use on this server (or after a restart): EVAL also caches it.
-                result = client.eval(_SAVE, 1, name, *args)
+                result = call("EVAL", _SAVE, 1, name, *args)
         return bool(int(result))
 
     def delete(self, key: str) -> None:
         """Delete the record under *key*: one ``DEL``."""
         with self._errors():
-            self.client.delete(self.prefix + key)
+            self._delete(self.prefix + key)
+
+    def _delete(self, name: str) -> None:
+        fast = self._fast()
+        if fast is None:
+            self.client.delete(name)
+        else:
+            fast.call("DEL", name)
 
     def touch(self, key: str, ttl: int) -> None:
         """Reset the TTL of the record under *key*: one ``EXPIRE``."""
         with self._errors():
-            self.client.expire(self.prefix + key, ttl)
+            fast = self._fast()
+            if fast is None:
+                self.client.expire(self.prefix + key, ttl)
+            else:
+                fast.call("EXPIRE", self.prefix + key, ttl)
 
     def close(self) -> None:
         """Close the client this store created (a client you passed is left open)."""
@@ -314,6 +449,9 @@ class RedisStore(ServerSessionStore):
             return
         with self._lock:
             client, self._client = self._client, None
+            connections, self._connections = self._connections, None
+        if connections is not None:
+            connections.close()
         if client is not None:
             client.close()
 
