@@ -134,27 +134,27 @@ def test_auth_login_cycles_the_session_and_logout_ends_it(
 ) -> None:
     client = project(store)
     assert client.get("/visit").text == "1"
-    before = client.get_cookie("session")
+    before = client.get_cookie("sessionid")
     assert before is not None
     assert client.get("/whoami").text == "anonymous"
     assert log_in(client) == "ok"
-    after = client.get_cookie("session")
+    after = client.get_cookie("sessionid")
     assert after is not None
     assert after.value != before.value, "login() called cycle_key(): a new id"
     assert client.get("/whoami").text == "ada"
     assert client.get("/visit").text == "2", "the data moved with the session"
 
     replay = project(store)
-    replay.set_cookie("session", before.value)
+    replay.set_cookie("sessionid", before.value)
     assert replay.get("/whoami").text == "anonymous", "the pre-login cookie is not logged in"
 
     assert client.get("/logout").text == "bye"
-    assert client.get_cookie("session") is None
+    assert client.get_cookie("sessionid") is None
     assert client.get("/whoami").text == "anonymous"
     if isinstance(store, ServerSessionStore):
         assert record_count(store) == 0, "flush() deleted the stored session"
         stolen = project(store)
-        stolen.set_cookie("session", after.value)
+        stolen.set_cookie("sessionid", after.value)
         assert stolen.get("/whoami").text == "anonymous"
 
 
@@ -163,7 +163,7 @@ def test_a_wrong_password_leaves_no_session(store: ClientSessionStore | ServerSe
     client = project(store)
     response = client.post("/login", data={"username": "ada", "password": "nope"})
     assert response.status_code == 403
-    assert client.get_cookie("session") is None
+    assert client.get_cookie("sessionid") is None
     assert "Set-Cookie" not in response.headers
 
 
@@ -179,7 +179,7 @@ def test_a_request_that_never_touches_the_session_sets_nothing(
 def test_the_session_varies_on_cookie(store: ClientSessionStore | ServerSessionStore) -> None:
     response = project(store).get("/visit")
     assert "Cookie" in response.headers["Vary"]
-    assert response.headers["Set-Cookie"].startswith("session=")
+    assert response.headers["Set-Cookie"].strip().startswith("sessionid=")
 
 
 def test_werkzeug_errors_from_views_are_responses_not_500s(
@@ -234,9 +234,9 @@ def test_the_secret_key_defaults_to_djangos() -> None:
             WSGISESSION={"store": CookieStore(), "secret_key": settings.SECRET_KEY},
         )
     )
-    cookie = client.get_cookie("session")
+    cookie = client.get_cookie("sessionid")
     assert cookie is not None
-    same_key.set_cookie("session", cookie.value)
+    same_key.set_cookie("sessionid", cookie.value)
     assert same_key.get("/visit").text == "3"
 
 
