@@ -11,7 +11,15 @@ from werkzeug.middleware.lint import LintMiddleware
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from wsgisession import CsrfMiddleware, SessionMiddleware, csrf_token, login, logout, session
+from wsgisession import (
+    CsrfMiddleware,
+    SessionMiddleware,
+    csrf_token,
+    get_session,
+    login,
+    logout,
+    session,
+)
 from wsgisession.access.csrf import CSRF_KEY
 from wsgisession.errors import ConfigurationError
 
@@ -400,3 +408,19 @@ def test_django_reads_request_post_after_the_check() -> None:
     response = client.post("/form", data={"csrf_token": token, "title": "Hi"})
     assert response.text == "got Hi"
     assert client.post("/form", data={"title": "Hi"}).status_code == 403
+
+
+def test_any_session_id_change_rotates_the_secret() -> None:
+    # Whatever performs the login (Django's cycle_key(), a Flask-Login signal …)
+    # changes the id with regenerate(): tokens from before it must stop working.
+    def view(request: Request) -> str:
+        if request.path == "/cycle":
+            get_session().regenerate()
+            return csrf_token()
+        return form_view(request)
+
+    client = make_client(view)
+    before = token_for(client)
+    after = token_for(client, "/cycle")
+    assert client.post("/p", data={"csrf_token": before}).status_code == 403
+    assert client.post("/p", data={"csrf_token": after}).status_code == 200

@@ -92,7 +92,7 @@ def test_vary_is_merged_with_the_apps_own(store: Any) -> None:
         return Response("ok", headers={"Vary": "Accept-Encoding"})
 
     response = session_client(view, store=store).get("/")
-    assert response.headers.getlist("Vary") == ["Accept-Encoding", "Cookie"]
+    assert response.headers.getlist("Vary") == ["Accept-Encoding, Cookie"]
 
 
 # -- writing ------------------------------------------------------------------

@@ -39,8 +39,8 @@ from werkzeug.wsgi import ClosingIterator
 
 from ._backends import ClientBackend, ServerBackend, SessionTimes
 from ._input import keep_body_readable
-from ._options import count
-from .context import SESSION_KEY, _environ, unbind
+from ._options import check_bool, count
+from .context import SESSION_KEY, _environ, bind, unbind
 from .cookies import KEYRING_KEY, CookieOptions
 from .errors import ConfigurationError, StoreUnavailable
 from .sessions import Session
@@ -93,6 +93,9 @@ class SessionMiddleware:
         *max_age*.
     :param path: The cookie's ``Path``; so are *domain*, *httponly*, *samesite*.
     :param secure: ``None`` (default): ``Secure`` exactly when the request is HTTPS.
+    :param no_store: Add ``Cache-Control: no-store`` to a response that sets the
+        session cookie, unless the app set its own ``Cache-Control``: such a page
+        belongs to one user, and must not come back from a cache after logout.
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
         attribute, or an unknown store type.
 
@@ -115,6 +118,7 @@ class SessionMiddleware:
         secure: bool | None = None,
         httponly: bool = True,
         samesite: str | None = "Lax",
+        no_store: bool = True,
     ) -> None:
         self.app = app
         self.keyring = Keyring(secret_key, fallback_secret_keys)
@@ -127,14 +131,10 @@ class SessionMiddleware:
             httponly=httponly,
             samesite=samesite,
         )
-        max_age = count("max_age", max_age, unit="seconds", optional=True)
-        refresh = count("refresh_interval", refresh_interval, unit="seconds", optional=True)
-        if refresh is None and max_age is not None:
-            refresh = max(1, max_age // 10)
         times = SessionTimes(
-            max_age,
+            count("max_age", max_age, unit="seconds", optional=True),
             count("absolute_max_age", absolute_max_age, unit="seconds", optional=True),
-            refresh,
+            count("refresh_interval", refresh_interval, unit="seconds", optional=True),
         )
         self.store = CookieStore() if store is None else store
         purpose = f"wsgisession.session:{cookie_name}"
@@ -153,6 +153,7 @@ class SessionMiddleware:
                 f" {self.store!r}; use CookieStore(), LRUStore(), SQLiteStore() or"
                 " RedisStore(), or store_from_url()"
             )
+        self._backend.no_store = bool(check_bool("no_store", no_store))
         self._check_multiprocess = isinstance(self.store, ServerSessionStore) and (
             self.store.process_local
         )
@@ -163,7 +164,8 @@ class SessionMiddleware:
         backend = self._backend
         if environ.get("CONTENT_TYPE"):  # a body: GET requests skip the call
             keep_body_readable(environ)
-        session, token = self._bind(environ)
+        session = self.open_session(environ)
+        token = bind(environ)
         started = False
 
         def session_start_response(
@@ -195,36 +197,72 @@ class SessionMiddleware:
             if session._data is None:
                 _environ.reset(token)
             else:
-                self._close(session, token, streamed=False)
+                self._finish(session, token, streamed=False)
             return app_iter
-        return ClosingIterator(app_iter, partial(self._close, session, token, streamed=True))
+        return ClosingIterator(app_iter, partial(self._finish, session, token, streamed=True))
 
-    def _bind(self, environ: WSGIEnvironment) -> tuple[Session, Token[WSGIEnvironment | None]]:
-        # Also the entry point of integrations that run the lifecycle themselves
-        # (Django's middleware without wrap()): bind, _session_headers, _close.
+    # -- the session lifecycle, public for integrations -----------------------
+    # Flask's session interface, Django's middleware and engine, and the test helpers
+    # run a session through these three steps outside __call__.
+
+    def open_session(self, environ: WSGIEnvironment) -> Session:
+        """The session of the request *environ*, not loaded until used.
+
+        It is put in the environ (``environ["wsgisession.session"]``, so
+        :func:`~wsgisession.get_session` finds it) with the keys that sign cookies
+        and CSRF tokens. The context variable behind :data:`~wsgisession.session` is
+        left alone: bind it with :func:`wsgisession.context.bind` if code without the
+        environ must see this session.
+
+        :param environ: A WSGI environ; its ``Cookie`` header says which session.
+        """
         session = Session(self._backend, environ)
         environ[SESSION_KEY] = session
         environ[KEYRING_KEY] = self.keyring
-        return session, _environ.set(environ)
+        return session
 
-    def _session_headers(self, session: Session) -> list[tuple[str, str]]:
-        # Save *session* if needed: the Vary and Set-Cookie headers to send, if any.
+    def save_session(
+        self, session: Session, headers: list[tuple[str, str]] | None = None
+    ) -> list[tuple[str, str]]:
+        """Save *session* if it changed (or is due for renewal); the headers to send.
+
+        Returns *headers* (a new list when ``None``) with ``Vary: Cookie`` merged in
+        when the session was used, and ``Set-Cookie`` (plus ``Cache-Control:
+        no-store`` unless *headers* has a ``Cache-Control`` or ``no_store=False``)
+        when its cookie must be set or deleted. May be called again in the same
+        request: later changes are saved and the cookie is returned again.
+
+        :param session: A session from :meth:`open_session`.
+        :param headers: The response's headers so far.
+        :raises StoreUnavailable: the store is down (a ``503`` to the client).
+        :raises SessionTooLarge: a cookie session over the browsers' 4 KB.
+        """
+        headers = [] if headers is None else headers
         if session._data is None:
-            return []
-        return self._backend.response_headers(session, [])
+            return headers
+        return self._backend.response_headers(session, headers)
 
-    def _detached_session(self, environ: WSGIEnvironment) -> Session:
-        # A session for *environ* that no request is running for (test helpers);
-        # _session_headers saves it. The keyring goes in for csrf_token(environ).
-        environ.setdefault(KEYRING_KEY, self.keyring)
-        return Session(self._backend, environ)
+    def close_session(self, session: Session, *, streamed: bool = False) -> None:
+        """After the response: save what changed since :meth:`save_session`, if possible.
 
-    def _close(self, session: Session, token: Any, *, streamed: bool) -> None:
+        A server-side store still takes a change made while the body was produced
+        (its id cookie is already out); a lost change is logged, never raised.
+
+        :param session: A session from :meth:`open_session`.
+        :param streamed: Whether the body was produced after the headers, so values
+            handed out earlier may have changed in place since.
+        """
         try:
             if session._data is not None:
                 self._backend.save_late(session, streamed=streamed)
         except StoreUnavailable:
             log.warning("a session change made after the headers was lost (store unavailable)")
+
+    def _finish(
+        self, session: Session, token: Token[WSGIEnvironment | None], *, streamed: bool
+    ) -> None:
+        try:
+            self.close_session(session, streamed=streamed)
         finally:
             unbind(token)
 

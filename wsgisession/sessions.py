@@ -22,7 +22,13 @@ from uuid import UUID
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["Session", "SessionBackend"]
+__all__ = ["ID_BOUND_PREFIX", "ServerSessionState", "Session", "SessionBackend", "SessionState"]
+
+#: Session keys under this prefix belong to one session *id*, not to its data: every
+#: id change (:meth:`Session.regenerate`, :meth:`Session.clear`) drops them. The CSRF
+#: secret lives here, so a token issued before a login (whoever performs the login:
+#: wsgisession, Django's ``cycle_key()``, Flask-Login) stops working after it.
+ID_BOUND_PREFIX = "_wsgisession.id."
 
 # Values of these types cannot be changed in place, so handing one out cannot
 # change the session behind our back.
@@ -31,8 +37,64 @@ _IMMUTABLE = frozenset(
 )
 
 
+class SessionState:
+    """What the middleware records about one request's session, set on first access.
+
+    Read by integrations (Django's ``session_key``, expiry getters); written only by
+    the middleware.
+    """
+
+    __slots__ = (
+        "created",
+        "had_cookie",
+        "header",
+        "issued",
+        "lifetime",
+        "saved_lifetime",
+        "stale",
+        "writes",
+    )
+
+    def __init__(self, now: int) -> None:
+        #: When the session was created (Unix seconds), for ``absolute_max_age``.
+        self.created = now
+        #: When its cookie was last issued: the idle clock. ``None`` for a new session.
+        self.issued: int | None = None
+        #: The session's own lifetime: ``None`` (the middleware's ``max_age``), ``0``
+        #: (ends with the browser) or an idle timeout in seconds.
+        self.lifetime: int | None = None
+        #: :attr:`lifetime` as the client's cookie has it.
+        self.saved_lifetime: int | None = None
+        #: ``True`` when the cookie verified under a fallback key (re-issued on save).
+        self.stale = False
+        #: ``True`` when the client holds a valid session cookie of ours.
+        self.had_cookie = False
+        #: The ``Set-Cookie`` value decided at header time, if any.
+        self.header: str | None = None
+        #: The session's write count when it was last saved.
+        self.writes = 0
+
+
+class ServerSessionState(SessionState):
+    """:class:`SessionState` of a session kept in a server-side store."""
+
+    __slots__ = ("key", "raw", "sid")
+
+    def __init__(self, now: int) -> None:
+        super().__init__(now)
+        #: The session id (secret: it is what the cookie proves), ``None`` until saved.
+        self.sid: str | None = None
+        #: The store key (SHA-256 of the id, not secret), ``None`` until saved.
+        self.key: str | None = None
+        #: The stored fields as loaded or last saved.
+        self.raw: dict[str, bytes] = {}
+
+
 class SessionBackend(Protocol):
     """What a :class:`Session` asks of the middleware that created it."""
+
+    #: The middleware's idle timeout (``max_age``), for sessions without their own.
+    default_max_age: int | None
 
     def load_session(self, session: Session) -> dict[str, Any]:
         """Load the data (first access); may set ``session.new`` and ``session.state``."""
@@ -71,6 +133,10 @@ class Session(MutableMapping[str, Any]):
         "state",
     )
 
+    #: What the middleware records about this session (ids, timestamps, lifetime),
+    #: set when the session is first used.
+    state: SessionState | None
+
     def __init__(
         self,
         backend: SessionBackend | None = None,
@@ -84,12 +150,13 @@ class Session(MutableMapping[str, Any]):
         if backend is None or data is not None:
             self._track()
             self._data = dict(data or {})
+            if backend is None:
+                self.state = SessionState(0)
 
     def _track(self) -> None:
         # Set on first access rather than in __init__: a request that never touches
         # its session should pay for as little as possible.
-        #: The backend's own per-request record (ids, loaded bytes, timestamps).
-        self.state: Any = None
+        self.state = None
         self._dirty: set[str] = set()
         self._fresh = False
         self._new = True
@@ -148,13 +215,15 @@ class Session(MutableMapping[str, Any]):
         """Remove every key and forget the session's identity.
 
         Data set afterwards starts a new session under a new id (a new cookie for
-        the cookie store), and the old stored session is deleted. This is what makes
-        Xitrum's advice, "call ``session.clear()`` at login", a real defence against
-        session fixation. A session left empty deletes its cookie.
+        the cookie store), and the old stored session is deleted. So "call
+        ``session.clear()`` at login" is a real defence against session fixation. A
+        session left empty deletes its cookie.
         """
         data = self._data if self._data is not None else self._load()
         data.clear()
         self._dirty.clear()
+        if self.state is not None:
+            self.state.lifetime = None
         self._fresh = True
         self._regenerate = False
         self._writes += 1
@@ -193,6 +262,9 @@ class Session(MutableMapping[str, Any]):
             return False
         if self._fresh or self._regenerate:
             return True
+        state = self.state
+        if state is not None and state.lifetime != state.saved_lifetime:
+            return True
         if self._backend is None:
             return bool(self._dirty)
         return self._backend.session_changed(self)
@@ -206,8 +278,10 @@ class Session(MutableMapping[str, Any]):
         planted or observed before then becomes worthless. The old stored session
         is deleted when the response is sent.
         """
-        if self._data is None:
-            self._load()
+        data = self._data if self._data is not None else self._load()
+        for key in [key for key in data if key.startswith(ID_BOUND_PREFIX)]:
+            del data[key]
+            self._dirty.add(key)
         self._regenerate = True
         self._writes += 1
 
@@ -222,3 +296,52 @@ class Session(MutableMapping[str, Any]):
         self.clear()
         if self._backend is not None:
             self._backend.invalidate_session(self)
+
+    # -- lifetime ------------------------------------------------------------
+
+    @property
+    def max_age(self) -> int | None:
+        """This session's idle timeout in seconds; ``None``: its cookie ends with the browser.
+
+        The middleware's ``max_age`` unless set for this session. Setting it gives
+        this session its own lifetime, kept with the session (in its signed cookie)
+        for later requests, and re-issues the cookie: ``session.max_age = None`` for
+        a browser-session cookie ("remember me" unticked), ``session.max_age =
+        30 * 86400`` for a long one. ``absolute_max_age`` still applies, and a
+        browser-session cookie is still refused by the server after 14 days unused
+        (or ``absolute_max_age``). :meth:`reset_max_age` goes back to the default.
+
+        :raises ValueError: setting anything but ``None`` or a positive ``int``.
+        """
+        if self._data is None:
+            self._load()
+        lifetime = self.state.lifetime if self.state is not None else None
+        if lifetime is None:
+            return self._backend.default_max_age if self._backend is not None else None
+        return lifetime or None
+
+    @max_age.setter
+    def max_age(self, value: int | None) -> None:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value <= 0
+        ):
+            raise ValueError(f"max_age must be a positive number of seconds or None, not {value!r}")
+        self._set_lifetime(0 if value is None else value)
+
+    def reset_max_age(self) -> None:
+        """Go back to the middleware's ``max_age`` (undo setting :attr:`max_age`)."""
+        self._set_lifetime(None)
+
+    @property
+    def has_own_max_age(self) -> bool:
+        """Whether :attr:`max_age` was set for this session rather than inherited."""
+        if self._data is None:
+            self._load()
+        return self.state is not None and self.state.lifetime is not None
+
+    def _set_lifetime(self, lifetime: int | None) -> None:
+        if self._data is None:
+            self._load()
+        if self.state is not None and self.state.lifetime != lifetime:
+            self.state.lifetime = lifetime
+            self._writes += 1

@@ -80,7 +80,9 @@ def _capture_warnings(caplog: pytest.LogCaptureFixture) -> None:
 NOT_SESSIONS = [
     pytest.param(b"[1,2,3]", id="json-array"),
     pytest.param(b"[]", id="empty-array"),
-    pytest.param(b'[1,{"user":"mallory"},3]', id="three-items"),
+    pytest.param(b'[1,{"user":"mallory"},3,4]', id="four-items"),
+    pytest.param(b'[1,{"user":"mallory"},"3"]', id="lifetime-not-int"),
+    pytest.param(b'[1,{"user":"mallory"},-1]', id="lifetime-negative"),
     pytest.param(b"42", id="json-int"),
     pytest.param(b'"alice"', id="json-string"),
     pytest.param(b"null", id="json-null"),

@@ -33,36 +33,65 @@ _SID = re.compile(rb"[A-Za-z0-9_-]{43}")
 
 @dataclass(frozen=True, slots=True)
 class SessionTimes:
-    """The expiry settings of one middleware."""
+    """The expiry settings of one middleware.
+
+    Methods take the session's own *lifetime* (:attr:`SessionState.lifetime`):
+    ``None`` for the middleware's ``max_age``, ``0`` for a browser-session cookie, or
+    an idle timeout in seconds.
+    """
 
     max_age: int | None
     absolute_max_age: int | None
-    refresh_interval: int | None
+    #: As configured; ``None`` derives it per session from the idle timeout.
+    refresh_interval: int | None = None
 
-    def expired(self, issued: int, created: int, now: int) -> str | None:
+    def idle_limit(self, lifetime: int | None) -> int | None:
+        """How long the session may go unused before the server refuses it.
+
+        A browser-session cookie has no ``Max-Age``, but the server still forgets it
+        after :data:`BROWSER_SESSION_TTL` unused unless ``absolute_max_age`` caps it,
+        so a cookie copied years ago never logs in.
+        """
+        max_age = self.max_age if lifetime is None else (lifetime or None)
+        if max_age is None and self.absolute_max_age is None:
+            return BROWSER_SESSION_TTL
+        return max_age
+
+    def expired(
+        self, issued: int, created: int, now: int, lifetime: int | None = None
+    ) -> str | None:
         """Why a session issued and created at these times is no longer valid, if it isn't."""
         if issued > now + CLOCK_SKEW or created > now + CLOCK_SKEW:
             return "its timestamp is in the future"
-        if self.max_age is not None and now - issued > self.max_age:
+        idle = self.idle_limit(lifetime)
+        if idle is not None and now - issued > idle:
             return "it was idle too long"
         if self.absolute_max_age is not None and now - created > self.absolute_max_age:
             return "it reached absolute_max_age"
         return None
 
-    def refresh_due(self, issued: int | None, now: int) -> bool:
+    def refresh_due(self, issued: int | None, now: int, lifetime: int | None = None) -> bool:
         """Whether a read-only session should have its idle timeout renewed now."""
+        if issued is None:
+            return False
         interval = self.refresh_interval
-        return interval is not None and issued is not None and now - issued >= interval
+        if interval is None:
+            idle = self.idle_limit(lifetime)
+            if idle is None:
+                return False
+            interval = max(1, idle // 10)
+        return now - issued >= interval
 
-    def cookie_max_age(self, created: int, now: int) -> int | None:
+    def cookie_max_age(self, created: int, now: int, lifetime: int | None = None) -> int | None:
         """The cookie's Max-Age: the idle timeout, cut short by absolute expiry."""
-        if self.max_age is None or self.absolute_max_age is None:
-            return self.max_age
-        return max(1, min(self.max_age, self.absolute_max_age - (now - created)))
+        max_age = self.max_age if lifetime is None else (lifetime or None)
+        if max_age is None or self.absolute_max_age is None:
+            return max_age
+        return max(1, min(max_age, self.absolute_max_age - (now - created)))
 
-    def ttl(self, created: int, now: int) -> int:
+    def ttl(self, created: int, now: int, lifetime: int | None = None) -> int:
         """How long a server-side record may live unused."""
-        ttl = self.max_age or self.absolute_max_age or BROWSER_SESSION_TTL
+        ttl = self.idle_limit(lifetime) or self.absolute_max_age or BROWSER_SESSION_TTL
         if self.absolute_max_age is not None:
             ttl = min(ttl, self.absolute_max_age - (now - created))
         return max(1, ttl)
@@ -88,6 +117,8 @@ class CookieContents(NamedTuple):
     data: dict[str, Any] | None = None
     #: The session id of a server-side cookie; ``None`` for a client-side one.
     sid: str | None = None
+    #: The session's own lifetime (:attr:`SessionState.lifetime`); ``None``: the default.
+    lifetime: int | None = None
 
 
 def _log_outage(exc: StoreUnavailable) -> None:
@@ -98,12 +129,22 @@ def _log_outage(exc: StoreUnavailable) -> None:
 
 
 def _add_vary_cookie(headers: list[tuple[str, str]]) -> None:
-    for name, value in headers:
+    # One Vary header, the app's own with "Cookie" added: some caches and proxies
+    # read only the first of several Vary lines.
+    for index, (name, value) in enumerate(headers):
         if name.lower() == "vary":
             tokens = {token.strip().lower() for token in value.split(",")}
-            if "cookie" in tokens or "*" in tokens:
-                return
+            if "cookie" not in tokens and "*" not in tokens:
+                headers[index] = (name, f"{value}, Cookie" if value.strip() else "Cookie")
+            return
     headers.append(("Vary", "Cookie"))
+
+
+def _add_no_store(headers: list[tuple[str, str]]) -> None:
+    # A response that sets a session cookie is one user's page: a shared cache must
+    # not keep it, nor the browser show it again after logout (back button).
+    if not any(name.lower() == "cache-control" for name, _ in headers):
+        headers.append(("Cache-Control", "no-store"))
 
 
 def _biggest_keys(data: dict[str, Any]) -> list[tuple[str, int]]:
@@ -121,12 +162,17 @@ class _Base:
     def __init__(self, cookie: CookieOptions, times: SessionTimes) -> None:
         self.cookie = cookie
         self.times = times
+        self.default_max_age = times.max_age
+        #: Add ``Cache-Control: no-store`` to responses that set the cookie.
+        self.no_store = True
 
-    def _cookie_value(self, environ: WSGIEnvironment, state: Any) -> str | None:
+    def _cookie_value(self, environ: WSGIEnvironment) -> str | None:
+        # A cookie that turns out invalid is ignored, never deleted: during a rolling
+        # key rotation another worker may already sign with a key this one lacks, and
+        # deleting would log the user out. A request that writes replaces it.
         values = request_cookies(environ).getlist(self.cookie.name)
         if not values:
             return None
-        state.had_cookie = True
         if len(values) > 1:
             log.warning(
                 "the request carries %d cookies named %r (one set for another path or a"
@@ -144,11 +190,14 @@ class _Base:
         """Save the session if needed and add ``Vary`` and ``Set-Cookie`` to *headers*."""
         _add_vary_cookie(headers)
         state = session.state
+        assert state is not None
         header = self._save(session, int(time.time()), late=False)
         if header is not None:
             state.header = header
         if state.header is not None:
             headers.append(("Set-Cookie", state.header))
+            if self.no_store:
+                _add_no_store(headers)
         return headers
 
     def save_late(self, session: Session, *, streamed: bool) -> None:

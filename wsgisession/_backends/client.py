@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from itsdangerous import BadData
 
 from .. import serialization
 from ..cookies import MAX_COOKIE_SIZE, CookieOptions
 from ..errors import SessionTooLarge
-from ..sessions import Session
+from ..sessions import Session, SessionState
 from .base import (
     CookieContents,
     SessionTimes,
@@ -27,17 +27,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("wsgisession")
 
 
-class _ClientState:
-    __slots__ = ("created", "had_cookie", "header", "issued", "loaded", "stale", "writes")
+class _ClientState(SessionState):
+    __slots__ = ("loaded",)
 
     def __init__(self, now: int) -> None:
-        self.created = now
-        self.issued: int | None = None
+        super().__init__(now)
+        #: The payload of the client's cookie (or of the last one sent).
         self.loaded: bytes | None = None
-        self.stale = False
-        self.had_cookie = False
-        self.header: str | None = None
-        self.writes = 0
 
 
 class ClientBackend(_Base):
@@ -50,7 +46,7 @@ class ClientBackend(_Base):
     def load_session(self, session: Session) -> dict[str, Any]:
         now = int(time.time())
         state = session.state = _ClientState(now)
-        value = self._cookie_value(session.environ or {}, state)
+        value = self._cookie_value(session.environ or {})
         if value is None:
             return {}
         try:
@@ -58,10 +54,12 @@ class ClientBackend(_Base):
         except (BadData, ValueError, TypeError, RecursionError) as exc:
             log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
             return {}
-        reason = self.times.expired(contents.issued, contents.created, now)
+        reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
         if reason is not None:
             log.info("the session cookie expired (%s); starting a fresh session", reason)
             return {}
+        state.had_cookie = True
+        state.lifetime = state.saved_lifetime = contents.lifetime
         state.created = contents.created
         state.issued = contents.issued
         state.loaded = payload
@@ -83,18 +81,33 @@ class ClientBackend(_Base):
 
     def _read(self, value: str) -> tuple[CookieContents, bytes]:
         unsigned = self.codec.decode(value)
-        created, data = serialization.loads(unsigned.value)
-        if type(created) is not int or type(data) is not dict:
+        payload = serialization.loads(unsigned.value)
+        # [created, data] or, for a session with its own lifetime, [created, data, lifetime]
+        if type(payload) is not list or not 2 <= len(payload) <= 3:
             raise ValueError("not a session payload")
-        contents = CookieContents(created, unsigned.timestamp, unsigned.stale_key, data=data)
+        created, data, *rest = payload
+        lifetime = rest[0] if rest else None
+        if (
+            type(created) is not int
+            or type(data) is not dict
+            or (lifetime is not None and (type(lifetime) is not int or lifetime < 0))
+        ):
+            raise ValueError("not a session payload")
+        contents = CookieContents(
+            created, unsigned.timestamp, unsigned.stale_key, data=data, lifetime=lifetime
+        )
         return contents, unsigned.value
 
     def _payload(self, session: Session) -> bytes:
-        body = serialization.dumps(session._data, where="session")
-        return b"[%d,%s]" % (session.state.created, body.encode("ascii"))
+        state = session.state
+        assert state is not None
+        body = serialization.dumps(session._data, where="session").encode("ascii")
+        if state.lifetime is None:
+            return b"[%d,%s]" % (state.created, body)
+        return b"[%d,%s,%d]" % (state.created, body, state.lifetime)
 
     def session_changed(self, session: Session) -> bool:
-        state: _ClientState = session.state
+        state = cast("_ClientState", session.state)
         if state.loaded is None:
             return bool(session._data)
         return bool(session._dirty) and self._payload(session) != state.loaded
@@ -103,7 +116,7 @@ class ClientBackend(_Base):
         """Nothing to delete on the server; the save deletes the cookie."""
 
     def _save(self, session: Session, now: int, *, late: bool) -> str | None:
-        state: _ClientState = session.state
+        state = cast("_ClientState", session.state)
         data = session._data
         if late:
             if session._writes != state.writes or self.session_changed(session):
@@ -112,7 +125,12 @@ class ClientBackend(_Base):
         if session._fresh:
             state.created = now
             state.loaded = None
-        changed = session._fresh or session._regenerate or state.loaded is None
+        changed = (
+            session._fresh
+            or session._regenerate
+            or state.loaded is None
+            or state.lifetime != state.saved_lifetime
+        )
         session._fresh = session._regenerate = False
         state.writes = session._writes
         header = None
@@ -126,20 +144,21 @@ class ClientBackend(_Base):
         if not changed and session._dirty:
             payload = self._payload(session)
             changed = payload != state.loaded
-        if changed or state.stale or self.times.refresh_due(state.issued, now):
+        if changed or state.stale or self.times.refresh_due(state.issued, now, state.lifetime):
             if payload is None:
                 payload = state.loaded if not changed else self._payload(session)
             assert payload is not None
             header = self.cookie.set_header(
                 self.codec.encode(payload),
                 session.environ or {},
-                max_age=self.times.cookie_max_age(state.created, now),
+                max_age=self.times.cookie_max_age(state.created, now, state.lifetime),
             )
             if len(header) > MAX_COOKIE_SIZE:
                 raise SessionTooLarge(
                     len(header), MAX_COOKIE_SIZE, _biggest_keys(data), self.cookie.name
                 )
             state.loaded = payload
+            state.saved_lifetime = state.lifetime
             state.issued = now
             state.stale = False
             state.had_cookie = True

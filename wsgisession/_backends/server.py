@@ -6,14 +6,14 @@ import hashlib
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from itsdangerous import BadData
 
 from .. import serialization
 from ..cookies import CookieOptions
 from ..errors import StoreUnavailable
-from ..sessions import Session
+from ..sessions import ServerSessionState, Session
 from .base import (
     _SID,
     CookieContents,
@@ -29,31 +29,6 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger("wsgisession")
-
-
-class _ServerState:
-    __slots__ = (
-        "created",
-        "had_cookie",
-        "header",
-        "issued",
-        "key",
-        "raw",
-        "sid",
-        "stale",
-        "writes",
-    )
-
-    def __init__(self, now: int) -> None:
-        self.created = now
-        self.issued: int | None = None
-        self.sid: str | None = None
-        self.key: str | None = None
-        self.raw: dict[str, bytes] = {}
-        self.stale = False
-        self.had_cookie = False
-        self.header: str | None = None
-        self.writes = 0
 
 
 class ServerBackend(_Base):
@@ -81,8 +56,9 @@ class ServerBackend(_Base):
 
     def load_session(self, session: Session) -> dict[str, Any]:
         now = int(time.time())
-        state = session.state = _ServerState(now)
-        value = self._cookie_value(session.environ or {}, state)
+        state = ServerSessionState(now)
+        session.state = state
+        value = self._cookie_value(session.environ or {})
         if value is None:
             return {}
         try:
@@ -90,10 +66,11 @@ class ServerBackend(_Base):
         except (BadData, ValueError) as exc:
             log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
             return {}
-        reason = self.times.expired(contents.issued, contents.created, now)
+        reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
         if reason is not None:
             log.info("the session cookie expired (%s); starting a fresh session", reason)
             return {}
+        state.had_cookie = True
         assert contents.sid is not None
         key = self.store_key(contents.sid)
         try:
@@ -116,6 +93,7 @@ class ServerBackend(_Base):
             return {}
         state.sid = contents.sid
         state.key = key
+        state.lifetime = state.saved_lifetime = contents.lifetime
         state.raw = dict(record)
         state.created = contents.created
         state.issued = contents.issued
@@ -130,11 +108,22 @@ class ServerBackend(_Base):
         :raises ValueError: the signed value is not a session id.
         """
         unsigned = self.signer.unsign(value)
-        sid, _, created_bytes = unsigned.value.partition(b".")
-        if not _SID.fullmatch(sid) or not created_bytes.isdigit() or len(created_bytes) > 12:
+        # "id.created", or "id.created.lifetime" for a session with its own lifetime
+        sid, _, times = unsigned.value.partition(b".")
+        created_bytes, _, lifetime_bytes = times.partition(b".")
+        if (
+            not _SID.fullmatch(sid)
+            or not created_bytes.isdigit()
+            or len(created_bytes) > 12
+            or (lifetime_bytes and (not lifetime_bytes.isdigit() or len(lifetime_bytes) > 12))
+        ):
             raise ValueError("not a session id")
         return CookieContents(
-            int(created_bytes), unsigned.timestamp, unsigned.stale_key, sid=sid.decode("ascii")
+            int(created_bytes),
+            unsigned.timestamp,
+            unsigned.stale_key,
+            sid=sid.decode("ascii"),
+            lifetime=int(lifetime_bytes) if lifetime_bytes else None,
         )
 
     @staticmethod
@@ -151,7 +140,7 @@ class ServerBackend(_Base):
         return dict(zip(record, values, strict=True))
 
     def _diff(self, session: Session) -> tuple[dict[str, bytes], list[str]]:
-        raw: dict[str, bytes] = session.state.raw
+        raw = cast("ServerSessionState", session.state).raw
         data = session._data or {}
         changed: dict[str, bytes] = {}
         removed: list[str] = []
@@ -166,10 +155,11 @@ class ServerBackend(_Base):
 
     def session_changed(self, session: Session) -> bool:
         changed, removed = self._diff(session)
-        return bool(changed or removed) or (session.state.sid is None and bool(session._data))
+        state = cast("ServerSessionState", session.state)
+        return bool(changed or removed) or (state.sid is None and bool(session._data))
 
     def invalidate_session(self, session: Session) -> None:
-        state: _ServerState = session.state
+        state = cast("ServerSessionState", session.state)
         if state.key is not None:
             try:
                 self.store.delete(state.key)
@@ -180,16 +170,20 @@ class ServerBackend(_Base):
             state.raw = {}
 
     def _id_cookie(self, session: Session, now: int) -> str:
-        state: _ServerState = session.state
+        state = cast("ServerSessionState", session.state)
         assert state.sid is not None
-        signed = self.signer.sign(b"%s.%d" % (state.sid.encode("ascii"), state.created), now)
+        value = b"%s.%d" % (state.sid.encode("ascii"), state.created)
+        if state.lifetime is not None:
+            value += b".%d" % state.lifetime
+        signed = self.signer.sign(value, now)
+        state.saved_lifetime = state.lifetime
         state.issued = now
         state.stale = False
         state.had_cookie = True
         return self.cookie.set_header(
             signed.decode("ascii"),
             session.environ or {},
-            max_age=self.times.cookie_max_age(state.created, now),
+            max_age=self.times.cookie_max_age(state.created, now, state.lifetime),
         )
 
     def _save(self, session: Session, now: int, *, late: bool) -> str | None:
@@ -200,7 +194,7 @@ class ServerBackend(_Base):
             raise
 
     def _save_to_store(self, session: Session, now: int, *, late: bool) -> str | None:
-        state: _ServerState = session.state
+        state = cast("ServerSessionState", session.state)
         data = session._data or {}
         store = self.store
         old_key = None
@@ -216,7 +210,7 @@ class ServerBackend(_Base):
             session._fresh = session._regenerate = False
         state.writes = session._writes
         header = None
-        ttl = self.times.ttl(state.created, now)
+        ttl = self.times.ttl(state.created, now, state.lifetime)
         if not data:
             if state.key is not None:
                 store.delete(state.key)
@@ -241,7 +235,11 @@ class ServerBackend(_Base):
         else:
             assert state.key is not None
             changed, removed = self._diff(session)
-            refresh = not late and (state.stale or self.times.refresh_due(state.issued, now))
+            refresh = not late and (
+                state.stale
+                or state.lifetime != state.saved_lifetime
+                or self.times.refresh_due(state.issued, now, state.lifetime)
+            )
             if changed or removed:
                 if store.save(state.key, changed, removed, ttl, create=False):
                     state.raw.update(changed)

@@ -48,6 +48,7 @@ from werkzeug.wsgi import get_host
 from ..context import SESSION_KEY, get_session
 from ..errors import ConfigurationError, CsrfError
 from ..request._forms import form_data, is_form
+from ..sessions import ID_BOUND_PREFIX
 from ._paths import PathPrefixes
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ __all__ = ["CsrfMiddleware", "csrf_token", "rotate_csrf_secret"]
 log = logging.getLogger("wsgisession")
 
 #: The session key of the per-session CSRF secret (private to wsgisession).
-CSRF_KEY = "_wsgisession.csrf"
+CSRF_KEY = ID_BOUND_PREFIX + "csrf"
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 

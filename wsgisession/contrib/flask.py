@@ -142,7 +142,7 @@ class WsgiSessionInterface(SessionInterface):
         environ = request.environ
         session = environ.get(SESSION_KEY)
         if session is None:
-            session = self.middleware._detached_session(environ)
+            session = self.middleware.open_session(environ)
             environ[_DETACHED_KEY] = session
         return FlaskSession(session, persistent=self.middleware.cookie.max_age is not None)
 
@@ -152,7 +152,7 @@ class WsgiSessionInterface(SessionInterface):
             return
         environ = session.session.environ or {}
         if environ.get(_DETACHED_KEY) is session.session:
-            for name, value in self.middleware._session_headers(session.session):
+            for name, value in self.middleware.save_session(session.session):
                 if name == "Set-Cookie":
                     response.headers.add(name, value)
 

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from http.cookies import SimpleCookie
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from werkzeug.test import EnvironBuilder
-from werkzeug.wrappers import Request
 
 from ..middleware import SessionMiddleware
 
@@ -70,11 +71,43 @@ def find_middleware(app: Any) -> SessionMiddleware:
     )
 
 
-def _request_environ(client: Client, path: str, base_url: str) -> dict[str, Any]:
-    environ = EnvironBuilder(path=path, base_url=base_url).get_environ()
-    # werkzeug's (and Flask's session_transaction's) way into the cookie jar.
-    client._add_cookies_to_wsgi(environ)
-    return environ
+def _jar_domain(middleware: SessionMiddleware, base_url: str) -> str:
+    # Where werkzeug's cookie jar files the session cookie: the Domain attribute if
+    # the middleware sets one, else the request's host.
+    return (middleware.cookie.domain or urlsplit(base_url).hostname or "localhost").lstrip(".")
+
+
+def _request_environ(
+    client: Client, middleware: SessionMiddleware, path: str, base_url: str
+) -> dict[str, Any]:
+    cookie = client.get_cookie(
+        middleware.cookie.name, _jar_domain(middleware, base_url), middleware.cookie.path
+    )
+    headers = [] if cookie is None else [("Cookie", f"{cookie.key}={cookie.value}")]
+    return EnvironBuilder(path=path, base_url=base_url, headers=headers).get_environ()
+
+
+def _store_cookie(
+    client: Client, middleware: SessionMiddleware, base_url: str, header: str
+) -> None:
+    morsel = next(iter(SimpleCookie(header).values()))
+    domain = _jar_domain(middleware, base_url)
+    path = middleware.cookie.path
+    if morsel["max-age"] == "0":
+        client.delete_cookie(morsel.key, domain=domain, path=path)
+    else:
+        origin_only = middleware.cookie.domain is None
+        client.set_cookie(
+            morsel.key,
+            morsel.value,
+            domain=domain,
+            path=path,
+            origin_only=origin_only,
+            max_age=int(morsel["max-age"]) if morsel["max-age"] else None,
+            secure=bool(morsel["secure"]),
+            httponly=bool(morsel["httponly"]),
+            samesite=morsel["samesite"] or None,
+        )
 
 
 @contextmanager
@@ -102,14 +135,11 @@ def session_transaction(
     .. versionadded:: 0.1
     """
     middleware = middleware if middleware is not None else find_middleware(client.application)
-    environ = _request_environ(client, path, base_url)
-    session = middleware._detached_session(environ)
+    session = middleware.open_session(_request_environ(client, middleware, path, base_url))
     yield session
-    headers = middleware._session_headers(session)
-    cookies = [value for name, value in headers if name == "Set-Cookie"]
-    if cookies:
-        request = Request(environ)
-        client._update_cookies_from_response(request.host.partition(":")[0], request.path, cookies)
+    for name, value in middleware.save_session(session):
+        if name == "Set-Cookie":
+            _store_cookie(client, middleware, base_url, value)
 
 
 def read_session(
@@ -133,5 +163,5 @@ def read_session(
     .. versionadded:: 0.1
     """
     middleware = middleware if middleware is not None else find_middleware(client.application)
-    session = middleware._detached_session(_request_environ(client, path, base_url))
+    session = middleware.open_session(_request_environ(client, middleware, path, base_url))
     return MappingProxyType(dict(session))

@@ -1,0 +1,145 @@
+"""Per-session lifetime ("remember me"), browser-session caps and cache headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from werkzeug.test import TestResponse
+from werkzeug.wrappers import Request, Response
+
+from wsgisession import Session, session
+
+from .conftest import Clock, session_client
+
+DAY = 86400
+
+
+def set_cookies(response: TestResponse) -> list[str]:
+    return response.headers.getlist("Set-Cookie")
+
+
+def login_view(request: Request) -> str:
+    """/login?remember=1 logs in for 30 days, else for the browser session; / reads."""
+    if request.path == "/login":
+        session["user"] = "alice"
+        session.max_age = 30 * DAY if request.args.get("remember") else None
+        return "in"
+    if request.path == "/reset":
+        session.reset_max_age()
+        return "reset"
+    if request.path == "/touch":
+        session["n"] = session.get("n", 0) + 1
+    return f"{session.get('user')} {session.max_age} {session.has_own_max_age}"
+
+
+def test_remember_me_gives_a_long_lived_cookie(store: Any) -> None:
+    client = session_client(login_view, store=store, max_age=3600)
+    (header,) = set_cookies(client.get("/login?remember=1"))
+    assert f"Max-Age={30 * DAY}" in header
+    assert client.get("/").text == f"alice {30 * DAY} True"
+
+
+def test_without_remember_me_the_cookie_ends_with_the_browser(store: Any) -> None:
+    client = session_client(login_view, store=store, max_age=3600)
+    (header,) = set_cookies(client.get("/login"))
+    assert "Max-Age" not in header
+    assert "Expires" not in header
+    assert client.get("/").text == "alice None True"
+
+
+def test_own_lifetime_survives_later_writes_and_renewals(store: Any, clock: Clock) -> None:
+    client = session_client(login_view, store=store, max_age=3600)
+    client.get("/login?remember=1")
+    client.get("/touch")
+    # Far past the middleware's max_age, well within the session's own; due for a
+    # renewal (a tenth of its lifetime), which keeps the lifetime.
+    clock.advance(4 * DAY)
+    response = client.get("/")
+    assert response.text == f"alice {30 * DAY} True"
+    (header,) = set_cookies(response)
+    assert f"Max-Age={30 * DAY}" in header
+
+
+def test_own_short_lifetime_expires_the_session(store: Any, clock: Clock) -> None:
+    def view(request: Request) -> str:
+        if request.path == "/login":
+            session["user"] = "alice"
+            session.max_age = 60
+        return repr(session.get("user"))
+
+    client = session_client(view, store=store, max_age=3600)
+    client.get("/login")
+    clock.advance(30)
+    assert client.get("/").text == "'alice'"
+    clock.advance(61)
+    assert client.get("/").text == "None"
+
+
+def test_absolute_max_age_still_caps_an_own_lifetime(store: Any, clock: Clock) -> None:
+    client = session_client(login_view, store=store, max_age=3600, absolute_max_age=2 * DAY)
+    client.get("/login?remember=1")
+    clock.advance(DAY)
+    assert client.get("/").text.startswith("alice")
+    clock.advance(DAY + 1)
+    assert client.get("/").text.startswith("None")
+
+
+def test_reset_max_age_goes_back_to_the_middlewares(store: Any) -> None:
+    client = session_client(login_view, store=store, max_age=3600)
+    client.get("/login")
+    (header,) = set_cookies(client.get("/reset"))
+    assert "Max-Age=3600" in header
+    assert client.get("/").text == "alice 3600 False"
+
+
+def test_a_browser_session_is_refused_after_two_weeks_unused(store: Any, clock: Clock) -> None:
+    # No Max-Age lets the browser keep the cookie as long as it runs; the server
+    # must not honour a copy of it forever.
+    client = session_client(login_view, store=store, max_age=None)
+    client.get("/touch")
+    clock.advance(13 * DAY)
+    assert client.get("/").text == "None None False"
+    clock.advance(14 * DAY + 1)
+    assert client.get("/touch").text == "None None False"
+    assert client.get("/").text == "None None False"
+
+
+def test_a_browser_session_in_use_is_renewed_and_lives_on(store: Any, clock: Clock) -> None:
+    client = session_client(login_view, store=store, max_age=None)
+    client.get("/login")
+    for _ in range(4):
+        clock.advance(5 * DAY)
+        assert client.get("/").text == "alice None True"
+
+
+def test_max_age_must_be_positive_seconds_or_none() -> None:
+    detached = Session()
+    for bad in (0, -1, 1.5, "60", True):
+        with pytest.raises(ValueError, match="max_age must be"):
+            detached.max_age = bad  # type: ignore[assignment]
+
+
+# -- Cache-Control on responses that set the cookie ------------------------------
+
+
+def test_a_response_that_sets_the_cookie_is_not_cacheable(store: Any) -> None:
+    client = session_client(login_view, store=store)
+    response = client.get("/login")
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Cache-Control" not in client.get("/").headers  # read only: no cookie
+
+
+def test_the_apps_own_cache_control_is_kept(store: Any) -> None:
+    def view(request: Request) -> Response:
+        session["x"] = 1
+        return Response("ok", headers={"Cache-Control": "private, max-age=60"})
+
+    response = session_client(view, store=store).get("/")
+    assert response.headers.getlist("Cache-Control") == ["private, max-age=60"]
+
+
+def test_no_store_can_be_turned_off(store: Any) -> None:
+    response = session_client(login_view, store=store, no_store=False).get("/login")
+    assert set_cookies(response)
+    assert "Cache-Control" not in response.headers
