@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo demo-flask demo-django test lint typecheck pytest bench clean
+.PHONY: demo demo-flask demo-django test lint typecheck pytest compat-django bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,8 @@ demo-flask: $(VENV)/.demo-installed
 demo-django: $(VENV)/.demo-installed
 	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'demo.django_app:create_app()'
 
-## make test: lint, type-check and run the whole test suite
-test: lint typecheck pytest
+## make test: lint, type-check and run the whole test suite, then Django's own tests
+test: lint typecheck pytest compat-django
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -45,6 +45,11 @@ typecheck: $(VENV)/.dev-installed
 
 pytest: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make compat-django: Django's own session, auth, messages and test-client tests over
+## wsgisession, on every store (downloads the pinned Django's sdist with pip, once)
+compat-django: $(VENV)/.dev-installed
+	$(BIN)/python compat/django/run.py
 
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.dev-installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,bench]'

@@ -339,6 +339,18 @@ class Session(MutableMapping[str, Any]):
             self._load()
         return self.state is not None and self.state.lifetime is not None
 
+    def renew(self) -> None:
+        """Re-issue the cookie at the next save, and renew a stored session's TTL.
+
+        For a session that did not change: what Django's ``SESSION_SAVE_EVERY_REQUEST``
+        asks. It takes the path of a cookie signed with a fallback key, which is
+        re-issued the same way. An empty session stays unsaved.
+        """
+        if self._data is None:
+            self._load()
+        if self.state is not None:
+            self.state.stale = True
+
     def _set_lifetime(self, lifetime: int | None) -> None:
         if self._data is None:
             self._load()

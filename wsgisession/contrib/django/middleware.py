@@ -26,13 +26,13 @@ from ...cookies import _COOKIES_KEY, request_cookies
 from ...errors import StoreUnavailable
 from . import _config
 from .engine import SessionStore
-from .session import DjangoSession, _open_environ_session, parse_set_cookie
+from .session import DjangoSession, parse_set_cookie
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+    from ...cookies import CookieOptions
     from ...middleware import SessionMiddleware as CoreMiddleware
-    from ...sessions import Session
 
 __all__ = ["SessionMiddleware", "to_django_response", "wrap"]
 
@@ -153,7 +153,7 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
             return
         middleware = self.core
         _sync_cookie(request, middleware.cookie.name)
-        session = _open_environ_session(middleware, environ)
+        session = middleware.open_session(environ)
         environ[_OWNED] = session
         request.session = DjangoSession(session, middleware)
         request._wsgisession = (session, bind(environ), middleware)
@@ -184,7 +184,8 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
                     patch_vary_headers(response, ("Cookie",))
                 return response
             if _config.save_every_request() and view.session_key and not view.is_empty():
-                view.session.renew()  # type: ignore[attr-defined]
+                view.session.renew()
+            wrote = view.modified
             try:
                 headers = view._save()
             except UpdateError:
@@ -195,6 +196,10 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
             except StoreUnavailable as exc:
                 return to_django_response(exc, request)
             self._apply(request, response, view.middleware, headers)
+            name = view.middleware.cookie.name
+            if wrote and name in request.COOKIES and name not in response.cookies and view.is_empty():
+                # An ended session whose cookie did not verify: Django deletes it too.
+                _delete_cookie(response, view.middleware.cookie)
             return response
         finally:
             self._finish(request, discard=failed)
@@ -208,8 +213,11 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         if discard:
             unbind(token)
         else:
-            # Changes made while a streamed response is produced need wrap().
-            _close_session(middleware, session, token)
+            try:
+                # Changes made while a streamed response is produced need wrap().
+                middleware.close_session(session)
+            finally:
+                unbind(token)
 
     @staticmethod
     def _apply(
@@ -218,6 +226,8 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         middleware: CoreMiddleware,
         headers: list[tuple[str, str]],
     ) -> None:
+        # Through response.set_cookie/delete_cookie, as Django's middleware does, so
+        # the test client (which reads response.cookies) and other middlewares see it.
         options = middleware.cookie
         for name, value in headers:
             lowered = name.lower()
@@ -229,12 +239,7 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
             elif lowered == "set-cookie":
                 cookie, max_age = parse_set_cookie(value)
                 if max_age == 0:
-                    response.delete_cookie(
-                        options.name,
-                        path=options.path,
-                        domain=options.domain,
-                        samesite=options.samesite,
-                    )
+                    _delete_cookie(response, options)
                     continue
                 response.set_cookie(
                     options.name,
@@ -259,8 +264,10 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         return None
 
 
-def _close_session(middleware: CoreMiddleware, session: Session, token: Any) -> None:
-    middleware._close(session, token, streamed=False)
+def _delete_cookie(response: HttpResponseBase, options: CookieOptions) -> None:
+    response.delete_cookie(
+        options.name, path=options.path, domain=options.domain, samesite=options.samesite
+    )
 
 
 @checks.register(checks.Tags.compatibility)

@@ -13,8 +13,8 @@ from django.contrib.sessions.backends.base import UpdateError
 from django.utils import timezone
 from werkzeug.http import dump_cookie
 
-from ...context import SESSION_KEY
 from ...cookies import request_cookies
+from ...stores.base import ServerSessionStore
 from .._view import SessionView
 from . import _config
 
@@ -30,6 +30,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _UNSET: Any = object()
+
+#: Set by save() on an empty session: Django's engines store an empty session that
+#: is saved explicitly (the test client's ``client.session`` relies on it), while
+#: wsgisession stores nothing for an empty one. Hidden from the mapping.
+_SAVED = "_wsgisession.django.saved"
 
 
 def _in_thread(method: Callable[P, R]) -> Callable[P, Any]:
@@ -120,15 +125,15 @@ class DjangoSession(SessionView):
 
     def __iter__(self) -> Iterator[str]:
         self._touch()
-        return iter(self.session)
+        return (key for key in self.session if key != _SAVED)
 
     def __len__(self) -> int:
         self._touch()
-        return len(self.session)
+        return len(self.session) - (_SAVED in self.session)
 
     def __contains__(self, key: object) -> bool:
         self._touch()
-        return key in self.session
+        return key != _SAVED and key in self.session
 
     def __bool__(self) -> bool:
         # Django's test client asks `if self.session:` about a SessionStore.
@@ -145,7 +150,8 @@ class DjangoSession(SessionView):
 
     def is_empty(self) -> bool:
         """Whether the session holds no data."""
-        return not self.session
+        session = self.session
+        return not session or (len(session) == 1 and _SAVED in session)
 
     def clear(self) -> None:
         """Remove every key; data set afterwards is saved under a new session key."""
@@ -206,6 +212,8 @@ class DjangoSession(SessionView):
             by another request); it is not brought back.
         :raises StoreUnavailable: the store is down.
         """
+        if not self.session and not self._expired:
+            self.session[_SAVED] = True
         self._headers = self._save()
 
     def _save(self) -> list[tuple[str, str]]:
@@ -215,28 +223,31 @@ class DjangoSession(SessionView):
             session.invalidate()
         if not session.accessed:
             return []
-        had_key = not session.new and bool(session)
-        headers = _save_session(self.middleware, session)
+        if _SAVED in session and len(session) > 1:
+            del session[_SAVED]
+        stored = getattr(session.state, "key", None)
+        headers = self.middleware.save_session(session)
         for name, value in headers:
             if name.lower() == "set-cookie":
                 cookie, max_age = parse_set_cookie(value)
                 self._key = cookie if max_age != 0 else None
-                if max_age == 0 and had_key and session:
-                    raise UpdateError
+        if stored is not None and getattr(session.state, "key", None) is None and session:
+            # The stored session was deleted (a logout elsewhere) while this one changed.
+            raise UpdateError
         return headers
 
     def load(self) -> dict[str, Any]:
         """The data stored under :attr:`session_key` now (a fresh read)."""
         other = _open_session(self.middleware, self.session_key)
-        return dict(other)
+        return {key: value for key, value in other.items() if key != _SAVED}
 
     def exists(self, session_key: str | None) -> bool:
         """Whether a session is stored under *session_key* (a cookie value).
 
         :param session_key: A value of :attr:`session_key`.
         """
-        if not session_key:
-            return False
+        if not session_key or not isinstance(self.middleware.store, ServerSessionStore):
+            return False  # a cookie session is stored nowhere (as Django's signed_cookies)
         return not _open_session(self.middleware, session_key).new
 
     def create(self) -> None:
@@ -424,16 +435,4 @@ class DjangoSession(SessionView):
 
 def _open_session(middleware: CoreMiddleware, session_key: str | None) -> Session:
     """The session whose cookie value is *session_key*, outside any request."""
-    environ = cookie_environ(middleware.cookie.name, session_key)
-    return middleware._detached_session(environ)
-
-
-def _open_environ_session(middleware: CoreMiddleware, environ: WSGIEnvironment) -> Session:
-    """The lazy session of the request *environ*."""
-    session = middleware._detached_session(environ)
-    environ[SESSION_KEY] = session
-    return session
-
-
-def _save_session(middleware: CoreMiddleware, session: Session) -> list[tuple[str, str]]:
-    return middleware._session_headers(session)
+    return middleware.open_session(cookie_environ(middleware.cookie.name, session_key))
