@@ -33,6 +33,7 @@ def settings() -> dict[str, Any]:
         "ALLOWED_HOSTS": ["127.0.0.1", "localhost"],
         "ROOT_URLCONF": __name__,
         "MIDDLEWARE": MIDDLEWARE,
+        "SESSION_ENGINE": "wsgisession.contrib.django.engine",
         "INSTALLED_APPS": [],
         "DATABASES": {},
         "USE_TZ": True,

@@ -93,7 +93,6 @@ def _unused_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iter
     raise RuntimeError("the Django middleware runs sessions itself; nothing to call")
 
 
-_middlewares: dict[tuple[Any, ...], SessionMiddleware] = {}
 _stores: dict[tuple[Any, ...], ClientSessionStore | ServerSessionStore] = {}
 
 
@@ -116,7 +115,7 @@ def resolved(options: Mapping[str, Any]) -> dict[str, Any]:
     """
     wanted = config(options)
     spec = wanted.get("store")
-    if spec is not None:
+    if isinstance(spec, str | Mapping):
         key = _frozen((spec, wanted.get("store_options")))
         store = _stores.get(key)
         if store is None:
@@ -133,12 +132,7 @@ def core_middleware() -> SessionMiddleware:
     """
     global _current
     if _current is None:
-        wanted = resolved({})
-        key = _frozen(wanted)
-        middleware = _middlewares.get(key)
-        if middleware is None:
-            middleware = _middlewares[key] = from_config(_unused_app, wanted)
-        _current = middleware
+        _current = from_config(_unused_app, resolved({}))
     return _current
 
 

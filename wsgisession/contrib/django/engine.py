@@ -28,4 +28,3 @@ class SessionStore(DjangoSession):
     def __init__(self, session_key: str | None = None) -> None:
         middleware = _config.core_middleware()
         super().__init__(_open_session(middleware, session_key), middleware)
-

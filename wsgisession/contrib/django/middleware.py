@@ -197,7 +197,8 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
                 return to_django_response(exc, request)
             self._apply(request, response, view.middleware, headers)
             name = view.middleware.cookie.name
-            if wrote and name in request.COOKIES and name not in response.cookies and view.is_empty():
+            ended = wrote and view.is_empty() and name not in response.cookies
+            if ended and name in request.COOKIES:
                 # An ended session whose cookie did not verify: Django deletes it too.
                 _delete_cookie(response, view.middleware.cookie)
             return response
@@ -270,7 +271,6 @@ def _delete_cookie(response: HttpResponseBase, options: CookieOptions) -> None:
     )
 
 
-@checks.register(checks.Tags.compatibility)
 def check_session_engine(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``wsgisession.W001``: our middleware with another ``SESSION_ENGINE``."""
     from django.conf import settings
@@ -287,3 +287,6 @@ def check_session_engine(app_configs: Any = None, **kwargs: Any) -> list[checks.
             )
         ]
     return []
+
+
+checks.register(check_session_engine, checks.Tags.compatibility)

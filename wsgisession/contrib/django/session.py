@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import UpdateError
@@ -320,7 +320,8 @@ class DjangoSession(SessionView):
 
     def get_session_cookie_age(self) -> int:
         """The default session lifetime: ``WSGISESSION["max_age"]`` or ``SESSION_COOKIE_AGE``."""
-        return _config.cookie_age({})
+        max_age = self.middleware.cookie.max_age
+        return max_age if max_age is not None else _config.cookie_age({})
 
     def get_expiry_age(self, **kwargs: Any) -> int:
         """Seconds from the last change (*modification*, default now) to expiry.
@@ -328,14 +329,14 @@ class DjangoSession(SessionView):
         :param kwargs: Django's ``modification`` and ``expiry``.
         """
         modification = kwargs.get("modification") or timezone.now()
-        expiry = kwargs["expiry"] if "expiry" in kwargs else self._expiry_setting()
+        expiry: Any = kwargs["expiry"] if "expiry" in kwargs else self._expiry_setting()
         if not expiry:
             return self.get_session_cookie_age()
         if isinstance(expiry, str):
             expiry = datetime.fromisoformat(expiry)
         if not isinstance(expiry, datetime):
             return int(expiry)
-        delta = expiry - modification
+        delta: timedelta = expiry - modification
         return delta.days * 86400 + delta.seconds
 
     def get_expiry_date(self, **kwargs: Any) -> datetime:
@@ -343,8 +344,8 @@ class DjangoSession(SessionView):
 
         :param kwargs: Django's ``modification`` and ``expiry``.
         """
-        modification = kwargs.get("modification") or timezone.now()
-        expiry = kwargs["expiry"] if "expiry" in kwargs else self._expiry_setting()
+        modification: datetime = kwargs.get("modification") or timezone.now()
+        expiry: Any = kwargs["expiry"] if "expiry" in kwargs else self._expiry_setting()
         if isinstance(expiry, datetime):
             return expiry
         if isinstance(expiry, str):
@@ -383,7 +384,7 @@ class DjangoSession(SessionView):
             now = datetime.now(value.tzinfo) if value.tzinfo else datetime.now()
             seconds = math.ceil((value - now).total_seconds())
         else:
-            seconds = int(value)
+            seconds = int(cast("int", value))
             if seconds == 0:
                 session.max_age = None
                 return
