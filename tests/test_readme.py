@@ -43,3 +43,15 @@ def test_the_toml_example_configures_a_sqlite_store(tmp_path: Path) -> None:
     assert isinstance(mw.store, SQLiteStore)
     assert mw.store.path == "/var/lib/myapp/sessions.sqlite3"
     assert mw.cookie.name == "__Host-session"
+
+
+def test_every_django_compat_exception_is_named_with_its_reason() -> None:
+    import tomllib
+
+    path = Path(__file__).parent.parent / "compat" / "django" / "exceptions.toml"
+    with path.open("rb") as file:
+        exceptions = tomllib.load(file)["exception"]
+    table = README[README.index("#### Differences from Django") :]
+    for entry in exceptions:
+        assert f"| `{entry['test']}` |" in table, entry["test"]
+        assert entry["reason"] in table, entry["test"]
