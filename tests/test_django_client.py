@@ -192,3 +192,26 @@ def test_the_test_client_and_a_request_share_one_memory_store() -> None:
         client = Client()
         client.force_login(User.objects.get(username="memo"))
         assert client.get("/whoami").text == "memo"
+
+
+def test_clearsessions_purges_expired_sqlite_sessions(
+    client: Any, store: ClientSessionStore | ServerSessionStore, clock: Any
+) -> None:
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.test.utils import modify_settings
+
+    from wsgisession import SQLiteStore
+
+    from .conftest import record_count
+
+    client.force_login(User.objects.get(username="grace"))
+    # The command comes with django.contrib.sessions (its table stays unused).
+    with modify_settings(INSTALLED_APPS={"append": "django.contrib.sessions"}):
+        call_command("clearsessions")
+        assert client.get("/whoami").text == "grace", "a live session is kept"
+        if isinstance(store, SQLiteStore):
+            assert record_count(store) >= 1
+            clock.advance(15 * 86400)
+            call_command("clearsessions")
+            assert record_count(store) == 0, "clearsessions ran the store's gc"
