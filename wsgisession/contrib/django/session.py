@@ -95,7 +95,6 @@ class DjangoSession(SessionView):
         self._modified: bool | None = None
         self._expiry: Any = _UNSET
         self._expired = False
-        self._headers: list[tuple[str, str]] = []
 
     @property
     def middleware(self) -> CoreMiddleware:
@@ -214,7 +213,7 @@ class DjangoSession(SessionView):
         """
         if not self.session and not self._expired:
             self.session[_SAVED] = True
-        self._headers = self._save()
+        self._save()
 
     def _save(self) -> list[tuple[str, str]]:
         session = self.session
