@@ -12,7 +12,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from werkzeug.test import Client
+from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import (
@@ -23,6 +23,8 @@ from wsgisession import (
     ServerSessionStore,
     SessionMiddleware,
     SQLiteStore,
+    register_converter,
+    unregister_converter,
 )
 from wsgisession.context import _environ
 
@@ -42,6 +44,11 @@ def text_app(view: Callable[[Request], Any]) -> Any:
         return Response("" if result is None else str(result), content_type="text/plain")
 
     return app
+
+
+def set_cookies(response: TestResponse) -> list[str]:
+    """The ``Set-Cookie`` headers of *response*."""
+    return response.headers.getlist("Set-Cookie")
 
 
 def session_client(view: Callable[[Request], Any], **options: Any) -> Client:
@@ -180,3 +187,17 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
     monkeypatch.setattr(time, "time", c)
     return c
+
+
+@pytest.fixture
+def converters() -> Iterator[Callable[[type[Any], Callable[[str], Any]], None]]:
+    """register_converter for one test: every converter it registers is undone after."""
+    registered: list[type[Any]] = []
+
+    def register(type_: type[Any], fn: Callable[[str], Any]) -> None:
+        register_converter(type_, fn)
+        registered.append(type_)
+
+    yield register
+    for type_ in registered:
+        unregister_converter(type_)

@@ -20,6 +20,7 @@ from werkzeug.test import Client, encode_multipart
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import (
+    RequestLimits,
     RequestScope,
     SessionMiddleware,
     at,
@@ -29,13 +30,14 @@ from wsgisession import (
     params,
     register_converter,
     set_path_params,
+    unregister_converter,
 )
 
 from .conftest import SECRET, session_client, text_app
 
 
-def scope_client(view: Any) -> Client:
-    return Client(RequestScope(text_app(view)))
+def scope_client(view: Any, limits: RequestLimits | None = None) -> Client:
+    return Client(RequestScope(text_app(view), limits=limits))
 
 
 def multipart(fields: dict[str, Any]) -> dict[str, Any]:
@@ -396,7 +398,7 @@ def test_bad_param_escaping_a_plain_app_under_session_middleware_is_a_400() -> N
         assert "Set-Cookie" not in response.headers
 
 
-def test_registered_converter_is_used() -> None:
+def test_registered_converter_is_used(converters: Any) -> None:
     @dataclass(frozen=True)
     class Point:
         x: int
@@ -407,7 +409,7 @@ def test_registered_converter_is_used() -> None:
             x, y = text.split(",")
             return cls(int(x), int(y))
 
-    register_converter(Point, Point.parse)
+    converters(Point, Point.parse)
     client = scope_client(lambda request: repr(params("p", Point)))
 
     assert client.get("/?p=1,2&p=3,4").text == repr([Point(1, 2), Point(3, 4)])
@@ -449,12 +451,13 @@ def test_malformed_multipart_body_is_a_400() -> None:
     assert response.status_code == 400
 
 
-def test_oversized_body_is_a_413(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wsgisession.request._forms.MAX_BODY_SIZE", 1000)
-    response = scope_client(lambda request: repr(optional_param("n"))).post(
-        "/", data={"n": "x" * 2000}
-    )
-    assert response.status_code == 413
+def test_oversized_body_is_a_413() -> None:
+    limits = RequestLimits(max_body_size=1000)
+    client = scope_client(lambda request: repr(optional_param("n")), limits)
+    assert client.post("/", data={"n": "x" * 900}).text == "'" + "x" * 900 + "'"
+    assert client.post("/", data={"n": "x" * 2000}).status_code == 413
+    upload = multipart({"n": FileStorage(BytesIO(b"x" * 2000), "n.bin")})
+    assert client.post("/", **upload).status_code == 413
 
 
 # -- real Flask and Django apps ----------------------------------------------
@@ -512,18 +515,15 @@ def test_param_works_after_the_flask_view_read_request_form_first() -> None:
     assert Client(RequestScope(app)).post("/", data={"name": "bob"}).text == "bob bob"
 
 
-def test_param_after_the_app_consumed_a_large_upload_says_what_to_do(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("wsgisession._input.MAX_COPY_SIZE", 100)
-
+def test_param_after_the_app_consumed_a_large_upload_says_what_to_do() -> None:
     def view(request: Request) -> str:
         request.files["f"].close()  # werkzeug parsed the whole body itself
         with pytest.raises(RuntimeError, match=r"call param\(\) before request\.form"):
             param("f", FileStorage)
         return "checked"
 
-    response = scope_client(view).post(
+    # The app's reads are copied up to max_form_memory_size; an upload is not.
+    response = scope_client(view, RequestLimits(max_form_memory_size=100)).post(
         "/", **multipart({"f": FileStorage(BytesIO(b"x" * 1000), "f.bin")})
     )
     assert response.text == "checked"
@@ -570,3 +570,12 @@ def test_bad_param_from_a_plain_app_is_rendered_by_request_scope_under_lint() ->
         assert response.get_data() == b"Parameter 'count': cannot convert 'many' to int\n"
     with client.get("/?count=3") as response:
         assert response.get_data() == b"3"
+
+
+def test_unregister_converter_restores_the_built_in() -> None:
+    register_converter(int, lambda text: 42)
+    try:
+        assert scope_client(lambda request: repr(param("n", int))).get("/?n=7").text == "42"
+    finally:
+        unregister_converter(int)
+    assert scope_client(lambda request: repr(param("n", int))).get("/?n=7").text == "7"

@@ -5,6 +5,7 @@ Wrap an application in :class:`SessionMiddleware` and use :data:`session` (or
 here; errors live in :mod:`wsgisession.errors`.
 """
 
+from ._limits import RequestLimits as RequestLimits
 from .access.csrf import CsrfMiddleware as CsrfMiddleware
 from .access.csrf import csrf_token as csrf_token
 from .access.guards import Auth as Auth
@@ -47,6 +48,7 @@ from .request.params import param as param
 from .request.params import params as params
 from .request.params import register_converter as register_converter
 from .request.params import set_path_params as set_path_params
+from .request.params import unregister_converter as unregister_converter
 from .sessions import Session as Session
 from .stores import ClientSessionStore as ClientSessionStore
 from .stores import CookieStore as CookieStore

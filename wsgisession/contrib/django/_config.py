@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.signals import setting_changed
 
-from ...config import _build_store, from_config
+from ...config import from_config, store_from_url
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -93,21 +93,11 @@ def _unused_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iter
     raise RuntimeError("the Django middleware runs sessions itself; nothing to call")
 
 
-_stores: dict[tuple[Any, ...], ClientSessionStore | ServerSessionStore] = {}
-
-
-def _frozen(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bytes):
-        return value
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(item) for item in value)
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
-    return ("object", id(value))  # a store instance: itself, and kept alive by the cache
+_stores: dict[str, ClientSessionStore | ServerSessionStore] = {}
 
 
 def resolved(options: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`config` with its store built, one store object per store setting.
+    """:func:`config` with its store built, one store object per store URL.
 
     A ``memory://`` store is then the same object for the Django middleware, the
     session engine and ``wrap()``, and survives a test's ``override_settings`` of a
@@ -115,13 +105,11 @@ def resolved(options: Mapping[str, Any]) -> dict[str, Any]:
     """
     wanted = config(options)
     spec = wanted.get("store")
-    if isinstance(spec, str | Mapping):
-        key = _frozen((spec, wanted.get("store_options")))
-        store = _stores.get(key)
+    if isinstance(spec, str) and "://" in spec:
+        store = _stores.get(spec)
         if store is None:
-            store = _stores[key] = _build_store(spec, wanted.get("store_options"))
+            store = _stores[spec] = store_from_url(spec)
         wanted["store"] = store
-        wanted.pop("store_options", None)
     return wanted
 
 

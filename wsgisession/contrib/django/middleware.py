@@ -15,21 +15,22 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.http import http_date
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import dump_cookie, parse_cookie
 from werkzeug.wrappers import Response
 
 from ..._frameworks import as_django_response
 from ...config import from_config
 from ...context import SESSION_KEY, bind, unbind
-from ...cookies import _COOKIES_KEY, request_cookies
 from ...errors import StoreUnavailable
 from . import _config
 from .engine import SessionStore
 from .session import DjangoSession, parse_set_cookie
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
+    from collections.abc import Iterable
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from ...cookies import CookieOptions
     from ...middleware import SessionMiddleware as CoreMiddleware
@@ -38,10 +39,9 @@ __all__ = ["SessionMiddleware", "to_django_response", "wrap"]
 
 ENGINE = "wsgisession.contrib.django.engine"
 _OWNED = "wsgisession.contrib.django.session"
-
-#: The middleware of each wrap(), by the backend of the sessions it opens, so a
-#: session adopted from the WSGI layer is saved by the middleware that opened it.
-_wrapped: dict[int, CoreMiddleware] = {}
+_OPENED = "wsgisession.contrib.django.opened"
+#: The middleware of wrap(), so the session adopted from it is saved by it.
+_WRAPPED = "wsgisession.contrib.django.wrapped"
 
 
 def wrap(app: WSGIApplication, **options: Any) -> CoreMiddleware:
@@ -65,8 +65,12 @@ def wrap(app: WSGIApplication, **options: Any) -> CoreMiddleware:
         Django's ``SESSION_*`` settings are the defaults; the store is shared with
         the middleware and the session engine.
     """
-    middleware = from_config(app, _config.resolved(options))
-    _wrapped[id(middleware._backend)] = middleware
+
+    def marked(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        environ[_WRAPPED] = middleware
+        return app(environ, start_response)
+
+    middleware = from_config(marked, _config.resolved(options))
     return middleware
 
 
@@ -85,19 +89,21 @@ def to_django_response(
     return cast("HttpResponse", as_django_response(django_http, response))
 
 
-def _sync_cookie(request: HttpRequest, name: str) -> None:
+def _environ_for(request: HttpRequest, name: str) -> WSGIEnvironment:
     # Tests set request.COOKIES[...] on a RequestFactory request; the session must
-    # see that value. A request that really carries several such cookies is left
-    # as it is (the session refuses them all).
-    environ = request.META
+    # see that value, so it gets a copy of the environ whose Cookie header says so.
+    # A request that really carries several such cookies is left as it is (the
+    # session refuses them all).
+    environ: WSGIEnvironment = request.META
     value = request.COOKIES.get(name)
-    cookies = request_cookies(environ)
-    if cookies.get(name) != value and len(cookies.getlist(name)) <= 1:
-        fixed = MultiDict(cookies)
-        fixed.poplist(name)
-        if value is not None:
-            fixed[name] = value
-        environ[_COOKIES_KEY] = fixed
+    sent = parse_cookie(environ.get("HTTP_COOKIE", ""))
+    if sent.get(name) == value or len(sent.getlist(name)) > 1:
+        return environ
+    fixed = {key: item for key, item in environ.items() if not key.startswith("wsgisession.")}
+    fixed["HTTP_COOKIE"] = "; ".join(
+        dump_cookie(key, item, path=None) for key, item in request.COOKIES.items()
+    )
+    return fixed
 
 
 class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
@@ -148,15 +154,16 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         environ = request.META
         adopted = environ.get(SESSION_KEY)
         if adopted is not None and environ.get(_OWNED) is not adopted:
-            wsgi_layer = _wrapped.get(id(adopted._backend))
-            request.session = DjangoSession(adopted, wsgi_layer)
+            request.session = DjangoSession(
+                adopted, environ.get(_WRAPPED), saved_by_wsgi_layer=True
+            )
             return
         middleware = self.core
-        _sync_cookie(request, middleware.cookie.name)
-        session = middleware.open_session(environ)
-        environ[_OWNED] = session
+        session_environ = _environ_for(request, middleware.cookie.name)
+        session = middleware.open_session(session_environ)
+        environ[_OWNED] = session_environ[_OWNED] = session
         request.session = DjangoSession(session, middleware)
-        request._wsgisession = (session, bind(environ), middleware)
+        environ[_OPENED] = (session, bind(session_environ), middleware)
 
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
@@ -169,7 +176,7 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
             request) while this request changed it; Django answers 400.
         """
         view = getattr(request, "session", None)
-        opened = getattr(request, "_wsgisession", None)
+        opened = request.META.get(_OPENED)
         if not isinstance(view, DjangoSession):
             # A view put another engine's session in request.session.
             self._finish(request, discard=False)
@@ -187,7 +194,7 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
                 view.session.renew()
             wrote = view.modified
             try:
-                headers = view._save()
+                headers = view.save_headers()
             except UpdateError:
                 raise SessionInterrupted(
                     "The request's session was deleted before the request completed."
@@ -207,7 +214,7 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
 
     @staticmethod
     def _finish(request: HttpRequest, *, discard: bool) -> None:
-        opened = request.__dict__.pop("_wsgisession", None)
+        opened = request.META.pop(_OPENED, None)
         if opened is None:
             return
         session, token, middleware = opened

@@ -82,14 +82,24 @@ class DjangoSession(SessionView):
     :param session: The wsgisession session of the request.
     :param middleware: The session middleware that opened it; default: the one of
         the current settings.
+    :param saved_by_wsgi_layer: The session belongs to a WSGI ``SessionMiddleware``
+        that is not known here: it saves the session with the response, and
+        :meth:`save` leaves it to it.
     """
 
     TEST_COOKIE_NAME = "testcookie"
     TEST_COOKIE_VALUE = "worked"
 
-    def __init__(self, session: Session, middleware: CoreMiddleware | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        middleware: CoreMiddleware | None = None,
+        *,
+        saved_by_wsgi_layer: bool = False,
+    ) -> None:
         super().__init__(session)
         self._middleware = middleware
+        self._deferred = saved_by_wsgi_layer and middleware is None
         self._key: str | None = _UNSET
         self._accessed: bool | None = None
         self._modified: bool | None = None
@@ -213,14 +223,18 @@ class DjangoSession(SessionView):
         """
         if not self.session and not self._expired:
             self.session[_SAVED] = True
-        self._save()
+        self.save_headers()
 
-    def _save(self) -> list[tuple[str, str]]:
+    def save_headers(self) -> list[tuple[str, str]]:
+        """Save as :meth:`save` does; the ``Vary``/``Set-Cookie`` headers for the response.
+
+        What the middleware calls with the response.
+        """
         session = self.session
         if self._expired:
             self._expired = False
             session.invalidate()
-        if not session.accessed:
+        if not session.accessed or self._deferred:
             return []
         if _SAVED in session and len(session) > 1:
             del session[_SAVED]
