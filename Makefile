@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask bench clean
+.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask compat-django bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,9 @@ demo-flask: $(VENV)/.demo-installed
 demo-django: $(VENV)/.demo-installed
 	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'demo.django_app:create_app()'
 
-## make test: lint, type-check and run the whole test suite, then Flask's own tests
-test: lint typecheck pytest compat-flask
+## make test: lint, type-check, the whole test suite, then Flask's and Django's own
+## tests (what CI runs)
+test: lint typecheck pytest compat-flask compat-django
 
 ## make test-fast: the inner loop; leaves out tests marked slow (servers, browsers)
 test-fast: $(VENV)/.dev-installed
@@ -54,6 +55,11 @@ pytest: $(VENV)/.dev-installed
 ## unchanged) with init_app, on every store; builds .venv/compat/ on first use
 compat-flask: $(VENV)/.dev-installed
 	$(BIN)/python tests/compat/flask/run.py $(COMPAT_ARGS)
+
+## make compat-django: Django's own session, auth, messages and test-client tests over
+## wsgisession, on every store (downloads the pinned Django's sdist with pip, once)
+compat-django: $(VENV)/.dev-installed
+	$(BIN)/python tests/compat/django/run.py
 
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.dev-installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres,bench]'

@@ -21,6 +21,9 @@ from wsgisession.contrib.django import to_django_response, wrap
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+#: The session cookie's name in every variant of the demo.
+COOKIE_NAME = "session"
+
 #: The Django middleware: the session (adopting wrap()'s) and nothing else.
 MIDDLEWARE = ["wsgisession.contrib.django.SessionMiddleware"]
 
@@ -33,6 +36,8 @@ def settings() -> dict[str, Any]:
         "ALLOWED_HOSTS": ["127.0.0.1", "localhost"],
         "ROOT_URLCONF": __name__,
         "MIDDLEWARE": MIDDLEWARE,
+        "SESSION_ENGINE": "wsgisession.contrib.django.engine",
+        "SESSION_COOKIE_NAME": COOKIE_NAME,
         "INSTALLED_APPS": [],
         "DATABASES": {},
         "USE_TZ": True,
@@ -67,8 +72,12 @@ urlpatterns = _urlpatterns()
 
 
 def wrap_site(handler: WSGIApplication) -> WSGIApplication:
-    """The guards, the CSRF check and the session around Django's WSGI *handler*."""
-    return wrap(protect(handler), **session_options())
+    """The guards, the CSRF check and the session around Django's WSGI *handler*.
+
+    The session cookie is named as in the other variants ("session", not Django's
+    "sessionid").
+    """
+    return wrap(protect(handler), cookie_name=COOKIE_NAME, **session_options())
 
 
 def create_app() -> WSGIApplication:

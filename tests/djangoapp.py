@@ -21,7 +21,7 @@ urlpatterns: list[Any] = []
 
 
 def configure() -> None:
-    """Configure Django for the tests (no CSRF middleware of Django's)."""
+    """Configure Django for the tests: auth, admin and messages, our session engine."""
     if settings.configured:
         return
     settings.configure(
@@ -30,13 +30,33 @@ def configure() -> None:
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=__name__,
         MIDDLEWARE=[f"{__name__}.PerAppUrls"],
-        INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes"],
+        INSTALLED_APPS=[
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.messages",
+        ],
+        SESSION_ENGINE="wsgisession.contrib.django.engine",
+        TEMPLATES=[
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         # Fast hashing: these tests check sessions, not password storage.
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
         USE_TZ=True,
         LOGGING_CONFIG=None,
+        STATIC_URL="/static/",
     )
     django.setup()
 

@@ -76,8 +76,7 @@ def views() -> list[Any]:
         s["k"] = "v"
         s.set_test_cookie()
         s.set_expiry(None)
-        with pytest.raises(NotImplementedError, match="max_age"):
-            s.set_expiry(300)
+        s.set_expiry(300)
         flash("hello")
         return HttpResponse(
             f"{before} {s.has_key('k')} {s.test_cookie_worked()} {s.get_expiry_age()}"
@@ -134,27 +133,27 @@ def test_auth_login_cycles_the_session_and_logout_ends_it(
 ) -> None:
     client = project(store)
     assert client.get("/visit").text == "1"
-    before = client.get_cookie("session")
+    before = client.get_cookie("sessionid")
     assert before is not None
     assert client.get("/whoami").text == "anonymous"
     assert log_in(client) == "ok"
-    after = client.get_cookie("session")
+    after = client.get_cookie("sessionid")
     assert after is not None
     assert after.value != before.value, "login() called cycle_key(): a new id"
     assert client.get("/whoami").text == "ada"
     assert client.get("/visit").text == "2", "the data moved with the session"
 
     replay = project(store)
-    replay.set_cookie("session", before.value)
+    replay.set_cookie("sessionid", before.value)
     assert replay.get("/whoami").text == "anonymous", "the pre-login cookie is not logged in"
 
     assert client.get("/logout").text == "bye"
-    assert client.get_cookie("session") is None
+    assert client.get_cookie("sessionid") is None
     assert client.get("/whoami").text == "anonymous"
     if isinstance(store, ServerSessionStore):
         assert record_count(store) == 0, "flush() deleted the stored session"
         stolen = project(store)
-        stolen.set_cookie("session", after.value)
+        stolen.set_cookie("sessionid", after.value)
         assert stolen.get("/whoami").text == "anonymous"
 
 
@@ -163,7 +162,7 @@ def test_a_wrong_password_leaves_no_session(store: ClientSessionStore | ServerSe
     client = project(store)
     response = client.post("/login", data={"username": "ada", "password": "nope"})
     assert response.status_code == 403
-    assert client.get_cookie("session") is None
+    assert client.get_cookie("sessionid") is None
     assert "Set-Cookie" not in response.headers
 
 
@@ -179,7 +178,7 @@ def test_a_request_that_never_touches_the_session_sets_nothing(
 def test_the_session_varies_on_cookie(store: ClientSessionStore | ServerSessionStore) -> None:
     response = project(store).get("/visit")
     assert "Cookie" in response.headers["Vary"]
-    assert response.headers["Set-Cookie"].startswith("session=")
+    assert response.headers["Set-Cookie"].strip().startswith("sessionid=")
 
 
 def test_werkzeug_errors_from_views_are_responses_not_500s(
@@ -198,9 +197,8 @@ def test_the_session_api_django_code_uses(store: ClientSessionStore | ServerSess
     client = project(store, max_age=600)
     first = client.get("/api").text.split()
     assert first[0] == "None"
-    assert first[1:] == ["True", "True", "600", "False", "600", "False"]
-    session_key_known = isinstance(store, ServerSessionStore)
-    assert client.get("/api-next").text == f"True {session_key_known} True ['hello']"
+    assert first[1:] == ["True", "True", "300", "False", "600", "False"]
+    assert client.get("/api-next").text == "True True True ['hello']"
 
 
 def test_wrap_puts_the_session_at_the_wsgi_layer(
@@ -234,9 +232,9 @@ def test_the_secret_key_defaults_to_djangos() -> None:
             WSGISESSION={"store": CookieStore(), "secret_key": settings.SECRET_KEY},
         )
     )
-    cookie = client.get_cookie("session")
+    cookie = client.get_cookie("sessionid")
     assert cookie is not None
-    same_key.set_cookie("session", cookie.value)
+    same_key.set_cookie("sessionid", cookie.value)
     assert same_key.get("/visit").text == "3"
 
 
@@ -286,3 +284,196 @@ def test_a_store_outage_is_a_503_not_a_500(caplog: pytest.LogCaptureFixture) -> 
         saving = fresh.get("/visit")
     assert saving.status_code == 503
     assert "Set-Cookie" not in saving.headers
+
+
+# -- Django fidelity ------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("user")
+def test_a_csrf_token_from_before_django_login_stops_validating(
+    store: ClientSessionStore | ServerSessionStore,
+) -> None:
+    app = wrap(CsrfMiddleware(django_app(views(), MIDDLEWARE)), store=store, secret_key=SECRET)
+    client = Client(app)
+    before = client.get("/token").text
+    assert client.post("/visit", data={"csrf_token": before}).status_code == 200
+    login = client.post(
+        "/login", data={"username": "ada", "password": "lovelace", "csrf_token": before}
+    )
+    assert login.text == "ok", "django.contrib.auth.login() ran (it calls cycle_key())"
+    assert client.post("/visit", data={"csrf_token": before}).status_code == 403
+    after = client.get("/token").text
+    assert client.post("/visit", data={"csrf_token": after}).status_code == 200
+
+
+def session_views() -> list[Any]:
+    """Views using Django's session API the way apps do."""
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+
+    from wsgisession.contrib.django.engine import SessionStore
+
+    def keys(request: HttpRequest) -> HttpResponse:
+        s = request.session
+        s["a"] = 1
+        s.save()
+        first = s.session_key
+        s.cycle_key()
+        second = s.session_key
+        assert first is not None
+        assert second not in (None, first)
+        assert SessionStore(first).is_empty(), "the old key is dead at once"
+        assert SessionStore(second)["a"] == 1
+        assert s.session_key == second
+        return HttpResponse(second)
+
+    def fail(request: HttpRequest) -> HttpResponse:
+        request.session["lost"] = True
+        return HttpResponse("boom", status=500)
+
+    def touch(request: HttpRequest) -> HttpResponse:
+        request.session["seen"] = True
+        return HttpResponse("ok")
+
+    def nothing(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(str(request.session.get("seen")))
+
+    return [path("keys", keys), path("fail", fail), path("touch", touch), path("nothing", nothing)]
+
+
+def test_save_gives_the_key_at_once_and_cycle_key_changes_it_at_once(
+    server_store: ServerSessionStore,
+) -> None:
+    from django.test.utils import override_settings
+
+    wsgisession = {"store": server_store, "secret_key": SECRET}
+    with override_settings(WSGISESSION=wsgisession):
+        client = Client(django_app(session_views(), MIDDLEWARE))
+        response = client.get("/keys")
+        cookie = client.get_cookie("sessionid")
+        assert cookie is not None
+        assert cookie.value == response.text, "the cookie is the final session_key"
+        assert record_count(server_store) == 1
+
+
+def test_a_5xx_response_saves_nothing(store: ClientSessionStore | ServerSessionStore) -> None:
+    client = Client(django_app(session_views(), MIDDLEWARE, WSGISESSION={"store": store}))
+    response = client.get("/fail")
+    assert response.status_code == 500
+    assert "Set-Cookie" not in response.headers
+    assert client.get_cookie("sessionid") is None
+
+
+def test_django_session_settings_are_honoured(
+    store: ClientSessionStore | ServerSessionStore,
+) -> None:
+    client = Client(
+        django_app(
+            session_views(),
+            MIDDLEWARE,
+            WSGISESSION={"store": store},
+            SESSION_COOKIE_NAME="sid",
+            SESSION_COOKIE_AGE=600,
+            SESSION_COOKIE_DOMAIN="example.test",
+            SESSION_COOKIE_PATH="/app",
+            SESSION_COOKIE_HTTPONLY=False,
+            SESSION_COOKIE_SAMESITE="Strict",
+        )
+    )
+    header = client.get("/touch", base_url="http://example.test").headers["Set-Cookie"]
+    attributes = {part.strip().split("=")[0].lower() for part in header.split(";")}
+    assert header.strip().startswith("sid=")
+    assert "Max-Age=600" in header
+    assert "Domain=example.test" in header
+    assert "Path=/app" in header
+    assert "SameSite=Strict" in header
+    assert "httponly" not in attributes
+    assert "secure" not in attributes, "plain HTTP"
+
+
+def test_wsgisession_settings_win_over_djangos(
+    store: ClientSessionStore | ServerSessionStore,
+) -> None:
+    client = Client(
+        django_app(
+            session_views(),
+            MIDDLEWARE,
+            WSGISESSION={"store": store, "cookie_name": "mine", "max_age": 90},
+            SESSION_COOKIE_NAME="theirs",
+            SESSION_COOKIE_AGE=600,
+        )
+    )
+    header = client.get("/touch").headers["Set-Cookie"]
+    assert header.strip().startswith("mine=")
+    assert "Max-Age=90" in header
+
+
+def test_browser_session_cookies_and_renewal_on_every_request() -> None:
+    from django.test.utils import override_settings
+
+    from wsgisession import LRUStore
+
+    with override_settings(
+        WSGISESSION={"store": LRUStore(), "secret_key": SECRET},
+        SESSION_EXPIRE_AT_BROWSER_CLOSE=True,
+        SESSION_SAVE_EVERY_REQUEST=True,
+    ):
+        client = Client(django_app(session_views(), MIDDLEWARE))
+        first = client.get("/touch").headers["Set-Cookie"]
+        assert "Max-Age" not in first
+        assert "expires" not in first
+        renewed = client.get("/nothing")
+        assert renewed.text == "True"
+        assert "Set-Cookie" in renewed.headers, "SESSION_SAVE_EVERY_REQUEST re-issues it"
+
+
+def test_the_cookie_is_secure_behind_a_tls_proxy(
+    store: ClientSessionStore | ServerSessionStore,
+) -> None:
+    from django.test.utils import override_settings
+
+    with override_settings(
+        WSGISESSION={"store": store, "secret_key": SECRET},
+        SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+    ):
+        client = Client(django_app(session_views(), MIDDLEWARE))
+        proxied = client.get("/touch", headers={"X-Forwarded-Proto": "https"})
+        assert "Secure" in proxied.headers["Set-Cookie"]
+        plain = Client(django_app(session_views(), MIDDLEWARE))
+        assert "Secure" not in plain.get("/touch").headers["Set-Cookie"]
+
+
+def test_request_factory_with_process_request_and_process_response() -> None:
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from wsgisession.contrib.django import SessionMiddleware
+
+    request = RequestFactory().get("/")
+    middleware = SessionMiddleware(lambda request: HttpResponse("unused"))
+    middleware.process_request(request)
+    request.session["cart"] = ["tea"]
+    response = middleware.process_response(request, HttpResponse("ok"))
+    value = response.cookies["sessionid"].value
+    assert value == request.session.session_key
+    follow_up = RequestFactory().get("/")
+    follow_up.COOKIES["sessionid"] = value
+    middleware.process_request(follow_up)
+    assert follow_up.session["cart"] == ["tea"]
+    middleware.process_response(follow_up, HttpResponse("ok"))
+
+
+def test_manage_py_check_is_clean_with_the_admin_installed() -> None:
+    from django.core import checks
+    from django.test.utils import override_settings
+
+    admin_middleware = [
+        *MIDDLEWARE,
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ]
+    with override_settings(MIDDLEWARE=admin_middleware):
+        assert [message.id for message in checks.run_checks()] == []
+    with override_settings(
+        MIDDLEWARE=admin_middleware, SESSION_ENGINE="django.contrib.sessions.backends.db"
+    ):
+        assert [message.id for message in checks.run_checks()] == ["wsgisession.W001"]

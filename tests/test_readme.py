@@ -45,6 +45,18 @@ def test_the_toml_example_configures_a_sqlite_store(tmp_path: Path) -> None:
     assert mw.cookie.name == "__Host-session"
 
 
+def test_every_django_compat_exception_is_named_with_its_reason() -> None:
+    import tomllib
+
+    path = Path(__file__).parent / "compat" / "django" / "exceptions.toml"
+    with path.open("rb") as file:
+        exceptions = tomllib.load(file)["exception"]
+    table = README[README.index("#### Differences from Django") :]
+    for entry in exceptions:
+        assert f"| `{entry['test']}` |" in table, entry["test"]
+        assert entry["reason"] in table, entry["test"]
+
+
 def test_the_limits_example_raises_the_form_limits() -> None:
     from wsgisession import optional_param
 

@@ -1,0 +1,6 @@
+"""The admin site, for the system check."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]

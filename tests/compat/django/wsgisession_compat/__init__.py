@@ -1,0 +1,1 @@
+"""Django's session tests, run over wsgisession's engine (see ../run.py)."""

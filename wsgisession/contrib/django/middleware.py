@@ -1,0 +1,299 @@
+"""The Django middleware, ``wrap()`` for the WSGI layer, and werkzeug errors as responses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import django.http as django_http
+from django.contrib.sessions.backends.base import UpdateError
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.core import checks
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.cache import patch_vary_headers
+from django.utils.deprecation import MiddlewareMixin
+from django.utils.http import http_date
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.wrappers import Response
+
+from ..._frameworks import as_django_response
+from ...config import from_config
+from ...context import SESSION_KEY, bind, unbind
+from ...errors import StoreUnavailable
+from . import _config
+from .engine import SessionStore
+from .session import DjangoSession, parse_set_cookie
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from ...cookies import CookieOptions
+    from ...middleware import SessionMiddleware as CoreMiddleware
+
+__all__ = ["SessionMiddleware", "to_django_response", "wrap"]
+
+ENGINE = "wsgisession.contrib.django.engine"
+_OWNED = "wsgisession.contrib.django.session"
+_OPENED = "wsgisession.contrib.django.opened"
+#: The middleware of wrap(), so the session adopted from it is saved by it.
+_WRAPPED = "wsgisession.contrib.django.wrapped"
+
+
+def wrap(app: WSGIApplication, **options: Any) -> CoreMiddleware:
+    """Wrap a Django WSGI application in :class:`~wsgisession.SessionMiddleware`.
+
+    Settings come from Django's ``SESSION_*`` settings, then ``settings.WSGISESSION``,
+    then *options*, then ``WSGISESSION_*`` environment variables (see
+    :func:`~wsgisession.from_config`); ``secret_key`` defaults to ``SECRET_KEY``.
+    Keep :class:`SessionMiddleware` in ``MIDDLEWARE``: it adopts this session as
+    ``request.session``. ::
+
+        application = wrap(CsrfMiddleware(get_wsgi_application()))
+
+    :param app: The WSGI application (``get_wsgi_application()``, maybe wrapped in
+        guards or :class:`~wsgisession.CsrfMiddleware`).
+    :param options: Settings overriding ``WSGISESSION``.
+    :raises ConfigurationError: no secret key anywhere, or a bad setting.
+
+    .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        Django's ``SESSION_*`` settings are the defaults; the store is shared with
+        the middleware and the session engine.
+    """
+
+    def marked(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        environ[_WRAPPED] = middleware
+        return app(environ, start_response)
+
+    middleware = from_config(marked, _config.resolved(options))
+    return middleware
+
+
+def to_django_response(
+    response: Response | HTTPException, request: HttpRequest | None = None
+) -> HttpResponse:
+    """A werkzeug response or ``HTTPException`` as a Django ``HttpResponse``.
+
+    :param response: What to convert (the body is read whole).
+    :param request: The Django request, so that an error answers in JSON to a
+        client that asks for it.
+    """
+    if isinstance(response, HTTPException):
+        environ = request.META if request is not None else None
+        response = response.get_response(environ)
+    return cast("HttpResponse", as_django_response(django_http, response))
+
+
+def _environ_for(request: HttpRequest, name: str) -> WSGIEnvironment:
+    # Tests set request.COOKIES[...] on a RequestFactory request; the session must
+    # see that value, so it gets a copy of the environ whose Cookie header says so.
+    # A request that really carries several such cookies is left as it is (the
+    # session refuses them all).
+    environ: WSGIEnvironment = request.META
+    value = request.COOKIES.get(name)
+    sent = parse_cookie(environ.get("HTTP_COOKIE", ""))
+    if sent.get(name) == value or len(sent.getlist(name)) > 1:
+        return environ
+    fixed = {key: item for key, item in environ.items() if not key.startswith("wsgisession.")}
+    fixed["HTTP_COOKIE"] = "; ".join(
+        dump_cookie(key, item, path=None) for key, item in request.COOKIES.items()
+    )
+    return fixed
+
+
+class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
+    """Django middleware: ``request.session`` is a :class:`DjangoSession`.
+
+    A subclass of Django's own, so ``django.contrib.admin``'s check (``admin.E410``)
+    and code that looks for it find it. Configured by Django's ``SESSION_*`` settings
+    and ``settings.WSGISESSION`` (see the package documentation). Inside :func:`wrap`
+    it adopts the WSGI layer's session; otherwise it opens the session itself and
+    sets the cookie on the response (``response.cookies``) when the session
+    changed, except on a 5xx response, whose session changes are dropped. In both
+    cases :data:`wsgisession.session`, :func:`~wsgisession.login`,
+    :func:`~wsgisession.flash` … work in views, and a werkzeug ``HTTPException``
+    raised by a view becomes the Django response it describes.
+
+    ``process_request``/``process_response`` work on their own too, as in tests
+    that drive the middleware with ``RequestFactory``.
+
+    :param get_response: The rest of Django's middleware chain.
+    :raises ConfigurationError: a bad ``WSGISESSION`` setting (at start-up).
+
+    .. versionadded:: 0.1
+    """
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        MiddlewareMixin.__init__(self, get_response)
+        # As Django's reads SESSION_ENGINE: once. A bad setting fails now.
+        self.core = _config.core_middleware()
+        self.SessionStore = SessionStore
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        self.process_request(request)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            self._finish(request, discard=True)
+            raise
+        return self.process_response(request, response)
+
+    def process_request(self, request: HttpRequest) -> None:
+        """Open the session: ``request.session``, :data:`wsgisession.session`.
+
+        :param request: The Django request.
+        """
+        environ = request.META
+        adopted = environ.get(SESSION_KEY)
+        if adopted is not None and environ.get(_OWNED) is not adopted:
+            request.session = DjangoSession(
+                adopted, environ.get(_WRAPPED), saved_by_wsgi_layer=True
+            )
+            return
+        middleware = self.core
+        session_environ = _environ_for(request, middleware.cookie.name)
+        session = middleware.open_session(session_environ)
+        environ[_OWNED] = session_environ[_OWNED] = session
+        request.session = DjangoSession(session, middleware)
+        environ[_OPENED] = (session, bind(session_environ), middleware)
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        """Save the session (not on a 5xx response) and set or delete its cookie.
+
+        :param request: The Django request.
+        :param response: The response so far.
+        :raises SessionInterrupted: the session was ended (by a logout in another
+            request) while this request changed it; Django answers 400.
+        """
+        view = getattr(request, "session", None)
+        opened = request.META.get(_OPENED)
+        if not isinstance(view, DjangoSession):
+            # A view put another engine's session in request.session.
+            self._finish(request, discard=False)
+            return cast("HttpResponseBase", super().process_response(request, response))
+        if opened is None:
+            return response  # the WSGI layer's session: wrap() saves it
+        failed = response.status_code >= 500
+        try:
+            if failed:
+                # Django drops the session changes of a failed request.
+                if view.session.accessed:
+                    patch_vary_headers(response, ("Cookie",))
+                return response
+            if _config.save_every_request() and view.session_key and not view.is_empty():
+                view.session.reissue()
+            wrote = view.modified
+            try:
+                headers = view.save_headers()
+            except UpdateError:
+                raise SessionInterrupted(
+                    "The request's session was deleted before the request completed."
+                    " The user may have logged out in a concurrent request, for example."
+                ) from None
+            except StoreUnavailable as exc:
+                return to_django_response(exc, request)
+            self._apply(request, response, view.middleware, headers)
+            name = view.middleware.cookie.name
+            ended = wrote and view.is_empty() and name not in response.cookies
+            if ended and name in request.COOKIES:
+                # An ended session whose cookie did not verify: Django deletes it too.
+                _delete_cookie(response, view.middleware.cookie)
+            return response
+        finally:
+            self._finish(request, discard=failed)
+
+    @staticmethod
+    def _finish(request: HttpRequest, *, discard: bool) -> None:
+        opened = request.META.pop(_OPENED, None)
+        if opened is None:
+            return
+        session, token, middleware = opened
+        if discard:
+            unbind(token)
+        else:
+            try:
+                # Changes made while a streamed response is produced need wrap().
+                middleware.close_session(session)
+            finally:
+                unbind(token)
+
+    @staticmethod
+    def _apply(
+        request: HttpRequest,
+        response: HttpResponseBase,
+        middleware: CoreMiddleware,
+        headers: list[tuple[str, str]],
+    ) -> None:
+        # Through response.set_cookie/delete_cookie, as Django's middleware does, so
+        # the test client (which reads response.cookies) and other middlewares see it.
+        options = middleware.cookie
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "vary":
+                patch_vary_headers(response, ("Cookie",))
+            elif lowered == "cache-control":
+                if not response.has_header("Cache-Control"):
+                    response["Cache-Control"] = value
+            elif lowered == "set-cookie":
+                cookie, max_age = parse_set_cookie(value)
+                if max_age == 0:
+                    _delete_cookie(response, options)
+                    continue
+                response.set_cookie(
+                    options.name,
+                    cookie,
+                    max_age=max_age,
+                    expires=None if max_age is None else http_date(time.time() + max_age),
+                    path=options.path,
+                    domain=options.domain,
+                    secure=options.secure if options.secure is not None else request.is_secure(),
+                    httponly=options.httponly or None,
+                    samesite=options.samesite,
+                )
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A werkzeug ``HTTPException`` from a view as its Django response, not a 500.
+
+        :param request: The Django request.
+        :param exception: What the view raised; anything else is left to Django.
+        """
+        if isinstance(exception, HTTPException):
+            return to_django_response(exception, request)
+        return None
+
+
+def _delete_cookie(response: HttpResponseBase, options: CookieOptions) -> None:
+    response.delete_cookie(
+        options.name, path=options.path, domain=options.domain, samesite=options.samesite
+    )
+
+
+def check_session_engine(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``wsgisession.W001``: our middleware with another ``SESSION_ENGINE``."""
+    from django.conf import settings
+
+    middleware = f"{__package__}.SessionMiddleware"
+    if middleware in settings.MIDDLEWARE and settings.SESSION_ENGINE != ENGINE:
+        return [
+            checks.Warning(
+                f"{middleware} is in MIDDLEWARE but SESSION_ENGINE is"
+                f" {settings.SESSION_ENGINE!r}: the test client (client.login(),"
+                " client.session) and clearsessions would use another session store.",
+                hint=f'Set SESSION_ENGINE = "{ENGINE}".',
+                id="wsgisession.W001",
+            )
+        ]
+    return []
+
+
+checks.register(check_session_engine, checks.Tags.compatibility)
