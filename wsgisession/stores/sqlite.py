@@ -30,11 +30,14 @@ from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 
 from ..errors import ConfigurationError, StoreUnavailable
+from . import _sqlite_index
+from ._sqlite_index import SQLiteIndex
 from .base import ServerSessionStore
 
 __all__ = ["SQLiteStore"]
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS wsgisession_records (
     key TEXT PRIMARY KEY,
     expires REAL NOT NULL
@@ -52,6 +55,8 @@ CREATE TABLE IF NOT EXISTS wsgisession_meta (
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO wsgisession_meta (name, value) VALUES ('last_gc', 0);
 """
+    + _sqlite_index.SCHEMA
+)
 
 _LOAD = """
 SELECT f.field, f.value FROM wsgisession_records AS r
@@ -60,10 +65,12 @@ WHERE r.key = ? AND r.expires > ?
 """
 
 
-class SQLiteStore(ServerSessionStore):
+class SQLiteStore(SQLiteIndex, ServerSessionStore):
     """Keep sessions in an SQLite database file.
 
     - one row per session key, so a save writes only the keys that changed;
+    - a per-user index of sessions (:class:`~wsgisession.stores.SessionIndex`) for
+      device listing and revocation, in two more tables;
     - a record lives *ttl* seconds after its last save or touch; expired rows are
       invisible at once and purged by :meth:`gc`, which saves also run
       opportunistically, at most once per *gc_interval* across all processes;
@@ -315,6 +322,7 @@ class SQLiteStore(ServerSessionStore):
 
     @staticmethod
     def _purge(conn: sqlite3.Connection, now: float, limit: int | None = None) -> int:
+        _sqlite_index.purge(conn, now)
         if limit is not None:
             rows = conn.execute(
                 "SELECT key FROM wsgisession_records WHERE expires <= ? LIMIT ?", (now, limit)
