@@ -382,7 +382,7 @@ def _user_and_handle(user_id: UserId | None) -> tuple[Devices, UserId, str | Non
 
     environ = current_environ()
     devices = _require(environ)
-    device = _device(get_session(environ)._data or None)
+    device = _device({DEVICE_KEY: get_session(environ).get(DEVICE_KEY)})
     if user_id is None:
         user = current_user(environ)
         if user is None and device is None:
