@@ -49,8 +49,14 @@ def view(request: Request) -> Any:
         return Response(
             json.dumps(
                 [
-                    {"handle": d.handle, "ua": d.user_agent, "ip": d.ip, "current": d.current,
-                     "seen": d.last_seen.timestamp(), "logged_in": d.logged_in.timestamp()}
+                    {
+                        "handle": d.handle,
+                        "ua": d.user_agent,
+                        "ip": d.ip,
+                        "current": d.current,
+                        "seen": d.last_seen.timestamp(),
+                        "logged_in": d.logged_in.timestamp(),
+                    }
                     for d in sessions_of()
                 ]
             ),
@@ -98,9 +104,14 @@ def devices_of(client: Client) -> list[dict[str, Any]]:
     return list(client.get("/devices").json or [])
 
 
-def test_each_login_is_listed_with_its_browser_and_address(server_store: ServerSessionStore) -> None:
+def test_each_login_is_listed_with_its_browser_and_address(
+    server_store: ServerSessionStore,
+) -> None:
     app, _ = make(server_store)
-    laptop, phone = browser(app, "Firefox on laptop"), browser(app, "Safari on phone", "198.51.100.9")
+    laptop, phone = (
+        browser(app, "Firefox on laptop"),
+        browser(app, "Safari on phone", "198.51.100.9"),
+    )
     laptop.get("/login?user=ann")
     phone.get("/login?user=ann")
     listed = devices_of(laptop)
@@ -168,7 +179,9 @@ def test_log_out_everywhere_keeps_only_this_session(server_store: ServerSessionS
     assert [d["ua"] for d in devices_of(clients[0])] == ["browser 0"]
 
 
-def test_revoke_all_without_keep_logs_this_request_out_too(server_store: ServerSessionStore) -> None:
+def test_revoke_all_without_keep_logs_this_request_out_too(
+    server_store: ServerSessionStore,
+) -> None:
     app, _ = make(server_store)
     laptop, phone = browser(app, "laptop"), browser(app, "phone")
     laptop.get("/login?user=ann")
@@ -187,7 +200,9 @@ def test_logout_removes_the_device_from_the_list(server_store: ServerSessionStor
     assert [d["ua"] for d in devices_of(laptop)] == ["laptop"]
 
 
-def test_the_handle_is_stable_across_writes_and_id_changes(server_store: ServerSessionStore) -> None:
+def test_the_handle_is_stable_across_writes_and_id_changes(
+    server_store: ServerSessionStore,
+) -> None:
     def regenerating(request: Request) -> Any:
         if request.path == "/regen":
             session.regenerate()
@@ -260,8 +275,12 @@ def test_an_ipv6_prefix_keeps_the_network_part() -> None:
     assert devices_of(laptop)[0]["ip"] == "2001:db8:1234::/48"
 
 
-def test_expired_sessions_drop_out_of_the_list(server_store: ServerSessionStore, clock: Clock) -> None:
-    middleware = SessionMiddleware(text_app(view), secret_key=SECRET, store=server_store, max_age=600)
+def test_expired_sessions_drop_out_of_the_list(
+    server_store: ServerSessionStore, clock: Clock
+) -> None:
+    middleware = SessionMiddleware(
+        text_app(view), secret_key=SECRET, store=server_store, max_age=600
+    )
     devices = track_devices(middleware)
     assert devices.index is not None
     laptop, phone = browser(middleware, "laptop"), browser(middleware, "phone")

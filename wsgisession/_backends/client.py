@@ -140,6 +140,7 @@ class ClientBackend(_Base):
             or state.loaded is None
             or state.lifetime != state.saved_lifetime
         )
+        moved = (session._fresh or session._regenerate) and state.had_cookie
         session._fresh = session._regenerate = False
         state.writes = session._writes
         header = None
@@ -166,8 +167,8 @@ class ClientBackend(_Base):
                 raise SessionTooLarge(
                     len(header), MAX_COOKIE_SIZE, _biggest_keys(data), self.cookie.name
                 )
-            if self.hooks is not None and state.loaded is None:
-                self.hooks.emit(EventName.CREATED, data)
+            if self.hooks is not None and (moved or state.loaded is None):
+                self.hooks.emit(EventName.REGENERATED if moved else EventName.CREATED, data)
             state.loaded = payload
             state.saved_lifetime = state.lifetime
             state.issued = now

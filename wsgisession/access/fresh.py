@@ -18,8 +18,8 @@ signed cookie or the server record, so it cannot be moved by the client.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
@@ -56,7 +56,7 @@ def _refusal(user: AuthInfo | None, max_age: int) -> HTTPException | None:
     if user is None:
         return NotLoggedIn()
     at = user.logged_in_at
-    if at is None or (datetime.now(UTC) - at).total_seconds() > max_age:
+    if at is None or time.time() - at.timestamp() > max_age:
         return LoginNotFresh()
     return None
 

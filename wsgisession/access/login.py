@@ -19,6 +19,7 @@ in" rather than failing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -147,7 +148,7 @@ def login(
         session.clear()  # another user's data must not carry over; clear() also renews the id
     else:
         session.regenerate()
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(time.time(), UTC)
     session[AUTH_KEY] = {
         "id": user_id,
         "roles": sorted(role_names),
