@@ -185,7 +185,7 @@ def metrics_app(registry: Any = None) -> WSGIApplication:
         from prometheus_client import multiprocess
 
         registry = prometheus.CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     app: WSGIApplication = prometheus.make_wsgi_app(
         prometheus.REGISTRY if registry is None else registry
     )
