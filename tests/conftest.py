@@ -23,6 +23,8 @@ from wsgisession import (
     ServerSessionStore,
     SessionMiddleware,
     SQLiteStore,
+    register_converter,
+    unregister_converter,
 )
 from wsgisession.context import _environ
 
@@ -180,3 +182,17 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
     monkeypatch.setattr(time, "time", c)
     return c
+
+
+@pytest.fixture
+def converters() -> Iterator[Callable[[type[Any], Callable[[str], Any]], None]]:
+    """register_converter for one test: every converter it registers is undone after."""
+    registered: list[type[Any]] = []
+
+    def register(type_: type[Any], fn: Callable[[str], Any]) -> None:
+        register_converter(type_, fn)
+        registered.append(type_)
+
+    yield register
+    for type_ in registered:
+        unregister_converter(type_)

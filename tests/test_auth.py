@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -25,42 +24,7 @@ from wsgisession import (
 from wsgisession.access.login import AUTH_KEY
 
 from .conftest import SECRET, session_client, text_app
-
-
-class DictStore(ServerSessionStore):
-    """The smallest server-side store: records in a dict, no expiry."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, bytes]] = {}
-
-    def load(self, key: str) -> dict[str, bytes] | None:
-        record = self.records.get(key)
-        return dict(record) if record else None
-
-    def save(
-        self,
-        key: str,
-        changed: Mapping[str, bytes],
-        removed: Collection[str],
-        ttl: int,
-        *,
-        create: bool,
-    ) -> bool:
-        if key not in self.records and not create:
-            return False
-        record = self.records.setdefault(key, {})
-        record.update(changed)
-        for field in removed:
-            record.pop(field, None)
-        if not record:
-            del self.records[key]
-        return True
-
-    def delete(self, key: str) -> None:
-        self.records.pop(key, None)
-
-    def touch(self, key: str, ttl: int) -> None:
-        pass
+from .fakes import DictStore
 
 
 def auth_view(request: Request) -> str:

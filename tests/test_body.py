@@ -28,7 +28,6 @@ from wsgisession import (
     Validation,
     body,
     catch_http_errors,
-    register_converter,
     rules,
     validate_body,
 )
@@ -559,8 +558,8 @@ def test_unsupported_field_types_and_models_are_type_errors_not_400s() -> None:
     assert Client(RequestScope(text_app(view))).post("/", json={}).text == "checked"
 
 
-def test_registered_converters_are_used_for_body_fields() -> None:
-    register_converter(Point, Point.parse)
+def test_registered_converters_are_used_for_body_fields(converters: Any) -> None:
+    converters(Point, Point.parse)
     client = client_for(Shape)
     response = client.post("/", json={"corners": ["1,2", "3,4"]})
     assert response.text == "Shape(corners=[Point(x=1, y=2), Point(x=3, y=4)])"

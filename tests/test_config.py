@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +14,6 @@ from wsgisession import (
     CookieStore,
     LRUStore,
     RedisStore,
-    ServerSessionStore,
     SessionMiddleware,
     SQLiteStore,
     from_config,
@@ -26,52 +22,7 @@ from wsgisession import (
 )
 from wsgisession.errors import ConfigurationError
 
-
-class DictStore(ServerSessionStore):
-    """The custom store of the README: a dict, a lock and expiry times."""
-
-    def __init__(self, default_ttl: int = 3600) -> None:
-        self.default_ttl = default_ttl
-        self.records: dict[str, tuple[float, dict[str, bytes]]] = {}
-        self.lock = threading.Lock()
-
-    def load(self, key: str) -> dict[str, bytes] | None:
-        with self.lock:
-            expires, record = self.records.get(key, (0.0, {}))
-            return dict(record) if expires > time.time() else None
-
-    def save(
-        self,
-        key: str,
-        changed: Mapping[str, bytes],
-        removed: Collection[str],
-        ttl: int,
-        *,
-        create: bool,
-    ) -> bool:
-        with self.lock:
-            expires, record = self.records.get(key, (0.0, {}))
-            if expires <= time.time():
-                if not create:
-                    return False
-                record = {}
-            record = {**record, **changed}
-            for field in removed:
-                record.pop(field, None)
-            if record:
-                self.records[key] = (time.time() + ttl, record)
-            else:
-                self.records.pop(key, None)
-            return True
-
-    def delete(self, key: str) -> None:
-        with self.lock:
-            self.records.pop(key, None)
-
-    def touch(self, key: str, ttl: int) -> None:
-        with self.lock:
-            if key in self.records:
-                self.records[key] = (time.time() + ttl, self.records[key][1])
+from .fakes import DictStore
 
 
 def visits(request: Request) -> str:
@@ -202,9 +153,7 @@ secure = true
 
 def test_a_store_table_names_the_class_and_its_options_as_in_xitrum(tmp_path: Path) -> None:
     path = tmp_path / "sessions.toml"
-    path.write_text(
-        f'secret_key = "{SECRET}"\n[store."tests.test_config.DictStore"]\ndefault_ttl = 60\n'
-    )
+    path.write_text(f'secret_key = "{SECRET}"\n[store."tests.fakes.DictStore"]\ndefault_ttl = 60\n')
     mw = configured(path)
     assert isinstance(mw.store, DictStore)
     assert mw.store.default_ttl == 60
@@ -213,7 +162,7 @@ def test_a_store_table_names_the_class_and_its_options_as_in_xitrum(tmp_path: Pa
 
 
 def test_a_custom_store_by_dotted_path_runs_sessions() -> None:
-    mw = configured({"secret_key": SECRET, "store": "tests.test_config:DictStore"})
+    mw = configured({"secret_key": SECRET, "store": "tests.fakes:DictStore"})
     assert isinstance(mw.store, DictStore)
     client = Client(mw)
     assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
@@ -245,7 +194,7 @@ def test_environment_alone_is_enough() -> None:
         text_app(visits),
         environ={
             "WSGISESSION_SECRET_KEY": SECRET,
-            "WSGISESSION_STORE": "tests.test_config.DictStore",
+            "WSGISESSION_STORE": "tests.fakes.DictStore",
             "WSGISESSION_STORE_OPTIONS": '{"default_ttl": 5}',
             "WSGISESSION_FALLBACK_SECRET_KEYS": "old-one-0123456789abcdefghijklmnopqrstuv, old-two",
         },

@@ -33,7 +33,7 @@ from wsgisession.errors import ConfigurationError
 from wsgisession.stores import SessionIndex
 
 from .conftest import SECRET, Clock, text_app
-from .test_auth import DictStore
+from .fakes import DictStore
 
 
 def view(request: Request) -> Any:

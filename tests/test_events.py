@@ -21,7 +21,7 @@ from wsgisession import (
 from wsgisession.errors import ConfigurationError, StoreUnavailable
 
 from .conftest import SECRET, Clock, text_app
-from .test_auth import DictStore
+from .fakes import DictStore
 
 
 def view(request: Request) -> Any:

@@ -655,3 +655,11 @@ def test_django_login_changes_the_session_cookie_and_the_old_one_stays_anonymous
     planted = make_django()
     planted.set_cookie("session", before.value)
     assert planted.get("/account").status_code == 401
+
+
+@pytest.mark.parametrize("roles", [[""], [1], ["admin", None]])
+def test_a_bad_role_is_a_configuration_error_at_start_up(roles: Any) -> None:
+    with pytest.raises(ConfigurationError, match="roles must be a non-empty str"):
+        Auth(text_app(lambda r: "x"), roles=roles)
+    with pytest.raises(ConfigurationError, match="roles must be a non-empty str"):
+        login_required(roles=roles)

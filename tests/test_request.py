@@ -29,6 +29,7 @@ from wsgisession import (
     params,
     register_converter,
     set_path_params,
+    unregister_converter,
 )
 
 from .conftest import SECRET, session_client, text_app
@@ -396,7 +397,7 @@ def test_bad_param_escaping_a_plain_app_under_session_middleware_is_a_400() -> N
         assert "Set-Cookie" not in response.headers
 
 
-def test_registered_converter_is_used() -> None:
+def test_registered_converter_is_used(converters: Any) -> None:
     @dataclass(frozen=True)
     class Point:
         x: int
@@ -407,7 +408,7 @@ def test_registered_converter_is_used() -> None:
             x, y = text.split(",")
             return cls(int(x), int(y))
 
-    register_converter(Point, Point.parse)
+    converters(Point, Point.parse)
     client = scope_client(lambda request: repr(params("p", Point)))
 
     assert client.get("/?p=1,2&p=3,4").text == repr([Point(1, 2), Point(3, 4)])
@@ -570,3 +571,12 @@ def test_bad_param_from_a_plain_app_is_rendered_by_request_scope_under_lint() ->
         assert response.get_data() == b"Parameter 'count': cannot convert 'many' to int\n"
     with client.get("/?count=3") as response:
         assert response.get_data() == b"3"
+
+
+def test_unregister_converter_restores_the_built_in() -> None:
+    register_converter(int, lambda text: 42)
+    try:
+        assert scope_client(lambda request: repr(param("n", int))).get("/?n=7").text == "42"
+    finally:
+        unregister_converter(int)
+    assert scope_client(lambda request: repr(param("n", int))).get("/?n=7").text == "7"

@@ -58,6 +58,7 @@ from .request.params import param as param
 from .request.params import params as params
 from .request.params import register_converter as register_converter
 from .request.params import set_path_params as set_path_params
+from .request.params import unregister_converter as unregister_converter
 from .sessions import Session as Session
 from .stores import ClientSessionStore as ClientSessionStore
 from .stores import CookieStore as CookieStore

@@ -76,45 +76,89 @@ class SessionTooLarge(SessionError):
         )
 
 
-class StoreUnavailable(SessionError, ServiceUnavailable):
-    """The session store could not be reached (or timed out).
+class HTTPError(SessionError, HTTPException):
+    """Base class of the errors that are also an HTTP answer.
 
-    A werkzeug :class:`~werkzeug.exceptions.ServiceUnavailable`: the client gets a
-    ``503`` with ``Retry-After``, and no ``Set-Cookie`` is sent, so its good session
-    id survives the outage.
+    Every one renders the same way: one plain-text line (``"401 Unauthorized: Log
+    in to see this page."``), or ``{"error": error_code, "message": ...}`` for a
+    client that prefers JSON; always ``Cache-Control: no-store`` and
+    ``X-Content-Type-Options: nosniff`` (messages may echo client input). Flask
+    renders these natively; :class:`~wsgisession.SessionMiddleware` renders one that
+    escapes any other WSGI app, and the Django integration turns it into a Django
+    response.
 
-    :param message: What failed, for the log.
-    :param retry_after: Seconds the client should wait, sent as ``Retry-After``.
+    :param description: What the client reads.
+    :param message: What the server log reads (``str(error)``); defaults to
+        *description*.
     """
 
-    def __init__(self, message: str = "The session store is unavailable.", retry_after: int = 5):
-        SessionError.__init__(self, message)
-        ServiceUnavailable.__init__(
-            self,
-            "The service is temporarily unavailable. Please try again shortly.",
-            retry_after=retry_after,
-        )
-        self.message = message
+    #: Stable, machine-readable name of the error (the ``error`` of the JSON body).
+    error_code = "error"
+
+    def __init__(self, description: str | None = None, message: str | None = None) -> None:
+        HTTPException.__init__(self, description)
+        self.message = message if message is not None else str(self.description)
 
     def __str__(self) -> str:
         return self.message
 
+    def text(self) -> str:
+        """The plain-text body."""
+        return f"{self.code} {self.name}: {self.description}\n"
+
+    def json(self) -> dict[str, Any]:
+        """The JSON body, as a dict."""
+        return {"error": self.error_code, "message": self.description}
+
+    def wants_json(self, environ: WSGIEnvironment | None) -> bool:
+        """Whether to answer in JSON: the client ranks JSON above plain text."""
+        return _wants_json(environ)
+
     def get_body(
         self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
     ) -> str:
-        """A short plain-text body: the client needs no HTML to retry."""
-        return "Service temporarily unavailable: please try again shortly.\n"
+        """:meth:`text` or :meth:`json`, as :meth:`wants_json` decides."""
+        if self.wants_json(environ):
+            return json.dumps(self.json()) + "\n"
+        return self.text()
 
     def get_headers(
         self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
     ) -> list[tuple[str, str]]:
-        """``Content-Type: text/plain`` and ``Retry-After``."""
+        """The parent's headers, with the body's ``Content-Type``, ``no-store`` and ``nosniff``."""
+        content_type = (
+            "application/json" if self.wants_json(environ) else "text/plain; charset=utf-8"
+        )
+        headers = [(k, v) for k, v in super().get_headers(environ, scope) if k != "Content-Type"]
         return [
-            ("Content-Type", "text/plain; charset=utf-8")
-            if name == "Content-Type"
-            else (name, value)
-            for name, value in super().get_headers(environ, scope)
+            ("Content-Type", content_type),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            *headers,
         ]
+
+
+class StoreUnavailable(HTTPError, ServiceUnavailable):
+    """The session store could not be reached (or timed out): ``503``.
+
+    The client gets ``Retry-After`` and no ``Set-Cookie``, so its good session id
+    survives the outage.
+
+    :param message: What failed, for the log (the client reads a generic sentence).
+    :param retry_after: Seconds the client should wait, sent as ``Retry-After``.
+    """
+
+    error_code = "store_unavailable"
+
+    def __init__(self, message: str = "The session store is unavailable.", retry_after: int = 5):
+        HTTPError.__init__(
+            self, "The service is temporarily unavailable. Please try again shortly.", message
+        )
+        self.retry_after = retry_after
+
+    def text(self) -> str:
+        """A short sentence: the client needs no status line to retry."""
+        return "Service temporarily unavailable: please try again shortly.\n"
 
 
 def _wants_json(environ: WSGIEnvironment | None) -> bool:
@@ -129,34 +173,7 @@ def _wants_json(environ: WSGIEnvironment | None) -> bool:
     return accept.best_match(["text/plain", "application/json"]) == "application/json"
 
 
-class _Refusal(HTTPException):
-    """A short refusal: one plain-text line, or a JSON object when the client wants JSON.
-
-    The JSON form is ``{"error": code, "message": description}``, so a script can
-    branch on ``error`` without parsing English.
-    """
-
-    #: Stable, machine-readable name of the refusal (the ``error`` of the JSON body).
-    error_code = "refused"
-
-    def get_body(
-        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
-    ) -> str:
-        """The description, as plain text or JSON depending on ``Accept``."""
-        if _wants_json(environ):
-            return json.dumps({"error": self.error_code, "message": self.description}) + "\n"
-        return f"{self.code} {self.name}: {self.description}\n"
-
-    def get_headers(
-        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
-    ) -> list[tuple[str, str]]:
-        """The parent's headers, with the ``Content-Type`` of :meth:`get_body`."""
-        content_type = "application/json" if _wants_json(environ) else "text/plain; charset=utf-8"
-        headers = [(k, v) for k, v in super().get_headers(environ, scope) if k != "Content-Type"]
-        return [("Content-Type", content_type), ("Cache-Control", "no-store"), *headers]
-
-
-class NotLoggedIn(SessionError, _Refusal, Unauthorized):
+class NotLoggedIn(HTTPError, Unauthorized):
     """The request needs a logged-in user and has none: ``401 Unauthorized``.
 
     Raised by :func:`~wsgisession.login_required` and answered by
@@ -171,14 +188,11 @@ class NotLoggedIn(SessionError, _Refusal, Unauthorized):
     error_code = "not_logged_in"
 
     def __init__(self, description: str = "Log in to see this page.") -> None:
-        SessionError.__init__(self, description)
-        Unauthorized.__init__(self, description, www_authenticate=WWWAuthenticate("Cookie"))
-
-    def __str__(self) -> str:
-        return str(self.description)
+        HTTPError.__init__(self, description)
+        self.www_authenticate = [WWWAuthenticate("Cookie")]
 
 
-class AccessDenied(SessionError, _Refusal, Forbidden):
+class AccessDenied(HTTPError, Forbidden):
     """The request is known but not allowed: a missing role or a failed guard. ``403``.
 
     :param description: Why, for the client (which role is missing, say).
@@ -187,14 +201,10 @@ class AccessDenied(SessionError, _Refusal, Forbidden):
     error_code = "forbidden"
 
     def __init__(self, description: str = "You are not allowed to see this page.") -> None:
-        SessionError.__init__(self, description)
-        Forbidden.__init__(self, description)
-
-    def __str__(self) -> str:
-        return str(self.description)
+        HTTPError.__init__(self, description)
 
 
-class CsrfError(SessionError, _Refusal, Forbidden):
+class CsrfError(HTTPError, Forbidden):
     """A state-changing request failed the CSRF check: ``403 Forbidden``.
 
     Answered by :class:`~wsgisession.CsrfMiddleware` before the application runs.
@@ -207,29 +217,24 @@ class CsrfError(SessionError, _Refusal, Forbidden):
     """
 
     def __init__(self, reason: str, description: str) -> None:
-        SessionError.__init__(self, description)
-        Forbidden.__init__(self, description)
+        HTTPError.__init__(self, description)
         self.reason = reason
         self.error_code = f"csrf_{reason}"
 
-    def __str__(self) -> str:
-        return str(self.description)
 
-
-class BadParam(SessionError, BadRequest):
+class BadParam(HTTPError, BadRequest):
     """A request parameter is missing or cannot be converted to the type asked for.
 
-    Raised by :func:`~wsgisession.param` and friends. A werkzeug
-    :class:`~werkzeug.exceptions.BadRequest`: Flask renders it natively, and
-    :class:`~wsgisession.SessionMiddleware` or :class:`~wsgisession.RequestScope`
-    render one that escapes any other WSGI app, so bad input is a ``400`` with a
-    one-line plain-text body, never a ``500``.
+    Raised by :func:`~wsgisession.param` and friends: a ``400`` whose plain-text
+    body is the message alone, never a ``500``.
 
     :param name: The parameter's name (kept as ``param``: ``name`` is the HTTP
         status name of a werkzeug exception).
     :param value: The value that could not be converted; ``None`` when missing.
     :param type_name: The name of the type asked for (``"int"``).
     """
+
+    error_code = "bad_param"
 
     #: A value longer than this is cut short in the message, which is sent back.
     MAX_SHOWN = 50
@@ -243,27 +248,15 @@ class BadParam(SessionError, BadRequest):
         else:
             shown = value if len(value) <= self.MAX_SHOWN else value[: self.MAX_SHOWN] + "..."
             message = f"Parameter {name!r}: cannot convert {shown!r} to {type_name}"
-        BadRequest.__init__(self, message)
-        SessionError.__init__(self, message)
-        self.message = message
+        HTTPError.__init__(self, message)
 
-    def __str__(self) -> str:
-        return self.message
-
-    def get_body(
-        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
-    ) -> str:
-        """The message alone, as plain text."""
+    def text(self) -> str:
+        """The message alone."""
         return self.message + "\n"
 
-    def get_headers(
-        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
-    ) -> list[tuple[str, str]]:
-        """Plain text that no browser may sniff as HTML: the body echoes client input."""
-        return [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
+    def json(self) -> dict[str, Any]:
+        """The JSON body, naming the parameter."""
+        return {**super().json(), "param": self.param}
 
 
 @dataclass(frozen=True)
@@ -283,15 +276,13 @@ class FieldError:
         return self.message if self.field is None else f"{self.field}: {self.message}"
 
 
-class BadBody(SessionError, _Refusal, BadRequest):
+class BadBody(HTTPError, BadRequest):
     """The request body does not fit the model a view asked for: ``400 Bad Request``.
 
-    Raised by :func:`~wsgisession.request.body` with **every** failing field. The response is
+    Raised by :func:`~wsgisession.body` with **every** failing field. The response is
     ``{"errors": [{"field": "age", "message": "must be >= 0"}, ...]}`` when the client
     prefers JSON, or sent JSON and accepts it (no ``Accept``, or ``*/*``); otherwise
-    the same as plain text, one ``field: message`` line per error. Flask renders it
-    natively, :class:`~wsgisession.SessionMiddleware` and
-    :class:`~wsgisession.RequestScope` for any other WSGI app.
+    the same as plain text, one ``field: message`` line per error.
 
     :param errors: What is wrong, in the order the fields are declared.
     """
@@ -300,43 +291,25 @@ class BadBody(SessionError, _Refusal, BadRequest):
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
         self.errors = list(errors)
-        message = "; ".join(str(error) for error in self.errors) or "Invalid request body."
-        SessionError.__init__(self, message)
-        BadRequest.__init__(self, message)
-        self.message = message
+        HTTPError.__init__(
+            self, "; ".join(str(error) for error in self.errors) or "Invalid request body."
+        )
 
-    def __str__(self) -> str:
-        return self.message
-
-    def get_body(
-        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
-    ) -> str:
-        """The errors as ``{"errors": [...]}`` or as plain-text lines, by ``Accept``."""
-        if _errors_as_json(environ):
-            errors = [{"field": e.field, "message": e.message} for e in self.errors]
-            return json.dumps({"errors": errors}) + "\n"
+    def text(self) -> str:
+        """One ``field: message`` line per error."""
         return "".join(f"{error}\n" for error in self.errors)
 
-    def get_headers(
-        self, environ: WSGIEnvironment | None = None, scope: dict[str, Any] | None = None
-    ) -> list[tuple[str, str]]:
-        """``Content-Type`` as in :meth:`get_body`; ``nosniff``, as it echoes field names."""
-        content_type = (
-            "application/json" if _errors_as_json(environ) else "text/plain; charset=utf-8"
-        )
-        return [
-            ("Content-Type", content_type),
-            ("Cache-Control", "no-store"),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
+    def json(self) -> dict[str, Any]:
+        """``{"errors": [{"field": ..., "message": ...}, ...]}``."""
+        return {"errors": [{"field": e.field, "message": e.message} for e in self.errors]}
 
-
-def _errors_as_json(environ: WSGIEnvironment | None) -> bool:
-    # A client that sent JSON reads JSON, unless its Accept says otherwise: fetch()
-    # and curl send "*/*", which _wants_json() alone would answer in plain text.
-    if _wants_json(environ):
-        return True
-    if not environ or not is_json(environ):
-        return False
-    accept = parse_accept_header(environ.get("HTTP_ACCEPT"), MIMEAccept)
-    return not accept or accept.quality("application/json") > 0
+    def wants_json(self, environ: WSGIEnvironment | None) -> bool:
+        """JSON when asked for, or when the client sent JSON and accepts it."""
+        # fetch() and curl send "*/*", which _wants_json() alone would answer in
+        # plain text.
+        if _wants_json(environ):
+            return True
+        if not environ or not is_json(environ):
+            return False
+        accept = parse_accept_header(environ.get("HTTP_ACCEPT"), MIMEAccept)
+        return not accept or accept.quality("application/json") > 0

@@ -227,7 +227,7 @@ class Auth(_PathGuard):
         paths: str | Iterable[str] | None = None,
     ) -> None:
         super().__init__(app, paths)
-        self.roles = role_set(roles)
+        self.roles = role_set(roles, configuring=True)
         self.require_all = require_all
 
     def refuse(self, ctx: GuardContext) -> WSGIApplication | None:
@@ -350,9 +350,9 @@ def login_required(
     :param view: The view, when used bare as ``@login_required``.
     :param roles: Role names; a single ``str`` is one role. Empty: any logged-in user.
     :param require_all: Need every role in *roles* rather than any one of them.
-    :raises TypeError: a role that is not a non-empty ``str``.
+    :raises ConfigurationError: a role that is not a non-empty ``str``.
     """
-    wanted = role_set(roles)
+    wanted = role_set(roles, configuring=True)
 
     def decorate(view: F) -> F:
         return _check_before(view, lambda ctx: _auth_refusal(ctx.user, wanted, require_all))

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from uuid import UUID
 
 from ..context import get_session
+from ..errors import ConfigurationError
 from ..events import AUTH_KEY as AUTH_KEY
 from ..events import DEVICE_KEY, HOOKS_KEY, EventName, SessionHooks
 from .csrf import rotate_csrf_secret
@@ -48,17 +49,27 @@ def _is_user_id(value: object) -> TypeGuard[UserId]:
     return isinstance(value, (str, int, UUID)) and not isinstance(value, bool)
 
 
-def role_set(roles: str | Iterable[str], what: str = "roles") -> frozenset[str]:
+def role_set(
+    roles: str | Iterable[str], what: str = "roles", *, configuring: bool = False
+) -> frozenset[str]:
     """*roles* as a frozenset of names; a single ``str`` is one role.
 
-    :raises TypeError: a role that is not a non-empty ``str``.
+    :param configuring: Whether this checks a guard's configuration (at start-up)
+        rather than a call made while serving.
+    :raises ConfigurationError: when *configuring*, a role that is not a non-empty
+        ``str``.
+    :raises TypeError: otherwise, the same.
     """
     if isinstance(roles, str):
         roles = [roles]
-    result = frozenset(roles)
+    try:
+        result = frozenset(roles)
+    except TypeError:
+        result = frozenset({roles})  # type: ignore[arg-type]  # reported below
     for role in result:
         if not isinstance(role, str) or not role:
-            raise TypeError(f"each of {what} must be a non-empty str, not {role!r}")
+            message = f"each of {what} must be a non-empty str, not {role!r}"
+            raise ConfigurationError(message) if configuring else TypeError(message)
     return result
 
 

@@ -51,7 +51,7 @@ def _int(text: str) -> int:
     return int(text, 10)
 
 
-_CONVERTERS: dict[type[Any], Callable[[str], Any]] = {
+_BUILT_IN: dict[type[Any], Callable[[str], Any]] = {
     str: str,
     int: _int,
     float: _float,
@@ -61,6 +61,7 @@ _CONVERTERS: dict[type[Any], Callable[[str], Any]] = {
     date: date.fromisoformat,
     datetime: datetime.fromisoformat,
 }
+_CONVERTERS = dict(_BUILT_IN)
 
 
 def register_converter(type_: type[T], fn: Callable[[str], T]) -> None:
@@ -80,6 +81,20 @@ def register_converter(type_: type[T], fn: Callable[[str], T]) -> None:
     if not isinstance(type_, type):
         raise TypeError(f"register_converter needs a class, not {type_!r}")
     _CONVERTERS[type_] = fn
+
+
+def unregister_converter(type_: type[Any]) -> None:
+    """Undo :func:`register_converter` for *type_*: the built-in converter, if any, is back.
+
+    Tests that register a converter call it on the way out, so the process-wide
+    registry is the same for every test.
+
+    :param type_: A type given to :func:`register_converter` (no error if it was not).
+    """
+    if type_ in _BUILT_IN:
+        _CONVERTERS[type_] = _BUILT_IN[type_]
+    else:
+        _CONVERTERS.pop(type_, None)
 
 
 def is_registered(type_: Any) -> bool:

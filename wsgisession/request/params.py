@@ -35,7 +35,7 @@ from werkzeug.wsgi import ClosingIterator
 from .._input import keep_body_readable
 from ..context import at, bind, current_environ, request_scope, unbind
 from ..errors import BadParam
-from ._converters import convert, converter_for, register_converter
+from ._converters import convert, converter_for, register_converter, unregister_converter
 from ._forms import form_data
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ __all__ = [
     "params",
     "register_converter",
     "set_path_params",
+    "unregister_converter",
 ]
 
 T = TypeVar("T")
