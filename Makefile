@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo demo-flask demo-django test lint typecheck pytest bench clean
+.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,12 @@ demo-flask: $(VENV)/.demo-installed
 demo-django: $(VENV)/.demo-installed
 	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'demo.django_app:create_app()'
 
-## make test: lint, type-check and run the whole test suite
+## make test: lint, type-check and run the whole test suite (what CI runs)
 test: lint typecheck pytest
+
+## make test-fast: the inner loop; leaves out tests marked slow (servers, browsers)
+test-fast: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

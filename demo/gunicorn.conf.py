@@ -8,8 +8,8 @@ set ``WSGISESSION_SECRET_KEY`` to use your own.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,13 @@ accesslog = "-"
 
 def on_starting(server: Any) -> None:
     """Create the demo's secret key file once, before any worker imports the app."""
-    if not os.environ.get("WSGISESSION_SECRET_KEY") and not KEY_FILE.exists():
-        KEY_FILE.write_text(secrets.token_urlsafe(32))
-        KEY_FILE.chmod(0o600)
+    if not os.environ.get("WSGISESSION_SECRET_KEY"):
+        # By path: gunicorn reads this file before the project is importable.
+        spec = importlib.util.spec_from_file_location(
+            "demo_keyfile", Path(__file__).with_name("_keyfile.py")
+        )
+        assert spec is not None
+        assert spec.loader is not None
+        keyfile = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(keyfile)
+        keyfile.read_or_create_key(KEY_FILE)

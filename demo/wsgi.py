@@ -59,6 +59,8 @@ from wsgisession.access.guards import safe_next
 from wsgisession.errors import ConfigurationError
 from wsgisession.stores import ClientSessionStore, ServerSessionStore
 
+from ._keyfile import read_or_create_key
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
@@ -338,15 +340,17 @@ def site(request: Request) -> Response:
     return Response("Not found\n", status=404, content_type="text/plain")
 
 
+#: The generated key, when WSGISESSION_SECRET_KEY is not set (git-ignored).
+KEY_FILE = Path(__file__).with_name(".secret_key")
+
+
 def secret_key() -> str:
     """The key from WSGISESSION_SECRET_KEY, else the one gunicorn.conf.py generated."""
     key = os.environ.get("WSGISESSION_SECRET_KEY")
     if key:
         return key
-    path = Path(__file__).with_name(".secret_key")
-    if not path.exists():  # run without gunicorn.conf.py: a key for this process only
-        path.write_text(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    # Without gunicorn.conf.py (werkzeug's server, a test), the file is made here.
+    return read_or_create_key(KEY_FILE)
 
 
 def session_store() -> ClientSessionStore | ServerSessionStore:

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Request
 from wsgisession import (
     BadBody,
     FieldError,
+    RequestLimits,
     RequestScope,
     SessionMiddleware,
     Validation,
@@ -112,9 +113,9 @@ class Shape:
     corners: list[Point]
 
 
-def client_for(model: type[Any]) -> Client:
+def client_for(model: type[Any], limits: RequestLimits | None = None) -> Client:
     """A client whose app answers repr(body(model))."""
-    return Client(RequestScope(text_app(lambda request: repr(body(model)))))
+    return Client(RequestScope(text_app(lambda request: repr(body(model))), limits=limits))
 
 
 def errors_of(response: Any) -> list[dict[str, Any]]:
@@ -313,10 +314,11 @@ def test_post_init_value_error_is_reported_where_the_model_is() -> None:
     assert errors_of(response) == [{"field": "period", "message": "end must not be before start"}]
 
 
-def test_json_body_over_the_limit_is_a_413(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wsgisession.request._forms.MAX_FORM_MEMORY_SIZE", 100)
-    response = client_for(Profile).post("/", json={"name": "x" * 200, "age": 1})
-    assert response.status_code == 413
+def test_json_body_over_the_limit_is_a_413() -> None:
+    client = client_for(Profile, RequestLimits(max_form_memory_size=100))
+    small = {"name": "Ann", "age": 1, "nickname": "x" * 50}
+    assert client.post("/", json=small).status_code == 200
+    assert client.post("/", json={**small, "nickname": "x" * 200}).status_code == 413
 
 
 # -- forms -------------------------------------------------------------------
@@ -398,9 +400,11 @@ def test_malformed_multipart_is_a_400_and_other_media_types_a_415() -> None:
     assert client.post("/", data="name=x", content_type="text/plain").status_code == 415
 
 
-def test_form_body_over_the_limit_is_a_413(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wsgisession.request._forms.MAX_BODY_SIZE", 1000)
-    assert client_for(Profile).post("/", data={"name": "x" * 2000}).status_code == 413
+def test_form_body_over_the_limit_is_a_413() -> None:
+    client = client_for(Profile, RequestLimits(max_body_size=1000))
+    small = {"name": "Ann", "age": "1", "nickname": "x" * 900}
+    assert client.post("/", data=small).status_code == 200
+    assert client.post("/", data={**small, "nickname": "x" * 2000}).status_code == 413
 
 
 def test_request_without_a_body_reads_as_an_empty_form() -> None:

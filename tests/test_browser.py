@@ -19,6 +19,8 @@ import pytest
 from tests.conftest import SECRET
 from tests.servers import free_port, gunicorn, running, skip_or_fail
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = os.environ.get("WSGISESSION_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("WSGISESSION_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 

@@ -414,6 +414,7 @@ def test_serve_says_where_a_broken_module_failed(
 # -- the installed console script, for real ------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_console_script_is_installed_and_fails_in_one_line() -> None:
     script = str(BIN / "wsgisession")
     secret = subprocess.run([script, "secret"], capture_output=True, text=True, check=True)
@@ -433,6 +434,7 @@ def test_the_console_script_is_installed_and_fails_in_one_line() -> None:
     assert as_module.stdout.startswith("usage: wsgisession gc")
 
 
+@pytest.mark.slow
 def test_serve_serves_requests_with_sessions(tmp_path: Path) -> None:
     port = free_port()
     command = [

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from wsgisession import (
     RedisStore,
     ServerSessionStore,
     SessionMiddleware,
+    SQLiteStore,
     current_user,
     login,
     logout,
@@ -473,3 +475,19 @@ def test_listing_cookie_sessions_is_refused_with_a_reason() -> None:
     laptop.get("/login?user=ann")
     with pytest.raises(ConfigurationError, match="server-side store"):
         laptop.get("/devices")
+
+
+def test_a_schema_1_sqlite_file_gains_the_index_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    from wsgisession.stores import sqlite as sqlite_module
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(sqlite_module._SCHEMA_1)
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    app, devices = make(SQLiteStore(path))
+    laptop = browser(app, "laptop")
+    laptop.get("/login?user=ann")
+    assert [d.user_agent for d in devices.sessions_of("ann")] == ["laptop"]

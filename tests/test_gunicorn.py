@@ -22,6 +22,8 @@ from tests.servers import Browser, free_port, gunicorn, running
 from tests.test_cli import cart, text_app
 from wsgisession import SessionMiddleware
 
+pytestmark = pytest.mark.slow
+
 REQUESTS = 300
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 25

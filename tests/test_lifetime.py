@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from werkzeug.test import TestResponse
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
 from wsgisession import Session, session
 
@@ -93,53 +93,8 @@ def test_reset_max_age_goes_back_to_the_middlewares(store: Any) -> None:
     assert client.get("/").text == "alice 3600 False"
 
 
-def test_a_browser_session_is_refused_after_two_weeks_unused(store: Any, clock: Clock) -> None:
-    # No Max-Age lets the browser keep the cookie as long as it runs; the server
-    # must not honour a copy of it forever.
-    client = session_client(login_view, store=store, max_age=None)
-    client.get("/touch")
-    clock.advance(13 * DAY)
-    assert client.get("/").text == "None None False"
-    clock.advance(14 * DAY + 1)
-    assert client.get("/touch").text == "None None False"
-    assert client.get("/").text == "None None False"
-
-
-def test_a_browser_session_in_use_is_renewed_and_lives_on(store: Any, clock: Clock) -> None:
-    client = session_client(login_view, store=store, max_age=None)
-    client.get("/login")
-    for _ in range(4):
-        clock.advance(5 * DAY)
-        assert client.get("/").text == "alice None True"
-
-
 def test_max_age_must_be_positive_seconds_or_none() -> None:
     detached = Session()
     for bad in (0, -1, 1.5, "60", True):
         with pytest.raises(ValueError, match="max_age must be"):
             detached.max_age = bad  # type: ignore[assignment]
-
-
-# -- Cache-Control on responses that set the cookie ------------------------------
-
-
-def test_a_response_that_sets_the_cookie_is_not_cacheable(store: Any) -> None:
-    client = session_client(login_view, store=store)
-    response = client.get("/login")
-    assert response.headers["Cache-Control"] == "no-store"
-    assert "Cache-Control" not in client.get("/").headers  # read only: no cookie
-
-
-def test_the_apps_own_cache_control_is_kept(store: Any) -> None:
-    def view(request: Request) -> Response:
-        session["x"] = 1
-        return Response("ok", headers={"Cache-Control": "private, max-age=60"})
-
-    response = session_client(view, store=store).get("/")
-    assert response.headers.getlist("Cache-Control") == ["private, max-age=60"]
-
-
-def test_no_store_can_be_turned_off(store: Any) -> None:
-    response = session_client(login_view, store=store, no_store=False).get("/login")
-    assert set_cookies(response)
-    assert "Cache-Control" not in response.headers

@@ -68,3 +68,31 @@ def test_the_devices_example_lists_revokes_and_guards_the_password_page(
     assert laptop.get("/account/password").text == "1 other session(s) ended"
     assert phone.get("/").status_code == 401
     sessions.store.close()
+
+
+def test_the_limits_example_raises_the_form_limits() -> None:
+    from wsgisession import optional_param
+
+    namespace: dict[str, Any] = {
+        "app": text_app(lambda request: str(optional_param("f0"))),
+        "SECRET_KEY": SECRET,
+    }
+    exec(code_block("python", "limits = RequestLimits("), namespace)  # noqa: S102
+    client = Client(namespace["app"])
+    fields = "&".join(f"f{i}=x" for i in range(3000))
+    form = {"data": fields, "content_type": "application/x-www-form-urlencoded"}
+    assert client.post("/", **form).text == "x"
+    assert (
+        client.post("/", data="&".join([fields] * 2), content_type=form["content_type"]).status_code
+        == 413
+    )
+
+
+def test_the_remember_me_example_sets_the_cookie_lifetime() -> None:
+    namespace: dict[str, Any] = {}
+    exec(code_block("python", "def log_in"), namespace)  # noqa: S102
+    client = Client(namespace["app"])
+    remembered = client.post("/", data={"user": "ada", "remember": "on"})
+    assert f"Max-Age={30 * 86400}" in remembered.headers["Set-Cookie"]
+    forgotten = Client(namespace["app"]).post("/", data={"user": "ada"})
+    assert "Max-Age" not in forgotten.headers["Set-Cookie"]

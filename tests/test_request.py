@@ -20,6 +20,7 @@ from werkzeug.test import Client, encode_multipart
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import (
+    RequestLimits,
     RequestScope,
     SessionMiddleware,
     at,
@@ -35,8 +36,8 @@ from wsgisession import (
 from .conftest import SECRET, session_client, text_app
 
 
-def scope_client(view: Any) -> Client:
-    return Client(RequestScope(text_app(view)))
+def scope_client(view: Any, limits: RequestLimits | None = None) -> Client:
+    return Client(RequestScope(text_app(view), limits=limits))
 
 
 def multipart(fields: dict[str, Any]) -> dict[str, Any]:
@@ -450,12 +451,13 @@ def test_malformed_multipart_body_is_a_400() -> None:
     assert response.status_code == 400
 
 
-def test_oversized_body_is_a_413(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wsgisession.request._forms.MAX_BODY_SIZE", 1000)
-    response = scope_client(lambda request: repr(optional_param("n"))).post(
-        "/", data={"n": "x" * 2000}
-    )
-    assert response.status_code == 413
+def test_oversized_body_is_a_413() -> None:
+    limits = RequestLimits(max_body_size=1000)
+    client = scope_client(lambda request: repr(optional_param("n")), limits)
+    assert client.post("/", data={"n": "x" * 900}).text == "'" + "x" * 900 + "'"
+    assert client.post("/", data={"n": "x" * 2000}).status_code == 413
+    upload = multipart({"n": FileStorage(BytesIO(b"x" * 2000), "n.bin")})
+    assert client.post("/", **upload).status_code == 413
 
 
 # -- real Flask and Django apps ----------------------------------------------
@@ -513,18 +515,15 @@ def test_param_works_after_the_flask_view_read_request_form_first() -> None:
     assert Client(RequestScope(app)).post("/", data={"name": "bob"}).text == "bob bob"
 
 
-def test_param_after_the_app_consumed_a_large_upload_says_what_to_do(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("wsgisession._input.MAX_COPY_SIZE", 100)
-
+def test_param_after_the_app_consumed_a_large_upload_says_what_to_do() -> None:
     def view(request: Request) -> str:
         request.files["f"].close()  # werkzeug parsed the whole body itself
         with pytest.raises(RuntimeError, match=r"call param\(\) before request\.form"):
             param("f", FileStorage)
         return "checked"
 
-    response = scope_client(view).post(
+    # The app's reads are copied up to max_form_memory_size; an upload is not.
+    response = scope_client(view, RequestLimits(max_form_memory_size=100)).post(
         "/", **multipart({"f": FileStorage(BytesIO(b"x" * 1000), "f.bin")})
     )
     assert response.text == "checked"

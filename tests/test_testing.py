@@ -197,6 +197,7 @@ def test_options_for_an_app_with_its_own_middleware_are_an_error(wsgisession_cli
 """
 
 
+@pytest.mark.slow
 def test_the_pytest_plugin_is_installed_and_its_fixtures_work(
     pytester: pytest.Pytester,
 ) -> None:

@@ -223,6 +223,7 @@ def test_request_var_lives_in_at_and_is_checked_there() -> None:
 # -- static typing -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_mypy_sees_exact_types() -> None:
     from mypy import api
 
@@ -231,6 +232,7 @@ def test_mypy_sees_exact_types() -> None:
     assert status == 0, out + err
 
 
+@pytest.mark.slow
 def test_mypy_rejects_values_of_the_wrong_type(tmp_path: Path) -> None:
     from mypy import api
 

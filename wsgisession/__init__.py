@@ -5,6 +5,7 @@ Wrap an application in :class:`SessionMiddleware` and use :data:`session` (or
 here; errors live in :mod:`wsgisession.errors`.
 """
 
+from ._limits import RequestLimits as RequestLimits
 from .access.csrf import CsrfMiddleware as CsrfMiddleware
 from .access.csrf import csrf_token as csrf_token
 from .access.devices import SessionInfo as SessionInfo

@@ -15,6 +15,8 @@ from __future__ import annotations
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
+from ._limits import LIMITS_KEY, RequestLimits, limits_for
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -22,10 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INPUT_KEY",
-    "MAX_COPY_SIZE",
     "ReplayableInput",
     "is_form",
     "is_json",
+    "is_urlencoded",
     "keep_body_readable",
 ]
 
@@ -34,23 +36,21 @@ INPUT_KEY = "wsgisession.input"
 #: The only bodies parsed as forms; anything else is left unread.
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
-#: What the application reads is copied up to this size (werkzeug's default form
-#: memory limit), so a form the app parsed first can still be parsed by wsgisession.
-MAX_COPY_SIZE = 500_000
-
 
 class ReplayableInput:
     """``wsgi.input`` that starts over with the buffered body once the form is parsed.
 
-    It also keeps a copy of what the application reads, up to
-    :data:`MAX_COPY_SIZE`, so a form the app parsed first (Flask-WTF reads
-    ``request.form`` before the view) can still be parsed by wsgisession.
+    It also keeps a copy of what the application reads, up to *copy_limit* bytes
+    (:attr:`~wsgisession.RequestLimits.max_form_memory_size`), so a form the app
+    parsed first (Flask-WTF reads ``request.form`` before the view) can still be
+    parsed by wsgisession.
     """
 
-    __slots__ = ("_copy", "_stream", "read_bytes")
+    __slots__ = ("_copy", "_copy_limit", "_stream", "read_bytes")
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, copy_limit: int) -> None:
         self._stream = stream
+        self._copy_limit = copy_limit
         #: How much the application has read.
         self.read_bytes = 0
         self._copy: bytearray | None = bytearray()
@@ -58,7 +58,7 @@ class ReplayableInput:
     def _seen(self, data: bytes) -> bytes:
         self.read_bytes += len(data)
         if self._copy is not None:
-            if len(self._copy) + len(data) > MAX_COPY_SIZE:
+            if len(self._copy) + len(data) > self._copy_limit:
                 self._copy = None  # an upload: too big to keep twice
             else:
                 self._copy += data
@@ -89,18 +89,24 @@ class ReplayableInput:
         self._copy = None
 
 
-def keep_body_readable(environ: WSGIEnvironment) -> None:
+def keep_body_readable(environ: WSGIEnvironment, limits: RequestLimits | None = None) -> None:
     """Let wsgisession give the body back to an app that already holds the stream.
 
     Call it before the application runs. Only form and JSON bodies are wrapped;
     other requests cost one header lookup.
+
+    :param limits: The limits of the middleware calling it, if it was given any:
+        they replace those of a middleware further out, for this request.
     """
-    if (
-        environ.get("CONTENT_TYPE")
-        and INPUT_KEY not in environ
-        and (is_form(environ) or is_json(environ))
-    ):
-        environ["wsgi.input"] = environ[INPUT_KEY] = ReplayableInput(environ["wsgi.input"])
+    if limits is not None:
+        environ[LIMITS_KEY] = limits
+    if not environ.get("CONTENT_TYPE"):
+        return
+    if INPUT_KEY not in environ and (is_form(environ) or is_json(environ)):
+        copy_limit = limits_for(environ).max_form_memory_size
+        environ["wsgi.input"] = environ[INPUT_KEY] = ReplayableInput(
+            environ["wsgi.input"], copy_limit
+        )
 
 
 def _mimetype(environ: WSGIEnvironment) -> str:
@@ -110,6 +116,11 @@ def _mimetype(environ: WSGIEnvironment) -> str:
 def is_form(environ: WSGIEnvironment) -> bool:
     """Whether the request body is an HTML form (urlencoded or multipart)."""
     return _mimetype(environ) in FORM_CONTENT_TYPES
+
+
+def is_urlencoded(environ: WSGIEnvironment) -> bool:
+    """Whether the request body is a urlencoded HTML form."""
+    return _mimetype(environ) == FORM_CONTENT_TYPES[0]
 
 
 def is_json(environ: WSGIEnvironment) -> bool:

@@ -41,10 +41,9 @@ from typing import TYPE_CHECKING, Any
 from itsdangerous import BadData
 from werkzeug.serving import run_simple
 
-from ._backends import CookieContents, ServerBackend
 from .config import from_config, store_from_url
 from .errors import SessionError
-from .middleware import SessionMiddleware
+from .middleware import CookieContents, SessionMiddleware
 from .stores.base import ServerSessionStore
 from .stores.cookie import CookieStore
 from .stores.redis import RedisStore
@@ -193,10 +192,9 @@ def _duration(seconds: int) -> str:
 
 
 def _read(middleware: SessionMiddleware, value: str) -> CookieContents:
-    backend = middleware._backend
     name = middleware.cookie.name
     try:
-        return backend.read_cookie(value)
+        return middleware.read_cookie(value)
     except BadData as exc:
         encrypted = isinstance(middleware.store, CookieStore) and middleware.store.encrypt
         hint = (
@@ -208,7 +206,7 @@ def _read(middleware: SessionMiddleware, value: str) -> CookieContents:
         raise CommandError(f"invalid: {exc}{hint}") from None
     except ValueError as exc:
         hint = ""
-        if _SERVER_COOKIE.fullmatch(value) and not isinstance(backend, ServerBackend):
+        if _SERVER_COOKIE.fullmatch(value) and not isinstance(middleware.store, ServerSessionStore):
             hint = "; it looks like a server-side session id: pass the app's --store URL"
         raise CommandError(f"invalid: {exc}{hint}") from None
 
@@ -227,8 +225,8 @@ def _report(middleware: SessionMiddleware, value: str) -> int:
     if value.startswith(middleware.cookie.name + "="):
         value = value[len(middleware.cookie.name) + 1 :]
     contents = _read(middleware, value)
-    times, now = middleware._backend.times, int(time.time())
-    reason = times.expired(contents.issued, contents.created, now)
+    times, now = middleware.times, int(time.time())
+    reason = times.expired(contents.issued, contents.created, now, contents.lifetime)
     if reason is not None:
         raise CommandError(
             f"invalid: expired, {reason} (created {_when(contents.created, now)},"
@@ -239,22 +237,20 @@ def _report(middleware: SessionMiddleware, value: str) -> int:
     lines = [f"valid session cookie {middleware.cookie.name!r} ({store!r})"]
     if isinstance(store, ServerSessionStore):
         assert contents.sid is not None
-        key = ServerBackend.store_key(contents.sid)
-        record = store.load(key)
-        if not record:
+        try:
+            key, data = middleware.load_stored(contents.sid)
+        except ValueError as exc:
+            raise CommandError(f"invalid: the stored record is corrupt ({exc})") from None
+        if data is None:
             raise CommandError(
                 f"invalid: the signature is good but {store!r} holds no session under this id"
                 " (it expired, was logged out, or lives in another store)"
             )
-        try:
-            data = ServerBackend.decode_record(record)
-        except (ValueError, TypeError, RecursionError) as exc:
-            raise CommandError(f"invalid: the stored record is corrupt ({exc})") from None
         lines.append(f"store key {key}")
     ends = [
         stamp + limit
         for stamp, limit in (
-            (contents.issued, times.max_age),
+            (contents.issued, times.idle_limit(contents.lifetime)),
             (contents.created, times.absolute_max_age),
         )
         if limit is not None

@@ -281,7 +281,7 @@ def _build_store(store: Any, options: Any) -> Store:
         if options:
             raise ConfigurationError("store_options cannot apply to a store instance")
         return store
-    if isinstance(store, Mapping):  # {"my.Store": {option = value}}, as in Xitrum
+    if isinstance(store, Mapping):  # {"my.Store": {option = value}}
         if len(store) != 1 or options:
             raise ConfigurationError(
                 "store as a table must hold exactly one class path with its options,"

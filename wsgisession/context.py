@@ -37,8 +37,11 @@ _environ: ContextVar[WSGIEnvironment | None] = ContextVar("wsgisession.environ",
 _WRAP_HINT = "wrap your WSGI app in wsgisession.SessionMiddleware"
 
 
-def bind(environ: WSGIEnvironment) -> Token[WSGIEnvironment | None]:
-    """Make *environ* the current request's environ; returns the token for :func:`unbind`."""
+def bind(environ: WSGIEnvironment | None) -> Token[WSGIEnvironment | None]:
+    """Make *environ* the current request's environ; returns the token for :func:`unbind`.
+
+    ``bind(None)`` makes sure no request is current (a test fixture's clean slate).
+    """
     return _environ.set(environ)
 
 
@@ -95,5 +98,5 @@ def request_scope(environ: WSGIEnvironment | None = None) -> dict[str, Any]:
 
 
 #: The current request's scope: a fresh mutable mapping per request for passing data
-#: between the parts of the code that handle it (Xitrum's ``at``, Rails' ``@``).
+#: between the parts of the code that handle it.
 at: MutableMapping[str, Any] = cast("MutableMapping[str, Any]", LocalProxy(request_scope))

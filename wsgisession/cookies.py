@@ -6,7 +6,7 @@ is werkzeug's :func:`~werkzeug.http.parse_cookie`. Nothing here formats or parse
 HTTP by hand.
 
 :func:`get_signed_cookie` and :func:`set_signed_cookie` keep one value in its own
-signed cookie (Xitrum's ``toSecureUrlSafeBase64``): the client can read it but not
+signed cookie: the client can read it but not
 change it. Use them for small values that must outlive the session, such as a
 "remember my theme" choice. They sign with the keys of the enclosing
 :class:`~wsgisession.SessionMiddleware` under their own purpose, so a signed cookie
@@ -42,6 +42,16 @@ log = logging.getLogger("wsgisession")
 # RFC 6265 section 4.1.1: a cookie name is an RFC 2616 token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+# RFC 6265 section 4.1.1: a host name (RFC 1034 labels) with an optional leading
+# dot, which browsers ignore; anything else could smuggle attributes (a domain of
+# "example.com; SameSite=None") into Set-Cookie, as werkzeug writes it unquoted.
+_COOKIE_DOMAIN = re.compile(
+    r"\.?(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+# RFC 6265 path-value: anything but controls and ";" (werkzeug percent-encodes the
+# rest); whitespace is refused too.
+_COOKIE_PATH = re.compile(r"[^\s;]*")
 
 #: Browsers drop a ``Set-Cookie`` value longer than this (name, value and attributes).
 MAX_COOKIE_SIZE = 4093
@@ -65,11 +75,13 @@ class CookieOptions:
         browser session.
     :param path: The ``Path`` attribute.
     :param domain: The ``Domain`` attribute; ``None`` keeps the cookie to this host.
+        A host name only (``example.com``): no port, no ``;`` or space.
     :param secure: ``True`` or ``False``, or ``None`` for "Secure exactly when the
         request came over HTTPS".
     :param httponly: Hide the cookie from JavaScript.
     :param samesite: ``"Lax"``, ``"Strict"``, ``"None"`` (needs Secure) or ``None``.
-    :raises ConfigurationError: an invalid name or a contradictory combination.
+    :raises ConfigurationError: an invalid name, domain or path, or a contradictory
+        combination.
     """
 
     name: str = "session"
@@ -94,8 +106,24 @@ class CookieOptions:
         count("max_age", self.max_age, unit="seconds", optional=True)
         check_bool("httponly", self.httponly)
         check_bool("secure", self.secure, optional=True)
-        if not isinstance(self.path, str) or not self.path.startswith("/"):
-            raise ConfigurationError(f"cookie path must start with '/', not {self.path!r}")
+        if (
+            not isinstance(self.path, str)
+            or not self.path.startswith("/")
+            or not self.path.isprintable()
+            or not _COOKIE_PATH.fullmatch(self.path)
+        ):
+            raise ConfigurationError(
+                f"cookie path must start with '/' and hold no ';', space or control"
+                f" character, not {self.path!r}"
+            )
+        if self.domain is not None and (
+            not isinstance(self.domain, str) or not _COOKIE_DOMAIN.fullmatch(self.domain)
+        ):
+            raise ConfigurationError(
+                f"cookie domain must be a host name such as 'example.com' (letters,"
+                f" digits, '-' and '.'; an international name in its xn-- form; no port),"
+                f" not {self.domain!r}"
+            )
         samesite = self.samesite
         if samesite is not None:
             if not isinstance(samesite, str) or samesite.lower() not in _SAMESITE:
@@ -255,10 +283,24 @@ def get_signed_cookie(
     :param max_age: Refuse a cookie signed more than this many seconds ago.
     :param secret_key: Verify with this key instead of the enclosing
         :class:`~wsgisession.SessionMiddleware`'s keys.
-    :param default: Returned when the cookie is missing, tampered with or expired.
+    :param default: Returned when the cookie is missing, tampered with or expired,
+        or when the request carries two cookies of that name (which one was set by
+        this site cannot be told, so neither is trusted).
     :returns: The value that was set, with its type (tagged JSON).
     """
-    value = request_cookies(environ).get(name)
+    values = request_cookies(environ).getlist(name)
+    if len(values) > 1:
+        # Cookie tossing: a sibling subdomain (or a page over plain HTTP) can set a
+        # cookie of the same name for a parent domain or another path, and the
+        # browser sends both in an order the server cannot rely on.
+        log.warning(
+            "ignored the %r cookie: the request carries %d cookies of that name (one"
+            " set for another path or a parent domain?); a __Host- name rules this out",
+            name,
+            len(values),
+        )
+        return default
+    value = values[0] if values else None
     if not value:
         return default
     signer = _keyring_for(secret_key, environ).signer(_purpose(name))

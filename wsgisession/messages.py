@@ -38,11 +38,7 @@ FLASH_KEY = "_wsgisession.flash"
 
 
 class FlashLevel(IntEnum):
-    """How important a flash message is; the values are :mod:`logging`'s.
-
-    Prologue's ``Info``, ``Warning``, ``Error`` and ``Fault`` are ``INFO``,
-    ``WARNING``, ``ERROR`` and ``CRITICAL``.
-    """
+    """How important a flash message is; the values are :mod:`logging`'s."""
 
     DEBUG = 10
     INFO = 20

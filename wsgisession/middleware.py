@@ -37,8 +37,15 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
-from ._backends import ClientBackend, ServerBackend, SessionTimes
+from ._backends import (
+    BROWSER_SESSION_TTL,
+    ClientBackend,
+    CookieContents,
+    ServerBackend,
+    SessionTimes,
+)
 from ._input import keep_body_readable
+from ._limits import RequestLimits, check_limits
 from ._options import check_bool, count
 from .context import SESSION_KEY, _environ, bind, unbind
 from .cookies import KEYRING_KEY, CookieOptions
@@ -56,7 +63,7 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["SessionMiddleware"]
+__all__ = ["BROWSER_SESSION_TTL", "CookieContents", "SessionMiddleware", "SessionTimes"]
 
 log = logging.getLogger("wsgisession")
 
@@ -97,6 +104,9 @@ class SessionMiddleware:
     :param no_store: Add ``Cache-Control: no-store`` to a response that sets the
         session cookie, unless the app set its own ``Cache-Control``: such a page
         belongs to one user, and must not come back from a cache after logout.
+    :param limits: How much of a request body :func:`~wsgisession.param`,
+        :func:`~wsgisession.body`, guards and CSRF parse: a
+        :class:`~wsgisession.RequestLimits`. ``None`` (default): its defaults.
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
         attribute, or an unknown store type.
 
@@ -120,8 +130,10 @@ class SessionMiddleware:
         httponly: bool = True,
         samesite: str | None = "Lax",
         no_store: bool = True,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.app = app
+        self.limits = check_limits(limits)
         self.keyring = Keyring(secret_key, fallback_secret_keys)
         self.cookie = CookieOptions(
             name=cookie_name,
@@ -163,8 +175,8 @@ class SessionMiddleware:
         if self._check_multiprocess:
             self._warn_if_multiprocess(environ)
         backend = self._backend
-        if environ.get("CONTENT_TYPE"):  # a body: GET requests skip the call
-            keep_body_readable(environ)
+        if environ.get("CONTENT_TYPE") or self.limits is not None:
+            keep_body_readable(environ, self.limits)  # a body: GET requests skip the call
         session = self.open_session(environ)
         token = bind(environ)
         started = False
@@ -296,6 +308,42 @@ class SessionMiddleware:
                 self._backend.save_late(session, streamed=streamed)
         except StoreUnavailable:
             log.warning("a session change made after the headers was lost (store unavailable)")
+
+    # -- reading a cookie without a request (``wsgisession inspect``) -----------
+
+    @property
+    def times(self) -> SessionTimes:
+        """The expiry settings: ``max_age``, ``absolute_max_age``, ``refresh_interval``."""
+        return self._backend.times
+
+    def read_cookie(self, value: str) -> CookieContents:
+        """Verify and decode a session cookie value made by this middleware.
+
+        Expiry is not checked: see :meth:`SessionTimes.expired` on :attr:`times`.
+
+        :raises itsdangerous.BadData: a bad signature (or ciphertext).
+        :raises ValueError: anything else wrong with the value.
+        """
+        return self._backend.read_cookie(value)
+
+    def load_stored(self, sid: str) -> tuple[str, dict[str, Any] | None]:
+        """The store key of session id *sid* and its stored data (``None`` if absent).
+
+        :raises TypeError: the store is client-side (there is nothing stored).
+        :raises ValueError: the stored record is corrupt.
+        :raises StoreUnavailable: the store is down.
+        """
+        backend = self._backend
+        if not isinstance(backend, ServerBackend):
+            raise TypeError(f"{self.store!r} keeps sessions in the cookie, not on the server")
+        key = backend.store_key(sid)
+        record = backend.store.load(key)
+        if not record:
+            return key, None
+        try:
+            return key, backend.decode_record(record)
+        except (TypeError, RecursionError) as exc:
+            raise ValueError(str(exc)) from exc
 
     def _finish(
         self, session: Session, token: Token[WSGIEnvironment | None], *, streamed: bool

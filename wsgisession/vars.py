@@ -12,8 +12,8 @@ as a class attribute, and gives its value a type both mypy and the runtime check
     SVar.username.get()  # "alice", a str to mypy
 
 The key is derived from where the variable is declared (module, class, attribute),
-so two variables never share one: Xitrum documents that its ``val``-declared
-variables do, and silently overwrite each other. :class:`RequestVar` is the same
+so two variables never share one (two variables with one key would silently
+overwrite each other). :class:`RequestVar` is the same
 over the request scope (:data:`~wsgisession.at`), for data that lives one request.
 
 A stored value of the wrong type (the type was changed by a deploy while old

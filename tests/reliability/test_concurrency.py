@@ -19,8 +19,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from .client import Answer, Browser, get_once, login
 from .conftest import Served
+
+pytestmark = pytest.mark.slow
 
 CLIENTS = 16
 INCREMENTS = 200

@@ -32,6 +32,8 @@ from ..servers import Gunicorn, PrivateRedis, start_private_redis
 from .client import Answer, Browser, get_once, login
 from .conftest import serve
 
+pytestmark = pytest.mark.slow
+
 DEMO_KEY = "reliability-demo-key-" + "r" * 32
 CLIENTS = 8
 TOTAL = 2000

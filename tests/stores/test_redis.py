@@ -257,6 +257,8 @@ def test_without_the_redis_package_the_error_says_what_to_install(
 
 # -- outages, with a private server --------------------------------------------------
 
+# Every test using private_redis starts and stops a redis-server: slow.
+
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
@@ -269,6 +271,7 @@ def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+@pytest.mark.slow
 def test_redis_down_answers_503_then_service_resumes_with_nothing_lost(
     private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -295,6 +298,7 @@ def test_redis_down_answers_503_then_service_resumes_with_nothing_lost(
     store.close()
 
 
+@pytest.mark.slow
 def test_redis_timing_out_answers_503_then_service_resumes_with_nothing_lost(
     private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
 ) -> None:

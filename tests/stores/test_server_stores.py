@@ -166,6 +166,7 @@ def test_request_that_started_before_logout_does_not_bring_the_session_back(
     assert slow.get_cookie("session") is None  # the cookie was deleted, not re-issued
 
 
+@pytest.mark.slow
 def test_ten_thousand_unknown_ids_create_no_records(server_store: ServerSessionStore) -> None:
     mw = middleware(lambda request: session.get("user", "anonymous"), server_store)
     signer = mw.keyring.signer(PURPOSE)

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Request
 from tests.conftest import SECRET, Clock, text_app
 from wsgisession import SessionMiddleware, SQLiteStore, session
 from wsgisession.errors import ConfigurationError, StoreUnavailable
+from wsgisession.stores.sqlite import SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -214,3 +215,61 @@ def test_a_relative_path_is_resolved_when_the_store_is_made(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert SQLiteStore("sessions.sqlite3").path == str(tmp_path / "sessions.sqlite3")
+
+
+# -- schema versions ----------------------------------------------------------------
+
+#: The layout files had before the schema was versioned (user_version 0).
+UNVERSIONED_SCHEMA = """
+CREATE TABLE wsgisession_records (key TEXT PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID;
+CREATE INDEX wsgisession_records_expires ON wsgisession_records (expires);
+CREATE TABLE wsgisession_fields (
+    key TEXT NOT NULL, field TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (key, field)
+) WITHOUT ROWID;
+CREATE TABLE wsgisession_meta (name TEXT PRIMARY KEY, value REAL NOT NULL) WITHOUT ROWID;
+INSERT INTO wsgisession_meta (name, value) VALUES ('last_gc', 0);
+"""
+
+
+def user_version(path: str) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def test_a_new_database_records_its_schema_version(store: SQLiteStore) -> None:
+    store.save("k", {"a": b"1"}, (), 60, create=True)
+    assert user_version(store.path) == SCHEMA_VERSION
+
+
+def test_a_database_from_before_versions_is_migrated_keeping_its_sessions(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "old.sqlite3")
+    with sqlite3.connect(path) as conn:
+        conn.executescript(UNVERSIONED_SCHEMA)
+        conn.execute("INSERT INTO wsgisession_records VALUES ('k', 9e12)")
+        conn.execute("INSERT INTO wsgisession_fields VALUES ('k', 'user', CAST('1' AS BLOB))")
+    conn.close()
+    store = SQLiteStore(path)
+    try:
+        assert store.load("k") == {"user": b"1"}
+        assert user_version(path) == SCHEMA_VERSION
+    finally:
+        store.close()
+
+
+def test_a_database_from_a_newer_version_answers_503_saying_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = str(tmp_path / "new.sqlite3")
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    store = SQLiteStore(path)
+    with pytest.raises(StoreUnavailable, match="newer wsgisession"):
+        store.load("k")
+    client = Client(SessionMiddleware(text_app(visits), secret_key=SECRET, store=store))
+    with caplog.at_level(logging.ERROR, logger="wsgisession"):
+        assert client.get("/").status_code == 503
+    assert "schema version" in caplog.text
+    store.close()

@@ -4,6 +4,11 @@
 request path is also checked in a normalized form (repeated slashes collapsed, ``.``
 and ``..`` resolved), because routers differ in what they normalize: a guard on
 ``/admin`` must not be skipped by ``//admin`` or ``/public/../admin``.
+
+Prefixes are text (``/café``), while PEP 3333 gives ``PATH_INFO`` as the raw bytes
+decoded as latin-1 (``/caf\xc3\xa9``). werkzeug, Flask and Django route on the path
+decoded as UTF-8, so that is the path compared; a path that is not UTF-8 is
+guarded by every guard with paths and exempted by nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from ..errors import ConfigurationError
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["PathPrefixes", "request_target", "safe_next"]
+__all__ = ["PathPrefixes", "request_path", "request_target", "safe_next"]
 
 _SLASHES = re.compile(r"/{2,}")
 
@@ -65,18 +70,33 @@ class PathPrefixes:
     def covers(self, environ: WSGIEnvironment) -> bool:
         """Whether the request's path, as sent *or* normalized, is under a prefix.
 
-        For guards: when in doubt, guard.
+        For guards: when in doubt, guard; a path that is not UTF-8 is covered.
         """
-        path = environ.get("PATH_INFO") or "/"
+        path = request_path(environ)
+        if path is None:
+            return True
         return self._match(path) or self._match(_normalize(path))
 
     def covers_strictly(self, environ: WSGIEnvironment) -> bool:
         """Whether the request's path, as sent *and* normalized, is under a prefix.
 
-        For exemptions: when in doubt, do not exempt.
+        For exemptions: when in doubt, do not exempt; a path that is not UTF-8 is not.
         """
-        path = environ.get("PATH_INFO") or "/"
+        path = request_path(environ)
+        if path is None:
+            return False
         return self._match(path) and self._match(_normalize(path))
+
+
+def request_path(environ: WSGIEnvironment) -> str | None:
+    """``PATH_INFO`` as the frameworks route on it (UTF-8), or ``None`` if it is not UTF-8."""
+    path = environ.get("PATH_INFO") or "/"
+    if path.isascii():
+        return path
+    try:
+        return _wsgi_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def safe_next(value: object, default: str = "/") -> str:

@@ -45,6 +45,8 @@ from urllib.parse import urlsplit
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_host
 
+from .._input import keep_body_readable
+from .._limits import RequestLimits, check_limits
 from ..context import SESSION_KEY, get_session
 from ..errors import ConfigurationError, CsrfError
 from ..request._forms import form_data, is_form
@@ -69,6 +71,14 @@ _SECRET_BYTES = 32
 # mask + (mask XOR secret), URL-safe base64 without padding.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{86}")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _no_secret() -> CsrfError:
+    return CsrfError(
+        "no_secret",
+        "CSRF token invalid: this session has no token (it expired or you logged"
+        " in or out); reload the page and try again.",
+    )
 
 
 def _session_secret(session: Session) -> bytes | None:
@@ -156,14 +166,20 @@ class CsrfMiddleware:
         segment boundaries: ``/hooks`` exempts ``/hooks/github``, not ``/hooksy``.
     :param trusted_origins: Other origins (``"https://app.example.com"``) allowed to
         send unsafe requests, for a front end served from another host.
+    :param limits: How much of a form body is parsed to find the token: a
+        :class:`~wsgisession.RequestLimits`. ``None`` (default): those given to
+        :class:`~wsgisession.SessionMiddleware`, else the defaults.
     :raises ConfigurationError: an empty field or header name, a path not starting
-        with ``/`` or a trusted origin that is not ``scheme://host[:port]``.
+        with ``/``, a trusted origin that is not ``scheme://host[:port]``, or
+        *limits* that is not a ``RequestLimits``.
 
     The check, for a method other than ``GET``, ``HEAD``, ``OPTIONS``, ``TRACE``:
 
     1. ``Origin``, if sent, must be this site's own origin or a trusted one; over
        HTTPS without ``Origin``, ``Referer`` must be present and same-origin;
-    2. a token must be in the header, or else in the form field of a form body;
+    2. a token must be in the header, or else in the form field of a form body; the
+       form is only parsed for a session that has a CSRF secret, and within
+       *limits* (a ``413`` beyond them);
     3. it must unmask to the secret of this request's session.
 
     A failure answers ``403`` (:class:`~wsgisession.errors.CsrfError`) in plain text,
@@ -180,6 +196,7 @@ class CsrfMiddleware:
         header_name: str = "X-CSRF-Token",
         exempt_paths: str | Iterable[str] = (),
         trusted_origins: Iterable[str] = (),
+        limits: RequestLimits | None = None,
     ) -> None:
         if not isinstance(field_name, str) or not field_name:
             raise ConfigurationError(f"field_name must be a non-empty str, not {field_name!r}")
@@ -196,6 +213,7 @@ class CsrfMiddleware:
         if isinstance(trusted_origins, str):
             trusted_origins = [trusted_origins]
         self.trusted_origins = frozenset(self._trusted(o) for o in trusted_origins)
+        self.limits = check_limits(limits)
 
     @staticmethod
     def _trusted(value: str) -> str:
@@ -214,6 +232,8 @@ class CsrfMiddleware:
                 " it must be inside SessionMiddleware, as in"
                 " SessionMiddleware(CsrfMiddleware(app), secret_key=...)"
             )
+        if self.limits is not None:
+            keep_body_readable(environ, self.limits)
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if method in SAFE_METHODS or self.exempt_paths.covers_strictly(environ):
             return self.app(environ, start_response)
@@ -265,7 +285,12 @@ class CsrfMiddleware:
                     "CSRF check failed: the Referer is another site or not HTTPS.",
                 )
         token = environ.get(self._environ_header)
+        secret = _session_secret(get_session(environ))
         if not token and is_form(environ):
+            # No token can be valid without a secret: an anonymous client's form
+            # is never parsed, so its size and shape cost nothing.
+            if secret is None:
+                raise _no_secret()
             token = form_data(environ)[0].get(self.field_name)
         if not token:
             raise CsrfError(
@@ -273,13 +298,8 @@ class CsrfMiddleware:
                 f"CSRF token missing: send it in the {self.field_name!r} form field or"
                 f" the {self.header_name} header.",
             )
-        secret = _session_secret(get_session(environ))
         if secret is None:
-            raise CsrfError(
-                "no_secret",
-                "CSRF token invalid: this session has no token (it expired or you logged"
-                " in or out); reload the page and try again.",
-            )
+            raise _no_secret()
         unmasked = _unmask(token)
         if unmasked is None or not hmac.compare_digest(unmasked, secret):
             raise CsrfError(

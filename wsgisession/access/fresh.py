@@ -81,6 +81,8 @@ class FreshLogin(_PathGuard):
     :param paths: URL path prefixes the guard applies to; ``None`` (default): all.
     :param location: Redirect (303, with ``next=``) to this login page instead of
         answering ``401``.
+    :param no_store: Send ``Cache-Control: no-store`` on the pages it guards, as
+        :class:`~wsgisession.Auth` does.
     :raises ConfigurationError: *max_age* is not a positive int, or a bad path.
 
     .. versionadded:: 0.2
@@ -93,8 +95,9 @@ class FreshLogin(_PathGuard):
         max_age: int,
         paths: str | Iterable[str] | None = None,
         location: str | None = None,
+        no_store: bool = True,
     ) -> None:
-        super().__init__(app, paths)
+        super().__init__(app, paths, no_store)
         self.max_age = count("max_age", max_age, unit="seconds")
         self.location = location
 

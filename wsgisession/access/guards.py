@@ -34,22 +34,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request
 
 from .._frameworks import django_response_for
+from .._options import check_bool
 from ..context import current_environ, get_session
 from ..errors import AccessDenied, ConfigurationError, NotLoggedIn
 from ..request._forms import form_data
-from ._paths import PathPrefixes, request_target, safe_next
+from ._paths import PathPrefixes, request_path, request_target, safe_next
 from .login import AuthInfo, current_user, role_set
 
 if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from ..sessions import Session
@@ -124,12 +126,26 @@ def _auth_refusal(
     return AccessDenied(f"This page needs one of the roles {names.replace(' and ', ', ')}.")
 
 
-class _PathGuard:
-    """The part every guard shares: the path filter and answering a refusal."""
+def _no_store(
+    start_response: StartResponse,
+    status: str,
+    headers: list[tuple[str, str]],
+    exc_info: OptExcInfo | None = None,
+) -> Any:
+    headers = [(k, v) for k, v in headers if k.lower() != "cache-control"]
+    headers.append(("Cache-Control", "no-store"))
+    return start_response(status, headers, exc_info)
 
-    def __init__(self, app: WSGIApplication, paths: str | Iterable[str] | None) -> None:
+
+class _PathGuard:
+    """The part every guard shares: the path filter, no-store, answering a refusal."""
+
+    def __init__(
+        self, app: WSGIApplication, paths: str | Iterable[str] | None, no_store: bool
+    ) -> None:
         self.app = app
         self.paths = None if paths is None else PathPrefixes(paths, "paths")
+        self.no_store = check_bool("no_store", no_store)
 
     def refuse(self, ctx: GuardContext) -> WSGIApplication | None:
         """The response for a refused request, or ``None`` to let it through."""
@@ -137,6 +153,10 @@ class _PathGuard:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self.paths is None or self.paths.covers(environ):
+            if self.no_store:
+                # A page only some may see must not be kept by the browser: after
+                # logout, Back would show it again from the cache.
+                start_response = partial(_no_store, start_response)
             try:
                 refusal = self.refuse(GuardContext(environ))
             except HTTPException as exc:
@@ -164,6 +184,9 @@ class Guard(_PathGuard):
     :param deny: The response when the test fails: any WSGI application, such as a
         werkzeug ``Response``. Default: ``403 Forbidden`` in plain text (JSON for a
         client that asks for it).
+    :param no_store: Send ``Cache-Control: no-store`` (replacing the app's own) on
+        every response of the guarded paths, so that a browser keeps no copy of a
+        page that needed the guard: after logout, Back does not show it again.
     :raises ConfigurationError: *test* or *deny* is not callable, or a path does not
         start with ``/``.
 
@@ -177,12 +200,13 @@ class Guard(_PathGuard):
         *,
         paths: str | Iterable[str] | None = None,
         deny: WSGIApplication | None = None,
+        no_store: bool = True,
     ) -> None:
         if not callable(test):
             raise ConfigurationError(f"test must be a callable taking a GuardContext: {test!r}")
         if deny is not None and not callable(deny):
             raise ConfigurationError(f"deny must be a WSGI application (a Response): {deny!r}")
-        super().__init__(app, paths)
+        super().__init__(app, paths, no_store)
         self.test = test
         self.deny = deny
 
@@ -212,6 +236,9 @@ class Auth(_PathGuard):
         one role. Empty (default): any logged-in user.
     :param require_all: Need every role in *roles* rather than any one of them.
     :param paths: URL path prefixes the guard applies to; ``None`` (default): all.
+    :param no_store: Send ``Cache-Control: no-store`` (replacing the app's own) on
+        every response of the guarded paths, so that a browser keeps no copy of a
+        page that needed the guard: after logout, Back does not show it again.
     :raises ConfigurationError: a path does not start with ``/``.
     :raises TypeError: a role that is not a non-empty ``str``.
 
@@ -225,8 +252,9 @@ class Auth(_PathGuard):
         roles: str | Iterable[str] = (),
         require_all: bool = False,
         paths: str | Iterable[str] | None = None,
+        no_store: bool = True,
     ) -> None:
-        super().__init__(app, paths)
+        super().__init__(app, paths, no_store)
         self.roles = role_set(roles, configuring=True)
         self.require_all = require_all
 
@@ -245,7 +273,9 @@ class AuthRedirect(Auth):
 
     A logged-in user without the required role gets ``403``, as with :class:`Auth`:
     logging in again would not help them, and a redirect would hide why.
-    The login page itself is never redirected, even when *paths* cover it.
+    The login page itself is never redirected, even when *paths* cover it, when it
+    is on this site: a login *location* that is an absolute URL (a single sign-on
+    server) exempts no local path.
 
     ::
 
@@ -256,6 +286,7 @@ class AuthRedirect(Auth):
     :param roles: As for :class:`Auth`.
     :param require_all: As for :class:`Auth`.
     :param paths: URL path prefixes the guard applies to; ``None`` (default): all.
+    :param no_store: As for :class:`Auth`.
     :raises ConfigurationError: an empty *location*, or a path not starting with ``/``.
 
     .. versionadded:: 0.1
@@ -269,19 +300,25 @@ class AuthRedirect(Auth):
         roles: str | Iterable[str] = (),
         require_all: bool = False,
         paths: str | Iterable[str] | None = None,
+        no_store: bool = True,
     ) -> None:
         if not isinstance(location, str) or not location:
             raise ConfigurationError(f"location must be the login page's URL, not {location!r}")
-        super().__init__(app, roles=roles, require_all=require_all, paths=paths)
+        super().__init__(app, roles=roles, require_all=require_all, paths=paths, no_store=no_store)
         self.location = location
-        self._login_path = urlsplit(location).path or "/"
+        parts = urlsplit(location)
+        # Only a page of this site is exempt: the path of another host's URL
+        # (https://sso.example.com/start) says nothing about ours.
+        self._login_path = None if parts.scheme or parts.netloc else unquote(parts.path or "/")
 
     def refuse(self, ctx: GuardContext) -> WSGIApplication | None:
         """A 303 to the login page, a 403, or ``None``."""
         environ = ctx.environ
-        path = environ.get("PATH_INFO") or "/"
-        if self._login_path in (path, environ.get("SCRIPT_NAME", "") + path):
-            return None  # the login page must stay reachable, or the redirect loops
+        path = request_path(environ)
+        if self._login_path is not None and path is not None:
+            script_name = request_path({"PATH_INFO": environ.get("SCRIPT_NAME", "")}) or ""
+            if self._login_path in (path, script_name + path):
+                return None  # the login page must stay reachable, or the redirect loops
         refusal = super().refuse(ctx)
         if not isinstance(refusal, NotLoggedIn):
             return refusal

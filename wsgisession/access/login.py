@@ -4,8 +4,7 @@ Logging in is where session fixation is won or lost: if the session id (or, with
 cookie store, the cookie) that existed before the login is still the logged-in one
 afterwards, anyone who planted or saw it is now logged in too. So :func:`login`
 moves the session to a new id, and also replaces the CSRF secret, so a token
-obtained before the login is worthless. Xitrum's advice, ``session.clear()`` at
-login, keeps the id with most libraries; here ``login()`` does the right thing.
+obtained before the login is worthless.
 
 :func:`logout` ends the session outright (:meth:`~wsgisession.Session.invalidate`):
 the server record is deleted at once and the cookie is deleted with the attributes

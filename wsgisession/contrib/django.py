@@ -32,7 +32,6 @@ methods (this is a WSGI library).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -44,11 +43,11 @@ from django.utils.cache import patch_vary_headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from .._backends import BROWSER_SESSION_TTL, ClientBackend, ServerBackend, SessionTimes
 from .._frameworks import add_django_cookie, as_django_response
 from ..config import from_config
 from ..context import SESSION_KEY, bind, unbind
 from ..errors import StoreUnavailable
+from ..middleware import BROWSER_SESSION_TTL
 from ..middleware import SessionMiddleware as WsgiSessionMiddleware
 from ._view import SessionView
 
@@ -156,21 +155,12 @@ class DjangoSession(SessionView):
 
     # -- expiry (the middleware's) ---------------------------------------------
 
-    def _times(self) -> SessionTimes:
-        backend = self.session._backend
-        if isinstance(backend, ClientBackend | ServerBackend):
-            return backend.times
-        return SessionTimes(None, None, None)  # a detached Session: no expiry
-
     def get_expiry_age(self, **kwargs: Any) -> int:
         """Seconds until the session expires if it is not used again.
 
         :param kwargs: Django's ``modification``/``expiry``; ignored.
         """
-        state = self.session.state if self.session.accessed else None
-        now = int(time.time())
-        created = getattr(state, "created", now)
-        return self._times().ttl(created, now)
+        return self.session.max_age or BROWSER_SESSION_TTL
 
     def get_expiry_date(self, **kwargs: Any) -> datetime:
         """When the session expires if it is not used again (UTC).
@@ -181,12 +171,11 @@ class DjangoSession(SessionView):
 
     def get_expire_at_browser_close(self) -> bool:
         """Whether the cookie ends with the browser session (``max_age=None``)."""
-        return self._times().max_age is None
+        return self.session.max_age is None
 
     def get_session_cookie_age(self) -> int:
         """The idle timeout in seconds (``max_age``)."""
-        times = self._times()
-        return times.max_age or times.absolute_max_age or BROWSER_SESSION_TTL
+        return self.session.max_age or BROWSER_SESSION_TTL
 
     def set_expiry(self, value: Any) -> None:
         """Accepts ``None`` only: expiry is set once, on the middleware.

@@ -4,6 +4,10 @@ Built in: ``str``, ``int``, ``float``, ``bool``, ``Decimal``, ``UUID``, ``date``
 ``datetime`` and any ``Enum``; :func:`register_converter` adds more. A converter
 raises ``ValueError`` (or ``TypeError``, ``ArithmeticError``) for text it cannot
 convert; :func:`~wsgisession.param` turns that into a ``400``.
+
+The built-in ``Decimal`` converter also refuses a value of more digits, written
+out, than :attr:`~wsgisession.RequestLimits.max_decimal_digits`: ``9e999999999``
+is nine characters, but ``int()`` or ``f"{x:.2f}"`` on it builds a billion digits.
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
 
-__all__ = ["convert", "converter_for", "is_registered", "register_converter"]
+__all__ = [
+    "MAX_DECIMAL_DIGITS",
+    "TooManyDigits",
+    "check_decimal_digits",
+    "convert",
+    "converter_for",
+    "is_registered",
+    "register_converter",
+]
 
 T = TypeVar("T")
 
@@ -44,6 +56,26 @@ def _decimal(text: str) -> Decimal:
     value = Decimal(text)
     if not value.is_finite():
         raise ValueError(text)
+    return value
+
+
+#: The default of :attr:`~wsgisession.RequestLimits.max_decimal_digits`.
+MAX_DECIMAL_DIGITS = 1000
+
+
+class TooManyDigits(ValueError):
+    """A ``Decimal`` over the digits limit (a ``ValueError``, so a ``400``)."""
+
+
+def check_decimal_digits(value: Decimal, max_digits: int) -> Decimal:
+    """*value* if written without an exponent it has at most *max_digits* digits.
+
+    :raises TooManyDigits: it has more (``1e-999999999`` has a billion decimals).
+    """
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # a finite value: _decimal refused the others
+    if max(value.adjusted() + 1, 1) + max(-exponent, 0) > max_digits:
+        raise TooManyDigits(f"a decimal number of more than {max_digits} digits")
     return value
 
 
@@ -131,11 +163,17 @@ def converter_for(type_: type[T]) -> Callable[[str], T]:
     )
 
 
-def convert(value: Any, type_: type[T]) -> T:
+def convert(value: Any, type_: type[T], *, max_decimal_digits: int = MAX_DECIMAL_DIGITS) -> T:
     """*value* (a parameter's text, or an already-typed path value) as a *type_*.
 
+    :param max_decimal_digits: The most digits the built-in ``Decimal`` converter
+        accepts (see :func:`check_decimal_digits`).
     :raises ValueError: (or ``TypeError``, ``ArithmeticError``) it cannot be converted.
     """
     if isinstance(value, type_) and not (isinstance(value, bool) and type_ is not bool):
         return value
-    return converter_for(type_)(value if isinstance(value, str) else str(value))
+    fn = converter_for(type_)
+    converted = fn(value if isinstance(value, str) else str(value))
+    if fn is _decimal:
+        check_decimal_digits(converted, max_decimal_digits)  # type: ignore[arg-type]
+    return converted

@@ -6,6 +6,12 @@ one), and parses a copy with werkzeug's form parser. The result is cached in the
 environ, so several callers in one request parse once. :func:`json_body` does the
 same for a JSON body (``body()`` reads it), so Flask's ``request.get_json()`` and
 Django's ``request.body`` still see it.
+
+Both run before any token or login is checked, so both keep to the request's
+:class:`~wsgisession.RequestLimits` and refuse what is over them with a ``413``
+*before* parsing: a ``Content-Length`` over the size limit before the body is read,
+a body with too many fields or parts before it is split (werkzeug's own
+``max_form_parts`` check stays as the exact one).
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from typing import TYPE_CHECKING
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.formparser import parse_form_data
+from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
-from .._input import INPUT_KEY, ReplayableInput, is_form, is_json
+from .._input import INPUT_KEY, ReplayableInput, is_form, is_json, is_urlencoded
+from .._limits import limits_for
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -29,16 +37,8 @@ _FORM_KEY = "wsgisession.form"
 _BODY_KEY = "wsgisession.request.body"
 
 
-#: The largest body buffered for parsing (uploads included); beyond it, 413.
-MAX_BODY_SIZE = 16 * 1024 * 1024
-
-#: The largest non-file form data kept in memory (werkzeug's own default); a JSON
-#: body, which is all held in memory, has the same limit.
-MAX_FORM_MEMORY_SIZE = 500_000
-
-
 def _in_memory(*args: object, **kwargs: object) -> BytesIO:
-    # The whole body is in memory already (at most MAX_BODY_SIZE). werkzeug's default
+    # The whole body is in memory already (at most max_body_size). werkzeug's default
     # spools each upload to a temporary file that only werkzeug's own Request knows
     # to close; nothing closes ours, so every upload would leak an open file.
     return BytesIO()
@@ -48,11 +48,13 @@ def json_body(environ: WSGIEnvironment) -> bytes:
     """The raw bytes of a JSON body, read once; the body stays readable by the app.
 
     :raises werkzeug.exceptions.RequestEntityTooLarge: the body is over
-        :data:`MAX_FORM_MEMORY_SIZE`.
+        :attr:`~wsgisession.RequestLimits.max_form_memory_size`.
     :raises RuntimeError: the application read a body too big to keep a copy of first.
     """
     return _buffered_body(
-        environ, MAX_FORM_MEMORY_SIZE, "call body() before request.get_json() or request.body"
+        environ,
+        limits_for(environ).max_form_memory_size,
+        "call body() before request.get_json() or request.body",
     )
 
 
@@ -90,8 +92,10 @@ def form_data(
     A body that is not a form gives two empty mappings and is not read.
 
     :raises werkzeug.exceptions.BadRequest: a malformed multipart body.
-    :raises werkzeug.exceptions.RequestEntityTooLarge: the body is over
-        :data:`MAX_BODY_SIZE`, or its fields over :data:`MAX_FORM_MEMORY_SIZE`.
+    :raises werkzeug.exceptions.RequestEntityTooLarge: the body is over a limit of
+        the request's :class:`~wsgisession.RequestLimits`: ``max_body_size``,
+        ``max_form_memory_size`` (a urlencoded body, a multipart text part) or
+        ``max_form_parts``.
     :raises RuntimeError: the application read the body first, so it is gone.
     """
     cached = environ.get(_FORM_KEY)
@@ -100,24 +104,53 @@ def form_data(
     form: MultiDict[str, str] = MultiDict()
     files: MultiDict[str, FileStorage] = MultiDict()
     if is_form(environ):
-        body = _buffered_body(
-            environ,
-            MAX_BODY_SIZE,
-            "call param() before request.form or request.POST",
+        limits = limits_for(environ)
+        urlencoded = is_urlencoded(environ)
+        # A urlencoded body is all form data held in memory, and werkzeug applies
+        # neither max_form_memory_size nor max_form_parts to it.
+        size_limit = (
+            min(limits.max_body_size, limits.max_form_memory_size)
+            if urlencoded
+            else limits.max_body_size
         )
+        body = _buffered_body(
+            environ, size_limit, "call param() before request.form or request.POST"
+        )
+        if _too_many_parts(environ, body, urlencoded, limits.max_form_parts):
+            raise RequestEntityTooLarge(f"The form has more than {limits.max_form_parts} fields.")
         copy = dict(environ)
         copy["wsgi.input"] = BytesIO(body)
         try:
             _, form, files = parse_form_data(
                 copy,
                 stream_factory=_in_memory,
-                max_form_memory_size=MAX_FORM_MEMORY_SIZE,
+                max_form_memory_size=limits.max_form_memory_size,
+                max_form_parts=limits.max_form_parts,
                 silent=False,
             )
         except ValueError as exc:
             raise BadRequest(f"The form data could not be parsed: {exc}") from None
     environ[_FORM_KEY] = (form, files)
     return form, files
+
+
+def _too_many_parts(
+    environ: WSGIEnvironment, body: bytes, urlencoded: bool, max_parts: int
+) -> bool:
+    # A count at C speed before any parsing, so a body of a million parts costs
+    # milliseconds. Each multipart delimiter but the first follows a line break;
+    # the boundary cannot occur there inside a part, and werkzeug's own
+    # max_form_parts stays the exact check.
+    if urlencoded:
+        return body.count(b"&") >= max_parts
+    boundary = parse_options_header(environ.get("CONTENT_TYPE"))[1].get("boundary")
+    if not boundary:
+        return False  # werkzeug refuses it as malformed
+    try:
+        delimiter = b"\n--" + boundary.encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    return body.count(delimiter) > max_parts + 1
 
 
 def _read_by_app(replayable: ReplayableInput, length: int | None, hint: str) -> bytes:

@@ -3,6 +3,10 @@
 The types a field may have are checked once per model (:func:`_fields`, cached), so
 an unsupported type is a ``TypeError`` (a bug) even for a body that lacks the field,
 and a value that does not convert is always a field error, never an exception.
+
+A hostile body must stay cheap to refuse: a list longer than its ``max_length`` is
+refused before any item is converted, and no more than :data:`MAX_ERRORS` errors are
+collected.
 """
 
 from __future__ import annotations
@@ -22,10 +26,20 @@ from uuid import UUID
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from ..errors import FieldError
-from ._converters import convert, converter_for, is_registered
+from ._converters import (
+    MAX_DECIMAL_DIGITS,
+    TooManyDigits,
+    check_decimal_digits,
+    convert,
+    converter_for,
+    is_registered,
+)
 from ._rules import Rules, rules_of
 
-__all__ = ["FormObject", "build", "form_object"]
+__all__ = ["MAX_ERRORS", "FormObject", "build", "form_object"]
+
+#: The most field errors collected for one body; the rest are not looked for.
+MAX_ERRORS = 100
 
 T = TypeVar("T")
 
@@ -71,15 +85,22 @@ class _Invalid(Exception):
 
 
 def build(
-    model: type[T], source: dict[str, Any] | FormObject, path: str | None, errors: list[FieldError]
+    model: type[T],
+    source: dict[str, Any] | FormObject,
+    path: str | None,
+    errors: list[FieldError],
+    digits: int = MAX_DECIMAL_DIGITS,
 ) -> T | None:
     """*model* built from *source*, or ``None`` with what is wrong added to *errors*.
 
     :param path: Where *source* is in the body (``"address"``), ``None`` at the top.
+    :param digits: The most digits of a ``Decimal`` (``RequestLimits.max_decimal_digits``).
     """
     kwargs: dict[str, Any] = {}
     failed = False
     for f in _fields(model):  # type: ignore[arg-type]  # a class is hashable
+        if len(errors) >= MAX_ERRORS:
+            return None
         where = f.name if path is None else f"{path}.{f.name}"
         raw = _raw(source, f)
         if raw is _MISSING:
@@ -89,8 +110,13 @@ def build(
                 errors.append(FieldError(where, "is required"))
                 failed = True
             continue
+        too_long = _over_max_length(raw, f.rules)
+        if too_long is not None:
+            errors.append(FieldError(where, too_long))
+            failed = True
+            continue
         before = len(errors)
-        value = _value(raw, f.annotation, where, errors)
+        value = _value(raw, f.annotation, where, errors, digits)
         if len(errors) > before:
             failed = True
             continue
@@ -110,6 +136,16 @@ def build(
     except ValueError as exc:  # a cross-field rule in __post_init__
         errors.append(FieldError(path, str(exc)))
         return None
+
+
+def _over_max_length(raw: Any, rules: Rules | None) -> str | None:
+    # Checked before the items are converted: 100,000 items for a list of at most
+    # 10 must not cost 100,000 conversions and as many errors.
+    if rules is None or rules.max_length is None or not isinstance(raw, list):
+        return None
+    if len(raw) <= rules.max_length:
+        return None
+    return rules.check(raw)
 
 
 def _raw(source: dict[str, Any] | FormObject, f: _Field) -> Any:
@@ -138,7 +174,7 @@ def _raw(source: dict[str, Any] | FormObject, f: _Field) -> Any:
     return _MISSING if blank_is_missing and value == "" else value
 
 
-def _value(raw: Any, annotation: Any, where: str, errors: list[FieldError]) -> Any:
+def _value(raw: Any, annotation: Any, where: str, errors: list[FieldError], digits: int) -> Any:
     inner, optional = _optional(annotation)
     if inner is Any:
         return raw
@@ -150,28 +186,38 @@ def _value(raw: Any, annotation: Any, where: str, errors: list[FieldError]) -> A
         if not isinstance(raw, dict | FormObject):
             errors.append(FieldError(where, "must be an object"))
             return None
-        return build(inner, raw, where, errors)
+        return build(inner, raw, where, errors, digits)
     origin = typing.get_origin(inner)
     if origin is list:
         if not isinstance(raw, list):
             errors.append(FieldError(where, "must be a list"))
             return None
         (item,) = typing.get_args(inner)
-        return [_value(v, item, f"{where}[{i}]", errors) for i, v in enumerate(raw)]
+        items = []
+        for i, v in enumerate(raw):
+            if len(errors) >= MAX_ERRORS:
+                break
+            items.append(_value(v, item, f"{where}[{i}]", errors, digits))
+        return items
     if origin is dict:
         if not isinstance(raw, dict):
             errors.append(FieldError(where, "must be an object"))
             return None
         item = typing.get_args(inner)[1]
-        return {k: _value(v, item, f"{where}.{k}", errors) for k, v in raw.items()}
+        values = {}
+        for k, v in raw.items():
+            if len(errors) >= MAX_ERRORS:
+                break
+            values[k] = _value(v, item, f"{where}.{k}", errors, digits)
+        return values
     try:
-        return _scalar(raw, inner)
+        return _scalar(raw, inner, digits)
     except _Invalid as invalid:
         errors.append(FieldError(where, invalid.message))
         return None
 
 
-def _scalar(raw: Any, type_: type[Any]) -> Any:
+def _scalar(raw: Any, type_: type[Any], digits: int) -> Any:
     if type_ is FileStorage:
         if isinstance(raw, FileStorage):
             return raw
@@ -180,7 +226,9 @@ def _scalar(raw: Any, type_: type[Any]) -> Any:
     # others only where they mean the same (an int for a float, not a bool for an int).
     if isinstance(raw, str):
         try:
-            return convert(raw, type_)
+            return convert(raw, type_, max_decimal_digits=digits)
+        except TooManyDigits:
+            raise _Invalid(f"must have at most {digits} digits") from None
         except (ValueError, TypeError, ArithmeticError):
             raise _Invalid(f"must be {_describe(type_)}") from None
     if type_ is bool and isinstance(raw, bool):
@@ -189,9 +237,16 @@ def _scalar(raw: Any, type_: type[Any]) -> Any:
         if type_ is int and isinstance(raw, int):
             return raw
         if type_ is float and isinstance(raw, int | float):
-            return float(raw)
+            try:
+                return float(raw)
+            except OverflowError:  # an integer of 400 digits
+                raise _Invalid("must be a number within the range of a float") from None
         if type_ is Decimal and isinstance(raw, int | float):
-            return Decimal(str(raw))  # str() is the shortest text: 0.1, not 0.1000000000000000055
+            # str() is the shortest text: 0.1, not 0.1000000000000000055
+            try:
+                return check_decimal_digits(Decimal(str(raw)), digits)
+            except TooManyDigits:
+                raise _Invalid(f"must have at most {digits} digits") from None
         if issubclass(type_, Enum) and isinstance(raw, int | float):
             try:
                 return convert(str(raw), type_)

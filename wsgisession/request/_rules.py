@@ -6,6 +6,7 @@ import operator
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 __all__ = ["Rules", "rules", "rules_of"]
@@ -59,11 +60,24 @@ class Rules:
             (self.gt, ">", operator.le),
             (self.lt, "<", operator.ge),
         ):
-            if bound is not None and fails(value, bound):
-                return f"must be {op} {bound}"
+            if bound is None:
+                continue
+            try:
+                if fails(value, bound):
+                    return f"must be {op} {bound}"
+            except TypeError:  # a naive datetime against an aware one, say
+                return _incomparable(value, bound)
         if self.one_of is not None and value not in self.one_of:
             return "must be one of: " + ", ".join(str(choice) for choice in self.one_of)
         return None
+
+
+def _incomparable(value: Any, bound: Any) -> str:
+    if isinstance(value, datetime) and isinstance(bound, datetime):
+        if bound.utcoffset() is None:
+            return "must be a date and time without a time zone"
+        return "must be a date and time with a time zone (such as +00:00)"
+    return f"cannot be compared with {bound}"
 
 
 def _unit(value: Any) -> str:

@@ -35,11 +35,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 
 from .._frameworks import django_response_for
+from .._limits import limits_for
 from ..context import current_environ
 from ..errors import BadBody, FieldError
 from ._delegate import delegate
 from ._forms import form_data, is_form, is_json, json_body
-from ._models import FormObject, build, form_object
+from ._models import MAX_ERRORS, FormObject, build, form_object
 from ._rules import rules
 
 if TYPE_CHECKING:
@@ -82,8 +83,8 @@ class Validation(Generic[T]):
 def validate_body(model: type[T]) -> Validation[T]:
     """Read and check the request body against *model*, without raising for bad input.
 
-    The seed's ``Validation`` parameter: for a handler that shows the errors itself,
-    typically a form re-rendered with a message next to each field.
+    For a handler that shows the errors itself, typically a form re-rendered with a
+    message next to each field.
 
     - JSON when the media type is ``application/json`` (parameters allowed, as in
       ``; charset=utf-8``) or ``application/*+json``; a urlencoded or multipart
@@ -122,7 +123,12 @@ def validate_body(model: type[T]) -> Validation[T]:
     if delegated is not None:
         value, errors = delegated
     else:
-        value = build(model, source, None, errors)
+        value = build(model, source, None, errors, limits_for(environ).max_decimal_digits)
+    if len(errors) >= MAX_ERRORS:
+        errors = [
+            *errors[:MAX_ERRORS],
+            FieldError(None, f"too many errors: only the first {MAX_ERRORS} are listed"),
+        ]
     return Validation(None, errors) if errors else Validation(value)
 
 

@@ -1,10 +1,10 @@
 """The request scope and typed request parameters, for any WSGI app.
 
-- :data:`at` is a mutable mapping that lives for one request (Xitrum's ``at``,
-  Rails' ``@``): a view puts data in, the layout takes it out, with no argument
-  passing in between. :func:`at_json` hands a value to JavaScript safely.
-- :func:`param`, :func:`optional_param` and :func:`params` read a parameter from the path,
-  the form body or the query string, converted to the type asked for; bad input is
+- :data:`at` is a mutable mapping that lives for one request: a view puts data
+  in, the layout takes it out, with no argument passing in between. :func:`at_json`
+  hands a value to JavaScript safely.
+- :func:`param`, :func:`optional_param` and :func:`params` read a parameter from the
+  path, the form body or the query string, converted to the type asked for; bad input is
   a ``400`` (:class:`~wsgisession.errors.BadParam`), never a ``500``.
 
 Both need the request to be bound to the context: :class:`~wsgisession.SessionMiddleware`
@@ -33,6 +33,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
 from .._input import keep_body_readable
+from .._limits import RequestLimits, check_limits, limits_for
 from ..context import at, bind, current_environ, request_scope, unbind
 from ..errors import BadParam
 from ._converters import convert, converter_for, register_converter, unregister_converter
@@ -93,17 +94,22 @@ class RequestScope:
     - unbinds when the response is closed.
 
     :param app: The WSGI application to wrap.
+    :param limits: How much of a request body :func:`param` and
+        :func:`~wsgisession.body` parse: a :class:`~wsgisession.RequestLimits`.
+        ``None`` (default): its defaults.
+    :raises ConfigurationError: *limits* is not a ``RequestLimits``.
 
     ::
 
         app = RequestScope(app)
     """
 
-    def __init__(self, app: WSGIApplication) -> None:
+    def __init__(self, app: WSGIApplication, *, limits: RequestLimits | None = None) -> None:
         self.app = app
+        self.limits = check_limits(limits)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        keep_body_readable(environ)
+        keep_body_readable(environ, self.limits)
         token = bind(environ)
         started = False
 
@@ -295,7 +301,8 @@ def _convert(name: str, value: Any, type_: type[T]) -> T:
     if isinstance(value, FileStorage):
         return value  # type: ignore[return-value]
     try:
-        return convert(value, type_)
+        digits = limits_for(current_environ()).max_decimal_digits
+        return convert(value, type_, max_decimal_digits=digits)
     except (ValueError, TypeError, ArithmeticError):
         raise BadParam(name, str(value), type_.__name__) from None
 

@@ -1,4 +1,4 @@
-"""The two families of session stores, as in Xitrum.
+"""The two families of session stores: client-side and server-side.
 
 - A :class:`ClientSessionStore` is *client-side*: the whole session, serialized and
   signed, travels in the cookie. Nothing is kept on the server, so it scales freely,

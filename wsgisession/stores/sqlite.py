@@ -36,8 +36,11 @@ from .base import ServerSessionStore
 
 __all__ = ["SQLiteStore"]
 
-_SCHEMA = (
-    """
+#: The layout of the database this code reads and writes, kept in the file as
+#: ``PRAGMA user_version``. Raise it with a new entry in :data:`_MIGRATIONS`.
+SCHEMA_VERSION = 2
+
+_SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS wsgisession_records (
     key TEXT PRIMARY KEY,
     expires REAL NOT NULL
@@ -55,8 +58,12 @@ CREATE TABLE IF NOT EXISTS wsgisession_meta (
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO wsgisession_meta (name, value) VALUES ('last_gc', 0);
 """
-    + _sqlite_index.SCHEMA
-)
+
+#: Version -> the statements that bring a database from the version before to it.
+#: Version 1 is also what files made before versions existed hold (``user_version``
+#: 0), and its statements are idempotent, so those files migrate in place.
+#: Version 2 adds the per-user session index (device tracking).
+_MIGRATIONS = {1: _SCHEMA_1, 2: _sqlite_index.SCHEMA}
 
 _LOAD = """
 SELECT f.field, f.value FROM wsgisession_records AS r
@@ -140,11 +147,35 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
             conn.execute("PRAGMA journal_mode=WAL")
             # Safe with WAL: a power cut may lose the last saves, never corrupt.
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            self._migrate(conn)
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"the session database {self.path!r} has schema version {version}, made by a"
+                f" newer wsgisession; this one reads version {SCHEMA_VERSION}: upgrade"
+                " wsgisession in every process that uses the file"
+            )
+        # One process migrates; the others wait on the lock, then find it done.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:

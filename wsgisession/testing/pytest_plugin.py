@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from ..context import _environ
+from ..context import bind, unbind
 from ..middleware import SessionMiddleware
 from ..stores.base import ClientSessionStore, ServerSessionStore
 from ..stores.memory import LRUStore
@@ -83,7 +83,7 @@ def wsgisession_client(
     """
     # A response a test never closes leaves its request bound to this thread;
     # undo that so the next test starts with no current request.
-    token = _environ.set(None)
+    token = bind(None)
 
     def make(app: Any, **options: Any) -> Client:
         try:
@@ -99,4 +99,4 @@ def wsgisession_client(
         return Client(app)
 
     yield make
-    _environ.reset(token)
+    unbind(token)

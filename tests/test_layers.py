@@ -1,0 +1,150 @@
+"""The package's import graph runs one way, by layer, and integrations use public names.
+
+A module may import from its own layer or a lower one, never a higher one: the core
+knows nothing of stores' internals, request or access code, integrations or the CLI.
+A new upward import fails here, with the module and the import named.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "wsgisession"
+
+#: Lowest first. A module's layer is that of its longest matching prefix.
+LAYERS: list[tuple[str, ...]] = [
+    # 0. the session core's building blocks
+    (
+        "wsgisession.errors",
+        "wsgisession._options",
+        "wsgisession.serialization",
+        "wsgisession.signing",
+        "wsgisession._input",
+        "wsgisession._limits",
+        "wsgisession._frameworks",
+        "wsgisession.context",
+        "wsgisession.sessions",
+        "wsgisession.cookies",
+        "wsgisession.events",
+    ),
+    # 1. stores: the two store families and their implementations
+    ("wsgisession.stores",),
+    # 2. the middleware and what views use of the session itself
+    (
+        "wsgisession.middleware",
+        "wsgisession._backends",
+        "wsgisession.messages",
+        "wsgisession.vars",
+    ),
+    # 3. request data and access control, built on the session
+    ("wsgisession.request", "wsgisession.access", "wsgisession.metrics"),
+    # 4. configuration: stores and middlewares from URLs, dicts, files
+    ("wsgisession.config",),
+    # 5. integrations and test helpers
+    ("wsgisession.contrib", "wsgisession.testing"),
+    # 6. the command line
+    ("wsgisession.cli", "wsgisession.__main__"),
+]
+
+#: The package's ``__init__`` re-exports the public names of every layer.
+TOP = "wsgisession"
+
+#: Integrations and outer layers reach the core only through public names.
+OUTER = ("wsgisession.contrib", "wsgisession.testing", "wsgisession.cli", "wsgisession.config")
+
+
+def layer_of(module: str) -> int:
+    if module == TOP:
+        return len(LAYERS)
+    best = (-1, -1)
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best[0]:
+                best = (len(prefix), index)
+    assert best[1] >= 0, f"{module} is in no layer: add it to LAYERS"
+    return best[1]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, absolute module, names) of every wsgisession import in *path*."""
+    module = module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            names = [alias.name for alias in node.names]
+            if target.startswith("wsgisession"):
+                # "from . import x" imports the submodule x
+                if not node.module and node.level:
+                    found.extend((node.lineno, f"{target}.{name}", []) for name in names)
+                else:
+                    found.append((node.lineno, target, names))
+        elif isinstance(node, ast.Import):
+            found.extend(
+                (node.lineno, alias.name, [])
+                for alias in node.names
+                if alias.name.startswith("wsgisession")
+            )
+    return found
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_imports_point_down_the_layers(path: Path) -> None:
+    module = module_name(path)
+    upward = [
+        f"line {line}: {target}"
+        for line, target, _ in imports_of(path)
+        if layer_of(target) > layer_of(module)
+    ]
+    assert not upward, f"{module} imports from a higher layer: {upward}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if module_name(p).startswith(OUTER)],
+    ids=lambda p: module_name(p),
+)
+def test_outer_layers_use_only_public_names_of_the_core(path: Path) -> None:
+    module = module_name(path)
+    private = [
+        f"line {line}: {target}.{name}"
+        for line, target, names in imports_of(path)
+        if not target.startswith(module.rpartition(".")[0] + ".") or target == "wsgisession"
+        for name in names
+        if name.startswith("_")
+    ]
+    private += [
+        f"line {line}: {target}"
+        for line, target, _ in imports_of(path)
+        if any(part.startswith("_") and not part.startswith("__") for part in target.split("."))
+        and not target.startswith(module.rpartition(".")[0] + ".")
+        # werkzeug responses as Django's: the one private module made for contrib
+        and target != "wsgisession._frameworks"
+    ]
+    tree = ast.parse(path.read_text())
+    private += [
+        f"line {node.lineno}: .{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"})
+    ]
+    assert not private, f"{module} uses private names: {private}"
