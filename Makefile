@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest bench clean
+.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Reinstall when the project's dependencies change.
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres]'
 	touch $@
 
 $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
@@ -33,8 +33,8 @@ demo-flask: $(VENV)/.demo-installed
 demo-django: $(VENV)/.demo-installed
 	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'demo.django_app:create_app()'
 
-## make test: lint, type-check and run the whole test suite (what CI runs)
-test: lint typecheck pytest
+## make test: lint, type-check and run the whole test suite, then Flask's own tests
+test: lint typecheck pytest compat-flask
 
 ## make test-fast: the inner loop; leaves out tests marked slow (servers, browsers)
 test-fast: $(VENV)/.dev-installed
@@ -50,8 +50,13 @@ typecheck: $(VENV)/.dev-installed
 pytest: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make compat-flask: Flask 3.1.3's own session tests (from its sdist, bodies
+## unchanged) with init_app, on every store; builds .venv/compat/ on first use
+compat-flask: $(VENV)/.dev-installed
+	$(BIN)/python tests/compat/flask/run.py $(COMPAT_ARGS)
+
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.dev-installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres,bench]'
 	touch $@
 
 ## make bench: wsgisession beside its peers (table, benchmarks/results.json,

@@ -256,6 +256,51 @@ def redis_target(url: str | None) -> Iterator[RedisTarget | None]:
             process.wait(timeout=10)
 
 
+# -- PostgreSQL ------------------------------------------------------------------
+
+
+@dataclass
+class PostgresTarget:
+    url: str
+    #: A schema of this run's own, dropped afterwards: wsgisession's table and
+    #: Django's ``django_session`` are both in it, on the same server.
+    schema: str
+    where: str
+
+
+#: The PostgreSQL of this run (set by run.py), for PostgresStore and Django's db engine.
+postgres: PostgresTarget | None = None
+
+
+@contextmanager
+def postgres_target(url: str | None) -> Iterator[PostgresTarget | None]:
+    """The shared PostgreSQL (``--postgres-url``, default 127.0.0.1:5432/test), in a
+    schema of this run's own that is dropped afterwards; ``None`` when there is none."""
+    global postgres
+    try:
+        import psycopg
+    except ImportError:
+        yield None
+        return
+    url = url or "postgresql://postgres@127.0.0.1:5432/test"
+    schema = f"wsgisession_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(url, connect_timeout=2, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+            version = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error as exc:
+        print(f"# no PostgreSQL at {url} ({exc}): PostgreSQL systems skipped", file=sys.stderr)
+        yield None
+        return
+    postgres = PostgresTarget(url, schema, f"{url} {version[0] if version else ''}")
+    try:
+        yield postgres
+    finally:
+        postgres = None
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     cpu = ""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import common
 from benchmarks.common import SECRET, SESSION, Client, RedisTarget, Suite, plain_app
 
 #: Django's URLconf (``ROOT_URLCONF`` is this module); filled in by :func:`_django`.
@@ -184,19 +185,28 @@ def _django(middleware: list[str], engine: str) -> Any:
     from django.urls import path
 
     if not settings.configured:
+        databases, apps = {}, []
+        if common.postgres is not None:
+            # The db engine on the same PostgreSQL as PostgresStore, in the run's schema.
+            apps = ["django.contrib.sessions"]
+            databases = {"default": _django_database(common.postgres)}
         settings.configure(
             DEBUG=False,
             SECRET_KEY=SECRET,
             ALLOWED_HOSTS=["*"],
             ROOT_URLCONF=__name__,
             MIDDLEWARE=[],
-            INSTALLED_APPS=[],
-            DATABASES={},
+            INSTALLED_APPS=apps,
+            DATABASES=databases,
             USE_TZ=True,
             LOGGING_CONFIG=None,
             CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
         )
         django.setup()
+        if databases:
+            from django.core.management import call_command
+
+            call_command("migrate", "sessions", verbosity=0)
 
         def seed(request: Any) -> Any:
             request.session.update(SESSION)
@@ -219,6 +229,22 @@ def _django(middleware: list[str], engine: str) -> Any:
     settings.MIDDLEWARE = middleware
     settings.SESSION_ENGINE = engine
     return WSGIHandler()
+
+
+def _django_database(target: common.PostgresTarget) -> dict[str, Any]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(target.url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": params.get("dbname", "postgres"),
+        "USER": params.get("user", ""),
+        "PASSWORD": params.get("password", ""),
+        "HOST": params.get("host", ""),
+        "PORT": params.get("port", ""),
+        "CONN_MAX_AGE": None,  # one persistent connection, as PostgresStore's pool
+        "OPTIONS": {"options": f"-c search_path={target.schema}"},
+    }
 
 
 def django_bare() -> Client:
@@ -246,6 +272,19 @@ def django_cache(redis: RedisTarget | None, tmp: Path) -> Suite:
     return _django_suite("Django cache", engine, "LocMemCache", "wsgisession LRUStore")
 
 
+def django_db(redis: RedisTarget | None, tmp: Path) -> Suite:
+    if common.postgres is None:
+        raise ImportError("no PostgreSQL (install psycopg and run a server, or --postgres-url)")
+    from django.conf import settings
+
+    if settings.configured and not settings.DATABASES:
+        raise ImportError("Django was configured before PostgreSQL was known")
+    engine = "django.contrib.sessions.backends.db"
+    return _django_suite(
+        "Django db (PostgreSQL)", engine, "django_session table", "wsgisession PostgresStore"
+    )
+
+
 SUITES: list[Callable[[RedisTarget | None, Path], Suite]] = [
     beaker_cookie,
     beaker_memory,
@@ -254,6 +293,7 @@ SUITES: list[Callable[[RedisTarget | None, Path], Suite]] = [
     flask_session_redis,
     django_signed,
     django_cache,
+    django_db,
 ]
 
 #: The baselines the suites name: each peer is measured above its own framework.

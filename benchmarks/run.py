@@ -4,9 +4,10 @@
   (``untouched``: the view ignores the session; ``read``: it reads one key;
   ``write``: it increments a counter), each through a direct WSGI call with the
   previous response's cookie sent back. Systems: wsgisession's CookieStore (signed,
-  encrypted), LRUStore, SQLiteStore, RedisStore; Beaker (encrypted cookie, memory,
-  Redis); Flask's cookie session; Flask-Session on Redis; Django's
-  ``signed_cookies`` and ``cache`` engines. Each is measured above its own bare app
+  encrypted), LRUStore, SQLiteStore, RedisStore, PostgresStore; Beaker (encrypted
+  cookie, memory, Redis); Flask's cookie session; Flask-Session on Redis; Django's
+  ``signed_cookies``, ``cache`` and ``db`` engines (``db`` on the same PostgreSQL
+  as PostgresStore, in a schema of the run's own). Each is measured above its own bare app
   (plain WSGI, Flask without sessions, Django without the session middleware).
 - **Round trips**: Redis round trips and commands per request (wsgisession, Beaker,
   Flask-Session).
@@ -36,7 +37,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import perrequest, report, roundtrips, scale, throughput
-from benchmarks.common import machine, redis_target
+from benchmarks.common import machine, postgres_target, redis_target
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("requests", "roundtrips", "throughput", "scale")
@@ -60,6 +61,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=300, help="latency samples per size")
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--redis-url", help="use this Redis (default: a private redis-server)")
+    parser.add_argument(
+        "--postgres-url",
+        help="use this PostgreSQL, in a schema of the run's own"
+        " (default: postgresql://postgres@127.0.0.1:5432/test)",
+    )
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "benchmarks.png")
     parser.add_argument(
@@ -85,9 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         "session": "benchmarks/common.py SESSION (~400 bytes serialized)",
     }
     print(f"# {results['date']}  {results['machine']}")
-    with tempfile.TemporaryDirectory() as tmpdir, redis_target(args.redis_url) as redis:
+    with (
+        tempfile.TemporaryDirectory() as tmpdir,
+        redis_target(args.redis_url) as redis,
+        postgres_target(args.postgres_url) as postgres,
+    ):
         tmp = Path(tmpdir)
         results["redis"] = redis.where if redis else None
+        results["postgres"] = postgres.where if postgres else None
         suites, baselines, skipped = perrequest.build_suites(redis, tmp)
         results["skipped"] = skipped
         try:

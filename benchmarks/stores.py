@@ -6,11 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import common
 from benchmarks.common import SECRET, SESSION, Client, RedisTarget, Suite, WSGIApp, plain_app
 from wsgisession import (
     ClientSessionStore,
     CookieStore,
     LRUStore,
+    PostgresStore,
     RedisStore,
     ServerSessionStore,
     SessionMiddleware,
@@ -97,10 +99,19 @@ def redis_store(redis: RedisTarget | None, tmp: Path) -> Suite:
     return made
 
 
+def postgres_store(redis: RedisTarget | None, tmp: Path) -> Suite:
+    target = common.postgres
+    if target is None:
+        raise ImportError("no PostgreSQL (install psycopg and run a server, or --postgres-url)")
+    store = PostgresStore(target.url, schema=target.schema, table="wsgisession")
+    return suite("wsgisession PostgresStore", store, "one jsonb row per session")
+
+
 SUITES: list[Callable[[RedisTarget | None, Path], Suite]] = [
     cookie_plain,
     cookie_encrypted,
     lru,
     sqlite,
     redis_store,
+    postgres_store,
 ]

@@ -12,13 +12,14 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from werkzeug.test import Client
+from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import (
     ClientSessionStore,
     CookieStore,
     LRUStore,
+    PostgresStore,
     RedisStore,
     ServerSessionStore,
     SessionMiddleware,
@@ -44,6 +45,11 @@ def text_app(view: Callable[[Request], Any]) -> Any:
         return Response("" if result is None else str(result), content_type="text/plain")
 
     return app
+
+
+def set_cookies(response: TestResponse) -> list[str]:
+    """The ``Set-Cookie`` headers of *response*."""
+    return response.headers.getlist("Set-Cookie")
 
 
 def session_client(view: Callable[[Request], Any], **options: Any) -> Client:
@@ -90,6 +96,71 @@ def redis_test_store(**options: Any) -> RedisStore:
     return RedisStore(require_redis(), prefix=f"{REDIS_RUN_PREFIX}{uuid4().hex[:12]}:", **options)
 
 
+# -- PostgreSQL: the server on 127.0.0.1:5432 or $WSGISESSION_TEST_POSTGRES_URL -----
+
+POSTGRES_URL = os.environ.get(
+    "WSGISESSION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+#: Every table this test run creates is in this schema, dropped when the run ends.
+POSTGRES_RUN_SCHEMA = f"wsgisession_test_{uuid4().hex[:12]}"
+
+
+@functools.cache
+def _postgres_problem() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed: pip install -e '.[postgres]'"
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=2, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{POSTGRES_RUN_SCHEMA}"')
+    except psycopg.Error as exc:
+        return (
+            f"no PostgreSQL at {POSTGRES_URL} ({exc}); start one or set"
+            " WSGISESSION_TEST_POSTGRES_URL"
+        )
+    return None
+
+
+def require_postgres() -> str:
+    """The test PostgreSQL URL; skips the test without one, but fails it under ``CI=true``.
+
+    The run's schema exists once this returns.
+    """
+    problem = _postgres_problem()
+    if problem is not None:
+        skip_or_fail(problem)
+    return POSTGRES_URL
+
+
+def postgres_sql(statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run *statement* on the test PostgreSQL, outside any store; its rows, if any."""
+    import psycopg
+
+    with psycopg.connect(require_postgres(), autocommit=True) as conn:
+        cursor = conn.execute(statement.encode(), params or None)
+        return cursor.fetchall() if cursor.description else []
+
+
+def postgres_test_table() -> str:
+    """A table name of its own for one test (in the run's schema)."""
+    return f"s_{uuid4().hex[:12]}"
+
+
+def postgres_test_store(**options: Any) -> PostgresStore:
+    """A PostgresStore on the test server, with a table of its own in the run's schema."""
+    options.setdefault("table", postgres_test_table())
+    return PostgresStore(require_postgres(), schema=POSTGRES_RUN_SCHEMA, **options)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_the_postgres_schema() -> Iterator[None]:
+    yield
+    if _postgres_problem.cache_info().currsize and _postgres_problem() is None:
+        postgres_sql(f'DROP SCHEMA IF EXISTS "{POSTGRES_RUN_SCHEMA}" CASCADE')
+
+
 def record_count(store: ServerSessionStore) -> int:
     """How many session records *store* holds, looked at from outside the store."""
     if isinstance(store, LRUStore):
@@ -105,6 +176,10 @@ def record_count(store: ServerSessionStore) -> int:
         return int(count)
     if isinstance(store, RedisStore):
         return sum(1 for _ in store.client.scan_iter(match=store.prefix + "*"))
+    if isinstance(store, PostgresStore):
+        if not postgres_sql("SELECT to_regclass(%s) IS NOT NULL", store.qualified)[0][0]:
+            return 0  # never used: the store creates its table on first use
+        return int(postgres_sql(f"SELECT count(*) FROM {store.qualified}")[0][0])  # noqa: S608
     raise TypeError(f"cannot count the records of {store!r}")
 
 
@@ -114,6 +189,9 @@ def drop_store(store: ClientSessionStore | ServerSessionStore) -> None:
         keys = list(store.client.scan_iter(match=store.prefix + "*"))
         if keys:
             store.client.delete(*keys)
+    if isinstance(store, PostgresStore):
+        store.close()
+        postgres_sql(f"DROP TABLE IF EXISTS {store.qualified}")
     if isinstance(store, ServerSessionStore):
         store.close()
 
@@ -126,6 +204,7 @@ STORES: dict[str, Callable[[Path], ClientSessionStore | ServerSessionStore]] = {
     "lru": lambda tmp_path: LRUStore(),
     "sqlite": lambda tmp_path: SQLiteStore(tmp_path / "sessions.sqlite3"),
     "redis": lambda tmp_path: redis_test_store(),
+    "postgres": lambda tmp_path: postgres_test_store(),
 }
 SERVER_STORES = [name for name in STORES if not name.endswith("cookie")]
 
@@ -142,11 +221,17 @@ def store(
 
 @pytest.fixture(params=SERVER_STORES)
 def server_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerSessionStore]:
-    """Each server-side store in turn (LRU, SQLite, Redis)."""
+    """Each server-side store in turn (LRU, SQLite, Redis, PostgreSQL)."""
     made = STORES[request.param](tmp_path)
     assert isinstance(made, ServerSessionStore)
     yield made
     drop_store(made)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The test PostgreSQL URL (skips, or fails under CI, when there is none)."""
+    return require_postgres()
 
 
 @pytest.fixture

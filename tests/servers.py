@@ -1,4 +1,4 @@
-"""Real servers for tests: a private redis-server and gunicorn, each on a free port.
+"""Real servers for tests: private redis-server, postgres and gunicorn, on free ports.
 
 Each is started by the test that needs it and stopped in its finalizer, so a test
 may kill, pause or restart one without disturbing anyone else. ``Gunicorn`` and
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,6 +39,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cluster_port() -> int:
+    """A free port at most 55535 whose cluster-bus port (+10000) is free too."""
+    for _ in range(1000):
+        port = random.randint(20000, 55535)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free port pair for a Redis cluster node")
 
 
 def in_ci() -> bool:
@@ -110,6 +126,144 @@ def start_private_redis(directory: Path) -> PrivateRedis:
     server = PrivateRedis(directory)
     server.start()
     return server
+
+
+class RedisNode:
+    """One redis-server (a master, replica, sentinel or cluster node) on a free port."""
+
+    def __init__(
+        self, directory: Path, *args: str, sentinel: bool = False, cluster: bool = False
+    ) -> None:
+        if shutil.which("redis-server") is None:
+            skip_or_fail("redis-server is not installed")
+        # A cluster node also listens on its port + 10000 (the cluster bus), so its
+        # port must be at most 55535 and both must be free.
+        self.port = cluster_port() if cluster else free_port()
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.args = args
+        self.sentinel = sentinel
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        if self.sentinel:
+            # A sentinel rewrites its config file, so it must have one of its own.
+            config = self.directory / "sentinel.conf"
+            config.write_text(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                + "".join(f"{line}\n" for line in self.args)
+            )
+            command = ["redis-server", str(config), "--sentinel"]
+        else:
+            command = [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+                *self.args,
+            ]
+        log = self.directory / "log"
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        no_retry = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
+        probe = redis.Redis(port=self.port, socket_timeout=1, retry=no_retry)
+        deadline = time.monotonic() + START_TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    pytest.fail(f"redis-server on port {self.port} exited:\n{log.read_text()}")
+                try:
+                    if probe.ping():
+                        return
+                except redis.ConnectionError:
+                    time.sleep(0.025)
+            pytest.fail(f"redis-server on port {self.port} did not start")
+        finally:
+            probe.close()
+
+    def kill(self) -> None:
+        """SIGKILL, by pid: the node dies as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _postgres_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found is None:
+        candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+        found = str(candidates[-1]) if candidates else None
+    return found
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of our own (initdb + pg_ctl in a temp dir), to stop and start.
+
+    Never the machine's shared server: this one has its own data directory, port and
+    socket directory, and is stopped (immediately, as a crash) by :meth:`stop`.
+    initdb refuses to run as root, so under root the server runs as ``postgres``.
+    """
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = _postgres_binary("initdb"), _postgres_binary("pg_ctl")
+        if initdb is None or pg_ctl is None:
+            skip_or_fail("the PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        self.pg_ctl = pg_ctl
+        # Under /tmp, not pytest's tmp_path: the postgres user cannot enter root's.
+        self.directory = Path(tempfile.mkdtemp(prefix="wsgisession-pg-"))
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres")
+            self._as = ["runuser", "-u", "postgres", "--"]
+        subprocess.run(
+            [*self._as, initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [
+                *(*self._as, self.pg_ctl, "-D", str(self.data)),
+                *("-l", str(self.directory / "log"), "-o", options),
+                *("-w", "-t", str(int(START_TIMEOUT)), "start"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def pid(self) -> int | None:
+        """The postmaster's process id, or None when it is not running."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self) -> None:
+        """Stop at once, as a crash would: SIGQUIT to our own postmaster, by its pid."""
+        pid = self.pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGQUIT)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class Gunicorn:

@@ -275,7 +275,7 @@ def test_gc_leaves_redis_to_expire_sessions_itself(capsys: pytest.CaptureFixture
     [
         (["gc"], "no store: pass --store URL"),
         (["gc", "--store", "sqlite:///nowhere/s.sqlite3"], "no session database at"),
-        (["gc", "--store", "memory://"], "gc is for SQLite stores"),
+        (["gc", "--store", "memory://"], "gc is for SQLite and PostgreSQL stores"),
         (["gc", "--store", "bogus://x"], "unknown store URL scheme 'bogus'"),
     ],
 )

@@ -152,6 +152,18 @@ def test_secure_prefix_and_samesite_none_force_secure() -> None:
         CookieOptions(samesite="None", secure=False)
 
 
+def test_partitioned_cookies_carry_the_attribute_and_are_always_secure() -> None:
+    options = CookieOptions(partitioned=True)
+    assert options.secure is True
+    header = options.set_header("value", {"wsgi.url_scheme": "http"})
+    assert "Partitioned" in header
+    assert "Secure" in header
+    assert "Partitioned" in options.delete_header({})
+    assert "Partitioned" not in CookieOptions().set_header("value", {})
+    with pytest.raises(ConfigurationError, match="Partitioned"):
+        CookieOptions(partitioned=True, secure=False)
+
+
 def test_samesite_is_normalised() -> None:
     assert CookieOptions(samesite="strict").samesite == "Strict"
     with pytest.raises(ConfigurationError, match="samesite"):

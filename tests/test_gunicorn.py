@@ -17,7 +17,15 @@ import pytest
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client
 
-from tests.conftest import REDIS_RUN_PREFIX, SECRET, require_redis
+from tests.conftest import (
+    POSTGRES_RUN_SCHEMA,
+    REDIS_RUN_PREFIX,
+    SECRET,
+    postgres_sql,
+    postgres_test_table,
+    require_postgres,
+    require_redis,
+)
 from tests.servers import Browser, free_port, gunicorn, running
 from tests.test_cli import cart, text_app
 from wsgisession import SessionMiddleware
@@ -61,6 +69,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         prefix = f"{REDIS_RUN_PREFIX}gunicorn-{uuid4().hex[:8]}:"
         yield f"{url}?prefix={prefix}"
         drop_redis_keys(url, prefix)
+    elif kind == "postgres":
+        table = postgres_test_table()
+        yield f"{require_postgres()}?schema={POSTGRES_RUN_SCHEMA}&table={table}"
+        postgres_sql(f'DROP TABLE IF EXISTS "{POSTGRES_RUN_SCHEMA}"."{table}"')
     else:
         yield kind
 
@@ -108,6 +120,7 @@ def serving_pids(tmp_path: Path) -> set[str]:
         pytest.param("cookie://", id="cookie"),
         pytest.param("sqlite", id="sqlite"),
         pytest.param("redis", id="redis"),
+        pytest.param("postgres", id="postgres"),
     ],
     indirect=True,
 )
@@ -136,7 +149,10 @@ def test_an_lru_store_under_three_workers_loses_sessions_and_says_so(
 
 
 @pytest.mark.parametrize(
-    "store_url", ["cookie://", "sqlite", "redis"], ids=["cookie", "sqlite", "redis"], indirect=True
+    "store_url",
+    ["cookie://", "sqlite", "redis", "postgres"],
+    ids=["cookie", "sqlite", "redis", "postgres"],
+    indirect=True,
 )
 def test_threads_keep_every_concurrent_client_s_count_exact(
     store_url: str, serve_demo: Serve

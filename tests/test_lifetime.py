@@ -5,18 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from werkzeug.test import TestResponse
 from werkzeug.wrappers import Request
 
 from wsgisession import Session, session
 
-from .conftest import Clock, session_client
+from .conftest import Clock, session_client, set_cookies
 
 DAY = 86400
-
-
-def set_cookies(response: TestResponse) -> list[str]:
-    return response.headers.getlist("Set-Cookie")
 
 
 def login_view(request: Request) -> str:

@@ -19,11 +19,7 @@ from werkzeug.wrappers import Request, Response
 from wsgisession import ServerSessionStore, SessionMiddleware, get_session, session
 from wsgisession.errors import ConfigurationError
 
-from .conftest import SECRET, Clock, session_client, text_app
-
-
-def set_cookies(response: TestResponse) -> list[str]:
-    return response.headers.getlist("Set-Cookie")
+from .conftest import SECRET, Clock, session_client, set_cookies, text_app
 
 
 def cookie_value(response: TestResponse, name: str = "session") -> str:

@@ -96,3 +96,24 @@ def test_the_remember_me_example_sets_the_cookie_lifetime() -> None:
     assert f"Max-Age={30 * 86400}" in remembered.headers["Set-Cookie"]
     forgotten = Client(namespace["app"]).post("/", data={"user": "ada"})
     assert "Max-Age" not in forgotten.headers["Set-Cookie"]
+
+
+def test_the_flask_remember_me_example_gives_a_permanent_session_or_not() -> None:
+    import flask
+
+    from wsgisession.contrib.flask import init_app
+
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+    init_app(app)
+    namespace: dict[str, Any] = {
+        "app": app,
+        "flask": flask,
+        "check_password": lambda form: form["user"],
+    }
+    exec(code_block("python", "flask.session.permanent = "), namespace)  # noqa: S102
+    client = app.test_client()
+    remembered = client.post("/login", data={"user": "alice", "remember": "on"})
+    assert f"Max-Age={31 * 86400}" in remembered.headers["Set-Cookie"]
+    browser = app.test_client().post("/login", data={"user": "alice"})
+    assert "Max-Age" not in browser.headers["Set-Cookie"]

@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markupsafe import Markup
 
 from wsgisession import serialization
 
@@ -31,6 +32,8 @@ VALUES = [
     pytest.param({" o": {" t": 1}}, id="dict-that-looks-like-the-escape"),
     pytest.param([{"cart": [("sku", 2)], "when": datetime(2020, 1, 1, tzinfo=UTC)}], id="mixed"),
     pytest.param("</script>\u2028\U0001f600", id="unicode-string"),
+    pytest.param({"m": [Markup("<em>saved</em>"), ("x", Markup("&amp;"))]}, id="markup"),
+    pytest.param({" h": "<em>not markup</em>"}, id="dict-that-looks-like-markup"),
 ]
 
 
@@ -39,6 +42,27 @@ def test_supported_values_round_trip_with_their_types(value: Any) -> None:
     restored = serialization.loads(serialization.dumps(value))
     assert restored == value
     assert type(restored) is type(value)
+
+
+def test_markup_comes_back_as_markup_so_templates_do_not_escape_it() -> None:
+    restored = serialization.loads(serialization.dumps([Markup("<em>saved</em>"), "<em>"]))
+    assert type(restored[0]) is Markup
+    assert type(restored[1]) is str
+    assert Markup("{}").format(restored[0]) == "<em>saved</em>"
+    assert Markup("{}").format(restored[1]) == "&lt;em&gt;"
+
+
+def test_any_object_with_html_is_stored_as_its_markup() -> None:
+    class Link:
+        def __html__(self) -> str:
+            return '<a href="/">home</a>'
+
+    assert serialization.loads(serialization.dumps(Link())) == Markup('<a href="/">home</a>')
+
+
+def test_a_markup_tag_holding_a_non_string_is_refused() -> None:
+    with pytest.raises(ValueError, match="malformed 'h' tag"):
+        serialization.loads('{" h":[1]}')
 
 
 def test_output_is_compact_ascii_json() -> None:

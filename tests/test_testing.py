@@ -129,8 +129,8 @@ def test_find_middleware_follows_app_and_wsgi_app() -> None:
 
     app = flask.Flask(__name__)
     app.secret_key = SECRET
-    middleware = init_app(app)
-    assert find_middleware(LintMiddleware(app)) is middleware
+    sessions = init_app(app)
+    assert find_middleware(LintMiddleware(app)) is sessions.session_middleware()
     with pytest.raises(LookupError, match="pass middleware= explicitly"):
         find_middleware(text_app(show))
 

@@ -64,6 +64,7 @@ from .sessions import Session as Session
 from .stores import ClientSessionStore as ClientSessionStore
 from .stores import CookieStore as CookieStore
 from .stores import LRUStore as LRUStore
+from .stores import PostgresStore as PostgresStore
 from .stores import RedisStore as RedisStore
 from .stores import ServerSessionStore as ServerSessionStore
 from .stores import SessionIndex as SessionIndex

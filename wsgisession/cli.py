@@ -6,6 +6,7 @@
     wsgisession secret
     wsgisession inspect COOKIE --secret-key KEY [--store URL]
     wsgisession gc --store sqlite:///var/lib/myapp/sessions.sqlite3
+    wsgisession migrate --store postgresql://app@db.internal/app
 
 ``serve`` is werkzeug's development server, for your own machine only: it serves
 one request at a time per thread, has no protection against slow clients and is
@@ -287,7 +288,9 @@ def _gc(args: argparse.Namespace) -> int:
         if isinstance(store, RedisStore):
             print(f"{store!r}: Redis expires sessions by itself (TTL); nothing to purge")
             return 0
-        raise CommandError(f"{store!r} has no stored sessions to purge: gc is for SQLite stores")
+        raise CommandError(
+            f"{store!r} has no stored sessions to purge: gc is for SQLite and PostgreSQL stores"
+        )
     try:
         batched = "limit" in _inspect.signature(purge).parameters
         total, started = 0, time.monotonic()
@@ -302,6 +305,29 @@ def _gc(args: argparse.Namespace) -> int:
             store.close()
     elapsed = time.monotonic() - started
     print(f"purged {total} expired session{'s' * (total != 1)} from {store!r} in {elapsed:.1f} s")
+    return 0
+
+
+# -- migrate ---------------------------------------------------------------------
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    url = args.store or os.environ.get("WSGISESSION_STORE")
+    if not url:
+        raise CommandError(
+            "no store: pass --store URL (postgresql://user@host/db) or set WSGISESSION_STORE"
+        )
+    store = store_from_url(url)
+    migrate = getattr(store, "migrate", None)
+    if not callable(migrate):
+        print(f"{store!r} needs no migration: it creates what it needs by itself")
+        return 0
+    try:
+        migrate()
+    finally:
+        if isinstance(store, ServerSessionStore):
+            store.close()
+    print(f"{store!r} is ready")
     return 0
 
 
@@ -370,15 +396,25 @@ def _parser() -> argparse.ArgumentParser:
 
     gc = commands.add_parser(
         "gc",
-        help="purge expired sessions from a SQLite store",
-        description="Purge expired sessions from the store (SQLite: Redis and the cookie"
-        " expire by themselves), in short transactions, showing progress on stderr.",
+        help="purge expired sessions from a SQLite or PostgreSQL store",
+        description="Purge expired sessions from the store (SQLite, PostgreSQL: Redis and"
+        " the cookie expire by themselves), in short transactions, showing progress on"
+        " stderr.",
     )
     gc.add_argument("--store", metavar="URL", help="the store URL (or WSGISESSION_STORE)")
     gc.add_argument(
         "--batch-size", type=_positive, default=1000, help="sessions per transaction (1000)"
     )
     gc.set_defaults(run=_gc)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="create a PostgreSQL store's table and index",
+        description="Create the schema, table and expiry index a PostgreSQL store needs,"
+        " if missing (the store also does it on first use, given the rights).",
+    )
+    migrate.add_argument("--store", metavar="URL", help="the store URL (or WSGISESSION_STORE)")
+    migrate.set_defaults(run=_migrate)
     return parser
 
 

@@ -4,6 +4,7 @@ Deployment settings belong outside the code: a store URL in an environment
 variable, the secret key in a secrets manager, cookie options in a TOML file.
 
 - :func:`store_from_url` turns ``"redis://host:6379/0?prefix=app:"``,
+  ``"postgresql://app@db/app?table=sessions"``,
   ``"sqlite:///var/lib/app/sessions.sqlite3"``, ``"memory://?max_entries=10000"`` or
   ``"cookie://"`` into a store;
 - :func:`from_config` wraps an app in :class:`~wsgisession.SessionMiddleware` from a
@@ -31,13 +32,14 @@ from .middleware import SessionMiddleware
 from .stores.base import ClientSessionStore, ServerSessionStore
 from .stores.cookie import CookieStore
 from .stores.memory import LRUStore
+from .stores.postgres import PostgresStore, split_url
 from .stores.redis import RedisStore
 from .stores.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-__all__ = ["from_config", "store_from_url"]
+__all__ = ["from_config", "middleware_options", "store_from_url"]
 
 Store = ClientSessionStore | ServerSessionStore
 
@@ -102,6 +104,12 @@ def _float(setting: str, value: Any) -> float:
         raise _fail(setting, value, "a number") from None
 
 
+def _float_or_none(setting: str, value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.lower() in _NONE):
+        return None
+    return _float(setting, value)
+
+
 def _seconds(setting: str, value: Any) -> int | None:
     if value is None or value is False or (isinstance(value, str) and value.lower() in _NONE):
         return None
@@ -144,6 +152,7 @@ _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "secure": _secure,
     "httponly": _bool,
     "samesite": _samesite,
+    "partitioned": _bool,
 }
 _SETTINGS = (*_MIDDLEWARE_SETTINGS, "store", "store_options")
 
@@ -177,6 +186,14 @@ def store_from_url(url: str) -> Store:
     ``redis://host:6379/0?prefix=app:``         ``RedisStore`` (``rediss://`` for TLS,
                                                 ``unix:///path.sock``; other query
                                                 options go to redis-py)
+    ``redis+sentinel://h1:26379,h2:26379/mymaster/0``
+                                                ``RedisStore`` on the master the
+                                                sentinels name (``?prefix=``,
+                                                ``?socket_timeout=``)
+    ``postgresql://user@host:5432/db``          ``PostgresStore`` (``postgres://`` too;
+                                                ``?schema=&table=&timeout=&max_size=``
+                                                ``&gc_interval=&create_table=``; other
+                                                query options go to libpq)
     ``sqlite:///var/lib/app/sessions.sqlite3``  ``SQLiteStore`` at an absolute path
     ``sqlite://sessions.sqlite3``               ``SQLiteStore`` at a relative path
                                                 (``?busy_timeout=5&gc_interval=60``)
@@ -191,16 +208,27 @@ def store_from_url(url: str) -> Store:
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.1
-        ``cookie://`` takes ``encrypt``.
+        ``cookie://`` takes ``encrypt``; ``postgresql://`` and ``redis+sentinel://``.
     """
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(
-            f"store URL {url!r} has no scheme: use redis://, rediss://, sqlite://,"
-            " memory:// or cookie://"
+            f"store URL {url!r} has no scheme: use redis://, rediss://, redis+sentinel://,"
+            " postgresql://, sqlite://, memory:// or cookie://"
         )
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in ("postgresql", "postgres"):
+        libpq_url, own = split_url(url)
+        converters = {
+            "schema": _str,
+            "table": _str,
+            "timeout": _float,
+            "max_size": _int,
+            "gc_interval": _float_or_none,
+            "create_table": _bool,
+        }
+        return PostgresStore(libpq_url, **_url_options(url, urlencode(own), converters))
+    if scheme in ("redis", "rediss", "unix", "redis+sentinel"):
         query = parse_qsl(parts.query, keep_blank_values=True)
         prefixes = [value for name, value in query if name == "prefix"]
         if not prefixes:
@@ -225,7 +253,8 @@ def store_from_url(url: str) -> Store:
         return CookieStore(**_url_options(url, parts.query, options))
     raise ConfigurationError(
         f"unknown store URL scheme {parts.scheme!r} in {url!r}: use redis://, rediss://,"
-        " sqlite://, memory:// or cookie://, or a dotted class path"
+        " redis+sentinel://, postgresql://, sqlite://, memory:// or cookie://, or a dotted"
+        " class path"
     )
 
 
@@ -360,8 +389,8 @@ def from_config(
     - ``store``: a store URL (see :func:`store_from_url`), a dotted class path with
       ``store_options``, or a one-entry table ``{"myapp.Store": {option = value}}``;
     - ``cookie_name``, ``max_age``, ``absolute_max_age``, ``refresh_interval``,
-      ``path``, ``domain``, ``secure``, ``httponly``, ``samesite``, as for the
-      middleware. ``"none"`` stands for ``None`` (TOML has no null), and
+      ``path``, ``domain``, ``secure``, ``httponly``, ``samesite``, ``partitioned``,
+      as for the middleware. ``"none"`` stands for ``None`` (TOML has no null), and
       ``secure = "auto"`` for "Secure exactly on HTTPS".
 
     Environment variables ``WSGISESSION_<SETTING>`` override the file
@@ -379,17 +408,36 @@ def from_config(
 
     .. versionadded:: 0.1
     """
-    settings = _read(config)
-    for name in settings:
-        if name not in _SETTINGS:
-            raise _unknown("setting", name, _SETTINGS, "wsgisession settings are")
-    settings.update(_from_env(os.environ if environ is None else environ))
-    if not settings.get("secret_key"):
+    options = middleware_options(config, environ=environ)
+    if not options.get("secret_key"):
         raise ConfigurationError(
             "secret_key is not set: add secret_key to the config or set"
             f" {_ENV_PREFIX}SECRET_KEY (python -c 'import secrets;"
             " print(secrets.token_urlsafe(32))' makes one)"
         )
+    return SessionMiddleware(app, **options)
+
+
+def middleware_options(
+    config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of :class:`~wsgisession.SessionMiddleware` that *config*
+    and the ``WSGISESSION_*`` variables set, checked and converted, the store built.
+
+    What :func:`from_config` passes to the middleware, for integrations that fill in
+    what is missing (a framework's own secret key) themselves; settings that are
+    not given are left out, and a missing ``secret_key`` is not an error here.
+
+    :raises ConfigurationError: an unknown setting, an unreadable file, or a bad
+        store or option.
+    """
+    settings = _read(config)
+    for name in settings:
+        if name not in _SETTINGS:
+            raise _unknown("setting", name, _SETTINGS, "wsgisession settings are")
+    settings.update(_from_env(os.environ if environ is None else environ))
     options = {
         name: read(name, settings[name])
         for name, read in _MIDDLEWARE_SETTINGS.items()
@@ -400,4 +448,4 @@ def from_config(
         options["store"] = _build_store(store, settings.get("store_options"))
     elif settings.get("store_options"):
         raise ConfigurationError("store_options is set but store is not; name the store class")
-    return SessionMiddleware(app, **options)
+    return options

@@ -80,6 +80,8 @@ class CookieOptions:
         request came over HTTPS".
     :param httponly: Hide the cookie from JavaScript.
     :param samesite: ``"Lax"``, ``"Strict"``, ``"None"`` (needs Secure) or ``None``.
+    :param partitioned: Add ``Partitioned`` (CHIPS: a third-party cookie kept per
+        top-level site); forces ``Secure``, as browsers require.
     :raises ConfigurationError: an invalid name, domain or path, or a contradictory
         combination.
     """
@@ -91,6 +93,7 @@ class CookieOptions:
     secure: bool | None = None
     httponly: bool = True
     samesite: str | None = "Lax"
+    partitioned: bool = False
 
     _template: tuple[tuple[int | None, bool, int], str, str] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -105,6 +108,7 @@ class CookieOptions:
             )
         count("max_age", self.max_age, unit="seconds", optional=True)
         check_bool("httponly", self.httponly)
+        check_bool("partitioned", self.partitioned)
         check_bool("secure", self.secure, optional=True)
         if (
             not isinstance(self.path, str)
@@ -151,6 +155,8 @@ class CookieOptions:
             needs_secure = f"a cookie named {name!r} (__Secure- prefix)"
         elif samesite == "None":
             needs_secure = "samesite='None'"
+        elif self.partitioned:
+            needs_secure = "a Partitioned cookie"
         if needs_secure is not None:
             if secure is False:
                 raise ConfigurationError(
@@ -195,6 +201,7 @@ class CookieOptions:
             secure=secure,
             httponly=self.httponly,
             samesite=self.samesite,
+            partitioned=self.partitioned,
             max_size=0,  # callers check the size themselves and raise SessionTooLarge
         )
 
@@ -214,6 +221,7 @@ class CookieOptions:
             secure=self.is_secure(environ),
             httponly=self.httponly,
             samesite=self.samesite,
+            partitioned=self.partitioned,
         )
 
 

@@ -97,10 +97,14 @@ class SessionMiddleware:
     :param absolute_max_age: A session older than this many seconds since it was
         created is gone, however active it is. ``None``: no limit.
     :param refresh_interval: A session that is only read has its idle timeout renewed
-        (cookie re-sent, store TTL reset) at most this often. Default: a tenth of
-        *max_age*.
+        (cookie re-sent, store TTL reset) at most this often; ``0``: on every request
+        that loads it (Flask's ``SESSION_REFRESH_EACH_REQUEST``). Default: a tenth of
+        *max_age*. A browser-session cookie is renewed a tenth as often as the
+        server's bound on it, whatever this says.
     :param path: The cookie's ``Path``; so are *domain*, *httponly*, *samesite*.
     :param secure: ``None`` (default): ``Secure`` exactly when the request is HTTPS.
+    :param partitioned: Add the ``Partitioned`` attribute (CHIPS, for an app embedded
+        in another site's page); forces ``Secure``.
     :param no_store: Add ``Cache-Control: no-store`` to a response that sets the
         session cookie, unless the app set its own ``Cache-Control``: such a page
         belongs to one user, and must not come back from a cache after logout.
@@ -129,6 +133,7 @@ class SessionMiddleware:
         secure: bool | None = None,
         httponly: bool = True,
         samesite: str | None = "Lax",
+        partitioned: bool = False,
         no_store: bool = True,
         limits: RequestLimits | None = None,
     ) -> None:
@@ -143,11 +148,12 @@ class SessionMiddleware:
             secure=secure,
             httponly=httponly,
             samesite=samesite,
+            partitioned=partitioned,
         )
         times = SessionTimes(
             count("max_age", max_age, unit="seconds", optional=True),
             count("absolute_max_age", absolute_max_age, unit="seconds", optional=True),
-            count("refresh_interval", refresh_interval, unit="seconds", optional=True),
+            count("refresh_interval", refresh_interval, minimum=0, unit="seconds", optional=True),
         )
         self.store = CookieStore() if store is None else store
         purpose = f"wsgisession.session:{cookie_name}"

@@ -17,9 +17,16 @@ Python value            JSON
 ``date``                ``{" D": "<ISO 8601>"}``
 ``UUID``                ``{" u": "<hex>"}``
 ``Decimal``             ``{" $": "<str>"}``
+``Markup`` [#]_         ``{" h": "<html>"}``
 dict with non-str keys  ``{" m": [[key, value], ...]}``
 dict that looks tagged  ``{" o": [key, value]}``
 ======================  ==============================
+
+.. [#] Any object with an ``__html__`` method (markupsafe's ``Markup``, what Jinja and
+   Flask use for HTML that must not be escaped again) is stored as its HTML and read
+   back as a ``markupsafe.Markup``, so ``flash(Markup("<em>saved</em>"))`` still
+   renders as HTML. markupsafe is imported only if installed (it comes with
+   werkzeug); without it the value comes back as a plain ``str``.
 
 Everything else JSON can hold (``str``, ``int``, ``float``, ``bool``, ``None``,
 ``list``, ``dict``) is written as itself, compactly. Any other type raises
@@ -36,6 +43,11 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+
+try:
+    from markupsafe import Markup as _Markup
+except ImportError:  # pragma: no cover - markupsafe comes with werkzeug
+    _Markup = str  # type: ignore[assignment,misc]
 
 __all__ = ["dumps", "loads"]
 
@@ -76,7 +88,7 @@ def dumps(value: Any, *, where: str = "the value") -> str:
         raise TypeError(
             f"cannot serialize {type(obj).__module__}.{type(obj).__qualname__} at {path}:"
             " session values must be str, int, float, bool, None, list, dict, tuple,"
-            " set, frozenset, bytes, datetime, date, UUID or Decimal"
+            " set, frozenset, bytes, datetime, date, UUID, Decimal or Markup"
         ) from exc
 
 
@@ -120,7 +132,8 @@ def _needs_tags(value: Any) -> bool:
         return False
     if t in _SCALARS:
         return False
-    return t is tuple or isinstance(value, (list, dict, tuple))
+    # Markup is a str the encoder would write as a plain string: tag it.
+    return t is tuple or isinstance(value, (list, dict, tuple)) or hasattr(value, "__html__")
 
 
 def _tag(value: Any) -> Any:
@@ -139,6 +152,8 @@ def _tag(value: Any) -> Any:
         return {" t": [_tag(v) for v in value]}
     if isinstance(value, list):
         return [_tag(v) for v in value]
+    if hasattr(value, "__html__"):
+        return {" h": str(value.__html__())}
     return value  # leaves the encoder handles itself or hands to _default
 
 
@@ -198,9 +213,16 @@ _TAGS: dict[str, Callable[[Any], Any]] = {
     " D": date.fromisoformat,
     " u": UUID,
     " $": Decimal,
+    " h": lambda v: _Markup(_html(v)),
     " m": lambda v: {k: item for k, item in v},
     " o": lambda v: {str(v[0]): v[1]},
 }
+
+
+def _html(v: Any) -> str:
+    if type(v) is not str:
+        raise TypeError("the HTML of a Markup tag must be a string")
+    return v
 
 
 def _untag(d: dict[str, Any]) -> Any:
@@ -217,8 +239,10 @@ def _untag(d: dict[str, Any]) -> Any:
 
 def _find_unsupported(value: Any, path: str) -> tuple[str, Any] | None:
     """Locate the first value :func:`dumps` cannot handle, for the error message."""
-    if type(value) in _SCALARS or isinstance(
-        value, (datetime, date, UUID, Decimal, bytes, bytearray)
+    if (
+        type(value) in _SCALARS
+        or isinstance(value, (datetime, date, UUID, Decimal, bytes, bytearray))
+        or hasattr(value, "__html__")
     ):
         return None
     if isinstance(value, dict):

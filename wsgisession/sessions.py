@@ -65,7 +65,8 @@ class SessionState:
         self.lifetime: int | None = None
         #: :attr:`lifetime` as the client's cookie has it.
         self.saved_lifetime: int | None = None
-        #: ``True`` when the cookie verified under a fallback key (re-issued on save).
+        #: ``True`` when the cookie must be re-issued on save: it verified under a
+        #: fallback key, or :meth:`Session.reissue` was called.
         self.stale = False
         #: ``True`` when the client holds a valid session cookie of ours.
         self.had_cookie = False
@@ -247,6 +248,15 @@ class Session(MutableMapping[str, Any]):
         self._new = value
 
     @property
+    def write_count(self) -> int:
+        """How many times this request wrote the session (set, delete, clear …).
+
+        For integrations whose framework counts any write as a change, even of a
+        value to itself (Flask); :attr:`modified` compares content.
+        """
+        return self._writes if self._data is not None else 0
+
+    @property
     def accessed(self) -> bool:
         """``True`` once anything read or wrote the session during this request."""
         return self._data is not None
@@ -327,6 +337,19 @@ class Session(MutableMapping[str, Any]):
         ):
             raise ValueError(f"max_age must be a positive number of seconds or None, not {value!r}")
         self._set_lifetime(0 if value is None else value)
+
+    def reissue(self) -> None:
+        """Send the cookie again when the session is saved, even if nothing changed.
+
+        The idle clock restarts and a server-side record has its TTL renewed; a
+        session that stays empty still sends nothing. For frameworks whose rule is
+        "a session written to is re-sent" (Flask's ``session.modified``, Django's
+        ``SESSION_SAVE_EVERY_REQUEST``).
+        """
+        if self._data is None:
+            self._load()
+        if self.state is not None:
+            self.state.stale = True
 
     def reset_max_age(self) -> None:
         """Go back to the middleware's ``max_age`` (undo setting :attr:`max_age`)."""

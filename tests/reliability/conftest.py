@@ -11,7 +11,15 @@ import pytest
 
 from wsgisession import ServerSessionStore, store_from_url
 
-from ..conftest import REDIS_RUN_PREFIX, SECRET, drop_store, require_redis
+from ..conftest import (
+    POSTGRES_RUN_SCHEMA,
+    REDIS_RUN_PREFIX,
+    SECRET,
+    drop_store,
+    postgres_test_table,
+    require_postgres,
+    require_redis,
+)
 from ..servers import Gunicorn
 
 #: gthread workers, as the issue asks: 3 processes of 8 threads each.
@@ -45,13 +53,16 @@ def serve(url: str, log: Path, args: list[str] | None = None) -> Gunicorn:
 def store_url(name: str, tmp_path: Path) -> str:
     if name == "sqlite":
         return f"sqlite://{tmp_path / 'sessions.sqlite3'}"
+    if name == "postgres":
+        table = postgres_test_table()
+        return f"{require_postgres()}?schema={POSTGRES_RUN_SCHEMA}&table={table}"
     assert name == "redis"
     return f"{require_redis()}?prefix={REDIS_RUN_PREFIX}{uuid4().hex[:12]}:"
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "postgres"])
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
-    """gunicorn with 3 gthread workers of 8 threads over SQLite, then over Redis."""
+    """gunicorn with 3 gthread workers of 8 threads over SQLite, Redis, then PostgreSQL."""
     url = store_url(request.param, tmp_path)
     store = store_from_url(url)
     assert isinstance(store, ServerSessionStore)

@@ -1,7 +1,7 @@
 """Concurrency under a real server: gunicorn, 3 gthread workers of 8 threads each.
 
 Many clients share one session, as the tabs of one browser do, and hammer it at
-once, over SQLiteStore and over RedisStore:
+once, over SQLiteStore, RedisStore and PostgresStore:
 
 - each client increments a key of its own: no increment is lost (the per-key
   merge, end to end);

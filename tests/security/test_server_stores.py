@@ -15,6 +15,7 @@ in ``tests/stores/test_server_stores.py``; these are what an attacker tries next
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import pickle
 import re
@@ -27,10 +28,18 @@ from werkzeug.http import parse_cookie
 from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Request
 
-from wsgisession import LRUStore, RedisStore, ServerSessionStore, SessionMiddleware, SQLiteStore
+from wsgisession import (
+    LRUStore,
+    PostgresStore,
+    RedisStore,
+    ServerSessionStore,
+    SessionMiddleware,
+    SQLiteStore,
+)
 from wsgisession import session as the_session
+from wsgisession.stores.postgres import _encode
 
-from ..conftest import SECRET, drop_store, record_count, redis_test_store, text_app
+from ..conftest import SECRET, drop_store, postgres_sql, record_count, redis_test_store, text_app
 from .test_cookie_store import Plant
 
 PURPOSE = "wsgisession.session:session"
@@ -211,6 +220,11 @@ def plant(store: ServerSessionStore, key: str, fields: dict[str, bytes]) -> None
             )
         finally:
             conn.close()
+    elif isinstance(store, PostgresStore):
+        # In the store's own format (a value that is not text is stored as base64).
+        data = json.dumps({field: _encode(value) for field, value in fields.items()})
+        update = f"UPDATE {store.qualified} SET data = data || %s::jsonb WHERE key = %s"  # noqa: S608
+        postgres_sql(update, data, key)
     else:
         assert isinstance(store, LRUStore)
         store._entries[key][1].update(fields)

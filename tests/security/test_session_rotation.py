@@ -11,18 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from werkzeug.test import Client, TestResponse
+from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import CsrfMiddleware, SessionMiddleware, csrf_token, get_session, session
 
-from ..conftest import SECRET, Clock, session_client, text_app
+from ..conftest import SECRET, Clock, session_client, set_cookies, text_app
 
 DAY = 86400
-
-
-def set_cookies(response: TestResponse) -> list[str]:
-    return response.headers.getlist("Set-Cookie")
 
 
 def login_view(request: Request) -> str:

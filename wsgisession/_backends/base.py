@@ -77,7 +77,10 @@ class SessionTimes:
         if issued is None:
             return False
         interval = self.refresh_interval
-        if interval is None:
+        if interval is None or (self.max_age if lifetime is None else lifetime) in (None, 0):
+            # A browser-session cookie has no Max-Age to renew, only the server's bound
+            # on it: a tenth of that is often enough, whatever refresh_interval says
+            # (Flask's SESSION_REFRESH_EACH_REQUEST renews permanent sessions only).
             idle = self.idle_limit(lifetime)
             if idle is None:
                 return False

@@ -1,30 +1,34 @@
-"""Flask integration: ``flask.session`` backed by wsgisession.
+"""Flask integration: ``flask.session`` backed by wsgisession, configured the Flask way.
 
-:func:`init_app` wraps ``app.wsgi_app`` in :class:`~wsgisession.SessionMiddleware`
-and installs :class:`WsgiSessionInterface`, so code that uses ``flask.session``,
-``flask.flash`` and ``get_flashed_messages`` keeps working, with our stores, expiry,
-fixation defences and content-based saving (``session["cart"].append(x)`` is saved
-without ``session.modified = True``)::
+:func:`init_app` wraps ``app.wsgi_app`` in :class:`FlaskSessionMiddleware` and
+installs :class:`WsgiSessionInterface`, so code that uses ``flask.session``,
+``flask.flash``, ``get_flashed_messages`` and ``client.session_transaction()`` keeps
+working, with our stores, expiry, fixation defences and content-based saving
+(``session["cart"].append(x)`` is saved without ``session.modified = True``)::
 
     from flask import Flask
     from wsgisession.contrib.flask import init_app
 
     app = Flask(__name__)
-    app.secret_key = SECRET_KEY
     init_app(app, store="sqlite:///var/lib/myapp/sessions.sqlite3")
+    app.secret_key = SECRET_KEY  # before or after init_app: read per request
 
-Flask's ``request.view_args`` become the path parameters of
-:func:`~wsgisession.param`. Flask's own session cookie is never written.
+Flask's configuration is read from ``app.config`` on every request, as Flask reads
+it: ``SECRET_KEY``, ``SECRET_KEY_FALLBACKS``, ``SESSION_COOKIE_NAME``,
+``SESSION_COOKIE_DOMAIN``, ``SESSION_COOKIE_PATH`` (else ``APPLICATION_ROOT``),
+``SESSION_COOKIE_HTTPONLY``, ``SESSION_COOKIE_SECURE``, ``SESSION_COOKIE_SAMESITE``,
+``SESSION_COOKIE_PARTITIONED``, ``PERMANENT_SESSION_LIFETIME`` (the lifetime of a
+session whose ``session.permanent`` is true; the others end with the browser) and
+``SESSION_REFRESH_EACH_REQUEST``. A setting given to :func:`init_app` (or in
+``app.config["WSGISESSION"]`` or a ``WSGISESSION_*`` variable) wins over Flask's.
 
-Differences from Flask's cookie session, on purpose:
+Beyond Flask's cookie session:
 
-- lifetime is the middleware's ``max_age`` (idle) and ``absolute_max_age``, not
-  ``PERMANENT_SESSION_LIFETIME``; ``session.permanent`` is accepted and ignored (it
-  reads ``True`` when the cookie outlives the browser, i.e. ``max_age`` is set), so a
-  ``before_request`` that sets it on every request does not create sessions;
-- ``session.modified = True`` is accepted and unnecessary;
-- ``SESSION_COOKIE_*`` settings do not apply: pass ``cookie_name``, ``secure`` …
-  to :func:`init_app` or in ``app.config["WSGISESSION"]``.
+- the session id changes at every Flask-Login ``login_user()`` / ``logout_user()``
+  (and "remember me" logins), so a planted session id is worthless after login;
+- ``csrf_token()`` is a Jinja global (unless another extension, Flask-WTF say,
+  registered one);
+- ``request.view_args`` become the path parameters of :func:`~wsgisession.param`.
 
 WSGI middlewares that need the session (:class:`~wsgisession.CsrfMiddleware`,
 guards) go on ``app.wsgi_app`` *before* :func:`init_app`, so that they run inside it.
@@ -33,29 +37,45 @@ guards) go on ``app.wsgi_app`` *before* :func:`init_app`, so that they run insid
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Request
 from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import ClosingIterator
 
-from ..config import from_config
-from ..context import SESSION_KEY
+from .._input import keep_body_readable
+from ..access.csrf import csrf_token
+from ..config import middleware_options
+from ..context import SESSION_KEY, bind, unbind
+from ..errors import StoreUnavailable
 from ..middleware import SessionMiddleware
 from ..request.params import set_path_params
+from ..stores.cookie import CookieStore
 from ._view import SessionView
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from flask.wrappers import Response
 
     from ..sessions import Session
 
-__all__ = ["FlaskSession", "WsgiSessionInterface", "init_app"]
+__all__ = ["FlaskSession", "FlaskSessionMiddleware", "WsgiSessionInterface", "init_app"]
 
 #: Where init_app keeps the middleware, in ``app.extensions``.
 EXTENSION_KEY = "wsgisession"
 
-#: The environ key of a session opened outside a request (a session transaction).
-_DETACHED_KEY = "wsgisession.flask.detached"
+#: The environ key of the SessionMiddleware (configuration) of this request.
+_MIDDLEWARE_KEY = "wsgisession.flask.middleware"
+#: Set in the environ once Flask's save_session has sent the session headers.
+_SAVED_KEY = "wsgisession.flask.saved"
+
+#: How many configurations (secret keys, cookie settings …) are kept built at once.
+_CONFIGURATIONS = 8
 
 
 class FlaskSession(SessionView, SessionMixin):
@@ -66,12 +86,16 @@ class FlaskSession(SessionView, SessionMixin):
     :meth:`regenerate` and :meth:`invalidate` are the wsgisession ones.
 
     :param session: The wsgisession session of the request.
-    :param persistent: Whether the cookie outlives the browser (``max_age`` set).
+    :param lifetime: The ``max_age`` a permanent session gets (seconds).
     """
 
-    def __init__(self, session: Session, *, persistent: bool) -> None:
+    def __init__(self, session: Session, *, lifetime: int | None) -> None:
         super().__init__(session)
-        self._persistent = persistent
+        self._lifetime = lifetime
+        self._accessed = False
+        self._refresh_loaded = False
+        self._forced = False
+        self._writes_seen = 0
 
     def clear(self) -> None:
         """Remove every key; data set afterwards gets a new session id."""
@@ -89,14 +113,17 @@ class FlaskSession(SessionView, SessionMixin):
     def permanent(self) -> bool:
         """``True`` when the session cookie outlives the browser.
 
-        Setting it is accepted for compatibility and changes nothing: the lifetime
-        is the middleware's ``max_age``.
+        Setting it to ``True`` gives the session a lifetime of
+        ``PERMANENT_SESSION_LIFETIME`` (or the ``max_age`` given to :func:`init_app`),
+        remembered with the session; ``False`` makes its cookie end with the browser.
         """
-        return self._persistent
+        return self.session.max_age is not None
 
     @permanent.setter
     def permanent(self, value: bool) -> None:
-        pass
+        wanted = self._lifetime if value else None
+        if self.session.max_age != wanted:
+            self.session.max_age = wanted
 
     @property
     def new(self) -> bool:  # type: ignore[override]
@@ -105,97 +132,318 @@ class FlaskSession(SessionView, SessionMixin):
 
     @property
     def modified(self) -> bool:
-        """Whether the data changed, compared by content; setting it changes nothing."""
-        return self.session.modified
+        """Whether the session was written during this request (or set ``True``).
+
+        A change in place to a nested value counts too, compared by content; it is
+        saved whatever this says.
+        """
+        session = self.session
+        if self._forced or (session.accessed and session.write_count > self._writes_seen):
+            return True
+        return session.modified
 
     @modified.setter
     def modified(self, value: bool) -> None:
-        pass
+        self._forced = bool(value)
+        if not value:
+            self._writes_seen = self.session.write_count
 
     @property
     def accessed(self) -> bool:
-        """Whether anything read or wrote the session during this request."""
-        return self.session.accessed
+        """Whether the request used the session (``flask.session`` or wsgisession's)."""
+        return self._accessed or (self.session.accessed and not self._refresh_loaded)
 
     @accessed.setter
     def accessed(self, value: bool) -> None:
-        # Flask sets it on every use of flask.session; the session knows better.
-        pass
+        # Flask sets it each time flask.session is used in the request.
+        self._accessed = bool(value)
 
 
 class WsgiSessionInterface(SessionInterface):
     """A Flask session interface that hands out the wsgisession session.
 
-    Inside :class:`~wsgisession.SessionMiddleware` it opens the request's session
-    and never writes a cookie itself: the middleware does. Outside a request (Flask's
-    ``client.session_transaction()``) it loads the session from the request's cookie
-    through *middleware* and writes it back with a ``Set-Cookie`` header.
+    It opens the request's session (from :class:`FlaskSessionMiddleware`, or from the
+    request's cookie outside it, as in ``client.session_transaction()`` and
+    ``test_request_context()``) and, in :meth:`save_session`, saves it and adds the
+    ``Set-Cookie`` and ``Vary`` headers to Flask's response. Without a secret key it
+    opens no session, and Flask uses its ``NullSession``, as with its own sessions.
 
-    :param middleware: The middleware :func:`init_app` wrapped the app in.
+    :param sessions: The middleware :func:`init_app` wrapped the app in.
     """
 
-    def __init__(self, middleware: SessionMiddleware) -> None:
-        self.middleware = middleware
+    def __init__(self, sessions: FlaskSessionMiddleware) -> None:
+        self.sessions = sessions
 
-    def open_session(self, app: Flask, request: Request) -> FlaskSession:
-        """The request's session, not loaded until used."""
+    def open_session(self, app: Flask, request: Request) -> FlaskSession | None:
+        """The request's session, not loaded until used; ``None`` without a secret key."""
         environ = request.environ
         session = environ.get(SESSION_KEY)
         if session is None:
-            session = self.middleware.open_session(environ)
-            environ[_DETACHED_KEY] = session
-        return FlaskSession(session, persistent=self.middleware.cookie.max_age is not None)
+            middleware = self.sessions.session_middleware()
+            if middleware is None:
+                return None
+            session = middleware.open_session(environ)
+            environ[_MIDDLEWARE_KEY] = middleware
+        return FlaskSession(session, lifetime=self.sessions.lifetime())
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        """Nothing in a request (the middleware saves); a session transaction saves here."""
+        """Save the session if needed; add its cookie and ``Vary: Cookie`` to *response*."""
         if not isinstance(session, FlaskSession):
             return
         environ = session.session.environ or {}
-        if environ.get(_DETACHED_KEY) is session.session:
-            for name, value in self.middleware.save_session(session.session):
-                if name == "Set-Cookie":
-                    response.headers.add(name, value)
+        middleware: SessionMiddleware | None = environ.get(_MIDDLEWARE_KEY)
+        if middleware is None:
+            return
+        core = session.session
+        if not core.accessed and self.sessions.refreshes_each_request(environ, middleware):
+            core.new  # noqa: B018 - loads it: a permanent session is renewed
+            session._refresh_loaded = True
+        state = core.state if core.accessed else None
+        if state is not None and (session._forced or core.write_count != state.writes):
+            core.reissue()  # Flask re-sends a session written to, even with equal values
+        cache_control = response.headers.get("Cache-Control")
+        try:
+            headers = middleware.save_session(
+                core, [] if cache_control is None else [("Cache-Control", cache_control)]
+            )
+        except StoreUnavailable as exc:
+            _become(response, exc, environ)
+            environ[_SAVED_KEY] = True
+            return
+        environ[_SAVED_KEY] = True
+        cookies = False
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "set-cookie":
+                response.headers.add("Set-Cookie", value)
+                cookies = True
+            elif lowered == "cache-control" and cache_control is None:
+                response.headers["Cache-Control"] = value
+        # Flask's rule: Vary when the session was used or its cookie is set.
+        if cookies or session.accessed:
+            response.vary.add("Cookie")
 
 
-def _options(app: Flask, options: Mapping[str, Any]) -> dict[str, Any]:
-    settings = dict(app.config.get("WSGISESSION") or {})
-    settings.update(options)
-    if not settings.get("secret_key") and app.secret_key:
-        settings["secret_key"] = app.secret_key
-    fallbacks = app.config.get("SECRET_KEY_FALLBACKS")
-    if "fallback_secret_keys" not in settings and fallbacks:
-        settings["fallback_secret_keys"] = fallbacks
-    return settings
+def _become(response: Response, exc: HTTPException, environ: WSGIEnvironment) -> None:
+    # The store failed while saving, after Flask built its response: answer 503
+    # instead (Flask would turn an error raised here into a 500).
+    error = exc.get_response(environ)
+    response.status = error.status
+    response.headers.clear()
+    response.headers.extend(error.headers)
+    response.set_data(error.get_data())
 
 
-def init_app(app: Flask, **options: Any) -> SessionMiddleware:
+class FlaskSessionMiddleware:
+    """``app.wsgi_app`` after :func:`init_app`: a session for every request.
+
+    Each request gets a :class:`~wsgisession.SessionMiddleware` built from the
+    *options* given to :func:`init_app` and, for what they leave out, from
+    ``app.config`` as it is at that moment (built once per distinct configuration).
+    The session is opened and bound here, saved by Flask's ``save_session``
+    (:class:`WsgiSessionInterface`), or here for a response that did not come from
+    Flask (a :class:`~wsgisession.CsrfMiddleware` refusal), and closed after the body.
+
+    A werkzeug ``HTTPException`` escaping the app is rendered, unless Flask would
+    trap it (``TRAP_HTTP_EXCEPTIONS``, ``TRAP_BAD_REQUEST_ERRORS``, debug mode):
+    then it propagates, for the debugger and the test client.
+
+    :param flask_app: The Flask application.
+    :param app: The WSGI application to wrap (``app.wsgi_app``).
+    :param options: :class:`~wsgisession.SessionMiddleware` keyword arguments that
+        win over ``app.config``.
+    """
+
+    def __init__(self, flask_app: Flask, app: WSGIApplication, options: Mapping[str, Any]) -> None:
+        self.flask_app = flask_app
+        self.app = app
+        self.options = dict(options)
+        #: The store every configuration shares.
+        store = self.options.pop("store", None)
+        self.store = CookieStore() if store is None else store
+        self._built: dict[tuple[Any, ...], SessionMiddleware] = {}
+
+    def _settings(self) -> dict[str, Any]:
+        # What Flask's SecureCookieSessionInterface reads, per request, the same way.
+        config = self.flask_app.config
+        secure = config["SESSION_COOKIE_SECURE"]
+        refresh = config["SESSION_REFRESH_EACH_REQUEST"]
+        settings = {
+            "secret_key": self.flask_app.secret_key,
+            "fallback_secret_keys": tuple(config.get("SECRET_KEY_FALLBACKS") or ()),
+            "cookie_name": config["SESSION_COOKIE_NAME"],
+            "domain": config["SESSION_COOKIE_DOMAIN"] or None,
+            "path": config["SESSION_COOKIE_PATH"] or config["APPLICATION_ROOT"] or "/",
+            "httponly": bool(config["SESSION_COOKIE_HTTPONLY"]),
+            # Flask's False means "not set": Secure exactly on HTTPS, never less safe.
+            "secure": True if secure else None,
+            "samesite": config["SESSION_COOKIE_SAMESITE"],
+            "partitioned": bool(config.get("SESSION_COOKIE_PARTITIONED")),
+            # A session is a browser session unless made permanent.
+            "max_age": None,
+            "refresh_interval": 0 if refresh else None,
+        }
+        settings.update(self.options)
+        return settings
+
+    def session_middleware(self) -> SessionMiddleware | None:
+        """The middleware for the configuration in force; ``None`` without a secret key."""
+        settings = self._settings()
+        if not settings["secret_key"]:
+            return None
+        key = tuple(settings.values())
+        middleware = self._built.get(key)
+        if middleware is None:
+            if len(self._built) >= _CONFIGURATIONS:
+                self._built.pop(next(iter(self._built)))
+            settings["fallback_secret_keys"] = list(settings["fallback_secret_keys"])
+            middleware = SessionMiddleware(
+                self.app,
+                store=self.store,
+                **settings,
+            )
+            self._built[key] = middleware
+        return middleware
+
+    def lifetime(self) -> int | None:
+        """The ``max_age`` of a permanent session: init_app's, else Flask's lifetime."""
+        max_age: int | None = self.options.get("max_age")
+        if max_age is not None:
+            return max_age
+        return int(self.flask_app.permanent_session_lifetime.total_seconds())
+
+    def refreshes_each_request(
+        self, environ: WSGIEnvironment, middleware: SessionMiddleware
+    ) -> bool:
+        """Whether a request that did not use its session must still renew it.
+
+        Flask renews a permanent session's cookie on every request when
+        ``SESSION_REFRESH_EACH_REQUEST`` is true; with a ``refresh_interval`` of
+        ours the session is only renewed on the requests that use it.
+        """
+        if "refresh_interval" in self.options or not self.flask_app.config.get(
+            "SESSION_REFRESH_EACH_REQUEST"
+        ):
+            return False
+        return f"{middleware.cookie.name}=" in environ.get("HTTP_COOKIE", "")
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        middleware = self.session_middleware()
+        if middleware is None:  # no secret key: Flask's NullSession, but a request scope
+            token = bind(environ)
+            try:
+                return ClosingIterator(self.app(environ, start_response), partial(unbind, token))
+            except BaseException:
+                unbind(token)
+                raise
+        if environ.get("CONTENT_TYPE"):
+            keep_body_readable(environ)
+        session = middleware.open_session(environ)
+        environ[_MIDDLEWARE_KEY] = middleware
+        token = bind(environ)
+
+        def session_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Any:
+            if not environ.get(_SAVED_KEY):  # not from Flask: a middleware's response
+                environ[_SAVED_KEY] = True
+                headers = middleware.save_session(session, list(headers))
+            return start_response(status, headers, exc_info)
+
+        try:
+            app_iter = self.app(environ, session_start_response)
+        except StoreUnavailable as exc:
+            unbind(token)
+            return exc(environ, start_response)
+        except HTTPException as exc:
+            if self.flask_app.trap_http_exception(exc):
+                unbind(token)
+                raise
+            app_iter = exc(environ, session_start_response)
+        except BaseException:
+            unbind(token)
+            raise
+        return ClosingIterator(app_iter, partial(self._close, middleware, session, token))
+
+    @staticmethod
+    def _close(middleware: SessionMiddleware, session: Session, token: Any) -> None:
+        try:
+            middleware.close_session(session, streamed=True)
+        finally:
+            unbind(token)
+
+
+def init_app(app: Flask, **options: Any) -> FlaskSessionMiddleware:
     """Back ``flask.session`` with wsgisession and wrap ``app.wsgi_app``.
 
-    Settings are those of :func:`~wsgisession.from_config` (or the keyword
-    arguments of :class:`~wsgisession.SessionMiddleware`: ``store`` may be a store
-    or a URL), taken from ``app.config["WSGISESSION"]`` (a dict), then *options*,
-    then ``WSGISESSION_*`` environment variables. ``secret_key`` defaults to
-    ``app.secret_key`` and ``fallback_secret_keys`` to ``SECRET_KEY_FALLBACKS``.
+    Settings are the keyword arguments of :class:`~wsgisession.SessionMiddleware`
+    (``store`` may be a store or a URL, see :func:`~wsgisession.from_config`), taken
+    from ``app.config["WSGISESSION"]`` (a dict), then *options*, then
+    ``WSGISESSION_*`` environment variables. Whatever they leave out comes from
+    Flask's configuration, read per request (see the module documentation): the
+    secret key may be set after ``init_app``, and without one ``flask.session`` is
+    Flask's ``NullSession`` (reads are empty, a write raises ``RuntimeError``).
 
     ::
 
-        init_app(app, store="redis://localhost:6379/0", max_age=3600)
+        init_app(app, store="redis://localhost:6379/0")
+
+    When Flask-Login is installed, ``init_app`` also connects its
+    ``user_logged_in``, ``user_loaded_from_cookie`` and ``user_logged_out`` signals
+    (for *app*) to :meth:`~wsgisession.Session.regenerate`: each login and logout
+    moves the session to a new id (and a new CSRF secret).
 
     :param app: The Flask application.
     :param options: Settings as above.
     :returns: The middleware now in ``app.wsgi_app`` (also in
         ``app.extensions["wsgisession"]``).
-    :raises ConfigurationError: no secret key anywhere, or a bad setting.
+    :raises ConfigurationError: a bad setting.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        Flask's ``SESSION_*`` settings, ``PERMANENT_SESSION_LIFETIME``,
+        ``session.permanent`` and ``SESSION_REFRESH_EACH_REQUEST`` apply; the
+        secret key is read per request; no key gives a ``NullSession``.
     """
-    middleware = from_config(app.wsgi_app, _options(app, options))
-    app.wsgi_app = middleware  # type: ignore[method-assign]
-    app.session_interface = WsgiSessionInterface(middleware)
-    app.extensions[EXTENSION_KEY] = middleware
+    settings = dict(app.config.get("WSGISESSION") or {})
+    settings.update(options)
+    sessions = FlaskSessionMiddleware(app, app.wsgi_app, middleware_options(settings))
+    app.wsgi_app = sessions  # type: ignore[method-assign]
+    app.session_interface = WsgiSessionInterface(sessions)
+    app.extensions[EXTENSION_KEY] = sessions
     app.url_value_preprocessor(_path_params)
-    return middleware
+    app.context_processor(partial(_csrf_global, app))
+    _connect_flask_login(app)
+    return sessions
 
 
 def _path_params(endpoint: str | None, values: dict[str, Any] | None) -> None:
     set_path_params(values or {})
+
+
+def _csrf_global(app: Flask) -> dict[str, Any]:
+    # A context processor rather than a Jinja global: it leaves room for another
+    # extension's csrf_token (Flask-WTF's) and does not create app.jinja_env early.
+    if "csrf_token" in app.jinja_env.globals:
+        return {}
+    return {"csrf_token": csrf_token}
+
+
+def _connect_flask_login(app: Flask) -> None:
+    try:
+        from flask_login import signals
+    except ImportError:
+        return
+    for signal in (signals.user_logged_in, signals.user_loaded_from_cookie):
+        signal.connect(_new_session_id, app, weak=False)
+    signals.user_logged_out.connect(_new_session_id, app, weak=False)
+
+
+def _new_session_id(sender: Flask, **extra: Any) -> None:
+    # A login or logout changes privileges: the id the session had before (maybe
+    # planted by an attacker) must not carry them.
+    from flask import request
+
+    session: Session | None = request.environ.get(SESSION_KEY)
+    if session is not None:
+        session.regenerate()

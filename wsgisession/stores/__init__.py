@@ -10,5 +10,6 @@ from .base import ServerSessionStore as ServerSessionStore
 from .base import SessionIndex as SessionIndex
 from .cookie import CookieStore as CookieStore
 from .memory import LRUStore as LRUStore
+from .postgres import PostgresStore as PostgresStore
 from .redis import RedisStore as RedisStore
 from .sqlite import SQLiteStore as SQLiteStore

@@ -14,8 +14,16 @@ under ``prefix + sha256(id)``. Its costs are counted in round trips:
 - renewing the idle timeout of a session that is only read: one ``EXPIRE``, at most
   once per ``refresh_interval``.
 
-Any redis-py client works (``Sentinel.master_for(...)``, ``RedisCluster``), since a
-session touches a single key. A Redis that is down or too slow raises
+High availability, each tested against real servers (see the README's recipes):
+
+- Sentinel: a ``redis+sentinel://host1:26379,host2:26379/mymaster/0`` URL (or
+  ``sentinels=`` and ``service_name=``), or a ``Sentinel.master_for(...)`` client you
+  pass; after a failover the store finds the new master by itself. Writes the
+  master acknowledged but had not yet sent to the replica are lost with it.
+- Cluster: pass a ``RedisCluster`` client; a session is one key, so each load and
+  save (one Lua script, one key) runs on the node that owns the key's slot.
+
+A Redis that is down or too slow raises
 :class:`~wsgisession.errors.StoreUnavailable`: the client gets a ``503`` and keeps
 its cookie, and service resumes by itself when Redis is back.
 
@@ -31,7 +39,7 @@ import threading
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
 from ._redis_index import RedisIndex
@@ -78,21 +86,29 @@ class RedisStore(RedisIndex, ServerSessionStore):
         store = RedisStore("redis://cache.internal:6379/0", prefix="myapp:session:")
         app = SessionMiddleware(app, secret_key=KEY, store=store)
 
-        # Sentinel, Cluster or any client you configure yourself:
-        store = RedisStore(client=Sentinel([...]).master_for("mymaster"))
+        # Sentinel: the master of "mymaster", found through three sentinels.
+        store = RedisStore("redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster/0")
+
+        # Cluster, or any client you configure yourself:
+        store = RedisStore(client=RedisCluster(host="node1", port=6379))
 
     :param url: A ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL; its query
-        string may carry redis-py connection options (``?socket_timeout=1``).
+        string may carry redis-py connection options (``?socket_timeout=1``). Or
+        ``redis+sentinel://[:password@]host:port[,host:port…]/service_name[/db]``.
     :param client: A redis-py client to use instead of *url*. It must not decode
         responses into ``str`` values it cannot round-trip (bytes are expected).
         The store never closes a client you pass.
     :param prefix: Put before every key, so several apps can share one database.
     :param socket_timeout: Seconds to wait for Redis (connect and reply) before the
         request gets a ``503``, unless *url* sets its own.
+    :param sentinels: ``(host, port)`` pairs of Redis Sentinels, instead of *url*.
+    :param service_name: The master's name in the sentinels' configuration.
     :raises ConfigurationError: the redis package is missing, or *url* is malformed
         or names an option redis-py does not have.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        ``redis+sentinel://`` URLs, *sentinels* and *service_name*.
     """
 
     def __init__(
@@ -102,6 +118,8 @@ class RedisStore(RedisIndex, ServerSessionStore):
         client: Any = None,
         prefix: str = "wsgisession:",
         socket_timeout: float = 2.0,
+        sentinels: Collection[tuple[str, int]] | None = None,
+        service_name: str | None = None,
     ) -> None:
         self._redis = _import_redis()
         if not isinstance(prefix, str):
@@ -111,7 +129,16 @@ class RedisStore(RedisIndex, ServerSessionStore):
         self._owns_client = client is None
         self._client = client
         self._lock = threading.Lock()
-        if client is None:
+        #: (sentinels, service name, master options) when Redis Sentinel is used.
+        self._sentinel: tuple[list[tuple[str, int]], str, dict[str, Any]] | None = None
+        if sentinels is not None or url.lower().startswith("redis+sentinel://"):
+            if client is not None:
+                raise ConfigurationError("RedisStore takes a client or sentinels, not both")
+            self.url = url if sentinels is None else ""
+            self._sentinel = self._sentinel_config(url, sentinels, service_name)
+            hosts = ",".join(f"{host}:{port}" for host, port in self._sentinel[0])
+            self._where = f"redis+sentinel://{hosts}/{self._sentinel[1]}"
+        elif client is None:
             self.url = url
             parts = urlsplit(url)
             # Logged with errors, so without the password.
@@ -120,6 +147,47 @@ class RedisStore(RedisIndex, ServerSessionStore):
         else:
             self.url = ""
             self._where = type(client).__name__
+
+    def _sentinel_config(
+        self, url: str, sentinels: Collection[tuple[str, int]] | None, service_name: str | None
+    ) -> tuple[list[tuple[str, int]], str, dict[str, Any]]:
+        fix = (
+            "; use redis+sentinel://[:password@]host:26379[,host:26379…]/service_name[/db]"
+            " or sentinels=[(host, port), …] with service_name="
+        )
+        options: dict[str, Any] = {}
+        if sentinels is not None:
+            hosts = [(str(host), int(port)) for host, port in sentinels]
+            name = service_name
+        else:
+            parts = urlsplit(url)
+            userinfo, _, netloc = parts.netloc.rpartition("@")
+            if userinfo:
+                user, _, password = userinfo.partition(":")
+                options.update(password=unquote(password) or None, username=unquote(user) or None)
+            try:
+                hosts = []
+                for item in netloc.split(","):
+                    host, _, port = item.rpartition(":")
+                    hosts.append((host.strip("[]") or "127.0.0.1", int(port or 26379)))
+            except ValueError as exc:
+                raise ConfigurationError(f"invalid Redis Sentinel URL {url!r}: {exc}{fix}") from exc
+            path = [segment for segment in parts.path.split("/") if segment]
+            name = service_name or (path[0] if path else None)
+            if len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+                raise ConfigurationError(f"invalid Redis Sentinel URL {url!r}{fix}")
+            if len(path) == 2:
+                options["db"] = int(path[1])
+            for option, value in parse_qs(parts.query).items():
+                if option not in ("socket_timeout", "socket_connect_timeout"):
+                    raise ConfigurationError(
+                        f"unknown option {option!r} in the Redis Sentinel URL {url!r};"
+                        " it takes socket_timeout and socket_connect_timeout"
+                    )
+                options[option] = float(value[-1])
+        if not hosts or not name:
+            raise ConfigurationError(f"Redis Sentinel needs sentinels and a service name{fix}")
+        return hosts, name, options
 
     def _check_url(self, url: str) -> None:
         try:
@@ -144,7 +212,9 @@ class RedisStore(RedisIndex, ServerSessionStore):
         client = self._client
         if client is None:
             with self._lock:
-                if self._client is None:
+                if self._client is None and self._sentinel is not None:
+                    self._client = self._sentinel_master()
+                elif self._client is None:
                     redis = self._redis
                     self._client = redis.Redis.from_url(
                         self.url,
@@ -160,6 +230,21 @@ class RedisStore(RedisIndex, ServerSessionStore):
                     )
                 client = self._client
         return client
+
+    def _sentinel_master(self) -> Any:
+        assert self._sentinel is not None
+        hosts, name, options = self._sentinel
+        timeouts = {
+            "socket_timeout": options.get("socket_timeout", self.socket_timeout),
+            "socket_connect_timeout": options.get(
+                "socket_connect_timeout", options.get("socket_timeout", self.socket_timeout)
+            ),
+        }
+        sentinel = self._redis.sentinel.Sentinel(hosts, sentinel_kwargs=dict(timeouts))
+        # Each new connection asks the sentinels where the master is: after a
+        # failover, the first error drops the old master's connections and the next
+        # request reaches the new one.
+        return sentinel.master_for(name, **{**options, **timeouts})
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

@@ -46,7 +46,9 @@ def find_middleware(app: Any) -> SessionMiddleware:
     """The :class:`~wsgisession.SessionMiddleware` in *app* or in what it wraps.
 
     Follows ``wsgi_app`` (Flask) and ``app`` (werkzeug-style middlewares,
-    wsgisession's own) attributes.
+    wsgisession's own) attributes, and asks an object with a ``session_middleware()``
+    method (:class:`~wsgisession.contrib.flask.FlaskSessionMiddleware`) for the one
+    its current configuration uses.
 
     :param app: A WSGI application.
     :raises LookupError: no SessionMiddleware is reachable that way.
@@ -57,6 +59,10 @@ def find_middleware(app: Any) -> SessionMiddleware:
         current = todo.pop(0)
         if isinstance(current, SessionMiddleware):
             return current
+        # An integration that builds its middleware per configuration (Flask's).
+        per_request = getattr(current, "session_middleware", None)
+        if callable(per_request) and isinstance(found := per_request(), SessionMiddleware):
+            return found
         if id(current) in seen:
             continue
         seen.add(id(current))

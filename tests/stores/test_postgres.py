@@ -1,0 +1,402 @@
+"""PostgresStore against real PostgreSQL servers: layout, round trips, expiry, gc, outages.
+
+Most tests use the shared server (``WSGISESSION_TEST_POSTGRES_URL``, default
+127.0.0.1:5432) with a table of their own in the run's schema. The outage tests
+start a private ``postgres`` (initdb + pg_ctl) on a free port, so they can stop it.
+The shared store suite (tests/stores/test_server_stores.py) runs on PostgresStore
+too, through ``STORES`` in conftest.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from werkzeug.test import Client
+from werkzeug.wrappers import Request
+
+from tests.conftest import (
+    POSTGRES_RUN_SCHEMA,
+    SECRET,
+    drop_store,
+    postgres_sql,
+    postgres_test_store,
+    postgres_test_table,
+    text_app,
+)
+from tests.servers import PrivatePostgres, in_ci
+from wsgisession import PostgresStore, SessionMiddleware, session, store_from_url
+from wsgisession.cli import main
+from wsgisession.errors import ConfigurationError, StoreUnavailable
+
+try:
+    from psycopg import pq
+except ImportError:
+    if in_ci():
+        raise
+    pytest.skip("psycopg is not installed", allow_module_level=True)
+
+PURPOSE = "wsgisession.session:session"
+
+
+def view(request: Request) -> str:
+    if request.path == "/login":
+        session["user"] = "ann"
+    elif request.path == "/add":
+        session["cart"] = [*session.get("cart", []), request.args["item"]]
+    elif request.path == "/logout":
+        session.invalidate()
+    elif request.path == "/untouched":
+        return "no session here"
+    return f"{session.get('user')} {session.get('cart')}"
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[PostgresStore]:
+    made = postgres_test_store()
+    yield made
+    drop_store(made)
+
+
+def store_key(mw: SessionMiddleware, client: Client) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    sid = mw.keyring.signer(PURPOSE).unsign(cookie.value).value.partition(b".")[0]
+    return hashlib.sha256(sid).hexdigest()
+
+
+# -- layout ------------------------------------------------------------------------
+
+
+def test_each_session_is_one_row_of_readable_jsonb_with_the_idle_expiry(
+    store: PostgresStore,
+) -> None:
+    mw = SessionMiddleware(text_app(view), secret_key=SECRET, store=store, max_age=3600)
+    client = Client(mw)
+    client.get("/login")
+    client.get("/add?item=book")
+    rows = postgres_sql(
+        f"SELECT key, data, extract(epoch FROM expires - now()) FROM {store.qualified}"  # noqa: S608
+    )
+    assert len(rows) == 1
+    key, data, seconds_left = rows[0]
+    assert key == store_key(mw, client)  # the SHA-256 of the id, never the id
+    assert data == {"user": '"ann"', "cart": '["book"]'}
+    assert 3590 <= seconds_left <= 3600
+
+
+def test_table_and_expiry_index_are_created_on_first_use_in_the_named_schema(
+    postgres_url: str,
+) -> None:
+    table = postgres_test_table()
+    store = PostgresStore(postgres_url, schema=POSTGRES_RUN_SCHEMA, table=table)
+    try:
+        assert postgres_sql("SELECT to_regclass(%s)", store.qualified) == [(None,)]
+        assert store.load("k") is None
+        indexes = postgres_sql(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+            POSTGRES_RUN_SCHEMA,
+            table,
+        )
+        assert any("(expires)" in index for (index,) in indexes), indexes
+    finally:
+        drop_store(store)
+
+
+def test_without_create_table_a_missing_table_says_to_run_migrate(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = postgres_test_table()
+    url = f"{postgres_url}?schema={POSTGRES_RUN_SCHEMA}&table={table}&create_table=false"
+    store = store_from_url(url)
+    assert isinstance(store, PostgresStore)
+    try:
+        with pytest.raises(StoreUnavailable, match="run `wsgisession migrate --store URL`"):
+            store.load("k")
+        assert main(["migrate", "--store", url]) == 0
+        assert "is ready" in capsys.readouterr().out
+        assert store.save("k", {"a": b"1"}, (), 60, create=True)
+        assert store.load("k") == {"a": b"1"}
+        assert main(["migrate", "--store", url]) == 0  # idempotent
+    finally:
+        drop_store(store)
+
+
+def test_any_bytes_and_any_field_name_round_trip(store: PostgresStore) -> None:
+    fields = {
+        "plain": b'"ann"',
+        "not-utf8": b"\x80\xff",
+        "nul-in-value": b"a\x00b",
+        "nul\x00in\x01name\x01\x02": b"1",
+        "": b"",
+    }
+    store.save("k", fields, (), 60, create=True)
+    assert store.load("k") == fields
+    store.save("k", {}, ["nul\x00in\x01name\x01\x02"], 60, create=False)
+    assert "nul\x00in\x01name\x01\x02" not in (store.load("k") or {})
+
+
+# -- round trips and prepared statements ----------------------------------------------
+
+
+class Trace:
+    """libpq's protocol trace of the store's single connection."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+
+    def __enter__(self) -> Trace:
+        with self.store._get_pool().connection() as conn:
+            conn.pgconn.trace(self.file.fileno())
+            conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self.store._get_pool().connection() as conn:
+            conn.pgconn.untrace()
+        self.file.close()
+
+    def messages(self) -> list[str]:
+        """The message types the client sent since the last call."""
+        self.file.seek(0)
+        sent = [line.split("\t")[2].split()[0] for line in self.file.read().decode().splitlines()]
+        self.file.seek(0)
+        self.file.truncate()
+        return [message for message in sent if message and line_from_client(message)]
+
+
+def line_from_client(message: str) -> bool:
+    return message in {"Parse", "Bind", "Describe", "Execute", "Sync", "Query"}
+
+
+def test_load_and_save_are_one_round_trip_each_of_a_prepared_statement(
+    postgres_url: str,
+) -> None:
+    store = postgres_test_store(max_size=1, gc_interval=None)
+    try:
+        # Each statement is prepared (Parse) on its first use on a connection.
+        store.save("k", {"a": b"1"}, (), 60, create=True)
+        store.save("k", {"a": b"2"}, (), 60, create=False)
+        store.load("k")
+        store.touch("k", 60)
+        with Trace(store) as trace:
+            store.save("k2", {"a": b"1", "b": b"2"}, (), 60, create=True)
+            assert trace.messages() == ["Bind", "Describe", "Execute", "Sync"]
+            store.load("k2")
+            assert trace.messages() == ["Bind", "Describe", "Execute", "Sync"]
+            store.save("k2", {"a": b"3"}, ["b"], 60, create=False)
+            assert trace.messages() == ["Bind", "Describe", "Execute", "Sync"]
+            store.touch("k2", 60)
+            assert trace.messages() == ["Bind", "Describe", "Execute", "Sync"]
+            # Sync ends a round trip: one each, and no statement is parsed again.
+        assert store.load("k2") == {"a": b"3"}
+    finally:
+        drop_store(store)
+
+
+def test_a_request_that_never_touches_the_session_makes_no_connection(
+    postgres_url: str,
+) -> None:
+    store = postgres_test_store()
+    try:
+        client = Client(SessionMiddleware(text_app(view), secret_key=SECRET, store=store))
+        assert client.get("/untouched").text == "no session here"
+        assert store._pool is None
+    finally:
+        drop_store(store)
+
+
+# -- expiry and gc ---------------------------------------------------------------------
+
+
+def expire(store: PostgresStore, *keys: str) -> None:
+    postgres_sql(
+        f"UPDATE {store.qualified} SET expires = now() - interval '1 second'"  # noqa: S608
+        " WHERE key = ANY(%s)",
+        list(keys),
+    )
+
+
+def test_an_expired_row_is_invisible_at_once_and_never_revived(store: PostgresStore) -> None:
+    store.save("k", {"a": b"1"}, (), 60, create=True)
+    expire(store, "k")
+    assert store.load("k") is None
+    assert store.save("k", {"b": b"2"}, (), 60, create=False) is False
+    store.touch("k", 60)
+    assert store.load("k") is None
+    # A new session under the same key starts empty: the expired fields are gone.
+    store.save("k", {"b": b"2"}, (), 60, create=True)
+    assert store.load("k") == {"b": b"2"}
+
+
+def test_gc_deletes_expired_rows_in_batches_and_keeps_live_ones(store: PostgresStore) -> None:
+    for i in range(25):
+        store.save(f"old{i}", {"a": b"1"}, (), 60, create=True)
+    store.save("live", {"a": b"1"}, (), 60, create=True)
+    expire(store, *(f"old{i}" for i in range(25)))
+    assert [store.gc(limit=10) for _ in range(4)] == [10, 10, 5, 0]
+    assert postgres_sql(f"SELECT key FROM {store.qualified}") == [("live",)]  # noqa: S608
+
+
+def test_wsgisession_gc_purges_a_postgres_store(
+    store: PostgresStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(7):
+        store.save(f"old{i}", {"a": b"1"}, (), 60, create=True)
+    store.save("live", {"a": b"1"}, (), 60, create=True)
+    expire(store, *(f"old{i}" for i in range(7)))
+    url = f"{store.url}?schema={store.schema}&table={store.table}"
+    assert main(["gc", "--store", url, "--batch-size", "3"]) == 0
+    assert "purged 7 expired sessions" in capsys.readouterr().out
+    assert store.load("live") == {"a": b"1"}
+
+
+# -- processes -------------------------------------------------------------------------
+
+
+def test_a_forked_worker_opens_its_own_pool_and_the_parent_keeps_working(
+    store: PostgresStore,
+) -> None:
+    store.save("parent", {"a": b"1"}, (), 60, create=True)  # the parent's pool is open
+    pid = os.fork()
+    if pid == 0:  # the child: what a gunicorn worker forked after first use does
+        code = 1
+        try:
+            store.save("child", {"b": b"2"}, (), 60, create=True)
+            code = 0 if store.load("parent") == {"a": b"1"} else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.load("child") == {"b": b"2"}
+    assert store.save("parent", {"c": b"3"}, (), 60, create=False)
+
+
+# -- configuration -----------------------------------------------------------------
+
+
+def test_store_url_options_reach_the_store_and_the_rest_go_to_libpq() -> None:
+    store = store_from_url(
+        "postgres://app@db.internal:6543/sessions?schema=web&table=s1&timeout=0.5"
+        "&max_size=4&gc_interval=none&sslmode=disable"
+    )
+    assert isinstance(store, PostgresStore)
+    assert (store.schema, store.table, store.timeout, store.max_size) == ("web", "s1", 0.5, 4)
+    assert store.gc_interval is None
+    assert store.qualified == '"web"."s1"'
+    assert "sslmode=disable" in store.url
+    assert "schema" not in store.url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://h/db?table=bad-name", "plain SQL identifier"),
+        ("postgresql://h/db?schema=x;drop", "plain SQL identifier"),
+        ("postgresql://h/db?timeout=0", "timeout must be a number of seconds > 0"),
+        ("postgresql://h/db?max_size=0", "max_size must be a whole number >= 1"),
+        ("postgresql://h/db?no_such_option=1", "invalid PostgreSQL URL"),
+    ],
+)
+def test_a_bad_postgres_url_fails_at_start_up_saying_how_to_fix_it(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        store_from_url(url)
+
+
+# -- outages: a private server we can stop ----------------------------------------------
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+def test_postgres_stopped_gives_503_with_retry_after_then_resumes_losing_nothing(
+    private_postgres: PrivatePostgres,
+) -> None:
+    store = PostgresStore(private_postgres.url, timeout=1)
+    mw = SessionMiddleware(text_app(view), secret_key=SECRET, store=store)
+    client = Client(mw)
+    try:
+        client.get("/login")
+        client.get("/add?item=book")
+        cookie = client.get_cookie("session")
+        assert cookie is not None
+
+        private_postgres.stop()
+        for path in ["/", "/add?item=pen", "/logout"]:
+            response = client.get(path)
+            assert response.status_code == 503, response.text
+            assert response.headers.get("Retry-After")
+            assert "Set-Cookie" not in response.headers
+        assert client.get("/untouched").status_code == 200  # no session, no store
+
+        private_postgres.start()  # the same store: no restart of the app
+        # Service resumes by itself once the pool has a fresh connection.
+        deadline = time.monotonic() + 30
+        while (response := client.get("/")).status_code == 503:
+            assert response.headers.get("Retry-After")
+            assert "Set-Cookie" not in response.headers
+            assert time.monotonic() < deadline, "service did not resume"
+            time.sleep(0.1)
+        assert (response.status_code, response.text) == (200, "ann ['book']")
+        assert client.get("/add?item=pen").text == "ann ['book', 'pen']"
+        after = client.get_cookie("session")
+        assert after is not None
+        assert after.value == cookie.value
+    finally:
+        store.close()
+
+
+def test_a_statement_slower_than_the_timeout_gives_503_and_service_resumes(
+    private_postgres: PrivatePostgres,
+) -> None:
+    import psycopg
+
+    store = PostgresStore(private_postgres.url, timeout=0.5)
+    mw = SessionMiddleware(text_app(view), secret_key=SECRET, store=store)
+    client = Client(mw)
+    try:
+        client.get("/login")
+        key = store_key(mw, client)
+        with psycopg.connect(private_postgres.url) as blocker:
+            # Another transaction holds the session's row: a save must wait for it.
+            blocker.execute(
+                f"SELECT 1 FROM {store.qualified} WHERE key = %s FOR UPDATE",  # noqa: S608
+                (key,),
+            )
+            response = client.get("/add?item=book")
+            assert response.status_code == 503
+            assert response.headers.get("Retry-After")
+            blocker.rollback()
+        assert client.get("/add?item=book").text == "ann ['book']"
+    finally:
+        store.close()
+
+
+def test_concurrent_saves_wait_for_each_other_and_all_land(store: PostgresStore) -> None:
+    store.save("k", {"start": b"0"}, (), 60, create=True)
+    barrier = threading.Barrier(8)
+
+    def write(i: int) -> None:
+        barrier.wait()
+        for n in range(20):
+            assert store.save("k", {f"f{i}": str(n).encode()}, (), 60, create=False)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.load("k") == {"start": b"0", **{f"f{i}": b"19" for i in range(8)}}

@@ -1,0 +1,462 @@
+"""PostgresStore: sessions in PostgreSQL, shared by every process on every machine.
+
+For teams that run PostgreSQL and no Redis (Django's default session engine is the
+database; Rails has ``active_record_store``). Each session is one row: its store key,
+a ``jsonb`` object of field → value, and an expiry time. Its costs, in round trips:
+
+- a request that never touches the session: none (the connection pool is created
+  on first use, in each process, so the store is safe to create before gunicorn
+  forks its workers);
+- loading a session: one (a prepared ``SELECT`` of the live row);
+- saving a changed session: one (a prepared ``UPDATE … SET data = (data || changed)
+  - removed`` — or ``INSERT … ON CONFLICT`` for a new session — that merges the
+  changed fields and drops the removed ones under the row's lock, so two requests
+  changing different keys both land, and that matches no row once the session was
+  deleted, so a request in flight at a logout cannot bring it back);
+- renewing the idle timeout of a session that is only read: one ``UPDATE``, at
+  most once per ``refresh_interval``.
+
+Expired rows are invisible at once (every statement compares with the server's
+``now()``) and deleted by :meth:`PostgresStore.gc`: saves call it at most once per
+*gc_interval* per process, a batch at a time, and ``wsgisession gc --store URL``
+does it from a scheduled job. The table and its expiry index are created on first
+use (or by ``wsgisession migrate --store URL``, for a role that may not run DDL
+while serving); no request ever runs DDL after that.
+
+A PostgreSQL that is down, or slower than *timeout* (the statement timeout), raises
+:class:`~wsgisession.errors.StoreUnavailable`: the client gets a ``503`` with
+``Retry-After`` and keeps its cookie, and service resumes by itself when the server
+is back.
+
+Needs the ``postgres`` extra: ``pip install wsgisession[postgres]`` (psycopg 3 and
+psycopg_pool).
+
+When *not* to use it: on one machine without a PostgreSQL already,
+:class:`~wsgisession.SQLiteStore` needs no server; for the lowest latency under heavy
+write load, :class:`~wsgisession.RedisStore` (each save here is a durable,
+WAL-logged row update).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..errors import ConfigurationError, StoreUnavailable
+from .base import ServerSessionStore
+
+__all__ = ["PostgresStore"]
+
+log = logging.getLogger("wsgisession")
+
+T = TypeVar("T")
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+#: Query options of a store URL that are the store's own, not libpq's.
+_OWN_OPTIONS = ("schema", "table", "timeout", "max_size", "gc_interval", "create_table")
+
+#: The statements, each prepared on its first use on a connection. TABLE stands for
+#: the quoted, schema-qualified table name. Every statement compares with the
+#: server's clock, so an expired row is invisible at once to every machine.
+_SQL = {
+    "load": "SELECT data FROM TABLE WHERE key = %s AND expires > now()",
+    "create": (
+        "INSERT INTO TABLE AS r (key, data, expires)"
+        " VALUES (%(key)s, %(changed)s::jsonb - %(removed)s::text[],"
+        " now() + %(ttl)s::integer * interval '1 second')"
+        " ON CONFLICT (key) DO UPDATE SET"
+        " data = (CASE WHEN r.expires > now() THEN r.data ELSE '{}'::jsonb END"
+        " || %(changed)s::jsonb) - %(removed)s::text[], expires = EXCLUDED.expires"
+        " RETURNING r.data = '{}'::jsonb"
+    ),
+    # Under READ COMMITTED an UPDATE waits for the row's lock, then re-reads the
+    # row: concurrent merges apply one after the other, and a row deleted meanwhile
+    # (a logout) is not matched, so the save writes nothing.
+    "update": (
+        "UPDATE TABLE SET data = (data || %(changed)s::jsonb) - %(removed)s::text[],"
+        " expires = now() + %(ttl)s::integer * interval '1 second'"
+        " WHERE key = %(key)s AND expires > now() AND data <> '{}'::jsonb"
+        " RETURNING data = '{}'::jsonb"
+    ),
+    "delete_empty": "DELETE FROM TABLE WHERE key = %s AND data = '{}'::jsonb",
+    "delete": "DELETE FROM TABLE WHERE key = %s",
+    "touch": (
+        "UPDATE TABLE SET expires = now() + %s::integer * interval '1 second'"
+        " WHERE key = %s AND expires > now()"
+    ),
+    "gc": (
+        "DELETE FROM TABLE WHERE key IN (SELECT key FROM TABLE"
+        " WHERE expires <= now() LIMIT %s FOR UPDATE SKIP LOCKED)"
+    ),
+}
+
+
+def _import_psycopg() -> tuple[Any, Any]:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as exc:
+        raise ConfigurationError(
+            "PostgresStore needs the psycopg and psycopg_pool packages, which are not"
+            " installed: pip install 'wsgisession[postgres]'"
+        ) from exc
+    return psycopg, psycopg_pool
+
+
+def _encode(value: bytes) -> str | list[str]:
+    # A field's value is the serialized JSON text the middleware wrote: stored as a
+    # jsonb string, readable in psql. Bytes that jsonb cannot hold as text (not
+    # UTF-8, or a NUL) go in a one-element array of their base64, so any bytes
+    # round-trip exactly, as the store contract requires.
+    if b"\x00" not in value:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return [base64.b64encode(value).decode("ascii")]
+
+
+def _field(name: str) -> str:
+    # PostgreSQL text (and so a jsonb key) cannot hold NUL, which a session key may:
+    # \x01 escapes it, and itself, so every key maps to one stored key and back.
+    if "\x00" in name or "\x01" in name:
+        return name.replace("\x01", "\x01\x01").replace("\x00", "\x01\x02")
+    return name
+
+
+def _unfield(stored: str) -> str:
+    if "\x01" in stored:
+        return _ESCAPED.sub(lambda match: "\x00" if match[1] == "\x02" else match[1], stored)
+    return stored
+
+
+_ESCAPED = re.compile("\x01(.)", re.DOTALL)
+
+
+def _decode(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
+        return base64.b64decode(value[0], validate=True)
+    raise ValueError(f"a field holds {type(value).__name__}, not a string")
+
+
+class PostgresStore(ServerSessionStore):
+    """Keep sessions in a PostgreSQL table, one row per session.
+
+    ::
+
+        store = PostgresStore("postgresql://app@db.internal/app", table="sessions")
+        app = SessionMiddleware(app, secret_key=KEY, store=store)
+
+    :param url: A libpq connection URL or string (``postgresql://user@host/db``,
+        ``postgres://…``, ``host=… dbname=…``); its query string may carry libpq
+        options (``?sslmode=require``) and those of this store (``?schema=…&table=…``).
+    :param schema: The schema of the table (created if missing); default the
+        connection's ``search_path``, usually ``public``.
+    :param table: The table's name; its expiry index is named after it.
+    :param timeout: Seconds to wait for a connection and for each statement (the
+        server's ``statement_timeout``) before the request gets a ``503``.
+    :param max_size: Connections per process at most; gunicorn's ``--threads`` is
+        the most a worker uses at once.
+    :param gc_interval: Seconds between purges of expired rows run by saves, in each
+        process; ``None`` leaves purging to ``wsgisession gc`` (run it from cron).
+    :param create_table: Create the schema, table and index on first use if they are
+        missing. ``False`` for a role without DDL rights: run ``wsgisession migrate
+        --store URL`` once with one that has them.
+    :raises ConfigurationError: psycopg is missing, a name is not a plain SQL
+        identifier, or a number is out of range.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        url: str = "postgresql://127.0.0.1:5432/postgres",
+        *,
+        schema: str | None = None,
+        table: str = "wsgisession",
+        timeout: float = 2.0,
+        max_size: int = 10,
+        gc_interval: float | None = 300.0,
+        create_table: bool = True,
+    ) -> None:
+        self._psycopg, self._psycopg_pool = _import_psycopg()
+        if not isinstance(url, str):
+            raise ConfigurationError(f"PostgresStore url must be a str, not {url!r}")
+        for name, value in (("schema", schema), ("table", table)):
+            if value is not None and not (isinstance(value, str) and _IDENTIFIER.fullmatch(value)):
+                raise ConfigurationError(
+                    f"PostgresStore {name} must be a plain SQL identifier (letters, digits"
+                    f" and _, not starting with a digit, at most 63), not {value!r}"
+                )
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ConfigurationError(
+                f"PostgresStore timeout must be a number of seconds > 0, not {timeout!r}"
+            )
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+            raise ConfigurationError(
+                f"PostgresStore max_size must be a whole number >= 1, not {max_size!r}"
+            )
+        if gc_interval is not None and (
+            isinstance(gc_interval, bool)
+            or not isinstance(gc_interval, int | float)
+            or gc_interval < 0
+        ):
+            raise ConfigurationError(
+                f"PostgresStore gc_interval must be seconds >= 0 or None, not {gc_interval!r}"
+            )
+        try:
+            self._conninfo = self._psycopg.conninfo.make_conninfo(url)
+            params = self._psycopg.conninfo.conninfo_to_dict(self._conninfo)
+        except self._psycopg.ProgrammingError as exc:
+            raise ConfigurationError(
+                f"invalid PostgreSQL URL: {exc}; use postgresql://user@host:5432/dbname"
+            ) from exc
+        self.url = url
+        self.schema = schema
+        self.table = table
+        self.timeout = float(timeout)
+        self.max_size = max_size
+        self.gc_interval = None if gc_interval is None else float(gc_interval)
+        self.create_table = create_table
+        # Logged with errors, so without the password.
+        self._where = (
+            f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
+            f"/{params.get('dbname', params.get('user', ''))}"
+        )
+        qualified = f'"{schema}"."{table}"' if schema else f'"{table}"'
+        #: The table's name as it appears in SQL, schema-qualified when *schema* is set.
+        self.qualified = qualified
+        # The only names put into SQL text: checked against _IDENTIFIER, and quoted.
+        self._sql = {name: sql.replace("TABLE", qualified) for name, sql in _SQL.items()}
+        self._lock = threading.Lock()
+        self._pool: Any = None
+        self._pid = os.getpid()
+        self._next_gc = 0.0
+
+    # -- connections ---------------------------------------------------------
+
+    def _new_pool(self) -> Any:
+        ms = int(self.timeout * 1000)
+        pool = self._psycopg_pool.ConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self.max_size,
+            open=False,
+            timeout=self.timeout,
+            # The pool retries a failed connection with a doubling delay until it
+            # gives up; a short limit keeps that delay short, so service resumes
+            # within seconds of PostgreSQL coming back, however long it was down
+            # (the next request that needs a connection starts a fresh attempt).
+            reconnect_timeout=10.0,
+            name=f"wsgisession {self._where}",
+            kwargs={
+                "autocommit": True,
+                # Each statement is prepared on its first use on a connection: after
+                # that a load or save is one Bind/Execute, with no parsing or planning.
+                "prepare_threshold": 0,
+                "connect_timeout": max(2, round(self.timeout)),
+                "options": f"-c statement_timeout={ms} -c lock_timeout={ms}",
+                "application_name": "wsgisession",
+            },
+        )
+        pool.open(wait=False)
+        return pool
+
+    def _get_pool(self) -> Any:
+        pid = os.getpid()
+        pool = self._pool
+        if pool is None or pid != self._pid:
+            with self._lock:
+                if self._pool is None or pid != self._pid:
+                    # A pool inherited across fork() is left alone, never closed: its
+                    # sockets are the parent's, and closing them would end its sessions.
+                    self._pid, self._next_gc = pid, 0.0
+                    self._pool = self._new_pool()
+                    try:
+                        if self.create_table:
+                            self._run(self._pool, self._ensure_table)
+                    except BaseException:
+                        self._pool.close()
+                        self._pool = None
+                        raise
+                pool = self._pool
+        return pool
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        errors = self._psycopg.errors
+        if isinstance(exc, errors.QueryCanceled | errors.LockNotAvailable):
+            return StoreUnavailable(
+                f"PostgreSQL at {self._where} took longer than the timeout"
+                f" ({self.timeout:g} s): {exc}; raise PostgresStore timeout or find what"
+                " holds the session table"
+            )
+        if isinstance(exc, errors.UndefinedTable):
+            return StoreUnavailable(
+                f"the session table {self.qualified} does not exist at {self._where}: run"
+                " `wsgisession migrate --store URL`, or let the store create it"
+                " (create_table=True)"
+            )
+        return StoreUnavailable(f"PostgreSQL at {self._where} failed: {type(exc).__name__}: {exc}")
+
+    def _run(self, pool: Any, work: Callable[[Any], T]) -> T:
+        psycopg = self._psycopg
+        for attempt in (1, 2):
+            conn = None
+            try:
+                with pool.connection() as conn:
+                    return work(conn)
+            except self._psycopg_pool.PoolTimeout as exc:
+                raise self._unavailable(exc) from exc
+            except psycopg.Error as exc:
+                # A pooled connection the server closed (a restart, a failover):
+                # replace the idle ones and try once more on a fresh connection.
+                # Every statement here may safely run twice: a merge is idempotent.
+                if attempt == 1 and conn is not None and conn.closed:
+                    pool.check()
+                    continue
+                raise self._unavailable(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _ensure_table(self, conn: Any) -> None:
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (self.qualified,)).fetchone()
+        if exists and exists[0]:
+            return
+        with conn.transaction():
+            # Workers starting together must not race to create the same table.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.qualified,))
+            for statement in self.ddl():
+                conn.execute(statement)
+        log.info("created the session table %s at %s", self.qualified, self._where)
+
+    def ddl(self) -> list[str]:
+        """The statements that create the schema, table and expiry index, if missing."""
+        index = f'"{self.table}_expires"'
+        statements = [f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'] if self.schema else []
+        return [
+            *statements,
+            f"CREATE TABLE IF NOT EXISTS {self.qualified} ("
+            " key text PRIMARY KEY, data jsonb NOT NULL, expires timestamptz NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {index} ON {self.qualified} (expires)",
+        ]
+
+    def migrate(self) -> None:
+        """Create the schema, table and expiry index now, if they are missing.
+
+        What ``wsgisession migrate --store URL`` runs; idempotent.
+        """
+        self._run(self._get_pool(), self._ensure_table)
+
+    # -- the store -----------------------------------------------------------
+
+    def load(self, key: str) -> dict[str, bytes] | None:
+        """The live record under *key*: one prepared ``SELECT``."""
+        pool = self._get_pool()
+        sql = self._sql["load"]
+        row = self._run(pool, lambda conn: conn.execute(sql, (key,)).fetchone())
+        if row is None:
+            return None
+        try:
+            data = row[0]
+            if not isinstance(data, dict):
+                raise ValueError(f"the record is a {type(data).__name__}, not an object")
+            return {_unfield(field): _decode(value) for field, value in data.items()} or None
+        except ValueError as exc:
+            log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
+            self.delete(key)
+            return None
+
+    def save(
+        self,
+        key: str,
+        changed: Mapping[str, bytes],
+        removed: Collection[str],
+        ttl: int,
+        *,
+        create: bool,
+    ) -> bool:
+        """Merge *changed*, drop *removed* and set the expiry: one prepared statement."""
+        Jsonb = self._psycopg.types.json.Jsonb
+        params = {
+            "key": key,
+            "changed": Jsonb({_field(f): _encode(value) for f, value in changed.items()}),
+            "removed": [_field(field) for field in removed],
+            "ttl": int(ttl),
+        }
+        sql = self._sql["create" if create else "update"]
+        pool = self._get_pool()
+
+        def work(conn: Any) -> bool | None:
+            row = conn.execute(sql, params).fetchone()
+            if row is None:
+                return None
+            if row[0]:
+                # Left with no fields: the record is deleted, unless a concurrent
+                # save has filled it again meanwhile.
+                conn.execute(self._sql["delete_empty"], (key,))
+            return True
+
+        written = self._run(pool, work)
+        if self.gc_interval is not None:
+            now = time.monotonic()
+            if now >= self._next_gc:
+                self._next_gc = now + self.gc_interval
+                try:
+                    self.gc(limit=500)
+                except StoreUnavailable as exc:
+                    log.warning("could not purge expired sessions: %s", exc)
+        return bool(written)
+
+    def delete(self, key: str) -> None:
+        """Delete the record under *key*: one ``DELETE``."""
+        sql = self._sql["delete"]
+        self._run(self._get_pool(), lambda conn: conn.execute(sql, (key,)))
+
+    def touch(self, key: str, ttl: int) -> None:
+        """Make the record live *ttl* seconds from now, if it is still live."""
+        sql = self._sql["touch"]
+        self._run(self._get_pool(), lambda conn: conn.execute(sql, (int(ttl), key)))
+
+    def gc(self, *, limit: int | None = 1000) -> int:
+        """Delete up to *limit* expired rows now; returns how many were deleted.
+
+        One short statement that skips rows other transactions hold, so it never
+        makes a request wait; call it again until it returns less than *limit*
+        (``wsgisession gc --store URL`` does).
+
+        :param limit: Rows per call; ``None`` deletes every expired row at once.
+        """
+        if limit is not None and (isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"limit must be a positive integer or None, not {limit!r}")
+        sql = self._sql["gc"]
+        batch = 2**31 - 1 if limit is None else limit
+        return int(self._run(self._get_pool(), lambda conn: conn.execute(sql, (batch,)).rowcount))
+
+    def close(self) -> None:
+        """Close this process's connection pool; the store opens a new one on next use."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            mine = self._pid == os.getpid()
+        if pool is not None and mine:
+            pool.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r}, table={self.qualified!r})"
+
+
+def split_url(url: str) -> tuple[str, dict[str, str]]:
+    """Split a ``postgresql://`` store URL into the libpq URL and the store's options."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    own = {name: value for name, value in query if name in _OWN_OPTIONS}
+    rest = urlencode([(name, value) for name, value in query if name not in _OWN_OPTIONS])
+    return urlunsplit(parts._replace(query=rest)), own
