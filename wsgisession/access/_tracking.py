@@ -102,7 +102,7 @@ class Devices:
         if revocation_store is not None and not isinstance(revocation_store, SessionIndex):
             raise ConfigurationError(
                 f"revocation_store must be a server store with a per-user index"
-                f" (SQLiteStore, RedisStore, LRUStore), not {revocation_store!r}"
+                f" (SQLiteStore, RedisStore, PostgresStore, LRUStore), not {revocation_store!r}"
             )
         self.index: SessionIndex | None = None
         if isinstance(store, ServerSessionStore):

@@ -129,7 +129,8 @@ class SessionIndex(ABC):
 
     A store that also inherits this class supports device listing and revocation
     (:mod:`wsgisession.access.devices`): :class:`~wsgisession.LRUStore`,
-    :class:`~wsgisession.SQLiteStore` and :class:`~wsgisession.RedisStore` do. A
+    :class:`~wsgisession.SQLiteStore`, :class:`~wsgisession.RedisStore` and
+    :class:`~wsgisession.stores.postgres.PostgresStore` do. A
     custom store that implements only the four methods of
     :class:`ServerSessionStore` still works; enabling a feature that needs the index
     on it fails at start-up with a :class:`~wsgisession.errors.ConfigurationError`.
