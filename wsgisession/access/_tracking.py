@@ -111,7 +111,7 @@ class Devices:
                     f"device tracking needs a store with a per-user index, and"
                     f" {type(store).__name__} has none: implement"
                     " wsgisession.stores.SessionIndex on it, or use SQLiteStore,"
-                    " RedisStore or LRUStore"
+                    " RedisStore, PostgresStore or LRUStore"
                 )
             self.index = store
         elif revocation_store is None:
