@@ -8,7 +8,8 @@ One code base, three entry points: this module (plain WSGI, ``make demo``),
 It counts your visits, remembers a name you type (a typed ``SessionVar``), keeps a
 cart, logs you in and out (passwords hashed with scrypt), says what happened with
 flash messages, passes page data to JavaScript with ``at_json``, and has an admin
-page only the ``admin`` role may see. Every form carries a CSRF token. Run it
+page only the ``admin`` role may see, and a "Your devices" page listing your
+sessions (revoke one, log out everywhere). Every form carries a CSRF token. Run it
 with ``make demo`` (gunicorn, http://127.0.0.1:8000); the users are
 ``alice``/``wonderland`` (admin) and ``bob``/``builder``.
 """
@@ -45,12 +46,17 @@ from wsgisession import (
     get_flashed_messages,
     login,
     logout,
+    logout_everywhere,
+    revoke,
     rules,
     session,
+    sessions_of,
     store_from_url,
+    track_devices,
     validate_body,
 )
 from wsgisession.access.guards import safe_next
+from wsgisession.errors import ConfigurationError
 from wsgisession.stores import ClientSessionStore, ServerSessionStore
 
 from ._keyfile import read_or_create_key
@@ -111,7 +117,8 @@ def page(title: str, body: str) -> Response:
 <meta charset="utf-8">
 <meta name="csrf-token" content="{e(csrf_token())}">
 <title>{e(title)} · wsgisession demo</title>
-<nav><a href="/">Home</a> · <a href="/cart">Cart</a> · <a href="/admin">Admin</a> · {who}</nav>
+<nav><a href="/">Home</a> · <a href="/cart">Cart</a> · <a href="/admin">Admin</a>
+ · <a href="/devices">Your devices</a> · {who}</nav>
 <h1>{e(title)}</h1>
 {messages}
 {body}
@@ -230,7 +237,7 @@ def login_page(request: Request) -> Response:
         name = request.form.get("username", "")
         roles = check_password(name, request.form.get("password", ""))
         if roles is not None:
-            login(name, roles=roles, name=name.title())
+            login(name, roles=roles, name=name.title(), remember="remember" in request.form)
             flash(f"Welcome back, {name.title()}.", FlashLevel.SUCCESS)
             return redirect(safe_next(request.args.get("next")))
         error = '<p role="alert">Wrong user name or password.</p>'
@@ -242,7 +249,9 @@ def login_page(request: Request) -> Response:
             f"/login{next_query}",
             '<label>User <input name="username" autocomplete="username"></label> '
             '<label>Password <input name="password" type="password"'
-            ' autocomplete="current-password"></label> <button>Log in</button>',
+            ' autocomplete="current-password"></label>'
+            ' <label><input type="checkbox" name="remember" value="1"> Remember me</label>'
+            " <button>Log in</button>",
         )
         + "<p>Try alice / wonderland (admin) or bob / builder.</p>",
     )
@@ -261,6 +270,49 @@ def admin(request: Request) -> Response:
     return page("Admin", f"<p>Welcome, {e(user.user_id if user else '?')}. All is well.</p>")
 
 
+def devices(request: Request) -> Response:
+    """GET lists the user's sessions; POST revokes one, or all but this one."""
+    if request.method == "POST":
+        if request.form.get("everywhere"):
+            ended = logout_everywhere()
+            flash(f"Logged out everywhere else ({ended} other session(s) ended).")
+        elif revoke(request.form.get("handle", "")):
+            flash("That session is logged out.", FlashLevel.SUCCESS)
+        else:
+            flash("That session had already ended.", FlashLevel.WARNING)
+        return redirect("/devices")
+    try:
+        listed = sessions_of()
+    except ConfigurationError as exc:
+        return page("Your devices", f"<p>Not available here: {e(exc)}</p>")
+    rows = "".join(
+        f"<tr><td>{e(d.user_agent or '?')}{' <b>(this browser)</b>' if d.current else ''}</td>"
+        f"<td>{e(d.ip or '')}</td><td>{d.logged_in:%Y-%m-%d %H:%M} UTC</td>"
+        f"<td>{d.last_seen:%Y-%m-%d %H:%M} UTC</td><td>"
+        + (
+            ""
+            if d.current
+            else form(
+                "/devices",
+                f'<input type="hidden" name="handle" value="{e(d.handle)}">'
+                '<button class="revoke">Log out</button>',
+            )
+        )
+        + "</td></tr>"
+        for d in listed
+    )
+    return page(
+        "Your devices",
+        "<table><tr><th>Browser</th><th>Address</th><th>Logged in</th><th>Last seen</th>"
+        f"<th></th></tr>{rows}</table>"
+        + form(
+            "/devices",
+            '<input type="hidden" name="everywhere" value="1">'
+            '<button id="everywhere">Log out everywhere else</button>',
+        ),
+    )
+
+
 ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
     ("GET", "/"): home,
     ("POST", "/name"): set_name,
@@ -272,6 +324,8 @@ ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
     ("POST", "/login"): login_page,
     ("POST", "/logout"): logout_view,
     ("GET", "/admin"): admin,
+    ("GET", "/devices"): devices,
+    ("POST", "/devices"): devices,
 }
 
 
@@ -314,7 +368,7 @@ def session_store() -> ClientSessionStore | ServerSessionStore:
 def protect(app: WSGIApplication) -> WSGIApplication:
     """The admin guard and CSRF protection around *app* (any WSGI app, any framework)."""
     app = Auth(app, roles=["admin"], paths=["/admin"])
-    app = AuthRedirect(app, location="/login", paths=["/admin"])
+    app = AuthRedirect(app, location="/login", paths=["/admin", "/devices"])
     return CsrfMiddleware(app)
 
 
@@ -324,8 +378,11 @@ def session_options() -> dict[str, Any]:
 
 
 def create_app() -> SessionMiddleware:
-    """The site with its middlewares, outermost last."""
-    return SessionMiddleware(protect(site), **session_options())
+    """The site with its middlewares, outermost last; devices tracked on server stores."""
+    middleware = SessionMiddleware(protect(site), **session_options())
+    if isinstance(middleware.store, ServerSessionStore):
+        track_devices(middleware)
+    return middleware
 
 
 app = create_app()

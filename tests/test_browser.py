@@ -130,3 +130,60 @@ def test_log_in_shop_log_out_in_a_real_browser(driver: Any, demo: str) -> None:
     landed = urlsplit(driver.current_url)
     assert (landed.path, landed.query) == ("/login", "next=%2Fadmin")
     assert "<h1>Log in</h1>" in driver.page_source
+
+
+@pytest.fixture
+def second_driver(driver: Any) -> Iterator[Any]:
+    """Another headless Chromium (its own cookies): the user's other device."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    browser.set_page_load_timeout(30)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def test_revoking_another_browsers_session_from_your_devices_page(
+    driver: Any, second_driver: Any, demo: str, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    phone = second_driver
+    phone.get(f"{demo}/login")
+    phone.find_element(By.NAME, "remember").click()
+    submit(phone, "/login", username="bob", password="builder")
+    assert flashes(phone) == ["Welcome back, Bob."]
+    remembered = phone.get_cookie("session")
+    assert remembered is not None
+    assert "expiry" in remembered  # "remember me": a persistent cookie
+
+    driver.get(f"{demo}/login")
+    submit(driver, "/login", username="bob", password="builder")
+    laptop_cookie = driver.get_cookie("session")
+    assert laptop_cookie is not None
+    assert "expiry" not in laptop_cookie  # not remembered: ends with the browser
+
+    driver.get(f"{demo}/devices")
+    rows = driver.find_elements(By.CSS_SELECTOR, "table tr")[1:]
+    assert len(rows) == 2
+    assert sum("(this browser)" in row.text for row in rows) == 1
+    driver.save_screenshot(
+        str(Path(os.environ.get("WSGISESSION_SCREENSHOTS", tmp_path)) / "devices.png")
+    )
+
+    submit(driver, "/devices")  # the first form: the other browser's "Log out"
+    assert flashes(driver) == ["That session is logged out."]
+    assert len(driver.find_elements(By.CSS_SELECTOR, "table tr")[1:]) == 1
+
+    phone.refresh()
+    assert "Logged in as" not in phone.page_source
+    assert '<a href="/login">Log in</a>' in phone.page_source
+    driver.refresh()
+    assert "Logged in as" in driver.page_source

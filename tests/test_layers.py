@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
         "wsgisession.context",
         "wsgisession.sessions",
         "wsgisession.cookies",
+        "wsgisession.events",
     ),
     # 1. stores: the two store families and their implementations
     ("wsgisession.stores",),
@@ -39,7 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
         "wsgisession.vars",
     ),
     # 3. request data and access control, built on the session
-    ("wsgisession.request", "wsgisession.access"),
+    ("wsgisession.request", "wsgisession.access", "wsgisession.metrics"),
     # 4. configuration: stores and middlewares from URLs, dicts, files
     ("wsgisession.config",),
     # 5. integrations and test helpers

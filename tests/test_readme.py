@@ -57,6 +57,31 @@ def test_every_django_compat_exception_is_named_with_its_reason() -> None:
         assert entry["reason"] in table, entry["test"]
 
 
+def test_the_devices_example_lists_revokes_and_guards_the_password_page(
+    tmp_path: Path, monkeypatch: Any, clock: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"SECRET_KEY": SECRET}
+    exec(code_block("python", "track_devices(sessions)"), namespace)  # noqa: S102
+    sessions = namespace["sessions"]
+    laptop, phone = Client(sessions), Client(sessions)
+    laptop.get("/login?user=ann&remember=1")
+    phone.get("/login?user=ann")
+    listed = laptop.get("/devices").text.splitlines()
+    assert len(listed) == 2
+    assert sum(line.endswith("(this browser)") for line in listed) == 1
+    other = next(line for line in listed if not line.endswith("(this browser)"))
+    assert laptop.get(f"/revoke?handle={other.split()[0]}").text == "True"
+    assert phone.get("/").status_code == 401
+    clock.advance(601)
+    assert laptop.get("/account/password").status_code == 401  # login no longer fresh
+    laptop.get("/login?user=ann")
+    phone.get("/login?user=ann")
+    assert laptop.get("/account/password").text == "1 other session(s) ended"
+    assert phone.get("/").status_code == 401
+    sessions.store.close()
+
+
 def test_the_limits_example_raises_the_form_limits() -> None:
     from wsgisession import optional_param
 

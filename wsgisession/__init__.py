@@ -8,6 +8,15 @@ here; errors live in :mod:`wsgisession.errors`.
 from ._limits import RequestLimits as RequestLimits
 from .access.csrf import CsrfMiddleware as CsrfMiddleware
 from .access.csrf import csrf_token as csrf_token
+from .access.devices import SessionInfo as SessionInfo
+from .access.devices import logout_everywhere as logout_everywhere
+from .access.devices import record_login as record_login
+from .access.devices import revoke as revoke
+from .access.devices import revoke_all as revoke_all
+from .access.devices import sessions_of as sessions_of
+from .access.devices import track_devices as track_devices
+from .access.fresh import FreshLogin as FreshLogin
+from .access.fresh import fresh_login_required as fresh_login_required
 from .access.guards import Auth as Auth
 from .access.guards import AuthRedirect as AuthRedirect
 from .access.guards import Guard as Guard
@@ -29,6 +38,8 @@ from .cookies import get_signed_cookie as get_signed_cookie
 from .cookies import set_signed_cookie as set_signed_cookie
 from .errors import BadBody as BadBody
 from .errors import FieldError as FieldError
+from .events import EventName as EventName
+from .events import SessionEvent as SessionEvent
 from .messages import FlashLevel as FlashLevel
 from .messages import FlashMessage as FlashMessage
 from .messages import flash as flash
@@ -56,6 +67,7 @@ from .stores import LRUStore as LRUStore
 from .stores import PostgresStore as PostgresStore
 from .stores import RedisStore as RedisStore
 from .stores import ServerSessionStore as ServerSessionStore
+from .stores import SessionIndex as SessionIndex
 from .stores import SQLiteStore as SQLiteStore
 from .vars import RequestVar as RequestVar
 from .vars import SessionVar as SessionVar

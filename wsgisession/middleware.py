@@ -50,13 +50,14 @@ from ._options import check_bool, count
 from .context import SESSION_KEY, _environ, bind, unbind
 from .cookies import KEYRING_KEY, CookieOptions
 from .errors import ConfigurationError, StoreUnavailable
+from .events import HOOKS_KEY, SessionEvent, SessionHooks
 from .sessions import Session
 from .signing import Keyring
 from .stores.base import ClientSessionStore, ServerSessionStore
 from .stores.cookie import CookieStore
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from contextvars import Token
 
     from _typeshed import OptExcInfo
@@ -237,7 +238,45 @@ class SessionMiddleware:
         session = Session(self._backend, environ)
         environ[SESSION_KEY] = session
         environ[KEYRING_KEY] = self.keyring
+        if self._backend.hooks is not None:
+            environ[HOOKS_KEY] = self._backend.hooks
         return session
+
+    # -- events ----------------------------------------------------------------
+
+    @property
+    def hooks(self) -> SessionHooks:
+        """This middleware's :class:`~wsgisession.events.SessionHooks`, created on first use.
+
+        Until something registers here the backends hold ``None`` and pay one
+        ``is None`` test per place an event could happen.
+        """
+        hooks = self._backend.hooks
+        if hooks is None:
+            hooks = self._backend.hooks = SessionHooks()
+        return hooks
+
+    def on_event(
+        self, callback: Callable[[SessionEvent], object]
+    ) -> Callable[[SessionEvent], object]:
+        """Call *callback* with every :class:`~wsgisession.events.SessionEvent`; a decorator.
+
+        Events: created, regenerated, logged in, logged out, revoked, expired,
+        tampered cookie refused, store error (:class:`~wsgisession.events.EventName`).
+        Each carries the user id and device handle when known, and a reason; never
+        the session id or data. A callback that raises is logged and ignored.
+
+        :param callback: Called in the request's thread; keep it fast.
+        :returns: *callback*, so this works as ``@sessions.on_event``.
+
+        .. versionadded:: 0.2
+        """
+        if not callable(callback):
+            raise ConfigurationError(
+                f"on_event needs a callable taking a SessionEvent: {callback!r}"
+            )
+        self.hooks.callbacks.append(callback)
+        return callback
 
     def save_session(
         self, session: Session, headers: list[tuple[str, str]] | None = None

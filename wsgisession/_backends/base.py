@@ -16,6 +16,8 @@ from ..sessions import _IMMUTABLE, Session
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
+    from ..events import SessionHooks
+
 
 log = logging.getLogger("wsgisession")
 
@@ -168,6 +170,8 @@ class _Base:
         self.default_max_age = times.max_age
         #: Add ``Cache-Control: no-store`` to responses that set the cookie.
         self.no_store = True
+        #: Event callbacks and device tracking; ``None`` (nothing to call) until used.
+        self.hooks: SessionHooks | None = None
 
     def _cookie_value(self, environ: WSGIEnvironment) -> str | None:
         # A cookie that turns out invalid is ignored, never deleted: during a rolling

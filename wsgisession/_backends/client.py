@@ -11,6 +11,7 @@ from itsdangerous import BadData
 from .. import serialization
 from ..cookies import MAX_COOKIE_SIZE, CookieOptions
 from ..errors import SessionTooLarge
+from ..events import EventName
 from ..sessions import Session, SessionState
 from .base import (
     CookieContents,
@@ -53,19 +54,27 @@ class ClientBackend(_Base):
             contents, payload = self._read(value)
         except (BadData, ValueError, TypeError, RecursionError) as exc:
             log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
+            if self.hooks is not None:
+                self.hooks.emit(EventName.TAMPERED, reason=type(exc).__name__)
             return {}
         reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
         if reason is not None:
             log.info("the session cookie expired (%s); starting a fresh session", reason)
+            if self.hooks is not None:
+                self.hooks.emit(EventName.EXPIRED, reason=reason)
             return {}
         state.had_cookie = True
+        assert contents.data is not None
+        if self.hooks is not None and not self.hooks.accept(session, contents.data):
+            # Revoked (a "not before" stamp): the cookie is still signed and unexpired,
+            # so it is refused here, and replaced by the next write.
+            return {}
         state.lifetime = state.saved_lifetime = contents.lifetime
         state.created = contents.created
         state.issued = contents.issued
         state.loaded = payload
         state.stale = contents.stale_key
         session.new = False
-        assert contents.data is not None
         return contents.data
 
     def read_cookie(self, value: str) -> CookieContents:
@@ -131,6 +140,7 @@ class ClientBackend(_Base):
             or state.loaded is None
             or state.lifetime != state.saved_lifetime
         )
+        moved = (session._fresh or session._regenerate) and state.had_cookie
         session._fresh = session._regenerate = False
         state.writes = session._writes
         header = None
@@ -157,6 +167,8 @@ class ClientBackend(_Base):
                 raise SessionTooLarge(
                     len(header), MAX_COOKIE_SIZE, _biggest_keys(data), self.cookie.name
                 )
+            if self.hooks is not None and (moved or state.loaded is None):
+                self.hooks.emit(EventName.REGENERATED if moved else EventName.CREATED, data)
             state.loaded = payload
             state.saved_lifetime = state.lifetime
             state.issued = now

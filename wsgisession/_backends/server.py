@@ -13,6 +13,7 @@ from itsdangerous import BadData
 from .. import serialization
 from ..cookies import CookieOptions
 from ..errors import StoreUnavailable
+from ..events import EventName
 from ..sessions import ServerSessionState, Session
 from .base import (
     _SID,
@@ -65,10 +66,14 @@ class ServerBackend(_Base):
             contents = self.read_cookie(value)
         except (BadData, ValueError) as exc:
             log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
+            if self.hooks is not None:
+                self.hooks.emit(EventName.TAMPERED, reason=type(exc).__name__)
             return {}
         reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
         if reason is not None:
             log.info("the session cookie expired (%s); starting a fresh session", reason)
+            if self.hooks is not None:
+                self.hooks.emit(EventName.EXPIRED, reason=reason)
             return {}
         state.had_cookie = True
         assert contents.sid is not None
@@ -76,19 +81,23 @@ class ServerBackend(_Base):
         try:
             record = self.store.load(key)
         except StoreUnavailable as exc:
-            _log_outage(exc)
+            self._outage(exc)
             raise
         if not record:
             log.debug("no stored session for this id (expired or ended); issuing a new id")
+            if self.hooks is not None:
+                self.hooks.emit(EventName.EXPIRED, reason="no stored session")
             return {}
         try:
             data = self.decode_record(record)
         except (ValueError, TypeError, RecursionError) as exc:
             log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
+            if self.hooks is not None:
+                self.hooks.emit(EventName.TAMPERED, reason="corrupt record")
             try:
                 self.store.delete(key)
             except StoreUnavailable as exc:
-                _log_outage(exc)
+                self._outage(exc)
                 raise
             return {}
         state.sid = contents.sid
@@ -164,7 +173,7 @@ class ServerBackend(_Base):
             try:
                 self.store.delete(state.key)
             except StoreUnavailable as exc:
-                _log_outage(exc)
+                self._outage(exc)
                 raise
             state.sid = state.key = None
             state.raw = {}
@@ -190,8 +199,38 @@ class ServerBackend(_Base):
         try:
             return self._save_to_store(session, now, late=late)
         except StoreUnavailable as exc:
-            _log_outage(exc)
+            self._outage(exc)
             raise
+
+    def _outage(self, exc: StoreUnavailable) -> None:
+        _log_outage(exc)
+        if self.hooks is not None:
+            self.hooks.emit(EventName.STORE_ERROR, reason=type(exc.__cause__ or exc).__name__)
+
+    def _tracked(self, session: Session, old_key: str | None, ttl: int) -> bool:
+        """Tell the hooks the record was created, moved or refreshed; ``False``: revoked."""
+        hooks = self.hooks
+        state = cast("ServerSessionState", session.state)
+        assert hooks is not None
+        assert state.key is not None
+        if old_key != state.key:
+            name = EventName.CREATED if old_key is None else EventName.REGENERATED
+            hooks.emit(name, session._data)
+        if hooks.stored(session, old_key, state.key, ttl):
+            return True
+        # Revoked while this request ran (its device entry is gone): the record this
+        # request just wrote must not outlive the revocation.
+        self.store.delete(state.key)
+        state.sid = state.key = None
+        state.raw = {}
+        return False
+
+    def _ended_cookie(self, session: Session, *, late: bool) -> str | None:
+        state = cast("ServerSessionState", session.state)
+        if late or not state.had_cookie:
+            return None
+        state.had_cookie = False
+        return self.cookie.delete_header(session.environ or {})
 
     def _save_to_store(self, session: Session, now: int, *, late: bool) -> str | None:
         state = cast("ServerSessionState", session.state)
@@ -231,7 +270,10 @@ class ServerBackend(_Base):
             }
             store.save(key, fields, (), ttl, create=True)
             state.sid, state.key, state.raw = sid, key, fields
-            header = self._id_cookie(session, now)
+            if self.hooks is not None and not self._tracked(session, old_key, ttl):
+                header = self._ended_cookie(session, late=late)
+            else:
+                header = self._id_cookie(session, now)
         else:
             assert state.key is not None
             changed, removed = self._diff(session)
@@ -259,7 +301,10 @@ class ServerBackend(_Base):
             elif refresh:
                 store.touch(state.key, ttl)
             if refresh:
-                header = self._id_cookie(session, now)
+                if self.hooks is not None and not self._tracked(session, state.key, ttl):
+                    header = self._ended_cookie(session, late=late)
+                else:
+                    header = self._id_cookie(session, now)
         if old_key is not None and old_key != state.key:
             store.delete(old_key)
         _keep_mutable(session)

@@ -18,6 +18,7 @@ in" rather than failing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,15 +28,18 @@ from uuid import UUID
 
 from ..context import get_session
 from ..errors import ConfigurationError
+from ..events import AUTH_KEY as AUTH_KEY
+from ..events import DEVICE_KEY, HOOKS_KEY, EventName, SessionHooks
 from .csrf import rotate_csrf_secret
+from .devices import forget_device, record_login
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = ["AuthInfo", "current_user", "login", "logout"]
 
-#: The session key of the login record (private to wsgisession).
-AUTH_KEY = "_wsgisession.auth"
+#: How long a "remember me" session lasts when the middleware's max_age is None.
+REMEMBER_MAX_AGE = 30 * 86400
 
 UserId = str | int | UUID
 
@@ -98,14 +102,34 @@ class AuthInfo:
         return wanted <= self.roles if require_all else bool(wanted & self.roles)
 
 
-def login(user_id: UserId, *, roles: str | Iterable[str] = (), **extra: Any) -> AuthInfo:
+def _emit(environ: WSGIEnvironment | None, name: EventName, user_id: UserId | None) -> None:
+    hooks = environ.get(HOOKS_KEY) if environ is not None else None
+    if isinstance(hooks, SessionHooks) and hooks.callbacks:
+        session = get_session(environ)
+        device = session.get(DEVICE_KEY) if session._data is not None else None
+        handle = device.get("h") if isinstance(device, dict) else None
+        hooks.emit(name, user_id=user_id, handle=handle)
+
+
+def login(
+    user_id: UserId,
+    *,
+    roles: str | Iterable[str] = (),
+    remember: bool | None = None,
+    **extra: Any,
+) -> AuthInfo:
     """Log *user_id* in on the current session, safely.
 
     - the session moves to a new id (a fresh cookie with the cookie store), so an id
       planted or seen before the login does not become a logged-in one; when
       another user was logged in, their session data is dropped first;
     - the user id, roles, *extra* and the time are stored in the session;
-    - the CSRF secret is replaced: tokens issued before the login stop working.
+    - the CSRF secret is replaced: tokens issued before the login stop working;
+    - with device tracking on (:func:`~wsgisession.track_devices`), the session is
+      recorded as a new device of the user;
+    - *remember* sets the cookie's lifetime: ``True`` a persistent cookie (the
+      middleware's ``max_age``, or 30 days when that is ``None``), ``False`` a
+      browser-session cookie ("remember me" unticked). ``None`` leaves it alone.
 
     Call it before ``start_response`` (in Flask or Django: anywhere in the view).
 
@@ -117,6 +141,8 @@ def login(user_id: UserId, *, roles: str | Iterable[str] = (), **extra: Any) -> 
     :param user_id: The user's id: ``str``, ``int`` or ``UUID``.
     :param roles: Role names for :class:`~wsgisession.Auth` and
         :func:`~wsgisession.login_required`; a single ``str`` is one role.
+    :param remember: ``True``: a persistent cookie; ``False``: one that ends with
+        the browser; ``None`` (default): unchanged.
     :param extra: Anything else to remember for the login (a display name, say);
         must be serializable in the session.
     :returns: What :func:`current_user` will return.
@@ -132,7 +158,7 @@ def login(user_id: UserId, *, roles: str | Iterable[str] = (), **extra: Any) -> 
         session.clear()  # another user's data must not carry over; clear() also renews the id
     else:
         session.regenerate()
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(time.time(), UTC)
     session[AUTH_KEY] = {
         "id": user_id,
         "roles": sorted(role_names),
@@ -140,6 +166,14 @@ def login(user_id: UserId, *, roles: str | Iterable[str] = (), **extra: Any) -> 
         "extra": dict(extra),
     }
     rotate_csrf_secret(session)
+    if remember is False:
+        session.max_age = None
+    elif remember:
+        session.reset_max_age()
+        if session.max_age is None:
+            session.max_age = REMEMBER_MAX_AGE
+    record_login(user_id, session.environ)
+    _emit(session.environ, EventName.LOGGED_IN, user_id)
     return AuthInfo(user_id, role_names, MappingProxyType(dict(extra)), now)
 
 
@@ -152,7 +186,11 @@ def logout() -> None:
 
     :raises RuntimeError: no :class:`~wsgisession.SessionMiddleware` around the app.
     """
-    get_session().invalidate()
+    session = get_session()
+    user = current_user(session.environ)
+    _emit(session.environ, EventName.LOGGED_OUT, user.user_id if user is not None else None)
+    forget_device(session)
+    session.invalidate()
 
 
 def current_user(environ: WSGIEnvironment | None = None) -> AuthInfo | None:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from ..signing import Keyring, Unsigned
 
-__all__ = ["ClientSessionStore", "CookieCodec", "ServerSessionStore"]
+__all__ = ["ClientSessionStore", "CookieCodec", "IndexEntry", "ServerSessionStore", "SessionIndex"]
 
 
 class CookieCodec(ABC):
@@ -111,3 +111,72 @@ class ServerSessionStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
         """Release connections or files. Optional."""
+
+
+class IndexEntry(NamedTuple):
+    """One session in a user's index (see :class:`SessionIndex`)."""
+
+    #: The device handle: random, opaque, stable for the session's life.
+    handle: str
+    #: The session's store key (as given to :meth:`ServerSessionStore.save`).
+    key: str
+    #: What the index keeps about the device (serialized by the caller).
+    info: bytes
+
+
+class SessionIndex(ABC):
+    """Optional mixin for a server store: a per-user index of sessions, and stamps.
+
+    A store that also inherits this class supports device listing and revocation
+    (:mod:`wsgisession.access.devices`): :class:`~wsgisession.LRUStore`,
+    :class:`~wsgisession.SQLiteStore`, :class:`~wsgisession.RedisStore` and
+    :class:`~wsgisession.stores.postgres.PostgresStore` do. A
+    custom store that implements only the four methods of
+    :class:`ServerSessionStore` still works; enabling a feature that needs the index
+    on it fails at start-up with a :class:`~wsgisession.errors.ConfigurationError`.
+
+    *user* is an opaque string made by the caller from the user id; *handle* is a
+    random token; *key* a store key. Revocation stays final under concurrency
+    because moving an entry is a compare-and-set (:meth:`index_put` with *expect*)
+    and :meth:`index_revoke` deletes the record before (or atomically with) the
+    entry: a request that moves or refreshes a session after it was revoked finds
+    its entry gone and ends the session.
+    """
+
+    @abstractmethod
+    def index_put(
+        self, user: str, handle: str, key: str, info: bytes, ttl: int, *, expect: str | None
+    ) -> bool:
+        """Point *handle* at *key* with *info*, if it currently points at *expect*.
+
+        :param expect: The key the entry must hold now; ``None``: the entry must not
+            exist (a new login).
+        :param ttl: The entry may be forgotten after this many seconds unrefreshed.
+        :returns: ``False`` (nothing written) when the entry did not match *expect*.
+        """
+
+    @abstractmethod
+    def index_list(self, user: str) -> list[IndexEntry]:
+        """The entries of *user* whose session record is still live; drops the others."""
+
+    @abstractmethod
+    def index_revoke(self, user: str, handle: str) -> bool:
+        """Delete the session record *handle* points at, then the entry.
+
+        The record must be gone before the entry is (or both at once), and an entry
+        moved meanwhile by :meth:`index_put` must have its new record deleted too.
+
+        :returns: Whether *user* had an entry *handle*.
+        """
+
+    @abstractmethod
+    def index_forget(self, user: str, handle: str, key: str) -> None:
+        """Drop the entry *handle* of *user* if it still points at *key* (a logout)."""
+
+    @abstractmethod
+    def get_not_before(self, user: str) -> float | None:
+        """The "not before" stamp of *user* (Unix time), or ``None``."""
+
+    @abstractmethod
+    def set_not_before(self, user: str, when: float, ttl: int) -> None:
+        """Set the "not before" stamp of *user* to *when*, kept *ttl* seconds."""

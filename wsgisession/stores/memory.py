@@ -21,19 +21,25 @@ from collections import OrderedDict
 from collections.abc import Collection, Mapping
 
 from .._options import count
-from .base import ServerSessionStore
+from .base import IndexEntry, ServerSessionStore, SessionIndex
 
 __all__ = ["LRUStore"]
 
+# Sweep every user's index for dead entries once per this many index writes, so
+# users who never come back do not pin memory.
+_SWEEP_EVERY = 1000
 
-class LRUStore(ServerSessionStore):
+
+class LRUStore(ServerSessionStore, SessionIndex):
     """Keep sessions in this process's memory, forgetting the least recently used.
 
     - ``load``, ``save``, ``delete`` and ``touch`` are O(1) (an ``OrderedDict`` in
       access order) and thread-safe;
     - a record expires *ttl* seconds after its last save or touch;
     - when more than *max_entries* sessions are kept, the least recently used one
-      is dropped, so memory stays bounded however many clients come.
+      is dropped, so memory stays bounded however many clients come;
+    - a per-user index of sessions (:class:`~wsgisession.stores.SessionIndex`) for
+      device listing and revocation, under the same lock.
 
     ::
 
@@ -52,6 +58,10 @@ class LRUStore(ServerSessionStore):
         # key -> (expiry time, record); least recently used first.
         self._entries: OrderedDict[str, tuple[float, dict[str, bytes]]] = OrderedDict()
         self._lock = threading.Lock()
+        # user -> handle -> (key, info, expiry); user -> (stamp, expiry)
+        self._users: dict[str, dict[str, tuple[str, bytes, float]]] = {}
+        self._stamps: dict[str, tuple[float, float]] = {}
+        self._puts = 0
 
     def __len__(self) -> int:
         """The number of sessions held, expired ones not yet dropped included."""
@@ -115,6 +125,74 @@ class LRUStore(ServerSessionStore):
             record = self._live(key, now)
             if record is not None:
                 self._entries[key] = (now + ttl, record)
+
+    # -- the per-user index ----------------------------------------------------
+
+    def _alive(self, key: str, now: float) -> bool:
+        # Caller holds the lock; unlike _live(), listing devices is not a use.
+        entry = self._entries.get(key)
+        return entry is not None and entry[0] > now
+
+    def _prune(self, user: str, now: float) -> dict[str, tuple[str, bytes, float]]:
+        entries = self._users.get(user, {})
+        for handle in [
+            h for h, (k, _, exp) in entries.items() if exp <= now or not self._alive(k, now)
+        ]:
+            del entries[handle]
+        if not entries:
+            self._users.pop(user, None)
+        return entries
+
+    def index_put(
+        self, user: str, handle: str, key: str, info: bytes, ttl: int, *, expect: str | None
+    ) -> bool:
+        """Compare-and-set the entry under the lock; see the base class."""
+        now = time.time()
+        with self._lock:
+            entries = self._users.setdefault(user, {})
+            current = entries.get(handle)
+            if (current[0] if current is not None else None) != expect:
+                return False
+            entries[handle] = (key, info, now + ttl)
+            self._puts += 1
+            if self._puts % _SWEEP_EVERY == 0:
+                for name in list(self._users):
+                    self._prune(name, now)
+                self._stamps = {u: v for u, v in self._stamps.items() if v[1] > now}
+        return True
+
+    def index_list(self, user: str) -> list[IndexEntry]:
+        """The live entries of *user*; dead ones are dropped."""
+        with self._lock:
+            entries = self._prune(user, time.time())
+            return [IndexEntry(h, key, info) for h, (key, info, _) in entries.items()]
+
+    def index_revoke(self, user: str, handle: str) -> bool:
+        """Delete the record and the entry together, under the lock."""
+        with self._lock:
+            entry = self._users.get(user, {}).pop(handle, None)
+            if entry is None:
+                return False
+            self._entries.pop(entry[0], None)
+            return True
+
+    def index_forget(self, user: str, handle: str, key: str) -> None:
+        """Drop the entry if it still points at *key*."""
+        with self._lock:
+            entries = self._users.get(user, {})
+            if handle in entries and entries[handle][0] == key:
+                del entries[handle]
+
+    def get_not_before(self, user: str) -> float | None:
+        """The stamp of *user*, if set and not expired."""
+        with self._lock:
+            stamp = self._stamps.get(user)
+        return stamp[0] if stamp is not None and stamp[1] > time.time() else None
+
+    def set_not_before(self, user: str, when: float, ttl: int) -> None:
+        """Set the stamp of *user* for *ttl* seconds."""
+        with self._lock:
+            self._stamps[user] = (when, time.time() + ttl)
 
     def __repr__(self) -> str:
         return f"LRUStore(max_entries={self.max_entries})"

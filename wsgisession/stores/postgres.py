@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
+from ._postgres_index import PostgresIndex
 from .base import ServerSessionStore
 
 __all__ = ["PostgresStore"]
@@ -149,7 +150,7 @@ def _decode(value: Any) -> bytes:
     raise ValueError(f"a field holds {type(value).__name__}, not a string")
 
 
-class PostgresStore(ServerSessionStore):
+class PostgresStore(PostgresIndex, ServerSessionStore):
     """Keep sessions in a PostgreSQL table, one row per session.
 
     ::

@@ -54,6 +54,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
+from ._redis_index import RedisIndex
 from .base import ServerSessionStore
 
 __all__ = ["RedisStore"]
@@ -158,8 +159,12 @@ def _import_redis() -> Any:
     return redis
 
 
-class RedisStore(ServerSessionStore):
+class RedisStore(RedisIndex, ServerSessionStore):
     """Keep sessions in Redis, one hash per session.
+
+    It also keeps a per-user index of sessions
+    (:class:`~wsgisession.stores.SessionIndex`): a hash per user with TTL upkeep,
+    for device listing and revocation.
 
     ::
 

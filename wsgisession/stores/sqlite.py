@@ -30,13 +30,15 @@ from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 
 from ..errors import ConfigurationError, StoreUnavailable
+from . import _sqlite_index
+from ._sqlite_index import SQLiteIndex
 from .base import ServerSessionStore
 
 __all__ = ["SQLiteStore"]
 
 #: The layout of the database this code reads and writes, kept in the file as
 #: ``PRAGMA user_version``. Raise it with a new entry in :data:`_MIGRATIONS`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS wsgisession_records (
@@ -60,7 +62,8 @@ INSERT OR IGNORE INTO wsgisession_meta (name, value) VALUES ('last_gc', 0);
 #: Version -> the statements that bring a database from the version before to it.
 #: Version 1 is also what files made before versions existed hold (``user_version``
 #: 0), and its statements are idempotent, so those files migrate in place.
-_MIGRATIONS = {1: _SCHEMA_1}
+#: Version 2 adds the per-user session index (device tracking).
+_MIGRATIONS = {1: _SCHEMA_1, 2: _sqlite_index.SCHEMA}
 
 _LOAD = """
 SELECT f.field, f.value FROM wsgisession_records AS r
@@ -69,10 +72,12 @@ WHERE r.key = ? AND r.expires > ?
 """
 
 
-class SQLiteStore(ServerSessionStore):
+class SQLiteStore(SQLiteIndex, ServerSessionStore):
     """Keep sessions in an SQLite database file.
 
     - one row per session key, so a save writes only the keys that changed;
+    - a per-user index of sessions (:class:`~wsgisession.stores.SessionIndex`) for
+      device listing and revocation, in two more tables;
     - a record lives *ttl* seconds after its last save or touch; expired rows are
       invisible at once and purged by :meth:`gc`, which saves also run
       opportunistically, at most once per *gc_interval* across all processes;
@@ -348,6 +353,7 @@ class SQLiteStore(ServerSessionStore):
 
     @staticmethod
     def _purge(conn: sqlite3.Connection, now: float, limit: int | None = None) -> int:
+        _sqlite_index.purge(conn, now)
         if limit is not None:
             rows = conn.execute(
                 "SELECT key FROM wsgisession_records WHERE expires <= ? LIMIT ?", (now, limit)

@@ -1,0 +1,227 @@
+"""A user's sessions ("devices"), revocation and "log out everywhere".
+
+Turn it on once, on the middleware::
+
+    sessions = SessionMiddleware(app, secret_key=KEY, store=SQLiteStore("s.db"))
+    track_devices(sessions)
+
+From then on every :func:`~wsgisession.login` records the session in a per-user
+index kept by the store, and a view can list and end them::
+
+    for device in sessions_of():          # the logged-in user's sessions
+        print(device.user_agent, device.ip, device.last_seen, device.current)
+    revoke(handle)                         # end one (its next request is anonymous)
+    logout_everywhere()                    # after a password change: all but this one
+
+What the index keeps per session: when it logged in, when it was last seen
+(renewed together with the session's idle timeout, at most once per
+``refresh_interval``, so never an extra write per request), the user agent
+(truncated) and the client address (``REMOTE_ADDR``: put werkzeug's ``ProxyFix``
+outside when behind a proxy; ``client_ip="prefix"`` keeps only the network part,
+``"none"`` nothing). A session is named by a *handle*: random, stable for the
+session's life, and useless to an attacker (it is neither the session id nor its
+store key, and nothing accepts it as a credential).
+
+**Revocation is final**: the record is deleted, and a request of that session still
+in flight cannot bring it back: its save finds the record gone, and moving or
+refreshing it finds the index entry gone (a compare-and-set), so it ends the
+session instead.
+
+**Cookie sessions** (:class:`~wsgisession.CookieStore`) have no server record, so
+they can only be revoked with ``revocation_store=``, a server store holding one
+"not before" stamp per user: :func:`revoke_all` sets it, and each request of a
+logged-in cookie session looks it up once. Without it a cookie session cannot be
+revoked before it expires, and :func:`track_devices` refuses to start.
+
+Framework logins (Flask-Login, Django's ``login()``) call :func:`record_login`
+right after they log the user in.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import TYPE_CHECKING, Literal
+
+from ..context import current_environ, get_session
+from ..errors import ConfigurationError
+from ..events import DEVICE_KEY, HOOKS_KEY, SessionHooks
+from ..stores.base import SessionIndex
+from ._tracking import FRESH_KEY, Devices, SessionInfo, UserId, user_token
+from ._tracking import device_record as _device
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from ..middleware import SessionMiddleware
+    from ..sessions import Session
+
+__all__ = [
+    "Devices",
+    "SessionInfo",
+    "logout_everywhere",
+    "record_login",
+    "revoke",
+    "revoke_all",
+    "sessions_of",
+    "track_devices",
+]
+
+
+def track_devices(
+    middleware: SessionMiddleware,
+    *,
+    client_ip: Literal["full", "prefix", "none"] = "full",
+    user_agent_length: int = 160,
+    revocation_store: SessionIndex | None = None,
+) -> Devices:
+    """Keep a per-user index of *middleware*'s logged-in sessions; see the module doc.
+
+    :param middleware: The :class:`~wsgisession.SessionMiddleware` to track.
+    :param client_ip: ``"full"``, ``"prefix"`` or ``"none"`` (see :class:`Devices`).
+    :param user_agent_length: Keep at most this many characters of ``User-Agent``.
+    :param revocation_store: For a cookie store: where "not before" stamps live.
+    :raises ConfigurationError: a server store without
+        :class:`~wsgisession.stores.SessionIndex`, or a cookie store without
+        *revocation_store*.
+
+    .. versionadded:: 0.2
+    """
+    devices = Devices(
+        middleware.store,
+        client_ip=client_ip,
+        user_agent_length=user_agent_length,
+        revocation_store=revocation_store,
+    )
+    devices.hooks = middleware.hooks
+    devices.hooks.tracker = devices
+    return devices
+
+
+# -- in a request ----------------------------------------------------------------
+
+
+def _devices(environ: WSGIEnvironment) -> Devices | None:
+    hooks = environ.get(HOOKS_KEY)
+    tracker = hooks.tracker if isinstance(hooks, SessionHooks) else None
+    return tracker if isinstance(tracker, Devices) else None
+
+
+def _require(environ: WSGIEnvironment) -> Devices:
+    devices = _devices(environ)
+    if devices is None:
+        raise ConfigurationError(
+            "device tracking is off: call wsgisession.track_devices(middleware) once at start-up"
+        )
+    return devices
+
+
+def record_login(user_id: UserId, environ: WSGIEnvironment | None = None) -> None:
+    """Record a login on this request's session as a new device, if tracking is on.
+
+    :func:`~wsgisession.login` calls it. A framework's own login calls it right
+    after logging the user in (and after its ``cycle_key()``): Flask-Login's
+    ``user_logged_in`` signal, Django's ``user_logged_in`` signal. Does nothing when
+    :func:`track_devices` was not called.
+
+    :param user_id: The user now logged in.
+    :param environ: The request's WSGI environ (default: the current request).
+    """
+    environ = current_environ() if environ is None else environ
+    devices = _devices(environ)
+    if devices is None:
+        return
+    user_token(user_id)  # type check before anything is written
+    session = get_session(environ)
+    previous = _device(session._data if session._data is not None else dict(session))
+    if previous is not None and devices.index is not None:
+        key = getattr(session.state, "key", None)
+        if key is not None:
+            devices.index.index_forget(user_token(previous["u"]), previous["h"], key)
+    now = time.time()
+    handle = secrets.token_urlsafe(16)
+    session[DEVICE_KEY] = {"u": user_id, "h": handle, "c": int(now), "t": now}
+    environ[FRESH_KEY] = handle
+
+
+def forget_device(session: Session) -> None:
+    """Drop *session*'s index entry (at logout, before the record is deleted)."""
+    environ = session.environ or {}
+    devices = _devices(environ)
+    device = _device(session._data)
+    key = getattr(session.state, "key", None)
+    if devices is not None and devices.index is not None and device is not None and key:
+        devices.index.index_forget(user_token(device["u"]), device["h"], key)
+
+
+def _user_and_handle(user_id: UserId | None) -> tuple[Devices, UserId, str | None]:
+    from .login import current_user
+
+    environ = current_environ()
+    devices = _require(environ)
+    device = _device({DEVICE_KEY: get_session(environ).get(DEVICE_KEY)})
+    if user_id is None:
+        user = current_user(environ)
+        if user is None and device is None:
+            raise LookupError("nobody is logged in on this request: pass user_id")
+        user_id = user.user_id if user is not None else device["u"]  # type: ignore[index]
+    handle = device["h"] if device is not None and device.get("u") == user_id else None
+    return devices, user_id, handle
+
+
+def sessions_of(user_id: UserId | None = None) -> list[SessionInfo]:
+    """The sessions of *user_id* (default: the logged-in user), this one marked current.
+
+    :raises ConfigurationError: tracking is off, or the store is a cookie store.
+    :raises LookupError: no *user_id* and nobody logged in.
+    """
+    devices, user_id, handle = _user_and_handle(user_id)
+    return devices.sessions_of(user_id, current=handle)
+
+
+def revoke(handle: str, *, user_id: UserId | None = None) -> bool:
+    """End the session *handle* of *user_id* (default: the logged-in user).
+
+    Only that user's sessions can be named, so a user cannot end another's. Ending
+    the current session logs this request out too.
+
+    :returns: ``False`` when the user has no session *handle* (already ended).
+    """
+    devices, user_id, current = _user_and_handle(user_id)
+    done = devices.revoke(user_id, handle)
+    if done and handle == current:
+        get_session().invalidate()
+    return done
+
+
+def revoke_all(user_id: UserId | None = None, *, except_current: bool = False) -> int:
+    """End every session of *user_id* (default: the logged-in user).
+
+    :param except_current: Keep the session of this request (when it is that user's).
+    :returns: How many sessions were ended (``-1`` for cookie sessions: all of them,
+        by a "not before" stamp).
+    """
+    devices, user_id, current = _user_and_handle(user_id)
+    keep = current if except_current else None
+    count = devices.revoke_all(user_id, keep=keep)
+    session = get_session()
+    if current is not None and keep is None:
+        session.invalidate()
+    elif keep is not None and devices.index is None:
+        # The stamp is "now": the kept cookie session becomes valid from now on.
+        stamp = devices.revocation_store.get_not_before(user_token(user_id))  # type: ignore[union-attr]
+        session[DEVICE_KEY] = {**session[DEVICE_KEY], "t": stamp or time.time()}
+    return count
+
+
+def logout_everywhere() -> int:
+    """End every other session of the logged-in user: the call for a password change.
+
+    ::
+
+        user.set_password(form["new_password"])
+        logout_everywhere()   # this browser stays logged in
+
+    :returns: As :func:`revoke_all`.
+    """
+    return revoke_all(except_current=True)

@@ -1,0 +1,131 @@
+"""The per-user session index of RedisStore (see :class:`~wsgisession.stores.SessionIndex`).
+
+A hash per user, ``prefix + "user:" + sha256(user)``: field = device handle,
+value = ``record key + " " + info``. Its TTL is raised on each write to cover the
+longest-lived entry; entries whose record has expired are pruned when the list is
+read. A "not before" stamp is a plain string key, ``prefix + "notbefore:" + …``.
+
+Every script touches one key, so the index works on Redis Cluster too: moving an
+entry is a compare-and-set on the user's hash, and revoking deletes the record
+*before* removing the entry with a compare-and-delete, retrying when a request
+moved the entry meanwhile (that request's new record is then deleted as well).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .base import IndexEntry, SessionIndex
+
+# KEYS[1]: the user's hash. ARGV: handle, expected key ("" for none), value, ttl.
+_PUT = b"""
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '' then
+  if cur then return 0 end
+elseif not cur or string.sub(cur, 1, #ARGV[2] + 1) ~= ARGV[2] .. ' ' then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+local ttl = tonumber(ARGV[4])
+if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+"""
+# KEYS[1]: the user's hash. ARGV: handle, key. Deletes the entry if it points at key.
+_FORGET = b"""
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and string.sub(cur, 1, #ARGV[2] + 1) == ARGV[2] .. ' ' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+# Far more than any real race needs: each retry means a request moved the entry again.
+_REVOKE_TRIES = 20
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _split(value: bytes | str) -> tuple[str, bytes]:
+    raw = value if isinstance(value, bytes) else value.encode("utf-8")
+    key, _, info = raw.partition(b" ")
+    return key.decode("ascii"), info
+
+
+class RedisIndex(SessionIndex):
+    """The :class:`SessionIndex` methods of :class:`~wsgisession.RedisStore`."""
+
+    prefix: str
+
+    @property
+    def client(self) -> Any:
+        raise NotImplementedError  # RedisStore's
+
+    def _errors(self) -> AbstractContextManager[None]:
+        raise NotImplementedError  # RedisStore's
+
+    def _user_key(self, user: str, kind: str = "user") -> str:
+        return f"{self.prefix}{kind}:{hashlib.sha256(user.encode('utf-8')).hexdigest()}"
+
+    def _script(self, script: bytes, *args: Any) -> int:
+        with self._errors():
+            return int(self.client.eval(script, 1, *args))
+
+    def index_put(
+        self, user: str, handle: str, key: str, info: bytes, ttl: int, *, expect: str | None
+    ) -> bool:
+        """Compare-and-set the entry: one ``EVAL``."""
+        value = key.encode("ascii") + b" " + info
+        return bool(self._script(_PUT, self._user_key(user), handle, expect or "", value, ttl))
+
+    def index_list(self, user: str) -> list[IndexEntry]:
+        """``HGETALL`` and one pipelined ``EXISTS`` per entry; dead entries are dropped."""
+        name = self._user_key(user)
+        with self._errors():
+            raw = self.client.hgetall(name)
+            entries = [IndexEntry(_text(h), *_split(v)) for h, v in raw.items()]
+            pipe = self.client.pipeline(transaction=False)
+            for entry in entries:
+                pipe.exists(self.prefix + entry.key)
+            alive = pipe.execute() if entries else []
+        for entry, live in zip(entries, alive, strict=True):
+            if not live:
+                self._script(_FORGET, name, entry.handle, entry.key)
+        return [entry for entry, live in zip(entries, alive, strict=True) if live]
+
+    def index_revoke(self, user: str, handle: str) -> bool:
+        """Delete the record, then the entry if unchanged; retry if it moved."""
+        name = self._user_key(user)
+        found = False
+        for _ in range(_REVOKE_TRIES):
+            with self._errors():
+                value = self.client.hget(name, handle)
+                if value is None:
+                    return found
+                found = True
+                key, _info = _split(value)
+                self.client.delete(self.prefix + key)
+            if self._script(_FORGET, name, handle, key):
+                return True
+        return found
+
+    def index_forget(self, user: str, handle: str, key: str) -> None:
+        """Drop the entry if it still points at *key*: one ``EVAL``."""
+        self._script(_FORGET, self._user_key(user), handle, key)
+
+    def get_not_before(self, user: str) -> float | None:
+        """The stamp of *user*: one ``GET``."""
+        with self._errors():
+            value = self.client.get(self._user_key(user, "notbefore"))
+        try:
+            return None if value is None else float(value)
+        except ValueError:
+            return None
+
+    def set_not_before(self, user: str, when: float, ttl: int) -> None:
+        """Set the stamp of *user* for *ttl* seconds: one ``SET … EX``."""
+        with self._errors():
+            self.client.set(self._user_key(user, "notbefore"), repr(when), ex=ttl)
