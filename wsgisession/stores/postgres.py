@@ -281,15 +281,17 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
                 if self._pool is None or pid != self._pid:
                     # A pool inherited across fork() is left alone, never closed: its
                     # sockets are the parent's, and closing them would end its sessions.
-                    self._pid, self._next_gc = pid, 0.0
-                    self._pool = self._new_pool()
+                    # Published only once its table exists: a thread that finds
+                    # self._pool set (outside the lock) may use it at once.
+                    fresh = self._new_pool()
                     try:
                         if self.create_table:
-                            self._run(self._pool, self._ensure_table)
+                            self._run(fresh, self._ensure_table)
                     except BaseException:
-                        self._pool.close()
-                        self._pool = None
+                        fresh.close()
                         raise
+                    self._next_gc = 0.0
+                    self._pool, self._pid = fresh, pid
                 pool = self._pool
         return pool
 
