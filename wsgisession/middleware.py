@@ -215,8 +215,9 @@ class SessionMiddleware:
         if type(app_iter) is list:
             # Nothing of the app runs after it returns a list: finish now and spare
             # the ClosingIterator's cost on every chunk.
-            state = session.state
-            if session._data is None or (state is not None and session._writes == state.writes):
+            if session._data is None or (
+                session.state is not None and session._writes == session.state.writes
+            ):
                 # Untouched, or nothing written since the save at header time: there is
                 # nothing for close_session() to do.
                 _environ.reset(token)
