@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks import memory
 from benchmarks.common import SESSION, RedisTarget
 from wsgisession import LRUStore, RedisStore, ServerSessionStore, SQLiteStore, serialization
 
@@ -139,7 +140,13 @@ def _fill_sqlite(path: Path, count: int) -> tuple[SQLiteStore, dict[str, Any]]:
             )
     finally:
         conn.close()
-    fill = {"fill_seconds": time.perf_counter() - started, "file_bytes": path.stat().st_size}
+    # The database and its write-ahead log: rows not yet checkpointed live in the log.
+    size = sum(
+        Path(f"{path}{suffix}").stat().st_size
+        for suffix in ("", "-wal")
+        if Path(f"{path}{suffix}").exists()
+    )
+    fill = {"fill_seconds": time.perf_counter() - started, "file_bytes": size}
     return store, fill
 
 
@@ -184,10 +191,12 @@ def redis_latency(counts: list[int], redis: RedisTarget, samples: int) -> dict[i
                     pipe.hset(prefix + _key(i), mapping=_record(i))
                     pipe.expire(prefix + _key(i), TTL)
                 pipe.execute()
+            added = int(client.info("memory")["used_memory"]) - before
             fills[count] = {
                 "fill_seconds": time.perf_counter() - started,
-                "used_memory_added": int(client.info("memory")["used_memory"]) - before,
-            }
+                "used_memory_added": added,
+                "used_memory_per_session": added / count,
+            } | memory.redis_key_bytes(client, prefix + "*")
         results = _interleaved_latency(stores, samples)
     finally:
         for count, redis_store in stores.items():
@@ -206,12 +215,54 @@ def measure(
     started = time.perf_counter()
     sqlite = sqlite_latency(counts, tmp, samples)
     redis_results = redis_latency(counts, redis, samples) if redis is not None else {}
-    lru = lru_memory(max(counts))
+    lru = {count: lru_memory(count) for count in counts}
     return {
         "sessions": counts,
-        "lru_memory": lru,
+        "lru_memory": lru[max(counts)],
+        "memory": _memory_table(counts, lru, sqlite, redis_results, memory.peers(counts, redis)),
         "sqlite": sqlite,
         "redis": redis_results,
         "samples": samples,
         "seconds": time.perf_counter() - started,
     }
+
+
+def _memory_table(
+    counts: list[int],
+    lru: dict[int, dict[str, Any]],
+    sqlite: dict[int, dict[str, Any]],
+    redis: dict[int, dict[str, Any]],
+    peers: dict[str, Any],
+) -> dict[str, Any]:
+    """Bytes per session, by store and number of sessions (``None``: not measured)."""
+    rows: dict[str, dict[str, float | None]] = {
+        "wsgisession LRUStore (tracemalloc)": {
+            str(n): lru[n]["bytes_per_session_tracemalloc"] for n in counts
+        },
+        "wsgisession LRUStore (RSS)": {str(n): lru[n]["bytes_per_session_rss"] for n in counts},
+        "wsgisession SQLiteStore (file)": {str(n): sqlite[n]["file_bytes"] / n for n in counts},
+    }
+    if redis:
+        rows["wsgisession RedisStore (MEMORY USAGE)"] = {
+            str(n): redis[n]["memory_usage_bytes"] for n in counts
+        }
+        rows["wsgisession RedisStore (used_memory)"] = {
+            str(n): redis[n]["used_memory_per_session"] for n in counts
+        }
+    skipped = {}
+    for name, figures in peers.items():
+        if "skipped" in figures:
+            skipped[name] = figures["skipped"]
+            continue
+        if name == "Beaker memory":
+            rows["Beaker memory (tracemalloc)"] = {
+                n: v["bytes_per_session_tracemalloc"] for n, v in figures.items()
+            }
+        else:
+            rows[f"{name} (MEMORY USAGE)"] = {
+                n: v["memory_usage_bytes"] for n, v in figures.items()
+            }
+            rows[f"{name} (used_memory)"] = {
+                n: v["used_memory_per_session"] for n, v in figures.items()
+            }
+    return {"bytes_per_session": rows, "peers": peers, "skipped": skipped}

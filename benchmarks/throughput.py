@@ -1,5 +1,19 @@
 """Requests per second under ``gunicorn -w 2`` on loopback, driven by ``wrk``.
 
+Two worker classes, each in its own server, every route compared with the bare app
+in the same round:
+
+- ``sync``: one request at a time per worker; gunicorn's sync worker closes the
+  connection after each response, so every request is a new connection and the
+  kernel hands it to whichever worker is waiting in ``accept``.
+- ``gthread``: keep-alive connections. Left at its default (1,000 connections per
+  worker), the first worker to wake accepts *every* connection wrk opens and the
+  other worker idles: half the machine measured as the server. The benchmark caps
+  ``--worker-connections`` at wrk's connections divided by the workers, so each
+  worker accepts its share and stops; :func:`connection_spread` checks it (and shows
+  the imbalance without the cap) by opening the connections and asking each which
+  worker answers.
+
 Without ``wrk`` a small Python load generator stands in (and the output says so):
 it is itself slow, so its figures understate the server and compress the ratios.
 """
@@ -35,6 +49,24 @@ def _seed_cookie(store: Any, cookie_name: str) -> str:
     client.check()
     assert client.cookie is not None
     return client.cookie
+
+
+def connection_spread(port: int, connections: int) -> list[int]:
+    """Keep-alive connections held by each worker: open *connections*, ask each its pid."""
+    opened = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(connections)]
+    try:
+        for conn in opened:
+            conn.connect()
+        time.sleep(0.2)  # let the workers accept them all before the first request
+        pids: dict[str, int] = {}
+        for conn in opened:
+            conn.request("GET", "/pid")
+            pid = conn.getresponse().read().decode()
+            pids[pid] = pids.get(pid, 0) + 1
+    finally:
+        for conn in opened:
+            conn.close()
+    return sorted(pids.values(), reverse=True)
 
 
 def _wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -90,6 +122,14 @@ def _python_load(url: str, cookie: str | None, duration: float, connections: int
     return sum(done) / (time.perf_counter() - start)
 
 
+WORKERS = 2
+#: Worker classes and their gunicorn options; ``{per_worker}`` is filled in per run.
+SERVERS: dict[str, list[str]] = {
+    "sync": ["-k", "sync"],
+    "gthread": ["-k", "gthread", "--threads", "1", "--worker-connections", "{per_worker}"],
+}
+
+
 def measure(
     redis: RedisTarget | None,
     *,
@@ -97,8 +137,13 @@ def measure(
     rounds: int,
     connections: int = 4,
     tool: str = "auto",
+    servers: tuple[str, ...] = ("sync", "gthread"),
 ) -> dict[str, Any]:
-    """Requests/s of each variant (best and median of *rounds*) and the ratio to bare."""
+    """Requests/s of each route under each worker class, and the ratio to bare.
+
+    The top-level ``variants`` are the sync server's (as before gthread was added);
+    ``servers`` has every worker class, with its connection spread.
+    """
     if tool == "auto":
         tool = "wrk" if shutil.which("wrk") else "python"
         if tool == "python":
@@ -119,13 +164,46 @@ def measure(
             cookies["/redis/write"] = _seed_cookie(store, "sid")
         finally:
             store.close()
+    per_worker = max(1, connections // WORKERS)
+    results: dict[str, Any] = {}
+    for kind in servers:
+        options = [o.format(per_worker=per_worker) for o in SERVERS[kind]]
+        results[kind] = _measure_server(
+            options, env, cookies, load, duration, rounds, connections, kind == "gthread"
+        )
+        results[kind]["server"] = f"gunicorn -w {WORKERS} {' '.join(options)}"
+    first = results[servers[0]]
+    return {
+        "tool": tool,
+        "server": first["server"],
+        "command": f"wrk -t1 -c{connections} -d{duration:g}s" if tool == "wrk" else "python",
+        "rounds": rounds,
+        "variants": first["variants"],
+        "samples": first["samples"],
+        "servers": results,
+    }
+
+
+def _measure_server(
+    options: list[str],
+    env: dict[str, str],
+    cookies: dict[str, str | None],
+    load: Any,
+    duration: float,
+    rounds: int,
+    connections: int,
+    keep_alive: bool,
+) -> dict[str, Any]:
     port = _free_port()
-    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}"]
-    command += ["--chdir", str(ROOT), "--log-level", "warning", "benchmarks.wsgi_app:app"]
-    process = subprocess.Popen(command, env=env)
+    command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), *options]
+    command += ["-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--log-level", "error"]
+    process = subprocess.Popen([*command, "benchmarks.wsgi_app:app"], env=env)
     samples: dict[str, list[float]] = {path: [] for path in cookies}
+    spread = None
     try:
         _wait_until_serving(port, process)
+        if keep_alive:
+            spread = connection_spread(port, connections)
         for path, sent in cookies.items():  # warm up every route in both workers
             load(f"http://127.0.0.1:{port}{path}", sent, min(1, duration), 2)
         for _ in range(rounds):
@@ -147,11 +225,4 @@ def measure(
         }
         for path, values in samples.items()
     }
-    return {
-        "tool": tool,
-        "server": "gunicorn -w 2 (sync workers)",
-        "command": f"wrk -t1 -c{connections} -d{duration:g}s" if tool == "wrk" else "python",
-        "rounds": rounds,
-        "variants": variants,
-        "samples": samples,
-    }
+    return {"variants": variants, "samples": samples, "connection_spread": spread}

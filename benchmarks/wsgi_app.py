@@ -48,8 +48,17 @@ def routes(redis_url: str | None, prefix: str) -> dict[str, WSGIApp]:
 _ROUTES = routes(os.environ.get("BENCH_REDIS_URL"), os.environ.get("BENCH_REDIS_PREFIX", ""))
 
 
+def _pid(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = str(os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def app(environ: dict[str, Any], start_response: Any) -> Any:
-    route = _ROUTES.get(environ.get("PATH_INFO", ""))
+    path = environ.get("PATH_INFO", "")
+    if path == "/pid":  # which worker holds a connection (the keep-alive balance check)
+        return _pid(environ, start_response)
+    route = _ROUTES.get(path)
     if route is None:
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"no such benchmark route"]

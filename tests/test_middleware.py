@@ -502,3 +502,25 @@ def test_two_middlewares_with_different_cookie_names_keep_separate_sessions(
     response = outer_client.get("/")
     names = sorted(h.split("=", 1)[0] for h in set_cookies(response))
     assert names == ["a"]
+
+
+def test_app_returning_a_list_with_untouched_or_read_session_answers_normally(
+    store: Any,
+) -> None:
+    # A plain WSGI app that returns a list takes the middleware's short path (no
+    # ClosingIterator): untouched and read-only sessions must both finish there.
+    def plain(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/set":
+            environ["wsgisession.session"]["n"] = 1
+        elif path == "/read":
+            environ["wsgisession.session"].get("n")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    client = Client(SessionMiddleware(plain, secret_key=SECRET, store=store))
+    assert set_cookies(client.get("/set")) != []
+    for path in ("/other", "/read"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert set_cookies(response) == []

@@ -57,7 +57,13 @@ _COOKIE_PATH = re.compile(r"[^\s;]*")
 MAX_COOKIE_SIZE = 4093
 
 # Values werkzeug's dump_cookie writes unquoted and unchanged: base64url and dots.
-_COOKIE_SAFE = re.compile(r"[A-Za-z0-9_.-]*")
+# The bytes of a cookie value dump_cookie writes unquoted: base64url and ".". Checked
+# by deleting them (bytes.translate, a quarter of the cost of a regex fullmatch on a
+# 600-character value); anything left over goes through dump_cookie itself.
+_COOKIE_SAFE_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+# The bytes a plain Cookie header may hold for the fast path: printable ASCII
+# (space to "~") but for the quote and backslash, which werkzeug's parser unquotes.
+_PLAIN_COOKIE_BYTES = bytes(range(0x20, 0x7F)).replace(b'"', b"").replace(b"\\", b"")
 _PLACEHOLDER = "wsgisession-value-placeholder"
 
 _COOKIES_KEY = "wsgisession.cookies"
@@ -179,7 +185,7 @@ class CookieOptions:
         if max_age == -1:
             max_age = self.max_age
         secure = self.is_secure(environ)
-        if _COOKIE_SAFE.fullmatch(value) is None:
+        if not value.isascii() or value.encode("ascii").translate(None, _COOKIE_SAFE_BYTES):
             return self._dump(value, max_age, secure)
         # dump_cookie costs as much as signing the session; its output only changes
         # with the value, so reuse this second's output for the other attributes.
@@ -262,7 +268,7 @@ def request_cookie_values(environ: WSGIEnvironment, name: str) -> list[str]:
         return request_cookies(environ).getlist(name) if header else []
     if name not in header:
         return []  # a cookie's name is part of the header, byte for byte
-    if not (header.isascii() and header.isprintable()) or '"' in header or "\\" in header:
+    if not header.isascii() or header.encode("ascii").translate(None, _PLAIN_COOKIE_BYTES):
         return request_cookies(environ).getlist(name)
     # werkzeug's grammar on such a header: each ";"-separated part is
     # ` *key( *= *token)? *`, with no space inside key or token; a part that is not

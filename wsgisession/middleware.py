@@ -47,7 +47,7 @@ from ._backends import (
 from ._input import keep_body_readable
 from ._limits import RequestLimits, check_limits
 from ._options import check_bool, count
-from .context import SESSION_KEY, _environ, bind, unbind
+from .context import SESSION_KEY, _environ, unbind
 from .cookies import KEYRING_KEY, CookieOptions
 from .errors import ConfigurationError, StoreUnavailable
 from .events import HOOKS_KEY, SessionEvent, SessionHooks
@@ -183,8 +183,11 @@ class SessionMiddleware:
         backend = self._backend
         if environ.get("CONTENT_TYPE") or self.limits is not None:
             keep_body_readable(environ, self.limits)  # a body: GET requests skip the call
-        session = self.open_session(environ)
-        token = bind(environ)
+        # open_session() and bind() inlined: this is all an untouched session costs.
+        session = Session(backend, environ)
+        environ[SESSION_KEY] = session
+        environ[KEYRING_KEY] = self.keyring
+        token = _environ.set(environ)
         started = False
 
         def session_start_response(
@@ -213,7 +216,11 @@ class SessionMiddleware:
         if type(app_iter) is list:
             # Nothing of the app runs after it returns a list: finish now and spare
             # the ClosingIterator's cost on every chunk.
-            if session._data is None:
+            if session._data is None or (
+                session.state is not None and session._writes == session.state.writes
+            ):
+                # Untouched, or nothing written since the save at header time: there is
+                # nothing for close_session() to do.
                 _environ.reset(token)
             else:
                 self._finish(session, token, streamed=False)

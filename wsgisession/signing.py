@@ -21,7 +21,7 @@ import hmac
 import logging
 import time
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from itsdangerous import BadSignature, BadTimeSignature, Signer
 from itsdangerous.encoding import int_to_bytes, want_bytes
@@ -77,6 +77,14 @@ def _key_bytes(key: str | bytes, what: str) -> bytes:
     return key
 
 
+class _Mac(Protocol):
+    """A keyed HMAC: ``hmac.HMAC`` or the C object inside it."""
+
+    def copy(self) -> _Mac: ...
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
+
 class _Signer(Signer):
     """An itsdangerous :class:`Signer` (HMAC-SHA256, one key) that derives its key once.
 
@@ -88,7 +96,11 @@ class _Signer(Signer):
     def __init__(self, secret_key: bytes, salt: str) -> None:
         super().__init__(secret_key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
         self._derived = super().derive_key()
-        self._hmac = hmac.new(self._derived, digestmod=hashlib.sha256)
+        keyed = hmac.new(self._derived, digestmod=hashlib.sha256)
+        # With OpenSSL (CPython's usual build) hmac.HMAC wraps a C object whose copy()
+        # is one C call; the wrapper's own copy() builds a Python object around it on
+        # every signature. Same API, same digest; the wrapper where there is no C one.
+        self._hmac: _Mac = getattr(keyed, "_hmac", None) or keyed
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
         if secret_key is None or secret_key == self.secret_keys[-1]:
@@ -102,6 +114,10 @@ class _Signer(Signer):
 
     def get_signature(self, value: str | bytes) -> bytes:
         return b64encode(self._mac(want_bytes(value)))
+
+    def signed(self, value: bytes) -> bytes:
+        """*value*, ``.`` and its signature (``Signer.sign`` for bytes, without its layers)."""
+        return value + b"." + b64encode(self._mac(value))
 
     def verify_signature(self, value: str | bytes, sig: str | bytes) -> bool:
         # Compare the encoded signatures: base64 is malleable (added padding, spare
@@ -137,7 +153,7 @@ class PurposeSigner:
     def sign(self, value: bytes, timestamp: int | None = None) -> bytes:
         """Sign *value* with the current key, stamped with *timestamp* (default: now)."""
         ts = int(time.time()) if timestamp is None else timestamp
-        return self._signers[0].sign(value + b"." + b64encode(int_to_bytes(ts)))
+        return self._signers[0].signed(value + b"." + b64encode(int_to_bytes(ts)))
 
     def unsign(self, signed: str | bytes) -> Unsigned:
         """Verify *signed* and return its payload and timestamp.
@@ -157,10 +173,11 @@ class PurposeSigner:
         result, sep, sig = want_bytes(signed).rpartition(b".")
         if not sep:
             raise BadSignature("no signature")
-        for index, signer in enumerate(self._signers):
-            if hmac.compare_digest(sig, signer.get_signature(result)):
-                stale = index > 0
+        stale = False
+        for signer in self._signers:
+            if hmac.compare_digest(sig, b64encode(signer._mac(result))):
                 break
+            stale = True
         else:
             raise BadSignature("signature does not match")
         value, sep, ts_bytes = result.rpartition(b".")
