@@ -183,11 +183,8 @@ class SessionMiddleware:
         backend = self._backend
         if environ.get("CONTENT_TYPE") or self.limits is not None:
             keep_body_readable(environ, self.limits)  # a body: GET requests skip the call
-        # open_session() and bind() inlined: this is all an untouched session costs.
-        session = Session(backend, environ)
-        environ[SESSION_KEY] = session
-        environ[KEYRING_KEY] = self.keyring
-        token = _environ.set(environ)
+        session = self.open_session(environ)
+        token = _environ.set(environ)  # bind(), inlined: the untouched path is hot
         started = False
 
         def session_start_response(
