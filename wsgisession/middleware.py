@@ -108,6 +108,12 @@ class SessionMiddleware:
     :param no_store: Add ``Cache-Control: no-store`` to a response that sets the
         session cookie, unless the app set its own ``Cache-Control``: such a page
         belongs to one user, and must not come back from a cache after logout.
+    :param rotation_grace: Seconds an old session id still leads to the session after
+        ``session.regenerate(privilege_change=False)`` (a routine rotation), so
+        requests the browser sent with the old cookie meanwhile still see it. Never
+        after a login, logout, ``clear()``, ``invalidate()`` or a plain
+        ``regenerate()``. ``0`` (default): the old id ends at once. Server-side
+        stores only.
     :param limits: How much of a request body :func:`~wsgisession.param`,
         :func:`~wsgisession.body`, guards and CSRF parse: a
         :class:`~wsgisession.RequestLimits`. ``None`` (default): its defaults.
@@ -135,6 +141,7 @@ class SessionMiddleware:
         samesite: str | None = "Lax",
         partitioned: bool = False,
         no_store: bool = True,
+        rotation_grace: int = 0,
         limits: RequestLimits | None = None,
     ) -> None:
         self.app = app
@@ -173,6 +180,14 @@ class SessionMiddleware:
                 " RedisStore(), or store_from_url()"
             )
         self._backend.no_store = bool(check_bool("no_store", no_store))
+        grace = count("rotation_grace", rotation_grace, minimum=0, unit="seconds")
+        if grace and not isinstance(self._backend, ServerBackend):
+            raise ConfigurationError(
+                "rotation_grace needs a server-side store: a cookie session has no id"
+                " to forward; use SQLiteStore, RedisStore or PostgresStore, or leave it 0"
+            )
+        if isinstance(self._backend, ServerBackend):
+            self._backend.rotation_grace = grace
         self._check_multiprocess = isinstance(self.store, ServerSessionStore) and (
             self.store.process_local
         )
