@@ -165,10 +165,10 @@ def instrument(
     if metrics is None:
         metrics = _made[id(registry), namespace] = SessionMetrics(registry, namespace)
     middleware.on_event(metrics.count)
-    backend = middleware._backend
-    store = getattr(backend, "store", None)
-    if isinstance(store, ServerSessionStore) and not isinstance(store, _TimedStore):
-        backend.store = _TimedStore(store, metrics)  # type: ignore[union-attr]
+    if isinstance(middleware.store, ServerSessionStore):
+        middleware.wrap_store(
+            lambda store: store if isinstance(store, _TimedStore) else _TimedStore(store, metrics)
+        )
     return metrics
 
 

@@ -293,6 +293,37 @@ class SessionMiddleware:
         self.hooks.callbacks.append(callback)
         return callback
 
+    def wrap_store(
+        self, wrapper: Callable[[ServerSessionStore], ServerSessionStore]
+    ) -> ServerSessionStore:
+        """Route this middleware's session store calls through ``wrapper(store)``.
+
+        For observers that time or trace the four calls of a server store
+        (:func:`wsgisession.metrics.instrument` does): the wrapper gets the store
+        the middleware calls now (the one given, or an earlier wrapper) and returns
+        the one it calls from now on. :attr:`store` stays the store given, for the
+        device index and admin tools. Call it at start-up, before serving.
+
+        :param wrapper: Takes a :class:`~wsgisession.ServerSessionStore`, returns one;
+            returning its argument leaves things as they are.
+        :returns: The store the middleware now calls.
+        :raises ConfigurationError: the store is client-side (it makes no calls).
+
+        .. versionadded:: 0.2
+        """
+        backend = self._backend
+        if not isinstance(backend, ServerBackend):
+            raise ConfigurationError(
+                f"{self.store!r} keeps sessions in the cookie: there are no store calls to wrap"
+            )
+        wrapped = wrapper(backend.store)
+        if not isinstance(wrapped, ServerSessionStore):
+            raise ConfigurationError(
+                f"wrap_store needs a wrapper returning a ServerSessionStore, not {wrapped!r}"
+            )
+        backend.store = wrapped
+        return wrapped
+
     def save_session(
         self, session: Session, headers: list[tuple[str, str]] | None = None
     ) -> list[tuple[str, str]]:
