@@ -141,3 +141,16 @@ def test_wrap_store_on_a_cookie_store_says_there_is_nothing_to_wrap() -> None:
         SessionMiddleware(text_app(view), secret_key=SECRET, store=LRUStore()).wrap_store(
             lambda store: None  # type: ignore[arg-type,return-value]
         )
+
+
+def test_a_new_registry_gets_its_own_metrics_even_after_others_were_freed() -> None:
+    # CPython reuses the id() of a freed registry: metrics cached by id() went to
+    # the dead registry and the new one reported nothing.
+    for _ in range(50):
+        registry = prometheus_client.CollectorRegistry()
+        middleware = SessionMiddleware(text_app(view), secret_key=SECRET, store=LRUStore())
+        instrument(middleware, registry=registry)
+        Client(middleware).get("/login")
+        labels = {"event": "logged_in"}
+        assert registry.get_sample_value("wsgisession_session_events_total", labels) == 1
+        del registry, middleware
