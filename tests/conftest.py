@@ -161,25 +161,43 @@ def _drop_the_postgres_schema() -> Iterator[None]:
         postgres_sql(f'DROP SCHEMA IF EXISTS "{POSTGRES_RUN_SCHEMA}" CASCADE')
 
 
+#: The field an old id's record keeps once its session moved to a new id.
+MOVED = "_wsgisession.moved"
+
+
 def record_count(store: ServerSessionStore) -> int:
-    """How many session records *store* holds, looked at from outside the store."""
+    """How many session records *store* holds, looked at from outside the store.
+
+    The record an id keeps for a second (or ``rotation_grace``) after its session
+    moved to a new id holds only a marker, no session data, and is not counted.
+    """
     if isinstance(store, LRUStore):
-        return len(store)
+        return sum(1 for key in list(store._entries) if set(store._entries[key][1]) != {MOVED})
     if isinstance(store, SQLiteStore):
         if not os.path.exists(store.path):
             return 0  # never written: the store creates its file on first use
         conn = sqlite3.connect(store.path)
         try:
-            (count,) = conn.execute("SELECT COUNT(*) FROM wsgisession_records").fetchone()
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM wsgisession_records AS r WHERE EXISTS"
+                " (SELECT 1 FROM wsgisession_fields AS f WHERE f.key = r.key AND f.field != ?)",
+                (MOVED,),
+            ).fetchone()
         finally:
             conn.close()
         return int(count)
     if isinstance(store, RedisStore):
-        return sum(1 for _ in store.client.scan_iter(match=store.prefix + "*"))
+        keys = store.client.scan_iter(match=store.prefix + "*")
+        return sum(1 for key in keys if set(store.client.hkeys(key)) != {MOVED.encode()})
     if isinstance(store, PostgresStore):
         if not postgres_sql("SELECT to_regclass(%s) IS NOT NULL", store.qualified)[0][0]:
             return 0  # never used: the store creates its table on first use
-        return int(postgres_sql(f"SELECT count(*) FROM {store.qualified}")[0][0])  # noqa: S608
+        return int(
+            postgres_sql(
+                f"SELECT count(*) FROM {store.qualified} WHERE data - %s <> '{{}}'::jsonb",  # noqa: S608
+                MOVED,
+            )[0][0]
+        )
     raise TypeError(f"cannot count the records of {store!r}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import time
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,7 +24,7 @@ from wsgisession import (
 )
 from wsgisession.access.login import AUTH_KEY
 
-from .conftest import SECRET, session_client, text_app
+from .conftest import MOVED, SECRET, session_client, text_app
 from .fakes import DictStore
 
 
@@ -111,15 +112,20 @@ def test_login_gives_a_new_cookie_and_the_old_one_stays_anonymous(
     assert replay(client.application, planted) == "anonymous"
 
 
-def test_server_store_deletes_the_pre_login_record() -> None:
+def test_server_store_retires_the_pre_login_record() -> None:
     store = DictStore()
     client = session_client(auth_view, store=store)
     client.get("/cart?item=book")
     assert len(store.records) == 1
     before = set(store.records)
     client.get("/login?user=alice")
-    assert len(store.records) == 1
-    assert set(store.records).isdisjoint(before)
+    live = {key for key, (_, record) in store.records.items() if set(record) != {MOVED}}
+    assert len(live) == 1
+    assert live.isdisjoint(before)
+    # The pre-login id keeps no data: only the marker of the move, for a second.
+    (old,) = before
+    assert set(store.records[old][1]) == {MOVED}
+    assert store.records[old][0] <= time.time() + 1
 
 
 def test_login_keeps_the_visitors_data_for_the_same_user() -> None:

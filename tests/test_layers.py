@@ -52,8 +52,15 @@ LAYERS: list[tuple[str, ...]] = [
 #: The package's ``__init__`` re-exports the public names of every layer.
 TOP = "wsgisession"
 
-#: Integrations and outer layers reach the core only through public names.
-OUTER = ("wsgisession.contrib", "wsgisession.testing", "wsgisession.cli", "wsgisession.config")
+#: Integrations, outer layers and observers (metrics) reach the core only through
+#: public names.
+OUTER = (
+    "wsgisession.contrib",
+    "wsgisession.testing",
+    "wsgisession.cli",
+    "wsgisession.config",
+    "wsgisession.metrics",
+)
 
 
 def layer_of(module: str) -> int:

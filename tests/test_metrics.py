@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import prometheus_client  # the metrics extra, part of dev
+import pytest
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
-from wsgisession import LRUStore, SessionMiddleware, current_user, login
+from wsgisession import LRUStore, ServerSessionStore, SessionMiddleware, current_user, login
+from wsgisession.errors import ConfigurationError
 from wsgisession.metrics import instrument, metrics_app
 
 from .conftest import SECRET, text_app
@@ -93,3 +95,62 @@ def test_under_several_processes_the_counts_add_up(tmp_path: Path) -> None:
     ).stdout
     assert 'wsgisession_session_events_total{event="logged_in"} 7.0' in report
     assert 'wsgisession_store_seconds_count{operation="save"} 7.0' in report
+
+
+def test_instrumenting_twice_times_each_store_call_once() -> None:
+    registry = prometheus_client.CollectorRegistry()
+    middleware = SessionMiddleware(text_app(view), secret_key=SECRET, store=LRUStore())
+    instrument(middleware, registry=registry)
+    instrument(middleware, registry=registry)
+    Client(middleware).get("/login")
+    assert registry.get_sample_value("wsgisession_store_seconds_count", {"operation": "save"}) == 1
+
+
+def test_wrap_store_is_the_public_seam_for_observing_store_calls() -> None:
+    calls: list[str] = []
+
+    class Recording(LRUStore):
+        def __init__(self, inner: ServerSessionStore) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def load(self, key: str) -> Any:
+            calls.append("load")
+            return self.inner.load(key)
+
+        def save(self, key: str, *args: Any, **kwargs: Any) -> bool:
+            calls.append("save")
+            return self.inner.save(key, *args, **kwargs)
+
+    store = LRUStore()
+    middleware = SessionMiddleware(text_app(view), secret_key=SECRET, store=store)
+    middleware.wrap_store(Recording)
+    client = Client(middleware)
+    client.get("/login")
+    assert client.get("/").text == "ann"
+    assert calls == ["save", "load"]
+    assert middleware.store is store  # the device index and admin tools keep the real one
+    assert len(store) == 1
+
+
+def test_wrap_store_on_a_cookie_store_says_there_is_nothing_to_wrap() -> None:
+    middleware = SessionMiddleware(text_app(view), secret_key=SECRET)
+    with pytest.raises(ConfigurationError, match="no store calls to wrap"):
+        middleware.wrap_store(lambda store: store)
+    with pytest.raises(ConfigurationError, match="returning a ServerSessionStore"):
+        SessionMiddleware(text_app(view), secret_key=SECRET, store=LRUStore()).wrap_store(
+            lambda store: None  # type: ignore[arg-type,return-value]
+        )
+
+
+def test_a_new_registry_gets_its_own_metrics_even_after_others_were_freed() -> None:
+    # CPython reuses the id() of a freed registry: metrics cached by id() went to
+    # the dead registry and the new one reported nothing.
+    for _ in range(50):
+        registry = prometheus_client.CollectorRegistry()
+        middleware = SessionMiddleware(text_app(view), secret_key=SECRET, store=LRUStore())
+        instrument(middleware, registry=registry)
+        Client(middleware).get("/login")
+        labels = {"event": "logged_in"}
+        assert registry.get_sample_value("wsgisession_session_events_total", labels) == 1
+        del registry, middleware

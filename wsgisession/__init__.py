@@ -9,6 +9,7 @@ from ._limits import RequestLimits as RequestLimits
 from .access.csrf import CsrfMiddleware as CsrfMiddleware
 from .access.csrf import csrf_token as csrf_token
 from .access.devices import SessionInfo as SessionInfo
+from .access.devices import forget_device as forget_device
 from .access.devices import logout_everywhere as logout_everywhere
 from .access.devices import record_login as record_login
 from .access.devices import revoke as revoke

@@ -153,6 +153,7 @@ _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "httponly": _bool,
     "samesite": _samesite,
     "partitioned": _bool,
+    "rotation_grace": _int,
 }
 _SETTINGS = (*_MIDDLEWARE_SETTINGS, "store", "store_options")
 
@@ -390,8 +391,8 @@ def from_config(
       ``store_options``, or a one-entry table ``{"myapp.Store": {option = value}}``;
     - ``cookie_name``, ``max_age``, ``absolute_max_age``, ``refresh_interval``,
       ``path``, ``domain``, ``secure``, ``httponly``, ``samesite``, ``partitioned``,
-      as for the middleware. ``"none"`` stands for ``None`` (TOML has no null), and
-      ``secure = "auto"`` for "Secure exactly on HTTPS".
+      ``rotation_grace``, as for the middleware. ``"none"`` stands for ``None`` (TOML
+      has no null), and ``secure = "auto"`` for "Secure exactly on HTTPS".
 
     Environment variables ``WSGISESSION_<SETTING>`` override the file
     (``WSGISESSION_SECRET_KEY``, ``WSGISESSION_STORE``, ``WSGISESSION_MAX_AGE`` …);

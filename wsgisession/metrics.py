@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +95,9 @@ class SessionMetrics:
         self._timers[operation].observe(seconds)
 
 
-_made: dict[tuple[int, str], SessionMetrics] = {}
+# Per registry, weakly: keyed by id() a registry made after another was freed could
+# get the old one's metrics (ids are reused), and its samples would go nowhere.
+_made: weakref.WeakKeyDictionary[Any, dict[str, SessionMetrics]] = weakref.WeakKeyDictionary()
 
 
 class _TimedStore(ServerSessionStore):
@@ -161,14 +164,15 @@ def instrument(
     """
     prometheus = _prometheus()
     registry = prometheus.REGISTRY if registry is None else registry
-    metrics = _made.get((id(registry), namespace))
+    made = _made.setdefault(registry, {})
+    metrics = made.get(namespace)
     if metrics is None:
-        metrics = _made[id(registry), namespace] = SessionMetrics(registry, namespace)
+        metrics = made[namespace] = SessionMetrics(registry, namespace)
     middleware.on_event(metrics.count)
-    backend = middleware._backend
-    store = getattr(backend, "store", None)
-    if isinstance(store, ServerSessionStore) and not isinstance(store, _TimedStore):
-        backend.store = _TimedStore(store, metrics)  # type: ignore[union-attr]
+    if isinstance(middleware.store, ServerSessionStore):
+        middleware.wrap_store(
+            lambda store: store if isinstance(store, _TimedStore) else _TimedStore(store, metrics)
+        )
     return metrics
 
 

@@ -108,6 +108,12 @@ class SessionMiddleware:
     :param no_store: Add ``Cache-Control: no-store`` to a response that sets the
         session cookie, unless the app set its own ``Cache-Control``: such a page
         belongs to one user, and must not come back from a cache after logout.
+    :param rotation_grace: Seconds an old session id still leads to the session after
+        ``session.regenerate(privilege_change=False)`` (a routine rotation), so
+        requests the browser sent with the old cookie meanwhile still see it. Never
+        after a login, logout, ``clear()``, ``invalidate()`` or a plain
+        ``regenerate()``. ``0`` (default): the old id ends at once. Server-side
+        stores only.
     :param limits: How much of a request body :func:`~wsgisession.param`,
         :func:`~wsgisession.body`, guards and CSRF parse: a
         :class:`~wsgisession.RequestLimits`. ``None`` (default): its defaults.
@@ -135,6 +141,7 @@ class SessionMiddleware:
         samesite: str | None = "Lax",
         partitioned: bool = False,
         no_store: bool = True,
+        rotation_grace: int = 0,
         limits: RequestLimits | None = None,
     ) -> None:
         self.app = app
@@ -173,6 +180,14 @@ class SessionMiddleware:
                 " RedisStore(), or store_from_url()"
             )
         self._backend.no_store = bool(check_bool("no_store", no_store))
+        grace = count("rotation_grace", rotation_grace, minimum=0, unit="seconds")
+        if grace and not isinstance(self._backend, ServerBackend):
+            raise ConfigurationError(
+                "rotation_grace needs a server-side store: a cookie session has no id"
+                " to forward; use SQLiteStore, RedisStore or PostgresStore, or leave it 0"
+            )
+        if isinstance(self._backend, ServerBackend):
+            self._backend.rotation_grace = grace
         self._check_multiprocess = isinstance(self.store, ServerSessionStore) and (
             self.store.process_local
         )
@@ -281,6 +296,37 @@ class SessionMiddleware:
             )
         self.hooks.callbacks.append(callback)
         return callback
+
+    def wrap_store(
+        self, wrapper: Callable[[ServerSessionStore], ServerSessionStore]
+    ) -> ServerSessionStore:
+        """Route this middleware's session store calls through ``wrapper(store)``.
+
+        For observers that time or trace the four calls of a server store
+        (:func:`wsgisession.metrics.instrument` does): the wrapper gets the store
+        the middleware calls now (the one given, or an earlier wrapper) and returns
+        the one it calls from now on. :attr:`store` stays the store given, for the
+        device index and admin tools. Call it at start-up, before serving.
+
+        :param wrapper: Takes a :class:`~wsgisession.ServerSessionStore`, returns one;
+            returning its argument leaves things as they are.
+        :returns: The store the middleware now calls.
+        :raises ConfigurationError: the store is client-side (it makes no calls).
+
+        .. versionadded:: 0.2
+        """
+        backend = self._backend
+        if not isinstance(backend, ServerBackend):
+            raise ConfigurationError(
+                f"{self.store!r} keeps sessions in the cookie: there are no store calls to wrap"
+            )
+        wrapped = wrapper(backend.store)
+        if not isinstance(wrapped, ServerSessionStore):
+            raise ConfigurationError(
+                f"wrap_store needs a wrapper returning a ServerSessionStore, not {wrapped!r}"
+            )
+        backend.store = wrapped
+        return wrapped
 
     def save_session(
         self, session: Session, headers: list[tuple[str, str]] | None = None

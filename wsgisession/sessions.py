@@ -129,6 +129,7 @@ class Session(MutableMapping[str, Any]):
         "_fresh",
         "_new",
         "_regenerate",
+        "_rotate",
         "_writes",
         "environ",
         "state",
@@ -162,6 +163,7 @@ class Session(MutableMapping[str, Any]):
         self._fresh = False
         self._new = True
         self._regenerate = False
+        self._rotate = False
         self._writes = 0
 
     def _load(self) -> dict[str, Any]:
@@ -226,7 +228,7 @@ class Session(MutableMapping[str, Any]):
         if self.state is not None:
             self.state.lifetime = None
         self._fresh = True
-        self._regenerate = False
+        self._regenerate = self._rotate = False
         self._writes += 1
 
     def __repr__(self) -> str:
@@ -281,17 +283,33 @@ class Session(MutableMapping[str, Any]):
 
     # -- lifecycle -----------------------------------------------------------
 
-    def regenerate(self) -> None:
+    def regenerate(self, *, privilege_change: bool = True) -> None:
         """Keep the data but move it to a new session id (a fresh cookie).
 
         Call it when privileges change, at login above all: an id an attacker
         planted or observed before then becomes worthless. The old stored session
-        is deleted when the response is sent.
+        is deleted when the response is sent (and the new one is not stored if a
+        logout deleted the old one meanwhile).
+
+        :param privilege_change: ``False`` for a routine rotation (a new id every
+            hour, say): the keys bound to the id (the CSRF secret) are kept, and
+            with the middleware's ``rotation_grace`` the old id keeps leading to the
+            new session for that many seconds, so requests already sent with the
+            old cookie still work. Never pass ``False`` at a login or logout.
+
+        .. versionchanged:: 0.2
+            *privilege_change*.
         """
         data = self._data if self._data is not None else self._load()
-        for key in [key for key in data if key.startswith(ID_BOUND_PREFIX)]:
-            del data[key]
-            self._dirty.add(key)
+        if privilege_change:
+            for key in [key for key in data if key.startswith(ID_BOUND_PREFIX)]:
+                del data[key]
+                self._dirty.add(key)
+            self._rotate = False
+        elif not (self._regenerate or self._fresh):
+            # Only a rotation with no privilege change in the same request may
+            # leave the old id forwarding: one real change cancels it.
+            self._rotate = True
         self._regenerate = True
         self._writes += 1
 

@@ -231,7 +231,7 @@ def test_corrupt_record_is_deleted_and_gives_a_fresh_session(
     assert server_store.load(key) is None
 
 
-def test_regenerate_moves_the_data_and_deletes_the_old_record(
+def test_regenerate_moves_the_data_and_retires_the_old_record(
     server_store: ServerSessionStore,
 ) -> None:
     def view(request: Request) -> str:
@@ -248,9 +248,14 @@ def test_regenerate_moves_the_data_and_deletes_the_old_record(
     client.get("/regenerate")
     new = session_id(mw, client)
     assert new != old
-    assert server_store.load(store_key(old)) is None
+    # The old record keeps none of the data: only a marker that the session moved
+    # (checked and written in one save, so a logout racing the move wins), which
+    # leads nowhere without rotation_grace and expires within a second.
+    assert set(server_store.load(store_key(old)) or {}) <= {"_wsgisession.moved"}
     assert client.get("/").text == "ann"
-    assert record_count(server_store) == 1
+    time.sleep(1.1)
+    assert server_store.load(store_key(old)) is None
+    assert server_store.load(store_key(new)) is not None
 
 
 def test_a_session_that_stays_empty_writes_nothing(server_store: ServerSessionStore) -> None:

@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wsgisession")
 
+#: The field a session's old record keeps once the session moved to a new id:
+#: ``b"-> <new store key> <deadline>"``, the other fields removed. No serialized
+#: value starts with ``->`` (it is not JSON), so session data cannot pass for it.
+MOVED = "_wsgisession.moved"
+_MOVED_PREFIX = b"-> "
+
 
 class ServerBackend(_Base):
     """Sessions kept in a :class:`~wsgisession.ServerSessionStore`; the cookie is an id.
@@ -49,6 +55,9 @@ class ServerBackend(_Base):
         super().__init__(cookie, times)
         self.store = store
         self.signer = signer
+        #: Seconds an old id still leads to the session after a rotation without a
+        #: privilege change (``regenerate(privilege_change=False)``); 0: never.
+        self.rotation_grace = 0
 
     @staticmethod
     def store_key(sid: str) -> str:
@@ -83,6 +92,10 @@ class ServerBackend(_Base):
         except StoreUnavailable as exc:
             self._outage(exc)
             raise
+        forwarded = False
+        if record and MOVED in record and record[MOVED].startswith(_MOVED_PREFIX):
+            key, record = self._follow(record[MOVED], now)
+            forwarded = True
         if not record:
             log.debug("no stored session for this id (expired or ended); issuing a new id")
             if self.hooks is not None:
@@ -100,7 +113,10 @@ class ServerBackend(_Base):
                 self._outage(exc)
                 raise
             return {}
-        state.sid = contents.sid
+        # A request that followed a rotation's forward reads and writes the new
+        # record but never learns its id (the store holds only keys), so it cannot
+        # and does not set the cookie: the rotating response sets the new one.
+        state.sid = None if forwarded else contents.sid
         state.key = key
         state.lifetime = state.saved_lifetime = contents.lifetime
         state.raw = dict(record)
@@ -109,6 +125,39 @@ class ServerBackend(_Base):
         state.stale = contents.stale_key
         session.new = False
         return data
+
+    def _follow(self, marker: bytes, now: int) -> tuple[str, dict[str, bytes] | None]:
+        """The record an old id leads to after a rotation: one hop, within the grace."""
+        parts = marker.decode("ascii", "replace").split(" ")
+        if len(parts) != 3 or not self.rotation_grace or not parts[2].isdigit():
+            return "", None
+        key, deadline = parts[1], int(parts[2])
+        if deadline < now:
+            return key, None
+        try:
+            record = self.store.load(key)
+        except StoreUnavailable as exc:
+            self._outage(exc)
+            raise
+        if record and MOVED in record and record[MOVED].startswith(_MOVED_PREFIX):
+            return key, None  # moved again: one hop only
+        return key, record
+
+    def _retire(self, session: Session, old_key: str, fields: list[str], now: int) -> bool:
+        """Mark the old record moved, if it still exists: ``False`` when it was gone.
+
+        One ``save(create=False)``, so checking that the session was not ended
+        meanwhile (a logout) and retiring its old record are one atomic step of the
+        four-method store contract, in the round trip that deleted it before. The
+        old record keeps only the marker: for ``rotation_grace`` seconds after a
+        rotation without a privilege change, else for one second, leading nowhere.
+        """
+        state = cast("ServerSessionState", session.state)
+        assert state.key is not None
+        grace = self.rotation_grace if session._rotate else 0
+        marker = b"-> %s %d" % (state.key.encode("ascii"), now + grace if grace else 0)
+        removed = [field for field in fields if field != MOVED]
+        return self.store.save(old_key, {MOVED: marker}, removed, grace + 1, create=False)
 
     def read_cookie(self, value: str) -> CookieContents:
         """Verify a cookie value and return the session id and times it carries.
@@ -165,7 +214,7 @@ class ServerBackend(_Base):
     def session_changed(self, session: Session) -> bool:
         changed, removed = self._diff(session)
         state = cast("ServerSessionState", session.state)
-        return bool(changed or removed) or (state.sid is None and bool(session._data))
+        return bool(changed or removed) or (state.key is None and bool(session._data))
 
     def invalidate_session(self, session: Session) -> None:
         state = cast("ServerSessionState", session.state)
@@ -237,11 +286,13 @@ class ServerBackend(_Base):
         data = session._data or {}
         store = self.store
         old_key = None
+        old_fields: list[str] = []
         if session._fresh or session._regenerate:
             if late:
                 self._lost("a new session id (after clear() or regenerate())")
                 return None
             old_key = state.key
+            old_fields = list(state.raw)
             if session._fresh:
                 state.created = now
             state.sid = state.key = None
@@ -258,7 +309,7 @@ class ServerBackend(_Base):
             if state.had_cookie and not late:
                 state.had_cookie = False
                 header = self.cookie.delete_header(session.environ or {})
-        elif state.sid is None:
+        elif state.key is None:
             if late:
                 self._lost("a new session")
                 return None
@@ -270,17 +321,34 @@ class ServerBackend(_Base):
             }
             store.save(key, fields, (), ttl, create=True)
             state.sid, state.key, state.raw = sid, key, fields
-            if self.hooks is not None and not self._tracked(session, old_key, ttl):
+            moved, old_key = old_key, None
+            if moved is not None and not self._retire(session, moved, old_fields, now):
+                # Ended (logout, revoke) between this request's load and its move to
+                # a new id: the new record must not outlive it. Created first, then
+                # checked, so a store outage between the two loses nothing.
+                log.info(
+                    "the session was ended (logout?) by another request while this one"
+                    " moved it to a new id; the new id was dropped rather than bring it back"
+                )
+                store.delete(key)
+                state.sid = state.key = None
+                state.raw = {}
+                header = self._ended_cookie(session, late=late)
+            elif self.hooks is not None and not self._tracked(session, moved, ttl):
                 header = self._ended_cookie(session, late=late)
             else:
                 header = self._id_cookie(session, now)
         else:
             assert state.key is not None
             changed, removed = self._diff(session)
-            refresh = not late and (
-                state.stale
-                or state.lifetime != state.saved_lifetime
-                or self.times.refresh_due(state.issued, now, state.lifetime)
+            refresh = (
+                not late
+                and state.sid is not None
+                and (
+                    state.stale
+                    or state.lifetime != state.saved_lifetime
+                    or self.times.refresh_due(state.issued, now, state.lifetime)
+                )
             )
             if changed or removed:
                 if store.save(state.key, changed, removed, ttl, create=False):
@@ -306,6 +374,7 @@ class ServerBackend(_Base):
                 else:
                     header = self._id_cookie(session, now)
         if old_key is not None and old_key != state.key:
-            store.delete(old_key)
+            store.delete(old_key)  # the session was emptied: nothing to forward to
+        session._rotate = False
         _keep_mutable(session)
         return header

@@ -33,15 +33,19 @@ they can only be revoked with ``revocation_store=``, a server store holding one
 logged-in cookie session looks it up once. Without it a cookie session cannot be
 revoked before it expires, and :func:`track_devices` refuses to start.
 
-Framework logins (Flask-Login, Django's ``login()``) call :func:`record_login`
-right after they log the user in.
+Framework logins feed the index by themselves once tracking is on:
+``init_app(app, track_devices=True)`` connects Flask-Login's signals, and
+``WSGISESSION = {..., "track_devices": True}`` Django's ``user_logged_in`` signal
+and ``flush()``. Another framework's login calls :func:`record_login` right after
+logging the user in, and its logout :func:`forget_device`.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..context import current_environ, get_session
 from ..errors import ConfigurationError
@@ -59,12 +63,14 @@ if TYPE_CHECKING:
 __all__ = [
     "Devices",
     "SessionInfo",
+    "forget_device",
     "logout_everywhere",
     "record_login",
     "revoke",
     "revoke_all",
     "sessions_of",
     "track_devices",
+    "tracking_options",
 ]
 
 
@@ -96,6 +102,28 @@ def track_devices(
     devices.hooks = middleware.hooks
     devices.hooks.tracker = devices
     return devices
+
+
+def tracking_options(setting: object) -> dict[str, Any] | None:
+    """The keyword arguments of :func:`track_devices` that an integration's
+    ``track_devices`` setting asks for, or ``None`` for no tracking.
+
+    For ``init_app(app, track_devices=...)`` (Flask) and ``WSGISESSION`` (Django):
+    ``True``, or a mapping of :func:`track_devices` options (``{"client_ip":
+    "prefix"}``); ``False`` or ``None``: off.
+
+    :raises ConfigurationError: anything else.
+    """
+    if setting is None or setting is False:
+        return None
+    if setting is True:
+        return {}
+    if isinstance(setting, Mapping):
+        return dict(setting)
+    raise ConfigurationError(
+        f"track_devices must be True, False or a dict of track_devices() options"
+        f' such as {{"client_ip": "prefix"}}, not {setting!r}'
+    )
 
 
 # -- in a request ----------------------------------------------------------------
@@ -142,16 +170,33 @@ def record_login(user_id: UserId, environ: WSGIEnvironment | None = None) -> Non
     handle = secrets.token_urlsafe(16)
     session[DEVICE_KEY] = {"u": user_id, "h": handle, "c": int(now), "t": now}
     environ[FRESH_KEY] = handle
+    # The index entry is written when the session's id is stored, moved or renewed:
+    # a framework that moved the id and saved before calling this (Django's
+    # cycle_key()) would otherwise leave the new device out of the index.
+    session.reissue()
 
 
 def forget_device(session: Session) -> None:
-    """Drop *session*'s index entry (at logout, before the record is deleted)."""
+    """Drop *session*'s device: its index entry and its device record (at logout).
+
+    :func:`~wsgisession.logout` calls it before ending the session; so do the
+    Flask-Login ``user_logged_out`` signal and Django's ``flush()`` when tracking is
+    on. A session that lives on after a framework's logout is no device of anyone.
+    Does nothing when :func:`track_devices` was not called.
+
+    :param session: The request's session.
+    """
     environ = session.environ or {}
     devices = _devices(environ)
-    device = _device(session._data)
+    if devices is None:
+        return
+    device = _device({DEVICE_KEY: session.get(DEVICE_KEY)})
+    if device is None:
+        return
     key = getattr(session.state, "key", None)
-    if devices is not None and devices.index is not None and device is not None and key:
+    if devices.index is not None and key:
         devices.index.index_forget(user_token(device["u"]), device["h"], key)
+    del session[DEVICE_KEY]
 
 
 def _user_and_handle(user_id: UserId | None) -> tuple[Devices, UserId, str | None]:

@@ -47,6 +47,7 @@ from werkzeug.wsgi import ClosingIterator
 
 from .._input import keep_body_readable
 from ..access.csrf import csrf_token
+from ..access.devices import Devices, forget_device, record_login, track_devices, tracking_options
 from ..config import middleware_options
 from ..context import SESSION_KEY, bind, unbind
 from ..errors import StoreUnavailable
@@ -254,13 +255,25 @@ class FlaskSessionMiddleware:
         win over ``app.config``.
     """
 
-    def __init__(self, flask_app: Flask, app: WSGIApplication, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        flask_app: Flask,
+        app: WSGIApplication,
+        options: Mapping[str, Any],
+        *,
+        devices: Mapping[str, Any] | None = None,
+    ) -> None:
         self.flask_app = flask_app
         self.app = app
         self.options = dict(options)
         #: The store every configuration shares.
         store = self.options.pop("store", None)
         self.store = CookieStore() if store is None else store
+        #: The options of :func:`~wsgisession.track_devices` for every middleware
+        #: built here; ``None``: no device tracking.
+        self.devices = None if devices is None else dict(devices)
+        if self.devices is not None:
+            Devices(self.store, **self.devices)  # a bad option fails now, not per request
         self._built: dict[tuple[Any, ...], SessionMiddleware] = {}
 
     def _settings(self) -> dict[str, Any]:
@@ -302,6 +315,8 @@ class FlaskSessionMiddleware:
                 store=self.store,
                 **settings,
             )
+            if self.devices is not None:
+                track_devices(middleware, **self.devices)
             self._built[key] = middleware
         return middleware
 
@@ -391,7 +406,11 @@ def init_app(app: Flask, **options: Any) -> FlaskSessionMiddleware:
     When Flask-Login is installed, ``init_app`` also connects its
     ``user_logged_in``, ``user_loaded_from_cookie`` and ``user_logged_out`` signals
     (for *app*) to :meth:`~wsgisession.Session.regenerate`: each login and logout
-    moves the session to a new id (and a new CSRF secret).
+    moves the session to a new id (and a new CSRF secret). With
+    ``track_devices=True`` (or a dict of :func:`~wsgisession.track_devices`
+    options) each of those logins is recorded as a device of the user
+    (:func:`~wsgisession.record_login`) and each logout forgets it first, so
+    ``sessions_of()``, ``revoke()`` and ``logout_everywhere()`` work in views.
 
     :param app: The Flask application.
     :param options: Settings as above.
@@ -407,7 +426,10 @@ def init_app(app: Flask, **options: Any) -> FlaskSessionMiddleware:
     """
     settings = dict(app.config.get("WSGISESSION") or {})
     settings.update(options)
-    sessions = FlaskSessionMiddleware(app, app.wsgi_app, middleware_options(settings))
+    devices = tracking_options(settings.pop("track_devices", None))
+    sessions = FlaskSessionMiddleware(
+        app, app.wsgi_app, middleware_options(settings), devices=devices
+    )
     app.wsgi_app = sessions  # type: ignore[method-assign]
     app.session_interface = WsgiSessionInterface(sessions)
     app.extensions[EXTENSION_KEY] = sessions
@@ -435,15 +457,32 @@ def _connect_flask_login(app: Flask) -> None:
     except ImportError:
         return
     for signal in (signals.user_logged_in, signals.user_loaded_from_cookie):
-        signal.connect(_new_session_id, app, weak=False)
-    signals.user_logged_out.connect(_new_session_id, app, weak=False)
+        signal.connect(_logged_in, app, weak=False)
+    signals.user_logged_out.connect(_logged_out, app, weak=False)
 
 
-def _new_session_id(sender: Flask, **extra: Any) -> None:
-    # A login or logout changes privileges: the id the session had before (maybe
-    # planted by an attacker) must not carry them.
+def _request_session() -> Session | None:
     from flask import request
 
     session: Session | None = request.environ.get(SESSION_KEY)
+    return session
+
+
+def _logged_in(sender: Flask, **extra: Any) -> None:
+    # A login changes privileges: the id the session had before (maybe planted by
+    # an attacker) must not carry them.
+    session = _request_session()
+    if session is None:
+        return
+    session.regenerate()
+    user = extra.get("user")
+    user_id = user.get_id() if user is not None else None
+    if user_id is not None:
+        record_login(user_id, session.environ)  # does nothing unless tracking is on
+
+
+def _logged_out(sender: Flask, **extra: Any) -> None:
+    session = _request_session()
     if session is not None:
+        forget_device(session)
         session.regenerate()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.signals import setting_changed
 
+from ...access.devices import track_devices, tracking_options
 from ...config import from_config, store_from_url
 
 if TYPE_CHECKING:
@@ -29,8 +30,10 @@ __all__ = [
     "config",
     "cookie_age",
     "core_middleware",
+    "devices",
     "resolved",
     "save_every_request",
+    "tracked",
 ]
 
 #: The Django settings read, besides ``WSGISESSION``, ``SECRET_KEY`` and
@@ -67,12 +70,31 @@ def config(options: Mapping[str, Any]) -> dict[str, Any]:
     }
     result.update(getattr(settings, "WSGISESSION", None) or {})
     result.update(options)
+    result.pop("track_devices", None)  # not a middleware option: see devices()
     if not result.get("secret_key") and getattr(settings, "SECRET_KEY", None):
         result["secret_key"] = settings.SECRET_KEY
     fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", None)
     if "fallback_secret_keys" not in result and fallbacks:
         result["fallback_secret_keys"] = list(fallbacks)
     return result
+
+
+def devices(options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The :func:`~wsgisession.track_devices` options of ``WSGISESSION["track_devices"]``.
+
+    :param options: Settings that win over ``WSGISESSION`` (``wrap()``'s keywords).
+    :raises ConfigurationError: a value that is not ``True``, ``False`` or a dict.
+    """
+    wanted = {**(getattr(settings, "WSGISESSION", None) or {}), **options}
+    return tracking_options(wanted.get("track_devices"))
+
+
+def tracked(middleware: SessionMiddleware, options: Mapping[str, Any]) -> SessionMiddleware:
+    """*middleware*, with device tracking on when the settings ask for it."""
+    wanted = devices(options)
+    if wanted is not None:
+        track_devices(middleware, **wanted)
+    return middleware
 
 
 def cookie_age(options: Mapping[str, Any]) -> int:
@@ -120,7 +142,7 @@ def core_middleware() -> SessionMiddleware:
     """
     global _current
     if _current is None:
-        _current = from_config(_unused_app, resolved({}))
+        _current = tracked(from_config(_unused_app, resolved({})), {})
     return _current
 
 

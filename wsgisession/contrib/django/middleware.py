@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 import django.http as django_http
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
@@ -20,6 +22,7 @@ from werkzeug.http import dump_cookie, parse_cookie
 from werkzeug.wrappers import Response
 
 from ..._frameworks import as_django_response
+from ...access.devices import record_login
 from ...config import from_config
 from ...context import SESSION_KEY, bind, unbind
 from ...errors import StoreUnavailable
@@ -70,7 +73,7 @@ def wrap(app: WSGIApplication, **options: Any) -> CoreMiddleware:
         environ[_WRAPPED] = middleware
         return app(environ, start_response)
 
-    middleware = from_config(marked, _config.resolved(options))
+    middleware = _config.tracked(from_config(marked, _config.resolved(options)), options)
     return middleware
 
 
@@ -297,3 +300,21 @@ def check_session_engine(app_configs: Any = None, **kwargs: Any) -> list[checks.
 
 
 checks.register(check_session_engine, checks.Tags.compatibility)
+
+
+def record_django_login(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    """``user_logged_in`` receiver: record the login as a device, if tracking is on.
+
+    Django's ``login()`` has already moved the session to a new key
+    (``cycle_key()``) when it sends the signal.
+    """
+    view = getattr(request, "session", None)
+    if not isinstance(view, DjangoSession):
+        return
+    pk = user.pk
+    if isinstance(pk, bool) or not isinstance(pk, str | int | UUID):
+        pk = str(pk)
+    record_login(pk, view.session.environ)
+
+
+user_logged_in.connect(record_django_login, dispatch_uid="wsgisession.contrib.django.devices")

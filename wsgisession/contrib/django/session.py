@@ -13,6 +13,7 @@ from django.contrib.sessions.backends.base import UpdateError
 from django.utils import timezone
 from werkzeug.http import dump_cookie
 
+from ...access.devices import forget_device
 from ...cookies import request_cookies
 from ...stores.base import ServerSessionStore
 from .._view import SessionView
@@ -284,9 +285,11 @@ class DjangoSession(SessionView):
     def flush(self) -> None:
         """End the session now: the stored session is deleted and so is the cookie.
 
-        What ``django.contrib.auth.logout()`` calls.
+        What ``django.contrib.auth.logout()`` calls. With device tracking on, the
+        session's device is forgotten first.
         """
         self._touch(write=True)
+        forget_device(self.session)
         self.session.invalidate()
         self._key = None
 
