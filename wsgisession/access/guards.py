@@ -44,8 +44,9 @@ from werkzeug.wrappers import Request
 
 from .._frameworks import django_response_for
 from .._options import check_bool
+from .._refusals import ErrorPage, answer_refusal, check_error_page
 from ..context import current_environ, get_session
-from ..errors import AccessDenied, ConfigurationError, NotLoggedIn
+from ..errors import AccessDenied, ConfigurationError, NotLoggedIn, _wants_json
 from ..request._forms import form_data
 from ._paths import PathPrefixes, request_path, request_target, safe_next
 from .login import AuthInfo, current_user, role_set
@@ -141,11 +142,16 @@ class _PathGuard:
     """The part every guard shares: the path filter, no-store, answering a refusal."""
 
     def __init__(
-        self, app: WSGIApplication, paths: str | Iterable[str] | None, no_store: bool
+        self,
+        app: WSGIApplication,
+        paths: str | Iterable[str] | None,
+        no_store: bool,
+        error_page: ErrorPage | None,
     ) -> None:
         self.app = app
         self.paths = None if paths is None else PathPrefixes(paths, "paths")
         self.no_store = check_bool("no_store", no_store)
+        self.error_page = check_error_page(error_page)
 
     def refuse(self, ctx: GuardContext) -> WSGIApplication | None:
         """The response for a refused request, or ``None`` to let it through."""
@@ -161,6 +167,8 @@ class _PathGuard:
                 refusal = self.refuse(GuardContext(environ))
             except HTTPException as exc:
                 refusal = exc
+            if isinstance(refusal, HTTPException):
+                return answer_refusal(refusal, environ, start_response, self.error_page)
             if refusal is not None:
                 return refusal(environ, start_response)
         return self.app(environ, start_response)
@@ -184,6 +192,10 @@ class Guard(_PathGuard):
     :param deny: The response when the test fails: any WSGI application, such as a
         werkzeug ``Response``. Default: ``403 Forbidden`` in plain text (JSON for a
         client that asks for it).
+    :param error_page: ``error_page(refusal, environ)`` returns the WSGI application
+        (a werkzeug ``Response``, say) that answers a refusal without *deny*: the
+        ``403``, or the ``HTTPException`` the test raised. A client that prefers
+        JSON still gets the JSON body. ``None`` (default): one line of plain text.
     :param no_store: Send ``Cache-Control: no-store`` (replacing the app's own) on
         every response of the guarded paths, so that a browser keeps no copy of a
         page that needed the guard: after logout, Back does not show it again.
@@ -191,6 +203,8 @@ class Guard(_PathGuard):
         start with ``/``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        *error_page*.
     """
 
     def __init__(
@@ -201,12 +215,13 @@ class Guard(_PathGuard):
         paths: str | Iterable[str] | None = None,
         deny: WSGIApplication | None = None,
         no_store: bool = True,
+        error_page: ErrorPage | None = None,
     ) -> None:
         if not callable(test):
             raise ConfigurationError(f"test must be a callable taking a GuardContext: {test!r}")
         if deny is not None and not callable(deny):
             raise ConfigurationError(f"deny must be a WSGI application (a Response): {deny!r}")
-        super().__init__(app, paths, no_store)
+        super().__init__(app, paths, no_store, error_page)
         self.test = test
         self.deny = deny
 
@@ -239,10 +254,19 @@ class Auth(_PathGuard):
     :param no_store: Send ``Cache-Control: no-store`` (replacing the app's own) on
         every response of the guarded paths, so that a browser keeps no copy of a
         page that needed the guard: after logout, Back does not show it again.
-    :raises ConfigurationError: a path does not start with ``/``.
+    :param error_page: ``error_page(refusal, environ)`` returns the WSGI application
+        that answers the ``401`` or ``403`` (the refusal, a
+        :class:`~wsgisession.errors.NotLoggedIn` or
+        :class:`~wsgisession.errors.AccessDenied`, carries ``code`` and
+        ``description``) for a client that does not prefer JSON. ``None``
+        (default): one line of plain text.
+    :raises ConfigurationError: a path does not start with ``/``, or *error_page* is
+        not callable.
     :raises TypeError: a role that is not a non-empty ``str``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        *error_page*.
     """
 
     def __init__(
@@ -253,8 +277,9 @@ class Auth(_PathGuard):
         require_all: bool = False,
         paths: str | Iterable[str] | None = None,
         no_store: bool = True,
+        error_page: ErrorPage | None = None,
     ) -> None:
-        super().__init__(app, paths, no_store)
+        super().__init__(app, paths, no_store, error_page)
         self.roles = role_set(roles, configuring=True)
         self.require_all = require_all
 
@@ -266,11 +291,13 @@ class Auth(_PathGuard):
 class AuthRedirect(Auth):
     """Send visitors who are not logged in to the login page.
 
-    A request that is not logged in gets ``303 See Other`` to *location* with
+    A browser that is not logged in gets ``303 See Other`` to *location* with
     ``next=`` set to the path and query it asked for, so the login page can send the
     user back (pass ``next`` through :func:`safe_next` first). ``next`` is only ever
     a same-site path: a request for ``//evil.example`` gets ``next=/``.
 
+    A client whose ``Accept`` prefers JSON (an API client, a ``fetch``) gets the
+    ``401`` JSON of :class:`Auth` instead: a redirect to an HTML form is no use to it.
     A logged-in user without the required role gets ``403``, as with :class:`Auth`:
     logging in again would not help them, and a redirect would hide why.
     The login page itself is never redirected, even when *paths* cover it, when it
@@ -287,9 +314,13 @@ class AuthRedirect(Auth):
     :param require_all: As for :class:`Auth`.
     :param paths: URL path prefixes the guard applies to; ``None`` (default): all.
     :param no_store: As for :class:`Auth`.
+    :param error_page: As for :class:`Auth` (it answers the ``403``; the redirect
+        stays a redirect).
     :raises ConfigurationError: an empty *location*, or a path not starting with ``/``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        *error_page*; a JSON client gets ``401`` rather than the redirect.
     """
 
     def __init__(
@@ -301,10 +332,18 @@ class AuthRedirect(Auth):
         require_all: bool = False,
         paths: str | Iterable[str] | None = None,
         no_store: bool = True,
+        error_page: ErrorPage | None = None,
     ) -> None:
         if not isinstance(location, str) or not location:
             raise ConfigurationError(f"location must be the login page's URL, not {location!r}")
-        super().__init__(app, roles=roles, require_all=require_all, paths=paths, no_store=no_store)
+        super().__init__(
+            app,
+            roles=roles,
+            require_all=require_all,
+            paths=paths,
+            no_store=no_store,
+            error_page=error_page,
+        )
         self.location = location
         parts = urlsplit(location)
         # Only a page of this site is exempt: the path of another host's URL
@@ -320,7 +359,7 @@ class AuthRedirect(Auth):
             if self._login_path in (path, script_name + path):
                 return None  # the login page must stay reachable, or the redirect loops
         refusal = super().refuse(ctx)
-        if not isinstance(refusal, NotLoggedIn):
+        if not isinstance(refusal, NotLoggedIn) or _wants_json(environ):
             return refusal
         separator = "&" if "?" in self.location else "?"
         url = self.location + separator + urlencode({"next": request_target(environ)})
