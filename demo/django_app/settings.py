@@ -32,6 +32,8 @@ MIDDLEWARE = [
 SESSION_ENGINE = "wsgisession.contrib.django.engine"
 SESSION_COOKIE_NAME = COOKIE_NAME
 CSRF_FAILURE_VIEW = "demo.django_app.views.csrf_failure"
+# The CSRF secret lives in the session, so a logout ends every form shown before it.
+CSRF_USE_SESSIONS = True
 LOGIN_URL = "/login"
 TEMPLATES = [
     {
