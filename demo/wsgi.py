@@ -136,10 +136,11 @@ def profile(request: Request) -> Response:
     """POST /profile: check the form with ``validate_body``; errors go by the fields."""
     result = validate_body(Profile)
     if result.value is None:
-        labels = {"name": "A name", "email": "An e-mail address"}
-        errors = {
-            f: f"{label} {result.error(f)}." for f, label in labels.items() if result.error(f)
-        }
+        errors = {}
+        if result.error("name"):
+            errors["name"] = f"A name {result.error('name')}."
+        if result.error("email"):
+            errors["email"] = "Enter an e-mail address, such as alice@example.com."
         return home(request, form=dict(request.form), **errors)
     Visitor.name.set(result.value.name)
     Visitor.email.set(result.value.email)
