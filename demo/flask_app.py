@@ -223,8 +223,10 @@ def error(exc: HTTPException) -> Any:
         return flask.redirect("/login?" + urlencode({"next": target}), 303)
     message = STALE_FORM if isinstance(exc, CsrfError) else exc.description
     response = page("error.html", ERROR_TITLES.get(code, "Error"), code, code=code, message=message)
-    if code == 405:
-        response.headers["Allow"] = exc.get_response().headers.get("Allow", "")
+    # What a client needs whatever the page looks like: when to retry, what to use.
+    for name, value in exc.get_headers():
+        if name in ("Allow", "Retry-After", "WWW-Authenticate"):
+            response.headers[name] = value
     return response
 
 

@@ -272,8 +272,10 @@ def error_response(refusal: HTTPException, *, with_session: bool = True) -> Resp
         response = render(
             "error.html", ERROR_TITLES.get(code, "Error"), status=code, code=code, message=message
         )
-    if code == 405 and hasattr(refusal, "valid_methods") and refusal.valid_methods:
-        response.headers["Allow"] = ", ".join(refusal.valid_methods)
+    # What a client needs whatever the page looks like: when to retry, what to use.
+    for name, value in refusal.get_headers():
+        if name in ("Allow", "Retry-After", "WWW-Authenticate"):
+            response.headers[name] = value
     return response
 
 
