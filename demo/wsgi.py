@@ -41,12 +41,12 @@ from wsgisession import (
     logout,
     logout_everywhere,
     revoke,
+    safe_next,
     session,
     sessions_of,
     track_devices,
     validate_body,
 )
-from wsgisession.access.guards import safe_next
 from wsgisession.errors import ConfigurationError, CsrfError
 from wsgisession.stores import ServerSessionStore
 

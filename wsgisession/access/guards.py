@@ -11,8 +11,9 @@ request whose test fails, before any of your code runs:
 - :class:`AuthRedirect` sends a visitor who is not logged in to the login page with
   a 303, remembering where they were going in ``next=`` (always a same-site path:
   read it back with :func:`safe_next`);
-- :func:`login_required` and :func:`guarded` do the same for a single view of any
-  framework (a plain WSGI callable, a Flask view, a Django view).
+- :func:`~wsgisession.login_required` and :func:`~wsgisession.guarded` do the same
+  for a single view of any framework (a plain WSGI callable, a Flask view, a Django
+  view); they live in ``_view_guards``.
 
 ``paths`` limits a guard to URL path prefixes, matched on segment boundaries
 (``/admin`` covers ``/admin/users``, not ``/administrator``) and on the normalized
@@ -32,20 +33,18 @@ reachable under another path (an API, an export), guard that too, or check
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode, urlsplit
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request
 
-from .._frameworks import django_response_for
 from .._options import check_bool
 from .._refusals import ErrorPage, answer_refusal, check_error_page
-from ..context import current_environ, get_session
+from ..context import get_session
 from ..errors import AccessDenied, ConfigurationError, NotLoggedIn, _wants_json
 from ..request._forms import form_data
 from ._paths import PathPrefixes, request_path, request_target, safe_next
@@ -62,12 +61,8 @@ __all__ = [
     "AuthRedirect",
     "Guard",
     "GuardContext",
-    "guarded",
-    "login_required",
     "safe_next",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _GuardRequest(Request):
@@ -366,98 +361,3 @@ class AuthRedirect(Auth):
         response = redirect(url, 303)
         response.headers["Cache-Control"] = "no-store"
         return response
-
-
-def _check_before(view: F, check: Callable[[GuardContext], HTTPException | None]) -> F:
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        environ = current_environ()
-        refusal = check(GuardContext(environ))
-        if refusal is not None:
-            response = django_response_for(args, refusal, environ)
-            if response is not None:
-                return response
-            raise refusal
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-@overload
-def login_required(view: F, /) -> F: ...
-
-
-@overload
-def login_required(
-    *, roles: str | Iterable[str] = (), require_all: bool = False
-) -> Callable[[F], F]: ...
-
-
-def login_required(
-    view: F | None = None,
-    /,
-    *,
-    roles: str | Iterable[str] = (),
-    require_all: bool = False,
-) -> F | Callable[[F], F]:
-    """Decorate one view so that it runs only for a logged-in user (with *roles*).
-
-    Works on any callable run inside :class:`~wsgisession.SessionMiddleware`: a plain
-    WSGI application, a Flask view, a Django view (function or method). The check
-    happens before the view is called:
-
-    - not logged in: raises :class:`~wsgisession.errors.NotLoggedIn` (a werkzeug
-      ``Unauthorized``, 401);
-    - lacking the role(s): raises :class:`~wsgisession.errors.AccessDenied` (a
-      werkzeug ``Forbidden``, 403).
-
-    Flask renders these natively; :class:`~wsgisession.SessionMiddleware` renders
-    them for a plain WSGI app. A Django view gets the same answer as a Django
-    ``HttpResponse``, since Django would turn the exception into a 500.
-
-    ::
-
-        @login_required
-        def account(request): ...
-
-        @login_required(roles=["admin"])
-        def admin(request): ...
-
-    :param view: The view, when used bare as ``@login_required``.
-    :param roles: Role names; a single ``str`` is one role. Empty: any logged-in user.
-    :param require_all: Need every role in *roles* rather than any one of them.
-    :raises ConfigurationError: a role that is not a non-empty ``str``.
-    """
-    wanted = role_set(roles, configuring=True)
-
-    def decorate(view: F) -> F:
-        return _check_before(view, lambda ctx: _auth_refusal(ctx.user, wanted, require_all))
-
-    return decorate if view is None else decorate(view)
-
-
-def guarded(test: Callable[[GuardContext], bool]) -> Callable[[F], F]:
-    """Decorate one view so that it runs only when ``test(ctx)`` is true.
-
-    The view-sized :class:`Guard`: a false result raises
-    :class:`~wsgisession.errors.AccessDenied` (a werkzeug ``Forbidden``, 403), with
-    the same framework support as :func:`login_required`.
-
-    ::
-
-        @guarded(lambda ctx: ctx.user is not None and ctx.user.extra.get("verified"))
-        def payouts(request): ...
-
-    :param test: Called with a :class:`GuardContext` before the view.
-    :raises ConfigurationError: *test* is not callable.
-    """
-    if not callable(test):
-        raise ConfigurationError(f"test must be a callable taking a GuardContext: {test!r}")
-
-    def check(ctx: GuardContext) -> HTTPException | None:
-        return None if test(ctx) else AccessDenied()
-
-    def decorate(view: F) -> F:
-        return _check_before(view, check)
-
-    return decorate
