@@ -1,42 +1,251 @@
-"""The demo site on Flask: the views of :mod:`demo.wsgi`, routed by Flask.
+"""The demo site as a Flask app (``make demo-flask``).
 
-``init_app`` puts the session under Flask, so ``flask.session`` here is the same
-session the shared views use through ``wsgisession.session``; the guards and the
-CSRF check wrap ``app.wsgi_app`` inside it. Run it with ``make demo-flask``.
+Flask's own idioms: routes, the shared Jinja templates through ``render_template``,
+``flask.session``, ``flask.flash``, ``csrf_token()`` in templates; wsgisession
+comes in through :func:`~wsgisession.contrib.flask.init_app` (the session) and
+``CsrfMiddleware`` around ``app.wsgi_app``. Access checks are wsgisession's
+``login_required`` decorator, whose ``401``/``403`` Flask's error handlers render.
+A request the CSRF check refuses comes back into Flask (its ``error_page``) so that
+the same handler renders it with the layout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import flask
-from werkzeug.wrappers import Request, Response
+from jinja2.utils import htmlsafe_json_dumps
+from werkzeug.exceptions import HTTPException
 
-from demo.wsgi import ROUTES, protect, session_options
+from wsgisession import (
+    CsrfMiddleware,
+    body,
+    current_user,
+    login,
+    login_required,
+    logout,
+    logout_everywhere,
+    revoke,
+    safe_next,
+    sessions_of,
+    track_devices,
+    validate_body,
+)
 from wsgisession.contrib.flask import init_app
+from wsgisession.errors import ConfigurationError, CsrfError
+from wsgisession.stores import ServerSessionStore
+
+from .common import (
+    ERROR_TITLES,
+    STALE_FORM,
+    STATIC,
+    TEMPLATES,
+    CartItem,
+    Profile,
+    check_password,
+    secret_key,
+    session_store,
+)
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+#: Where a refusal of the CSRF check waits for Flask to render it.
+REFUSAL_KEY = "demo.refusal"
+
+bp = flask.Blueprint("demo", __name__)
 
 
-def _flask_view(view: Callable[[Request], Response]) -> Callable[[], Response]:
-    def handle() -> Response:
-        request: Request = flask.request._get_current_object()  # type: ignore[attr-defined]
-        return view(request)
+@bp.app_context_processor
+def layout_context() -> dict[str, Any]:
+    """What the shared layout needs, the Flask way."""
+    user = current_user()
+    categories = {"message": "info", "danger": "error"}
+    return {
+        "user": user.extra.get("name", user.user_id) if user else None,
+        "messages": [
+            (categories.get(c, c), m) for c, m in flask.get_flashed_messages(with_categories=True)
+        ],
+        "csrf_name": "csrf_token",
+        "csrf_header": "X-CSRF-Token",
+        "admin_url": "/admin",
+        "framework": "Flask",
+        "page_data": htmlsafe_json_dumps(
+            {"title": flask.g.get("title"), "user": flask.session.get("name") or None}
+        ),
+    }
 
-    handle.__name__ = view.__name__
-    return handle
+
+def page(template: str, title: str, status: int = 200, **context: Any) -> flask.Response:
+    """*template* in the layout; ``no-store``, as every page names the user."""
+    flask.g.title = title
+    response = flask.make_response(flask.render_template(template, title=title, **context), status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/")
+def home(form: dict[str, str] | None = None, **errors: str) -> flask.Response:
+    flask.session["visits"] = visits = flask.session.get("visits", 0) + 1
+    name = flask.session.get("name", "")
+    return page(
+        "home.html",
+        f"Hello, {name or 'stranger'}!",
+        status=400 if errors else 200,
+        visits=visits,
+        form=form or {"name": name, "email": flask.session.get("email", "")},
+        errors=errors,
+    )
+
+
+@bp.post("/profile")
+def profile() -> Any:
+    result = validate_body(Profile)
+    if result.value is None:
+        errors = {}
+        if result.error("name"):
+            errors["name"] = f"A name {result.error('name')}."
+        if result.error("email"):
+            errors["email"] = "Enter an e-mail address, such as alice@example.com."
+        return home(form=flask.request.form.to_dict(), **errors)
+    flask.session["name"] = result.value.name
+    flask.session["email"] = result.value.email
+    flask.flash(f"Nice to meet you, {result.value.name}.", "success")
+    return flask.redirect("/", 303)
+
+
+@bp.post("/forget")
+def forget() -> Any:
+    flask.session.clear()
+    flask.flash("Forgotten. This is a new session.")
+    return flask.redirect("/", 303)
+
+
+@bp.route("/cart", methods=["GET", "POST"])
+def cart() -> Any:
+    errors = {}
+    if flask.request.method == "POST":
+        result = validate_body(CartItem)
+        if result.value is not None:
+            flask.session.setdefault("cart", []).append(result.value.item)
+            flask.flash(f"Added {result.value.item} to your cart.", "success")
+            return flask.redirect("/cart", 303)
+        errors["item"] = f"An item {result.error('item')}."
+    return page(
+        "cart.html",
+        "Your cart",
+        status=400 if errors else 200,
+        items=flask.session.get("cart", []),
+        form=flask.request.form.to_dict(),
+        errors=errors,
+    )
+
+
+@bp.post("/api/cart")
+def api_cart() -> Any:
+    added = body(CartItem)
+    flask.session.setdefault("cart", []).append(added.item)
+    return {"cart": flask.session["cart"]}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login_page() -> Any:
+    form = flask.request.form
+    error = ""
+    if flask.request.method == "POST":
+        name = form.get("username", "")
+        roles = check_password(name, form.get("password", ""))
+        if roles is not None:
+            login(name, roles=roles, name=name.title(), remember="remember" in form)
+            flask.flash(f"Welcome back, {name.title()}.", "success")
+            return flask.redirect(safe_next(flask.request.args.get("next")), 303)
+        error = "Wrong user name or password."
+    query = flask.request.query_string.decode()
+    return page(
+        "login.html",
+        "Log in",
+        status=400 if error else 200,
+        error=error,
+        action="/login" + (f"?{query}" if "next" in flask.request.args else ""),
+        form={"username": form.get("username", ""), "remember": "remember" in form},
+    )
+
+
+@bp.post("/logout")
+def logout_view() -> Any:
+    logout()
+    flask.flash("You are logged out.")
+    return flask.redirect("/", 303)
+
+
+@bp.get("/admin")
+@login_required(roles=["admin"])
+def admin() -> Any:
+    return page("admin.html", "Admin")
+
+
+@bp.route("/devices", methods=["GET", "POST"])
+@login_required
+def devices() -> Any:
+    if flask.request.method == "POST":
+        if flask.request.form.get("everywhere"):
+            ended = logout_everywhere()
+            flask.flash(f"Logged out everywhere else ({ended} other session(s) ended).")
+        elif revoke(flask.request.form.get("handle", "")):
+            flask.flash("That session is logged out.", "success")
+        else:
+            flask.flash("That session had already ended.", "warning")
+        return flask.redirect("/devices", 303)
+    try:
+        return page("devices.html", "Your devices", devices=sessions_of())
+    except ConfigurationError as exc:
+        return page("devices.html", "Your devices", unavailable=str(exc))
+
+
+@bp.before_app_request
+def refused_outside() -> None:
+    """A request the CSRF check refused: raise its refusal for the handler below."""
+    refusal = flask.request.environ.get(REFUSAL_KEY)
+    if refusal is not None:
+        raise refusal
+
+
+@bp.app_errorhandler(HTTPException)
+def error(exc: HTTPException) -> Any:
+    """Every HTTP error as a page of the site; JSON for API clients; 401: log in."""
+    wants = flask.request.accept_mimetypes.best_match(["text/html", "application/json"])
+    if flask.request.path.startswith("/api/") or wants == "application/json":
+        return exc.get_response(flask.request.environ)
+    code = exc.code or 500
+    if code == 401:
+        target = flask.request.full_path.removesuffix("?")
+        return flask.redirect("/login?" + urlencode({"next": target}), 303)
+    message = STALE_FORM if isinstance(exc, CsrfError) else exc.description
+    response = page("error.html", ERROR_TITLES.get(code, "Error"), code, code=code, message=message)
+    # What a client needs whatever the page looks like: when to retry, what to use.
+    for name, value in exc.get_headers():
+        if name in ("Allow", "Retry-After", "WWW-Authenticate"):
+            response.headers[name] = value
+    return response
 
 
 def create_app() -> flask.Flask:
-    """The Flask app: one rule per path of the shared routes, then the session."""
-    app = flask.Flask(__name__)
-    methods: dict[str, list[str]] = {}
-    views: dict[str, Callable[[Request], Response]] = {}
-    for (method, path), view in ROUTES.items():
-        methods.setdefault(path, []).append(method)
-        views[path] = view
-    for path, view in views.items():
-        app.add_url_rule(path, view.__name__, _flask_view(view), methods=methods[path])
-    app.wsgi_app = protect(app.wsgi_app)  # type: ignore[method-assign]
-    init_app(app, **session_options())
+    """The Flask app: the blueprint, the CSRF check, then the session (``init_app``)."""
+    app = flask.Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
+    app.secret_key = secret_key()
+    app.register_blueprint(bp)
+    flask_wsgi = app.wsgi_app
+
+    def back_into_flask(refusal: HTTPException, environ: WSGIEnvironment) -> WSGIApplication:
+        environ[REFUSAL_KEY] = refusal
+        return flask_wsgi
+
+    app.wsgi_app = CsrfMiddleware(app.wsgi_app, error_page=back_into_flask)  # type: ignore[method-assign]
+    sessions = init_app(app, store=session_store())
+    middleware = sessions.session_middleware()
+    if middleware is not None and isinstance(middleware.store, ServerSessionStore):
+        track_devices(middleware)
     return app
 
 

@@ -1,32 +1,26 @@
-"""The demo site: a plain WSGI app built on wsgisession.
+"""The demo site as a plain WSGI app built on wsgisession (``make demo``).
 
-One code base, three entry points: this module (plain WSGI, ``make demo``),
-:mod:`demo.flask_app` (``make demo-flask``) and :mod:`demo.django_app`
-(``make demo-django``) serve the same views below, which take a werkzeug
-``Request`` and return a werkzeug ``Response``.
-
-It counts your visits, remembers a name you type (a typed ``SessionVar``), keeps a
-cart, logs you in and out (passwords hashed with scrypt), says what happened with
-flash messages, passes page data to JavaScript with ``at_json``, and has an admin
-page only the ``admin`` role may see, and a "Your devices" page listing your
-sessions (revoke one, log out everywhere). Every form carries a CSRF token. Run it
-with ``make demo`` (gunicorn, http://127.0.0.1:8000); the users are
-``alice``/``wonderland`` (admin) and ``bob``/``builder``.
+It counts your visits, keeps a profile (a name and an e-mail address, checked by
+``validate_body`` with the errors shown next to the fields), keeps a cart, logs you
+in and out (passwords hashed with scrypt, "remember me"), says what happened with
+flash messages, passes page data to JavaScript with ``at_json``, has an admin page
+only the ``admin`` role may see, and a "Your devices" page listing your sessions.
+Every form carries a CSRF token; a refused request gets a page of the site
+(``error_page=``), not a line of plain text. The same site runs on Flask
+(:mod:`demo.flask_app`) and Django (:mod:`demo.django_app`) with their own idioms,
+from the same templates (``demo/templates``) and stylesheet (``demo/static``).
+Users: ``alice``/``wonderland`` (admin) and ``bob``/``builder``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import html
 import json
-import os
-import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import (
@@ -36,7 +30,6 @@ from wsgisession import (
     FlashLevel,
     SessionMiddleware,
     SessionVar,
-    SQLiteStore,
     at,
     at_json,
     body,
@@ -48,89 +41,74 @@ from wsgisession import (
     logout,
     logout_everywhere,
     revoke,
-    rules,
+    safe_next,
     session,
     sessions_of,
-    store_from_url,
     track_devices,
     validate_body,
 )
-from wsgisession.access.guards import safe_next
-from wsgisession.errors import ConfigurationError
-from wsgisession.stores import ClientSessionStore, ServerSessionStore
+from wsgisession.errors import ConfigurationError, CsrfError
+from wsgisession.stores import ServerSessionStore
 
-from ._keyfile import read_or_create_key
+from .common import (
+    ERROR_TITLES,
+    STALE_FORM,
+    STATIC,
+    TEMPLATES,
+    CartItem,
+    Profile,
+    check_password,
+    secret_key,
+    session_store,
+)
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
-
-def _hash(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
-
-
-def _user(password: str, roles: tuple[str, ...]) -> tuple[bytes, bytes, tuple[str, ...]]:
-    salt = secrets.token_bytes(16)
-    return salt, _hash(password, salt), roles
-
-
-#: The demo's users: name -> (salt, scrypt hash, roles). A real site uses a database.
-USERS = {
-    "alice": _user("wonderland", ("admin",)),
-    "bob": _user("builder", ()),
-}
+templates = Environment(
+    loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True)
+)
 
 
 class Visitor:
     """What the demo remembers about a visitor, typed."""
 
     name = SessionVar(str, default="")
+    email = SessionVar(str, default="")
 
 
-def check_password(name: str, password: str) -> tuple[str, ...] | None:
-    """The user's roles if the password is right, else ``None``."""
-    salt, expected, roles = USERS.get(name, (b"0" * 16, b"", ()))
-    ok = hmac.compare_digest(_hash(password, salt), expected)
-    return roles if ok and name in USERS else None
+def level_name(level: int) -> str:
+    """The CSS name of a flash level: success, info, warning or error."""
+    if level >= FlashLevel.ERROR:
+        return "error"
+    if level >= FlashLevel.WARNING:
+        return "warning"
+    return "success" if level == FlashLevel.SUCCESS else "info"
 
 
-def e(text: object) -> str:
-    """HTML-escape anything shown on a page: every user-supplied string goes through it."""
-    return html.escape(str(text), quote=True)
+def render(template: str, title: str, status: int = 200, **context: Any) -> Response:
+    """A page of the site: *template* in the shared layout, never kept by a cache.
 
-
-def page(title: str, body: str) -> Response:
-    """A whole HTML page around *body*, with the flash messages and the page data."""
-    at["page"] = {"title": title, "user": Visitor.name.get() or None}
-    messages = "".join(
-        f'<p class="flash {e(m.category)}">{e(m)}</p>' for m in get_flashed_messages()
-    )
+    ``no-store``: every page shows who is logged in and carries a CSRF token, so after
+    logout the Back button must fetch it again rather than show the old one.
+    """
     user = current_user()
-    who = (
-        f"Logged in as <b>{e(user.extra.get('name', user.user_id))}</b>."
-        f" {form('/logout', '<button>Log out</button>')}"
-        if user
-        else '<a href="/login">Log in</a>'
+    at["page"] = {"title": title, "user": Visitor.name.get() or None}
+    page = templates.get_template(template).render(
+        title=title,
+        user=user.extra.get("name", user.user_id) if user else None,
+        messages=[(level_name(m.level), str(m)) for m in get_flashed_messages()],
+        csrf_token=csrf_token,
+        csrf_name="csrf_token",
+        csrf_header="X-CSRF-Token",
+        admin_url="/admin",
+        framework="plain WSGI (werkzeug)",
+        page_data=at_json("page"),
+        **context,
     )
-    html_page = f"""<!doctype html>
-<html lang="en">
-<meta charset="utf-8">
-<meta name="csrf-token" content="{e(csrf_token())}">
-<title>{e(title)} · wsgisession demo</title>
-<nav><a href="/">Home</a> · <a href="/cart">Cart</a> · <a href="/admin">Admin</a>
- · <a href="/devices">Your devices</a> · {who}</nav>
-<h1>{e(title)}</h1>
-{messages}
-{body}
-<script>const page = {at_json("page")}; console.log("wsgisession demo", page);</script>
-"""
-    return Response(html_page, content_type="text/html; charset=utf-8")
-
-
-def form(action: str, fields: str) -> str:
-    """A POST form carrying the CSRF token."""
-    token = f'<input type="hidden" name="csrf_token" value="{e(csrf_token())}">'
-    return f'<form method="post" action="{e(action)}">{token}{fields}</form>'
+    response = Response(page, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def redirect(location: str) -> Response:
@@ -138,38 +116,35 @@ def redirect(location: str) -> Response:
     return Response(status=303, headers={"Location": location})
 
 
-def home(request: Request) -> Response:
-    """The visit counter and the name form."""
+def home(request: Request, form: dict[str, str] | None = None, **errors: str) -> Response:
+    """The visit counter and the profile form (re-shown with its errors by /profile)."""
     session["visits"] = visits = session.get("visits", 0) + 1
     name = Visitor.name.get()
-    return page(
+    if form is None:
+        form = {"name": name, "email": Visitor.email.get()}
+    return render(
+        "home.html",
         f"Hello, {name or 'stranger'}!",
-        f"<p>You have visited this page {visits} time{'' if visits == 1 else 's'}"
-        " in this session.</p>"
-        + form(
-            "/name",
-            f'<label>Your name <input name="name" value="{e(name)}" maxlength="100"></label>'
-            "<button>Remember me</button>",
-        )
-        + form("/forget", "<button>Forget me</button>"),
+        status=400 if errors else 200,
+        visits=visits,
+        form=form,
+        errors=errors,
     )
 
 
-@dataclass
-class Profile:
-    """The name form: one name, 1 to 100 characters once the spaces are stripped."""
-
-    name: str = field(metadata=rules(min_length=1, max_length=100, strip=True))
-
-
-def set_name(request: Request) -> Response:
-    """POST /name: remember the name typed in the form (validated by ``validate_body``)."""
+def profile(request: Request) -> Response:
+    """POST /profile: check the form with ``validate_body``; errors go by the fields."""
     result = validate_body(Profile)
     if result.value is None:
-        flash(f"A name {result.error('name')}.", FlashLevel.WARNING)
-    else:
-        Visitor.name.set(result.value.name)
-        flash(f"Nice to meet you, {result.value.name}.", FlashLevel.SUCCESS)
+        errors = {}
+        if result.error("name"):
+            errors["name"] = f"A name {result.error('name')}."
+        if result.error("email"):
+            errors["email"] = "Enter an e-mail address, such as alice@example.com."
+        return home(request, form=dict(request.form), **errors)
+    Visitor.name.set(result.value.name)
+    Visitor.email.set(result.value.email)
+    flash(f"Nice to meet you, {result.value.name}.", FlashLevel.SUCCESS)
     return redirect("/")
 
 
@@ -182,44 +157,22 @@ def forget(request: Request) -> Response:
 
 def cart(request: Request) -> Response:
     """GET shows the cart; POST adds an item (a change in place, saved by content)."""
+    errors: dict[str, str] = {}
     if request.method == "POST":
-        item = request.form.get("item", "").strip()[:50]
-        if item:
-            session.setdefault("cart", []).append(item)
-            flash(f"Added {item} to your cart.", FlashLevel.SUCCESS)
-        return redirect("/cart")
-    items = "".join(f"<li>{e(item)}</li>" for item in session.get("cart", []))
-    return page(
+        result = validate_body(CartItem)
+        if result.value is not None:
+            session.setdefault("cart", []).append(result.value.item)
+            flash(f"Added {result.value.item} to your cart.", FlashLevel.SUCCESS)
+            return redirect("/cart")
+        errors["item"] = f"An item {result.error('item')}."
+    return render(
+        "cart.html",
         "Your cart",
-        f"<ul>{items or '<li>(empty)</li>'}</ul>"
-        + form("/cart", '<input name="item" maxlength="50"><button>Add</button>')
-        + JSON_BUTTON,
+        status=400 if errors else 200,
+        items=session.get("cart", []),
+        form=dict(request.form),
+        errors=errors,
     )
-
-
-#: A button that adds to the cart with fetch() and JSON: the CSRF token travels in the
-#: X-CSRF-Token header, read from the page's <meta name="csrf-token">.
-JSON_BUTTON = """<button id="surprise">Add a surprise (JSON)</button>
-<script>
-document.getElementById("surprise").addEventListener("click", async () => {
-  const response = await fetch("/api/cart", {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content,
-    },
-    body: JSON.stringify({item: "surprise"}),
-  });
-  if (response.ok) location.reload();
-});
-</script>"""
-
-
-@dataclass
-class CartItem:
-    """The JSON body of POST /api/cart."""
-
-    item: str = field(metadata=rules(min_length=1, max_length=50, strip=True))
 
 
 def api_cart(request: Request) -> Response:
@@ -240,25 +193,20 @@ def login_page(request: Request) -> Response:
             login(name, roles=roles, name=name.title(), remember="remember" in request.form)
             flash(f"Welcome back, {name.title()}.", FlashLevel.SUCCESS)
             return redirect(safe_next(request.args.get("next")))
-        error = '<p role="alert">Wrong user name or password.</p>'
-    next_query = f"?next={e(request.args['next'])}" if "next" in request.args else ""
-    return page(
+        error = "Wrong user name or password."
+    action = "/login" + (f"?{request.query_string.decode()}" if "next" in request.args else "")
+    return render(
+        "login.html",
         "Log in",
-        error
-        + form(
-            f"/login{next_query}",
-            '<label>User <input name="username" autocomplete="username"></label> '
-            '<label>Password <input name="password" type="password"'
-            ' autocomplete="current-password"></label>'
-            ' <label><input type="checkbox" name="remember" value="1"> Remember me</label>'
-            " <button>Log in</button>",
-        )
-        + "<p>Try alice / wonderland (admin) or bob / builder.</p>",
+        status=400 if error else 200,
+        error=error,
+        action=action,
+        form={"username": request.form.get("username", ""), "remember": "remember" in request.form},
     )
 
 
 def logout_view(request: Request) -> Response:
-    """POST /logout: end the session everywhere."""
+    """POST /logout: end the session."""
     logout()
     flash("You are logged out.")
     return redirect("/")
@@ -266,8 +214,7 @@ def logout_view(request: Request) -> Response:
 
 def admin(request: Request) -> Response:
     """Only the admin role gets here (the Auth middleware refuses everyone else)."""
-    user = current_user()
-    return page("Admin", f"<p>Welcome, {e(user.user_id if user else '?')}. All is well.</p>")
+    return render("admin.html", "Admin")
 
 
 def devices(request: Request) -> Response:
@@ -282,40 +229,14 @@ def devices(request: Request) -> Response:
             flash("That session had already ended.", FlashLevel.WARNING)
         return redirect("/devices")
     try:
-        listed = sessions_of()
+        return render("devices.html", "Your devices", devices=sessions_of())
     except ConfigurationError as exc:
-        return page("Your devices", f"<p>Not available here: {e(exc)}</p>")
-    rows = "".join(
-        f"<tr><td>{e(d.user_agent or '?')}{' <b>(this browser)</b>' if d.current else ''}</td>"
-        f"<td>{e(d.ip or '')}</td><td>{d.logged_in:%Y-%m-%d %H:%M} UTC</td>"
-        f"<td>{d.last_seen:%Y-%m-%d %H:%M} UTC</td><td>"
-        + (
-            ""
-            if d.current
-            else form(
-                "/devices",
-                f'<input type="hidden" name="handle" value="{e(d.handle)}">'
-                '<button class="revoke">Log out</button>',
-            )
-        )
-        + "</td></tr>"
-        for d in listed
-    )
-    return page(
-        "Your devices",
-        "<table><tr><th>Browser</th><th>Address</th><th>Logged in</th><th>Last seen</th>"
-        f"<th></th></tr>{rows}</table>"
-        + form(
-            "/devices",
-            '<input type="hidden" name="everywhere" value="1">'
-            '<button id="everywhere">Log out everywhere else</button>',
-        ),
-    )
+        return render("devices.html", "Your devices", unavailable=str(exc))
 
 
 ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
     ("GET", "/"): home,
-    ("POST", "/name"): set_name,
+    ("POST", "/profile"): profile,
     ("POST", "/forget"): forget,
     ("GET", "/cart"): cart,
     ("POST", "/cart"): cart,
@@ -329,60 +250,78 @@ ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
 }
 
 
+def error_response(refusal: HTTPException, *, with_session: bool = True) -> Response:
+    """The site's page for *refusal* (a 403, 404, 405, 503 …), in the layout."""
+    code = refusal.code or 500
+    message = STALE_FORM if isinstance(refusal, CsrfError) else refusal.description
+    if not with_session:  # the store is down: a page that needs no session
+        page = templates.get_template("error.html").render(
+            title=ERROR_TITLES.get(code, "Error"),
+            user=None,
+            messages=[],
+            code=code,
+            message=message,
+            csrf_token=lambda: "",
+            csrf_name="",
+            csrf_header="",
+            admin_url="/admin",
+            framework="plain WSGI (werkzeug)",
+        )
+        response = Response(page, status=code, content_type="text/html; charset=utf-8")
+    else:
+        response = render(
+            "error.html", ERROR_TITLES.get(code, "Error"), status=code, code=code, message=message
+        )
+    # What a client needs whatever the page looks like: when to retry, what to use.
+    for name, value in refusal.get_headers():
+        if name in ("Allow", "Retry-After", "WWW-Authenticate"):
+            response.headers[name] = value
+    return response
+
+
+def error_page(refusal: HTTPException, environ: WSGIEnvironment) -> WSGIApplication:
+    """``error_page=`` of the guards and the CSRF check: the site's own page."""
+    return error_response(refusal)
+
+
+def outage_page(refusal: HTTPException, environ: WSGIEnvironment) -> WSGIApplication:
+    """``error_page=`` of the session middleware: a store outage, so no session."""
+    return error_response(refusal, with_session=False)
+
+
 @Request.application  # type: ignore[arg-type]
 def site(request: Request) -> Response:
-    """Dispatch to the view for the method and path, or 404 / 405."""
-    view = ROUTES.get((request.method, request.path))
-    if view is not None:
-        return view(request)
-    if any(path == request.path for _, path in ROUTES):
-        return Response("Method not allowed\n", status=405, content_type="text/plain")
-    return Response("Not found\n", status=404, content_type="text/plain")
+    """Dispatch to the view for the method and path; errors as pages of the site."""
+    from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-
-#: The generated key, when WSGISESSION_SECRET_KEY is not set (git-ignored).
-KEY_FILE = Path(__file__).with_name(".secret_key")
-
-
-def secret_key() -> str:
-    """The key from WSGISESSION_SECRET_KEY, else the one gunicorn.conf.py generated."""
-    key = os.environ.get("WSGISESSION_SECRET_KEY")
-    if key:
-        return key
-    # Without gunicorn.conf.py (werkzeug's server, a test), the file is made here.
-    return read_or_create_key(KEY_FILE)
-
-
-def session_store() -> ClientSessionStore | ServerSessionStore:
-    """``WSGISESSION_STORE`` (a store URL) if set, else SQLite next to this file.
-
-    SQLite is right for the demo's several gunicorn workers on one machine; try
-    ``WSGISESSION_STORE=redis://127.0.0.1:6379/0 make demo`` or ``cookie://``.
-    """
-    url = os.environ.get("WSGISESSION_STORE")
-    if url:
-        return store_from_url(url)
-    return SQLiteStore(Path(__file__).with_name("sessions.sqlite3"))
+    try:
+        view = ROUTES.get((request.method, request.path))
+        if view is not None:
+            return view(request)
+        allowed = [method for method, path in ROUTES if path == request.path]
+        raise MethodNotAllowed(allowed) if allowed else NotFound()
+    except HTTPException as exc:
+        wants = request.accept_mimetypes.best_match(["text/html", "application/json"])
+        if request.path.startswith("/api/") or wants == "application/json":
+            return exc.get_response(request.environ)  # type: ignore[return-value]
+        return error_response(exc, with_session=exc.code != 503)
 
 
 def protect(app: WSGIApplication) -> WSGIApplication:
-    """The admin guard and CSRF protection around *app* (any WSGI app, any framework)."""
-    app = Auth(app, roles=["admin"], paths=["/admin"])
-    app = AuthRedirect(app, location="/login", paths=["/admin", "/devices"])
-    return CsrfMiddleware(app)
+    """The admin guard and CSRF protection around *app*, with the site's error pages."""
+    app = Auth(app, roles=["admin"], paths=["/admin"], error_page=error_page)
+    app = AuthRedirect(app, location="/login", paths=["/admin", "/devices"], error_page=error_page)
+    return CsrfMiddleware(app, error_page=error_page)
 
 
-def session_options() -> dict[str, Any]:
-    """The SessionMiddleware settings every variant of the demo uses."""
-    return {"secret_key": secret_key(), "store": session_store()}
-
-
-def create_app() -> SessionMiddleware:
+def create_app() -> WSGIApplication:
     """The site with its middlewares, outermost last; devices tracked on server stores."""
-    middleware = SessionMiddleware(protect(site), **session_options())
+    middleware = SessionMiddleware(
+        protect(site), secret_key=secret_key(), store=session_store(), error_page=outage_page
+    )
     if isinstance(middleware.store, ServerSessionStore):
         track_devices(middleware)
-    return middleware
+    return SharedDataMiddleware(middleware, {"/static": str(STATIC)})
 
 
 app = create_app()

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
         "wsgisession._input",
         "wsgisession._limits",
         "wsgisession._frameworks",
+        "wsgisession._refusals",
         "wsgisession.context",
         "wsgisession.sessions",
         "wsgisession.cookies",

@@ -6,6 +6,8 @@ here; errors live in :mod:`wsgisession.errors`.
 """
 
 from ._limits import RequestLimits as RequestLimits
+from .access._view_guards import guarded as guarded
+from .access._view_guards import login_required as login_required
 from .access.csrf import CsrfMiddleware as CsrfMiddleware
 from .access.csrf import csrf_token as csrf_token
 from .access.devices import SessionInfo as SessionInfo
@@ -22,8 +24,6 @@ from .access.guards import Auth as Auth
 from .access.guards import AuthRedirect as AuthRedirect
 from .access.guards import Guard as Guard
 from .access.guards import GuardContext as GuardContext
-from .access.guards import guarded as guarded
-from .access.guards import login_required as login_required
 from .access.guards import safe_next as safe_next
 from .access.login import AuthInfo as AuthInfo
 from .access.login import current_user as current_user

@@ -47,6 +47,7 @@ from ._backends import (
 from ._input import keep_body_readable
 from ._limits import RequestLimits, check_limits
 from ._options import check_bool, count
+from ._refusals import ErrorPage, answer_refusal, check_error_page
 from .context import SESSION_KEY, _environ, unbind
 from .cookies import KEYRING_KEY, CookieOptions
 from .errors import ConfigurationError, StoreUnavailable
@@ -117,10 +118,17 @@ class SessionMiddleware:
     :param limits: How much of a request body :func:`~wsgisession.param`,
         :func:`~wsgisession.body`, guards and CSRF parse: a
         :class:`~wsgisession.RequestLimits`. ``None`` (default): its defaults.
+    :param error_page: ``error_page(refusal, environ)`` returns the WSGI application
+        that answers a store outage (the refusal is a
+        :class:`~wsgisession.errors.StoreUnavailable`) for a client that does not
+        prefer JSON; ``Retry-After`` is added if the page has none. It runs with no
+        session: it must not use one. ``None`` (default): one line of plain text.
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
-        attribute, or an unknown store type.
+        attribute, an unknown store type, or *error_page* not callable.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        *error_page*.
     """
 
     def __init__(
@@ -143,9 +151,11 @@ class SessionMiddleware:
         no_store: bool = True,
         rotation_grace: int = 0,
         limits: RequestLimits | None = None,
+        error_page: ErrorPage | None = None,
     ) -> None:
         self.app = app
         self.limits = check_limits(limits)
+        self.error_page = check_error_page(error_page)
         self.keyring = Keyring(secret_key, fallback_secret_keys)
         self.cookie = CookieOptions(
             name=cookie_name,
@@ -217,7 +227,12 @@ class SessionMiddleware:
         except StoreUnavailable as exc:
             # Already logged by the backend, where the store failed.
             unbind(token)
-            return exc(environ, partial(_error_start_response, start_response, started))
+            return answer_refusal(
+                exc,
+                environ,
+                partial(_error_start_response, start_response, started),
+                self.error_page,
+            )
         except HTTPException as exc:
             # A werkzeug error (a BadParam from param(), say) that escaped a plain
             # WSGI app: render it, as Flask would, rather than let it become a 500.

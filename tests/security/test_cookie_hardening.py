@@ -122,15 +122,15 @@ def loose_umask() -> Any:
 def test_the_demo_creates_its_key_file_readable_by_its_owner_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import demo.wsgi
+    import demo.common
 
     monkeypatch.delenv("WSGISESSION_SECRET_KEY", raising=False)
     key_file = tmp_path / ".secret_key"
-    monkeypatch.setattr(demo.wsgi, "KEY_FILE", key_file)
-    key = demo.wsgi.secret_key()
+    monkeypatch.setattr(demo.common, "KEY_FILE", key_file)
+    key = demo.common.secret_key()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert len(key) >= 43
-    assert demo.wsgi.secret_key() == key  # created once
+    assert demo.common.secret_key() == key  # created once
     assert [p.name for p in tmp_path.iterdir()] == [".secret_key"]  # no temp file left
 
 
@@ -148,12 +148,12 @@ def test_gunicorn_conf_creates_the_key_file_readable_by_its_owner_only(
 def test_a_key_file_left_world_readable_is_made_private(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import demo.wsgi
+    import demo.common
 
     monkeypatch.delenv("WSGISESSION_SECRET_KEY", raising=False)
     key_file = tmp_path / ".secret_key"
     key_file.write_text("an-old-key-" + "x" * 32)
     key_file.chmod(0o644)
-    monkeypatch.setattr(demo.wsgi, "KEY_FILE", key_file)
-    assert demo.wsgi.secret_key() == "an-old-key-" + "x" * 32
+    monkeypatch.setattr(demo.common, "KEY_FILE", key_file)
+    assert demo.common.secret_key() == "an-old-key-" + "x" * 32
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -47,6 +47,7 @@ from werkzeug.wsgi import get_host
 
 from .._input import keep_body_readable
 from .._limits import RequestLimits, check_limits
+from .._refusals import ErrorPage, answer_refusal, check_error_page
 from ..context import SESSION_KEY, get_session
 from ..errors import ConfigurationError, CsrfError
 from ..request._forms import form_data, is_form
@@ -169,9 +170,14 @@ class CsrfMiddleware:
     :param limits: How much of a form body is parsed to find the token: a
         :class:`~wsgisession.RequestLimits`. ``None`` (default): those given to
         :class:`~wsgisession.SessionMiddleware`, else the defaults.
+    :param error_page: ``error_page(refusal, environ)`` returns the WSGI application
+        (a werkzeug ``Response``, say) that answers a refused request (the refusal is
+        a :class:`~wsgisession.errors.CsrfError`; its ``reason`` says why) for a
+        client that does not prefer JSON: a page saying the form was out of date,
+        with a link back. ``None`` (default): one line of plain text.
     :raises ConfigurationError: an empty field or header name, a path not starting
-        with ``/``, a trusted origin that is not ``scheme://host[:port]``, or
-        *limits* that is not a ``RequestLimits``.
+        with ``/``, a trusted origin that is not ``scheme://host[:port]``,
+        *limits* that is not a ``RequestLimits``, or *error_page* not callable.
 
     The check, for a method other than ``GET``, ``HEAD``, ``OPTIONS``, ``TRACE``:
 
@@ -182,10 +188,13 @@ class CsrfMiddleware:
        *limits* (a ``413`` beyond them);
     3. it must unmask to the secret of this request's session.
 
-    A failure answers ``403`` (:class:`~wsgisession.errors.CsrfError`) in plain text,
-    or JSON for a client that asks for it, and is logged as a warning.
+    A failure answers ``403`` (:class:`~wsgisession.errors.CsrfError`) in plain text
+    (or *error_page*), or JSON for a client that asks for it, and is logged as a
+    warning.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        *error_page*.
     """
 
     def __init__(
@@ -197,6 +206,7 @@ class CsrfMiddleware:
         exempt_paths: str | Iterable[str] = (),
         trusted_origins: Iterable[str] = (),
         limits: RequestLimits | None = None,
+        error_page: ErrorPage | None = None,
     ) -> None:
         if not isinstance(field_name, str) or not field_name:
             raise ConfigurationError(f"field_name must be a non-empty str, not {field_name!r}")
@@ -214,6 +224,7 @@ class CsrfMiddleware:
             trusted_origins = [trusted_origins]
         self.trusted_origins = frozenset(self._trusted(o) for o in trusted_origins)
         self.limits = check_limits(limits)
+        self.error_page = check_error_page(error_page)
 
     @staticmethod
     def _trusted(value: str) -> str:
@@ -248,7 +259,7 @@ class CsrfMiddleware:
                 environ.get("HTTP_REFERER"),
                 exc.description,
             )
-            return exc(environ, start_response)
+            return answer_refusal(exc, environ, start_response, self.error_page)
         except HTTPException as exc:  # an unreadable or too large form body
             return exc(environ, start_response)
         return self.app(environ, start_response)

@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 
 from .._frameworks import django_response_for
 from .._options import count
+from .._refusals import ErrorPage
 from ..context import current_environ
 from ..errors import NotLoggedIn
 from ._paths import request_target
@@ -83,7 +84,10 @@ class FreshLogin(_PathGuard):
         answering ``401``.
     :param no_store: Send ``Cache-Control: no-store`` on the pages it guards, as
         :class:`~wsgisession.Auth` does.
-    :raises ConfigurationError: *max_age* is not a positive int, or a bad path.
+    :param error_page: As for :class:`~wsgisession.Auth`: the page answering the
+        ``401`` when there is no *location*.
+    :raises ConfigurationError: *max_age* is not a positive int, a bad path, or
+        *error_page* not callable.
 
     .. versionadded:: 0.2
     """
@@ -96,8 +100,9 @@ class FreshLogin(_PathGuard):
         paths: str | Iterable[str] | None = None,
         location: str | None = None,
         no_store: bool = True,
+        error_page: ErrorPage | None = None,
     ) -> None:
-        super().__init__(app, paths, no_store)
+        super().__init__(app, paths, no_store, error_page)
         self.max_age = count("max_age", max_age, unit="seconds")
         self.location = location
 

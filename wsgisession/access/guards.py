@@ -11,8 +11,9 @@ request whose test fails, before any of your code runs:
 - :class:`AuthRedirect` sends a visitor who is not logged in to the login page with
   a 303, remembering where they were going in ``next=`` (always a same-site path:
   read it back with :func:`safe_next`);
-- :func:`login_required` and :func:`guarded` do the same for a single view of any
-  framework (a plain WSGI callable, a Flask view, a Django view).
+- :func:`~wsgisession.login_required` and :func:`~wsgisession.guarded` do the same
+  for a single view of any framework (a plain WSGI callable, a Flask view, a Django
+  view); they live in ``_view_guards``.
 
 ``paths`` limits a guard to URL path prefixes, matched on segment boundaries
 (``/admin`` covers ``/admin/users``, not ``/administrator``) and on the normalized
@@ -32,20 +33,19 @@ reachable under another path (an API, an export), guard that too, or check
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode, urlsplit
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request
 
-from .._frameworks import django_response_for
 from .._options import check_bool
-from ..context import current_environ, get_session
-from ..errors import AccessDenied, ConfigurationError, NotLoggedIn
+from .._refusals import ErrorPage, answer_refusal, check_error_page
+from ..context import get_session
+from ..errors import AccessDenied, ConfigurationError, NotLoggedIn, _wants_json
 from ..request._forms import form_data
 from ._paths import PathPrefixes, request_path, request_target, safe_next
 from .login import AuthInfo, current_user, role_set
@@ -61,12 +61,8 @@ __all__ = [
     "AuthRedirect",
     "Guard",
     "GuardContext",
-    "guarded",
-    "login_required",
     "safe_next",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _GuardRequest(Request):
@@ -141,11 +137,16 @@ class _PathGuard:
     """The part every guard shares: the path filter, no-store, answering a refusal."""
 
     def __init__(
-        self, app: WSGIApplication, paths: str | Iterable[str] | None, no_store: bool
+        self,
+        app: WSGIApplication,
+        paths: str | Iterable[str] | None,
+        no_store: bool,
+        error_page: ErrorPage | None,
     ) -> None:
         self.app = app
         self.paths = None if paths is None else PathPrefixes(paths, "paths")
         self.no_store = check_bool("no_store", no_store)
+        self.error_page = check_error_page(error_page)
 
     def refuse(self, ctx: GuardContext) -> WSGIApplication | None:
         """The response for a refused request, or ``None`` to let it through."""
@@ -161,6 +162,8 @@ class _PathGuard:
                 refusal = self.refuse(GuardContext(environ))
             except HTTPException as exc:
                 refusal = exc
+            if isinstance(refusal, HTTPException):
+                return answer_refusal(refusal, environ, start_response, self.error_page)
             if refusal is not None:
                 return refusal(environ, start_response)
         return self.app(environ, start_response)
@@ -184,6 +187,10 @@ class Guard(_PathGuard):
     :param deny: The response when the test fails: any WSGI application, such as a
         werkzeug ``Response``. Default: ``403 Forbidden`` in plain text (JSON for a
         client that asks for it).
+    :param error_page: ``error_page(refusal, environ)`` returns the WSGI application
+        (a werkzeug ``Response``, say) that answers a refusal without *deny*: the
+        ``403``, or the ``HTTPException`` the test raised. A client that prefers
+        JSON still gets the JSON body. ``None`` (default): one line of plain text.
     :param no_store: Send ``Cache-Control: no-store`` (replacing the app's own) on
         every response of the guarded paths, so that a browser keeps no copy of a
         page that needed the guard: after logout, Back does not show it again.
@@ -191,6 +198,8 @@ class Guard(_PathGuard):
         start with ``/``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        *error_page*.
     """
 
     def __init__(
@@ -201,12 +210,13 @@ class Guard(_PathGuard):
         paths: str | Iterable[str] | None = None,
         deny: WSGIApplication | None = None,
         no_store: bool = True,
+        error_page: ErrorPage | None = None,
     ) -> None:
         if not callable(test):
             raise ConfigurationError(f"test must be a callable taking a GuardContext: {test!r}")
         if deny is not None and not callable(deny):
             raise ConfigurationError(f"deny must be a WSGI application (a Response): {deny!r}")
-        super().__init__(app, paths, no_store)
+        super().__init__(app, paths, no_store, error_page)
         self.test = test
         self.deny = deny
 
@@ -239,10 +249,19 @@ class Auth(_PathGuard):
     :param no_store: Send ``Cache-Control: no-store`` (replacing the app's own) on
         every response of the guarded paths, so that a browser keeps no copy of a
         page that needed the guard: after logout, Back does not show it again.
-    :raises ConfigurationError: a path does not start with ``/``.
+    :param error_page: ``error_page(refusal, environ)`` returns the WSGI application
+        that answers the ``401`` or ``403`` (the refusal, a
+        :class:`~wsgisession.errors.NotLoggedIn` or
+        :class:`~wsgisession.errors.AccessDenied`, carries ``code`` and
+        ``description``) for a client that does not prefer JSON. ``None``
+        (default): one line of plain text.
+    :raises ConfigurationError: a path does not start with ``/``, or *error_page* is
+        not callable.
     :raises TypeError: a role that is not a non-empty ``str``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        *error_page*.
     """
 
     def __init__(
@@ -253,8 +272,9 @@ class Auth(_PathGuard):
         require_all: bool = False,
         paths: str | Iterable[str] | None = None,
         no_store: bool = True,
+        error_page: ErrorPage | None = None,
     ) -> None:
-        super().__init__(app, paths, no_store)
+        super().__init__(app, paths, no_store, error_page)
         self.roles = role_set(roles, configuring=True)
         self.require_all = require_all
 
@@ -266,11 +286,13 @@ class Auth(_PathGuard):
 class AuthRedirect(Auth):
     """Send visitors who are not logged in to the login page.
 
-    A request that is not logged in gets ``303 See Other`` to *location* with
+    A browser that is not logged in gets ``303 See Other`` to *location* with
     ``next=`` set to the path and query it asked for, so the login page can send the
     user back (pass ``next`` through :func:`safe_next` first). ``next`` is only ever
     a same-site path: a request for ``//evil.example`` gets ``next=/``.
 
+    A client whose ``Accept`` prefers JSON (an API client, a ``fetch``) gets the
+    ``401`` JSON of :class:`Auth` instead: a redirect to an HTML form is no use to it.
     A logged-in user without the required role gets ``403``, as with :class:`Auth`:
     logging in again would not help them, and a redirect would hide why.
     The login page itself is never redirected, even when *paths* cover it, when it
@@ -287,9 +309,13 @@ class AuthRedirect(Auth):
     :param require_all: As for :class:`Auth`.
     :param paths: URL path prefixes the guard applies to; ``None`` (default): all.
     :param no_store: As for :class:`Auth`.
+    :param error_page: As for :class:`Auth` (it answers the ``403``; the redirect
+        stays a redirect).
     :raises ConfigurationError: an empty *location*, or a path not starting with ``/``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        *error_page*; a JSON client gets ``401`` rather than the redirect.
     """
 
     def __init__(
@@ -301,10 +327,18 @@ class AuthRedirect(Auth):
         require_all: bool = False,
         paths: str | Iterable[str] | None = None,
         no_store: bool = True,
+        error_page: ErrorPage | None = None,
     ) -> None:
         if not isinstance(location, str) or not location:
             raise ConfigurationError(f"location must be the login page's URL, not {location!r}")
-        super().__init__(app, roles=roles, require_all=require_all, paths=paths, no_store=no_store)
+        super().__init__(
+            app,
+            roles=roles,
+            require_all=require_all,
+            paths=paths,
+            no_store=no_store,
+            error_page=error_page,
+        )
         self.location = location
         parts = urlsplit(location)
         # Only a page of this site is exempt: the path of another host's URL
@@ -320,105 +354,10 @@ class AuthRedirect(Auth):
             if self._login_path in (path, script_name + path):
                 return None  # the login page must stay reachable, or the redirect loops
         refusal = super().refuse(ctx)
-        if not isinstance(refusal, NotLoggedIn):
+        if not isinstance(refusal, NotLoggedIn) or _wants_json(environ):
             return refusal
         separator = "&" if "?" in self.location else "?"
         url = self.location + separator + urlencode({"next": request_target(environ)})
         response = redirect(url, 303)
         response.headers["Cache-Control"] = "no-store"
         return response
-
-
-def _check_before(view: F, check: Callable[[GuardContext], HTTPException | None]) -> F:
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        environ = current_environ()
-        refusal = check(GuardContext(environ))
-        if refusal is not None:
-            response = django_response_for(args, refusal, environ)
-            if response is not None:
-                return response
-            raise refusal
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-@overload
-def login_required(view: F, /) -> F: ...
-
-
-@overload
-def login_required(
-    *, roles: str | Iterable[str] = (), require_all: bool = False
-) -> Callable[[F], F]: ...
-
-
-def login_required(
-    view: F | None = None,
-    /,
-    *,
-    roles: str | Iterable[str] = (),
-    require_all: bool = False,
-) -> F | Callable[[F], F]:
-    """Decorate one view so that it runs only for a logged-in user (with *roles*).
-
-    Works on any callable run inside :class:`~wsgisession.SessionMiddleware`: a plain
-    WSGI application, a Flask view, a Django view (function or method). The check
-    happens before the view is called:
-
-    - not logged in: raises :class:`~wsgisession.errors.NotLoggedIn` (a werkzeug
-      ``Unauthorized``, 401);
-    - lacking the role(s): raises :class:`~wsgisession.errors.AccessDenied` (a
-      werkzeug ``Forbidden``, 403).
-
-    Flask renders these natively; :class:`~wsgisession.SessionMiddleware` renders
-    them for a plain WSGI app. A Django view gets the same answer as a Django
-    ``HttpResponse``, since Django would turn the exception into a 500.
-
-    ::
-
-        @login_required
-        def account(request): ...
-
-        @login_required(roles=["admin"])
-        def admin(request): ...
-
-    :param view: The view, when used bare as ``@login_required``.
-    :param roles: Role names; a single ``str`` is one role. Empty: any logged-in user.
-    :param require_all: Need every role in *roles* rather than any one of them.
-    :raises ConfigurationError: a role that is not a non-empty ``str``.
-    """
-    wanted = role_set(roles, configuring=True)
-
-    def decorate(view: F) -> F:
-        return _check_before(view, lambda ctx: _auth_refusal(ctx.user, wanted, require_all))
-
-    return decorate if view is None else decorate(view)
-
-
-def guarded(test: Callable[[GuardContext], bool]) -> Callable[[F], F]:
-    """Decorate one view so that it runs only when ``test(ctx)`` is true.
-
-    The view-sized :class:`Guard`: a false result raises
-    :class:`~wsgisession.errors.AccessDenied` (a werkzeug ``Forbidden``, 403), with
-    the same framework support as :func:`login_required`.
-
-    ::
-
-        @guarded(lambda ctx: ctx.user is not None and ctx.user.extra.get("verified"))
-        def payouts(request): ...
-
-    :param test: Called with a :class:`GuardContext` before the view.
-    :raises ConfigurationError: *test* is not callable.
-    """
-    if not callable(test):
-        raise ConfigurationError(f"test must be a callable taking a GuardContext: {test!r}")
-
-    def check(ctx: GuardContext) -> HTTPException | None:
-        return None if test(ctx) else AccessDenied()
-
-    def decorate(view: F) -> F:
-        return _check_before(view, check)
-
-    return decorate

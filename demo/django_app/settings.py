@@ -1,0 +1,68 @@
+"""Django settings of the demo."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from demo.common import COOKIE_NAME, STATIC, TEMPLATES, secret_key
+
+VAR = Path(os.environ.get("WSGISESSION_DEMO_VAR", tempfile.gettempdir()))
+
+DEBUG = False
+SECRET_KEY = secret_key()
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+ROOT_URLCONF = "demo.django_app.urls"
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+MIDDLEWARE = [
+    "wsgisession.contrib.django.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "demo.django_app.views.ErrorPages",
+]
+SESSION_ENGINE = "wsgisession.contrib.django.engine"
+SESSION_COOKIE_NAME = COOKIE_NAME
+CSRF_FAILURE_VIEW = "demo.django_app.views.csrf_failure"
+# The CSRF secret lives in the session, so a logout ends every form shown before it.
+CSRF_USE_SESSIONS = True
+LOGIN_URL = "/login"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [TEMPLATES],
+        "OPTIONS": {
+            "environment": "demo.django_app.views.environment",
+            "context_processors": ["demo.django_app.views.layout_context"],
+        },
+    },
+    {  # the admin's templates
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    },
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(VAR / "wsgisession-demo-django.sqlite3"),
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [STATIC]
+USE_TZ = True

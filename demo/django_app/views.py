@@ -1,0 +1,263 @@
+"""Views of the Django demo: Django forms, auth, messages and request.session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import authenticate
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from jinja2 import Environment
+from jinja2.utils import htmlsafe_json_dumps
+
+from demo.common import ERROR_TITLES, STALE_FORM
+from wsgisession import logout_everywhere, record_login, revoke, safe_next, sessions_of
+from wsgisession.errors import ConfigurationError
+
+
+def environment(**options: Any) -> Environment:
+    """The Jinja environment of Django's Jinja2 backend (the shared templates)."""
+    options.pop("autoescape", None)
+    return Environment(autoescape=True, **options)
+
+
+def layout_context(request: HttpRequest) -> dict[str, Any]:
+    """What the shared layout needs, from Django's auth, messages and CSRF."""
+    user = request.user if request.user.is_authenticated else None
+    return {
+        "user": (user.first_name or user.username) if user else None,
+        "messages": [(m.level_tag or "info", str(m)) for m in messages.get_messages(request)],
+        "csrf_token": lambda: get_token(request),
+        "csrf_name": "csrfmiddlewaretoken",
+        "csrf_header": "X-CSRFToken",
+        "admin_url": "/admin/",
+        "framework": "Django",
+        "page_data": htmlsafe_json_dumps({"user": user.username if user else None}),
+    }
+
+
+def page(
+    request: HttpRequest, template: str, title: str, status: int = 200, **context: Any
+) -> HttpResponse:
+    """*template* in the layout; ``no-store``, as every page names the user."""
+    response = render(request, template, {"title": title, **context}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class ProfileForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    email = forms.EmailField(max_length=254, label="E-mail")
+
+
+class CartForm(forms.Form):
+    item = forms.CharField(max_length=50)
+
+
+def _errors(form: forms.Form) -> dict[str, str]:
+    return {name: " ".join(errors) for name, errors in form.errors.items()}
+
+
+@require_GET
+def home(request: HttpRequest, form: forms.Form | None = None) -> HttpResponse:
+    request.session["visits"] = visits = request.session.get("visits", 0) + 1
+    name = request.session.get("name", "")
+    values = (
+        form.data if form is not None else {"name": name, "email": request.session.get("email", "")}
+    )
+    return page(
+        request,
+        "home.html",
+        f"Hello, {name or 'stranger'}!",
+        status=400 if form is not None else 200,
+        visits=visits,
+        form=values,
+        errors=_errors(form) if form is not None else {},
+    )
+
+
+@require_POST
+def profile(request: HttpRequest) -> HttpResponse:
+    form = ProfileForm(request.POST)
+    if not form.is_valid():
+        request.method = "GET"
+        return home(request, form)
+    request.session["name"] = form.cleaned_data["name"]
+    request.session["email"] = form.cleaned_data["email"]
+    messages.success(request, f"Nice to meet you, {form.cleaned_data['name']}.")
+    return HttpResponseRedirect("/", status=303)
+
+
+@require_POST
+def forget(request: HttpRequest) -> HttpResponse:
+    request.session.flush()
+    messages.info(request, "Forgotten. This is a new session.")
+    return HttpResponseRedirect("/", status=303)
+
+
+@require_http_methods(["GET", "POST"])
+def cart(request: HttpRequest) -> HttpResponse:
+    form = CartForm(request.POST) if request.method == "POST" else None
+    if form is not None and form.is_valid():
+        request.session.setdefault("cart", []).append(form.cleaned_data["item"])
+        messages.success(request, f"Added {form.cleaned_data['item']} to your cart.")
+        return HttpResponseRedirect("/cart", status=303)
+    return page(
+        request,
+        "cart.html",
+        "Your cart",
+        status=400 if form is not None else 200,
+        items=request.session.get("cart", []),
+        form=form.data if form is not None else {},
+        errors=_errors(form) if form is not None else {},
+    )
+
+
+@require_POST
+def api_cart(request: HttpRequest) -> HttpResponse:
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        data = None
+    form = CartForm(data if isinstance(data, dict) else {})
+    if not form.is_valid():
+        return JsonResponse({"error": "invalid", "fields": form.errors}, status=400)
+    request.session.setdefault("cart", []).append(form.cleaned_data["item"])
+    return JsonResponse({"cart": request.session["cart"]})
+
+
+@require_http_methods(["GET", "POST"])
+def login_page(request: HttpRequest) -> HttpResponse:
+    error = ""
+    if request.method == "POST":
+        user = authenticate(
+            request,
+            username=request.POST.get("username", ""),
+            password=request.POST.get("password", ""),
+        )
+        if user is not None:
+            auth_login(request, user)
+            request.session.set_expiry(None if "remember" in request.POST else 0)
+            record_login(user.username, request.environ)
+            messages.success(request, f"Welcome back, {user.first_name or user.username}.")
+            return HttpResponseRedirect(safe_next(request.GET.get("next")), status=303)
+        error = "Wrong user name or password."
+    query = request.META.get("QUERY_STRING", "")
+    return page(
+        request,
+        "login.html",
+        "Log in",
+        status=400 if error else 200,
+        error=error,
+        action="/login" + (f"?{query}" if "next" in request.GET else ""),
+        form={"username": request.POST.get("username", ""), "remember": "remember" in request.POST},
+    )
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    auth_logout(request)
+    messages.info(request, "You are logged out.")
+    return HttpResponseRedirect("/", status=303)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def devices(request: HttpRequest) -> HttpResponse:
+    username = request.user.get_username()
+    if request.method == "POST":
+        if request.POST.get("everywhere"):
+            ended = logout_everywhere()
+            messages.info(request, f"Logged out everywhere else ({ended} other session(s) ended).")
+        elif revoke(request.POST.get("handle", ""), user_id=username):
+            messages.success(request, "That session is logged out.")
+        else:
+            messages.warning(request, "That session had already ended.")
+        return HttpResponseRedirect("/devices", status=303)
+    try:
+        listed = sessions_of(username)
+    except ConfigurationError as exc:
+        return page(request, "devices.html", "Your devices", unavailable=str(exc))
+    return page(request, "devices.html", "Your devices", devices=listed)
+
+
+def error_page(request: HttpRequest, code: int, message: str) -> HttpResponse:
+    """The site's page for an HTTP error, in the layout."""
+    return page(
+        request,
+        "error.html",
+        ERROR_TITLES.get(code, "Error"),
+        status=code,
+        code=code,
+        message=message,
+    )
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler403: the reason given to PermissionDenied, if any."""
+    return error_page(
+        request,
+        403,
+        str(exception) if exception and str(exception) else "You may not see this page.",
+    )
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404."""
+    return error_page(request, 404, "The requested URL was not found on the server.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a stale form (after a logout, say) gets a friendly page."""
+    return error_page(request, 403, STALE_FORM)
+
+
+class ErrorPages:
+    """Django middleware: an empty 405 (``require_http_methods``) becomes a page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.content:
+            page_ = error_page(request, 405, f"This page does not take a {request.method} request.")
+            page_["Allow"] = response["Allow"]
+            return page_
+        return response
+
+
+class DemoAdminSite(admin.AdminSite):
+    """Django's admin, where a logged-in user who is not staff gets the 403 page and
+    a visitor is sent to the site's login page."""
+
+    site_header = "wsgisession demo admin"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        if request.user.is_authenticated and not request.user.is_staff:
+            raise PermissionDenied("This page needs the admin role.")
+        return super().has_permission(request)
+
+    def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        if request.user.is_authenticated and not request.user.is_staff:
+            raise PermissionDenied("This page needs the admin role.")
+        next_url = request.GET.get("next", "/admin/")
+        return HttpResponseRedirect("/login?" + urlencode({"next": next_url}), status=303)
+
+
+admin_site = DemoAdminSite(name="admin")
+admin_site.register(User, UserAdmin)
+admin_site.register(Group, GroupAdmin)
