@@ -111,10 +111,21 @@ class SessionMiddleware:
     :param limits: How much of a request body :func:`~wsgisession.param`,
         :func:`~wsgisession.body`, guards and CSRF parse: a
         :class:`~wsgisession.RequestLimits`. ``None`` (default): its defaults.
+    :param check_store: Check now that a server store works (its
+        :meth:`~wsgisession.ServerSessionStore.ping`), so that an unwritable SQLite
+        path or a Redis or PostgreSQL that is not listening fails at start-up, with
+        the message the first request would log. ``None`` (default): only when the
+        check is local and cheap (:class:`~wsgisession.SQLiteStore`); ``True``:
+        for every store (one connection to Redis or PostgreSQL, closed again, so
+        it is safe before gunicorn forks); ``False``: never (requests answer
+        ``503`` until the store works). :func:`~wsgisession.from_config` passes
+        ``True``.
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
-        attribute, or an unknown store type.
+        attribute, an unknown store type, or a store that failed its check.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        *check_store*.
     """
 
     def __init__(
@@ -136,6 +147,7 @@ class SessionMiddleware:
         partitioned: bool = False,
         no_store: bool = True,
         limits: RequestLimits | None = None,
+        check_store: bool | None = None,
     ) -> None:
         self.app = app
         self.limits = check_limits(limits)
@@ -176,6 +188,20 @@ class SessionMiddleware:
         self._check_multiprocess = isinstance(self.store, ServerSessionStore) and (
             self.store.process_local
         )
+        if check_bool("check_store", check_store, optional=True) is not False:
+            self._ping_store(everything=check_store is True)
+
+    def _ping_store(self, *, everything: bool) -> None:
+        store = self.store
+        if not isinstance(store, ServerSessionStore) or not (everything or store.ping_at_start):
+            return
+        try:
+            store.ping()
+        except StoreUnavailable as exc:
+            raise ConfigurationError(
+                f"the session store does not work: {exc} (check_store=False starts anyway,"
+                " and requests answer 503 until the store works)"
+            ) from exc
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self._check_multiprocess:

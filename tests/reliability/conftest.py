@@ -52,7 +52,7 @@ def serve(url: str, log: Path, args: list[str] | None = None) -> Gunicorn:
 
 def store_url(name: str, tmp_path: Path) -> str:
     if name == "sqlite":
-        return f"sqlite://{tmp_path / 'sessions.sqlite3'}"
+        return f"sqlite:///{tmp_path / 'sessions.sqlite3'}"
     if name == "postgres":
         table = postgres_test_table()
         return f"{require_postgres()}?schema={POSTGRES_RUN_SCHEMA}&table={table}"

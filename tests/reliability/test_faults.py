@@ -165,7 +165,7 @@ def test_another_process_holding_the_write_lock_gives_503_then_service_resumes(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "sessions.sqlite3"
-    server = serve(f"sqlite://{path}?busy_timeout=0.2", tmp_path / "gunicorn.log")
+    server = serve(f"sqlite:///{path}?busy_timeout=0.2", tmp_path / "gunicorn.log")
     try:
         cookie = login(server)
         assert get_once(server, "/inc?key=n", cookie).body == "1"
@@ -200,7 +200,7 @@ def test_a_file_that_is_not_a_database_gives_503_naming_it_and_the_fix(tmp_path:
     path = tmp_path / "sessions.sqlite3"
     path.write_bytes(b"this is not an SQLite database, just some text " * 100)
     # Start-up succeeds: the store opens its file lazily (see SECURITY.md).
-    server = serve(f"sqlite://{path}", tmp_path / "gunicorn.log")
+    server = serve(f"sqlite:///{path}", tmp_path / "gunicorn.log")
     try:
         assert get_once(server, "/health").status == 200  # no session, no database
         answer = get_once(server, "/login")

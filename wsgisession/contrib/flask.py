@@ -10,7 +10,7 @@ working, with our stores, expiry, fixation defences and content-based saving
     from wsgisession.contrib.flask import init_app
 
     app = Flask(__name__)
-    init_app(app, store="sqlite:///var/lib/myapp/sessions.sqlite3")
+    init_app(app, store="sqlite:////var/lib/myapp/sessions.sqlite3")
     app.secret_key = SECRET_KEY  # before or after init_app: read per request
 
 Flask's configuration is read from ``app.config`` on every request, as Flask reads

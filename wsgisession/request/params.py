@@ -33,6 +33,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
 from .._input import keep_body_readable
+from .._options import a
 from .._limits import RequestLimits, check_limits, limits_for
 from ..context import at, bind, current_environ, request_scope, unbind
 from ..errors import BadParam
@@ -177,7 +178,7 @@ def _json_default(value: Any) -> Any:
         return str(value)
     if isinstance(value, set | frozenset):
         return list(value)
-    raise TypeError(f"at_json cannot write a {type(value).__name__} as JSON")
+    raise TypeError(f"at_json cannot write {a(type(value).__name__)} as JSON")
 
 
 def set_path_params(mapping: Mapping[str, Any]) -> None:
