@@ -181,30 +181,18 @@ def _url_options(
 def store_from_url(url: str) -> Store:
     """Build a store from a URL.
 
-    ==========================================  ======================================
-    URL                                         Store
-    ==========================================  ======================================
-    ``redis://host:6379/0?prefix=app:``         ``RedisStore`` (``rediss://`` for TLS,
-                                                ``unix:///path.sock``; other query
-                                                options go to redis-py)
-    ``redis+sentinel://h1:26379,h2:26379/mymaster/0``
-                                                ``RedisStore`` on the master the
-                                                sentinels name (``?prefix=``,
-                                                ``?socket_timeout=``)
-    ``postgresql://user@host:5432/db``          ``PostgresStore`` (``postgres://`` too;
-                                                ``?schema=&table=&timeout=&max_size=``
-                                                ``&gc_interval=&create_table=``; other
-                                                query options go to libpq)
-    ``sqlite:////var/lib/app/sessions.db``      ``SQLiteStore`` at an absolute path
-                                                (four slashes, as in SQLAlchemy)
-    ``sqlite:///sessions.sqlite3``              ``SQLiteStore`` at a path relative to
-                                                the working directory
-                                                (``?busy_timeout=5&gc_interval=60``)
-    ``memory://?max_entries=10000``             ``LRUStore``
-    ``cookie://``                               ``CookieStore``
-                                                (``?compress_min_size=512``,
-                                                ``?encrypt=true``)
-    ==========================================  ======================================
+    - ``redis://host:6379/0?prefix=app:``: ``RedisStore`` (``rediss://`` for TLS,
+      ``unix:///path.sock``; other query options go to redis-py);
+    - ``redis+sentinel://h1:26379,h2:26379/mymaster/0``: ``RedisStore`` on the
+      master the sentinels name (``?prefix=``, ``?socket_timeout=``);
+    - ``postgresql://user@host:5432/db``: ``PostgresStore`` (``postgres://`` too;
+      ``?schema=&table=&timeout=&max_size=&gc_interval=&create_table=``; other query
+      options go to libpq);
+    - ``sqlite:///sessions.sqlite3``: ``SQLiteStore`` at a path relative to the
+      working directory; ``sqlite:////var/lib/app/sessions.sqlite3`` (four slashes)
+      at an absolute path, as SQLAlchemy reads them (``?busy_timeout=5&gc_interval=60``);
+    - ``memory://?max_entries=10000``: ``LRUStore``;
+    - ``cookie://``: ``CookieStore`` (``?compress_min_size=512``, ``?encrypt=true``).
 
     :param url: The store URL.
     :raises ConfigurationError: an unknown scheme or option, or a malformed URL.
