@@ -190,3 +190,29 @@ def test_check_command_fails_in_one_line_naming_the_problem(
     assert err.count("\n") == 1
     assert err.startswith("wsgisession: error: ")
     assert re.search(names, err)
+
+
+# -- Flask's init_app: the middleware is built per configuration, checked once -----
+
+
+def test_flask_init_app_checks_the_store_when_it_is_called(tmp_path: Path) -> None:
+    import flask
+
+    from wsgisession.contrib.flask import init_app
+
+    _, sqlite_url = broken_sqlite(tmp_path)
+    with pytest.raises(ConfigurationError, match="no-such-directory"):
+        init_app(flask.Flask(__name__), store=sqlite_url)
+    _, redis_url = closed_redis(tmp_path)
+    with pytest.raises(ConfigurationError, match="Redis at"):
+        init_app(flask.Flask(__name__), store=redis_url, check_store=True)
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+    init_app(app, store=redis_url)  # not asked: Redis may come up after the app
+
+    @app.get("/")
+    def index() -> str:
+        flask.session["x"] = 1
+        return "ok"
+
+    assert app.test_client().get("/").status_code == 503

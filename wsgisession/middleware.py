@@ -80,6 +80,24 @@ def _error_start_response(
     return start_response(status, headers, sys.exc_info() if started else None)
 
 
+def check_store_at_start(store: object, check: bool | None) -> None:
+    """Ping *store* as ``SessionMiddleware(check_store=check)`` does when it is made.
+
+    :raises ConfigurationError: the store failed its check, with its message.
+    """
+    check = check_bool("check_store", check, optional=True)
+    if check is False or not isinstance(store, ServerSessionStore):
+        return
+    if check or store.ping_at_start:
+        try:
+            store.ping()
+        except StoreUnavailable as exc:
+            raise ConfigurationError(
+                f"the session store does not work: {exc} (check_store=False starts anyway,"
+                " and requests answer 503 until the store works)"
+            ) from exc
+
+
 class SessionMiddleware:
     """Give every request a session, saved only when it changes.
 
@@ -188,20 +206,7 @@ class SessionMiddleware:
         self._check_multiprocess = isinstance(self.store, ServerSessionStore) and (
             self.store.process_local
         )
-        if check_bool("check_store", check_store, optional=True) is not False:
-            self._ping_store(everything=check_store is True)
-
-    def _ping_store(self, *, everything: bool) -> None:
-        store = self.store
-        if not isinstance(store, ServerSessionStore) or not (everything or store.ping_at_start):
-            return
-        try:
-            store.ping()
-        except StoreUnavailable as exc:
-            raise ConfigurationError(
-                f"the session store does not work: {exc} (check_store=False starts anyway,"
-                " and requests answer 503 until the store works)"
-            ) from exc
+        check_store_at_start(self.store, check_store)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self._check_multiprocess:

@@ -50,7 +50,7 @@ from ..access.csrf import csrf_token
 from ..config import middleware_options
 from ..context import SESSION_KEY, bind, unbind
 from ..errors import StoreUnavailable
-from ..middleware import SessionMiddleware
+from ..middleware import SessionMiddleware, check_store_at_start
 from ..request.params import set_path_params
 from ..stores.cookie import CookieStore
 from ._view import SessionView
@@ -261,6 +261,8 @@ class FlaskSessionMiddleware:
         #: The store every configuration shares.
         store = self.options.pop("store", None)
         self.store = CookieStore() if store is None else store
+        # Checked once, here at init_app, not for each configuration built later.
+        check_store_at_start(self.store, self.options.pop("check_store", None))
         self._built: dict[tuple[Any, ...], SessionMiddleware] = {}
 
     def _settings(self) -> dict[str, Any]:
@@ -300,6 +302,7 @@ class FlaskSessionMiddleware:
             middleware = SessionMiddleware(
                 self.app,
                 store=self.store,
+                check_store=False,
                 **settings,
             )
             self._built[key] = middleware
