@@ -34,13 +34,15 @@ class Served:
     store: ServerSessionStore
 
 
-def serve(url: str, log: Path, args: list[str] | None = None) -> Gunicorn:
+def serve(
+    url: str, log: Path, args: list[str] | None = None, env: dict[str, str] | None = None
+) -> Gunicorn:
     """gunicorn serving the reliability app over the store at *url*, once it answers."""
     server = Gunicorn(
         "tests.reliability.app:app",
         log,
         args=WORKERS if args is None else args,
-        env={"RELIABILITY_STORE": url, "WSGISESSION_SECRET_KEY": SECRET},
+        env={"RELIABILITY_STORE": url, "WSGISESSION_SECRET_KEY": SECRET, **(env or {})},
     )
     try:
         server.wait_ready("/health")
