@@ -216,3 +216,20 @@ def test_flask_init_app_checks_the_store_when_it_is_called(tmp_path: Path) -> No
         return "ok"
 
     assert app.test_client().get("/").status_code == 503
+
+
+def test_a_database_locked_by_another_process_passes_the_check(tmp_path: Path) -> None:
+    # A worker that gunicorn restarts while another process writes must still boot.
+    import sqlite3
+
+    path = tmp_path / "sessions.sqlite3"
+    store = SQLiteStore(path, busy_timeout=0.1)
+    store.ping()  # creates the database
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        SessionMiddleware(text_app(visits), secret_key=SECRET, store=store)
+    finally:
+        other.rollback()
+        other.close()
+    store.close()

@@ -332,21 +332,26 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
         inherits nothing.
 
         :raises StoreUnavailable: the message a request would log (a missing or
-            unwritable directory or file, a file that is not a database, a lock held
-            beyond *busy_timeout*).
+            unwritable directory or file, a file that is not a database). A lock
+            held by another process beyond *busy_timeout* passes: it is transient.
         """
+        conn = None
         try:
             conn = self._open()
-        except sqlite3.Error as exc:
-            raise self._unavailable(exc) from exc
-        try:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("UPDATE wsgisession_meta SET value = value WHERE name = 'last_gc'")
             conn.execute("ROLLBACK")
         except sqlite3.Error as exc:
-            raise self._unavailable(exc) from exc
+            # Locked by another process's write: the file is a working database in
+            # use, and the lock is transient. A worker (re)started meanwhile must
+            # boot, or gunicorn stops the whole server.
+            if not getattr(exc, "sqlite_errorname", "").startswith(
+                ("SQLITE_BUSY", "SQLITE_LOCKED")
+            ):
+                raise self._unavailable(exc) from exc
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def close(self) -> None:
         """Close this process's idle connections; the store reopens them on next use."""
