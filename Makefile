@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask compat-django bench clean
+.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask compat-django docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,9 @@ demo-flask: $(VENV)/.demo-installed
 demo-django: $(VENV)/.demo-installed
 	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'demo.django_app:create_app()'
 
-## make test: lint, type-check, the whole test suite, then Flask's and Django's own
-## tests (what CI runs)
-test: lint typecheck pytest compat-flask compat-django
+## make test: lint, type-check, build the docs, the whole test suite, then Flask's
+## and Django's own tests (what CI runs)
+test: lint typecheck docs pytest compat-flask compat-django
 
 ## make test-fast: the inner loop; leaves out tests marked slow (servers, browsers)
 test-fast: $(VENV)/.dev-installed
@@ -61,6 +61,14 @@ compat-flask: $(VENV)/.dev-installed
 compat-django: $(VENV)/.dev-installed
 	$(BIN)/python tests/compat/django/run.py
 
+$(VENV)/.docs-installed: pyproject.toml $(VENV)/.dev-installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres,docs]'
+	touch $@
+
+## make docs: the documentation site (Sphinx) in docs/_build/html; a warning fails it
+docs: $(VENV)/.docs-installed
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.dev-installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres,bench]'
 	touch $@
@@ -71,4 +79,4 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info docs/_build

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -161,6 +162,7 @@ def test_inspect_explains_an_id_whose_session_has_ended(
 ) -> None:
     store = SQLiteStore(tmp_path / "s.sqlite3")
     value = cookie_from(store)
+    SQLiteStore(tmp_path / "other").ping()  # another app's database, without this session
     status, _, err = run(
         capsys, "inspect", value, "--secret-key", SECRET, "--store", f"sqlite:///{tmp_path}/other"
     )
@@ -230,7 +232,23 @@ def test_inspect_without_a_secret_key_says_how_to_give_one(
 ) -> None:
     status, _, err = run(capsys, "inspect", "x.y.z")
     assert status == 1
-    assert "secret_key is not set" in one_error_line(err)
+    line = one_error_line(err)
+    assert "pass the app's key with --secret-key KEY" in line
+    assert "WSGISESSION_SECRET_KEY" in line
+
+
+def test_inspect_with_a_mistyped_sqlite_path_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(
+        capsys, "inspect", "x.y.z", "--secret-key", SECRET, "--store", "sqlite:///sesions.db"
+    )
+    assert status == 1
+    assert f"there is no session database at {str(tmp_path / 'sesions.db')!r}" in one_error_line(
+        err
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- gc ------------------------------------------------------------------------------
@@ -306,6 +324,8 @@ def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         seen.update(host=host, port=port, app=app, **options)
 
     monkeypatch.setattr(cli_module, "run_simple", run_simple)
+    # The port is not bound here either (test_serve_fails_on_a_busy_port_before_the_banner).
+    monkeypatch.setattr(cli_module, "_check_port", lambda host, port: None)
     return seen
 
 
@@ -351,6 +371,40 @@ def test_serve_does_not_wrap_an_app_wrapped_already(
     assert served["app"] is wrapped
     assert "with sessions in LRUStore(" in out
     assert "wrap it there first" not in out
+    assert "random" not in out  # the app signs with its own key
+
+
+def test_serve_says_when_an_app_that_reads_the_environment_got_the_random_key(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    served: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "env_cli_app.py").write_text(
+        "import wsgisession\n"
+        "from tests.counter_app import app as bare\n"
+        "app = wsgisession.from_config(bare)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    status, out, _ = run(capsys, "serve", "env_cli_app:app")
+    assert status == 0
+    assert "No secret key given: using a random one" in out
+
+
+def test_serve_fails_on_a_busy_port_before_the_banner(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli_module, "run_simple", lambda *a, **k: pytest.fail("served"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        status, out, err = run(capsys, "serve", "tests.counter_app:app", "--port", str(port))
+    assert status == 1
+    assert out == ""
+    line = one_error_line(err)
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+    assert "--port" in line
 
 
 def test_serve_calls_an_app_factory(

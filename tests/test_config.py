@@ -37,20 +37,42 @@ def configured(config: Any, **environ: str) -> SessionMiddleware:
 # -- store_from_url ----------------------------------------------------------------
 
 
-def test_sqlite_url_with_three_slashes_is_an_absolute_path() -> None:
-    store = store_from_url("sqlite:///var/lib/app/sessions.sqlite3?busy_timeout=2")
+def test_sqlite_url_with_four_slashes_is_an_absolute_path() -> None:
+    store = store_from_url("sqlite:////var/lib/app/sessions.sqlite3?busy_timeout=2")
     assert isinstance(store, SQLiteStore)
     assert store.path == "/var/lib/app/sessions.sqlite3"
     assert store.busy_timeout == 2
 
 
-def test_sqlite_url_with_two_slashes_is_relative_to_the_working_directory(
+def test_sqlite_url_with_three_slashes_is_relative_to_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    store = store_from_url("sqlite://data/sessions.sqlite3")
+    store = store_from_url("sqlite:///dev.sqlite3")
     assert isinstance(store, SQLiteStore)
-    assert store.path == str(tmp_path / "data" / "sessions.sqlite3")
+    assert store.path == str(tmp_path / "dev.sqlite3")
+    (tmp_path / "data").mkdir()
+    nested = store_from_url("sqlite:///data/sessions.sqlite3")
+    assert isinstance(nested, SQLiteStore)
+    assert nested.path == str(tmp_path / "data" / "sessions.sqlite3")
+
+
+def test_sqlite_url_with_a_host_part_is_refused_with_both_spellings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError, match=r"has a host part.*sqlite:///.*sqlite:////"):
+        store_from_url("sqlite://data/sessions.sqlite3")
+    assert not (tmp_path / "data").exists()
+
+
+def test_old_absolute_sqlite_url_that_now_means_a_missing_folder_says_four_slashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: sqlite:///tmp/x meant /tmp/x. /tmp exists, ./tmp does not.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError, match=r"write sqlite:////tmp/s\.sqlite3"):
+        store_from_url("sqlite:///tmp/s.sqlite3")
 
 
 def test_memory_url_takes_max_entries() -> None:

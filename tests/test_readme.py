@@ -1,24 +1,55 @@
-"""The README's examples of server-side stores run as written."""
+"""Every Python snippet in README.md and docs/ runs as written; some also do what they say.
+
+A block preceded by ``<!-- no-test: reason -->`` is not run (a fragment, or code for
+a library being replaced); that list is kept short, each with its reason.
+"""
 
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
+import pytest
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
 from tests.conftest import SECRET, text_app
 from wsgisession import ServerSessionStore, SessionMiddleware, SQLiteStore, from_config, session
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+ROOT = Path(__file__).parent.parent
+#: The pages whose snippets are checked: the README and every page of the docs.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TEXT = {page: page.read_text() for page in PAGES}
+README = TEXT[ROOT / "README.md"]
+
+_BLOCK = re.compile(
+    r"(?:<!-- (?P<skip>no-test[^>]*) -->\n)?"
+    r"(?P<indent>[ ]*)```(?P<language>\w+)\n(?P<body>.*?)^(?P=indent)```",
+    re.DOTALL | re.MULTILINE,
+)
+
+
+def snippets(language: str) -> list[tuple[Path, int, str, str | None]]:
+    """Every *language* block of every page: (page, line, code, no-test reason or None)."""
+    found = []
+    for page, text in TEXT.items():
+        for match in _BLOCK.finditer(text):
+            if match["language"] != language:
+                continue
+            indent = len(match["indent"])
+            body = "".join(line[indent:] for line in match["body"].splitlines(keepends=True))
+            line = text.count("\n", 0, match.start("body")) + 1
+            found.append((page, line, body, match["skip"]))
+    return found
 
 
 def code_block(language: str, containing: str) -> str:
-    blocks = re.findall(rf"```{language}\n(.*?)```", README, re.DOTALL)
-    (block,) = [b for b in blocks if containing in b]
-    return str(block)
+    """The one *language* block, on any page, that contains *containing*."""
+    (block,) = [code for _, _, code, _ in snippets(language) if containing in code]
+    return block
 
 
 def visits(request: Request) -> str:
@@ -39,7 +70,8 @@ def test_the_custom_store_example_keeps_sessions_and_honours_create() -> None:
 def test_the_toml_example_configures_a_sqlite_store(tmp_path: Path) -> None:
     path = tmp_path / "sessions.toml"
     path.write_text(code_block("toml", "[wsgisession]").replace('"…"', f'"{SECRET}"'))
-    mw = from_config(text_app(visits), path, environ={})
+    # The example's /var/lib/myapp need not exist here: the start-up check is off.
+    mw = from_config(text_app(visits), path, environ={"WSGISESSION_CHECK_STORE": "false"})
     assert isinstance(mw.store, SQLiteStore)
     assert mw.store.path == "/var/lib/myapp/sessions.sqlite3"
     assert mw.cookie.name == "__Host-session"
@@ -51,7 +83,8 @@ def test_every_django_compat_exception_is_named_with_its_reason() -> None:
     path = Path(__file__).parent / "compat" / "django" / "exceptions.toml"
     with path.open("rb") as file:
         exceptions = tomllib.load(file)["exception"]
-    table = README[README.index("#### Differences from Django") :]
+    django_page = TEXT[ROOT / "docs" / "django.md"]
+    table = django_page[django_page.index("## Differences from Django") :]
     for entry in exceptions:
         assert f"| `{entry['test']}` |" in table, entry["test"]
         assert entry["reason"] in table, entry["test"]
@@ -61,7 +94,8 @@ def test_the_devices_example_lists_revokes_and_guards_the_password_page(
     tmp_path: Path, monkeypatch: Any, clock: Any
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    namespace: dict[str, Any] = {"SECRET_KEY": SECRET}
+    monkeypatch.setenv("WSGISESSION_SECRET_KEY", SECRET)
+    namespace: dict[str, Any] = {}
     exec(code_block("python", "track_devices(sessions)"), namespace)  # noqa: S102
     sessions = namespace["sessions"]
     laptop, phone = Client(sessions), Client(sessions)
@@ -82,15 +116,20 @@ def test_the_devices_example_lists_revokes_and_guards_the_password_page(
     sessions.store.close()
 
 
-def test_the_limits_example_raises_the_form_limits() -> None:
-    from wsgisession import optional_param
+def test_the_limits_example_raises_the_form_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wsgisession import RequestLimits, optional_param
 
-    namespace: dict[str, Any] = {
-        "app": text_app(lambda request: str(optional_param("f0"))),
-        "SECRET_KEY": SECRET,
-    }
+    monkeypatch.setenv("WSGISESSION_SECRET_KEY", SECRET)
+    namespace: dict[str, Any] = {}
     exec(code_block("python", "limits = RequestLimits("), namespace)  # noqa: S102
-    client = Client(namespace["app"])
+    assert isinstance(namespace["limits"], RequestLimits)
+    # The example's limits, around an app that reads the form.
+    app = SessionMiddleware(
+        text_app(lambda request: str(optional_param("f0"))),
+        secret_key=SECRET,
+        limits=namespace["limits"],
+    )
+    client = Client(app)
     fields = "&".join(f"f{i}=x" for i in range(3000))
     form = {"data": fields, "content_type": "application/x-www-form-urlencoded"}
     assert client.post("/", **form).text == "x"
@@ -110,22 +149,52 @@ def test_the_remember_me_example_sets_the_cookie_lifetime() -> None:
     assert "Max-Age" not in forgotten.headers["Set-Cookie"]
 
 
-def test_the_flask_remember_me_example_gives_a_permanent_session_or_not() -> None:
-    import flask
-
-    from wsgisession.contrib.flask import init_app
-
-    app = flask.Flask(__name__)
-    app.secret_key = SECRET
-    init_app(app)
-    namespace: dict[str, Any] = {
-        "app": app,
-        "flask": flask,
-        "check_password": lambda form: form["user"],
-    }
+def test_the_flask_remember_me_example_gives_a_permanent_session_or_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WSGISESSION_SECRET_KEY", SECRET)
+    namespace: dict[str, Any] = {"__name__": "flask_remember_me_example"}
     exec(code_block("python", "flask.session.permanent = "), namespace)  # noqa: S102
+    app = namespace["app"]
     client = app.test_client()
     remembered = client.post("/login", data={"user": "alice", "remember": "on"})
     assert f"Max-Age={31 * 86400}" in remembered.headers["Set-Cookie"]
     browser = app.test_client().post("/login", data={"user": "alice"})
     assert "Max-Age" not in browser.headers["Set-Cookie"]
+
+
+PYTHON = snippets("python")
+
+
+@pytest.mark.parametrize(
+    ("page", "line", "code"),
+    [
+        pytest.param(page, line, code, id=f"{page.relative_to(ROOT)}:{line}")
+        for page, line, code, skip in PYTHON
+        if skip is None
+    ],
+)
+def test_every_python_snippet_runs_as_written(
+    page: Path, line: int, code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run where a user would: an empty working directory, a deployment's secret key
+    # in the environment. Every other name comes from the snippet's own imports.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WSGISESSION_SECRET_KEY", SECRET)
+    # A module of its own, as an imported file is (dataclasses look it up).
+    module = types.ModuleType(f"snippet_{page.stem.replace('-', '_')}_{line}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
+    exec(compile(code, f"{page}:{line}", "exec"), namespace)  # noqa: S102
+    for value in namespace.values():
+        if isinstance(value, SessionMiddleware) and isinstance(value.store, ServerSessionStore):
+            value.store.close()
+
+
+def test_few_snippets_are_left_out_and_each_says_why() -> None:
+    skipped = [(page.name, line, skip) for page, line, _, skip in PYTHON if skip is not None]
+    assert len(skipped) <= 5, skipped
+    for entry in skipped:
+        assert entry[2].startswith("no-test: "), entry
+        assert len(entry[2]) > len("no-test: ") + 10, entry  # a reason, not a word
+    assert len(PYTHON) >= 30  # the extraction found the docs' snippets at all

@@ -122,7 +122,7 @@ def test_explicit_key_is_used_as_is() -> None:
 
 def test_set_with_the_wrong_type_is_a_type_error() -> None:
     def view(request: Request) -> str:
-        with pytest.raises(TypeError, match="holds a str, not a int"):
+        with pytest.raises(TypeError, match="holds a str, not an int"):
             SVar.username.set(42)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="holds a list, not a tuple"):
             SVar.cart.set((1, 2))  # type: ignore[arg-type]
@@ -149,7 +149,7 @@ def test_stored_value_of_another_type_reads_as_undefined_and_keeps_the_session(
     with caplog.at_level(logging.WARNING, "wsgisession"):
         response = client.get("/")
     assert response.text == repr((False, "?", {"tests.test_vars.SVar.username": 42, "cart": [1]}))
-    assert "holds a int, not a str" in caplog.text
+    assert "holds an int, not a str" in caplog.text
 
 
 def test_session_var_without_session_middleware_says_to_wrap_the_app() -> None:
@@ -184,7 +184,7 @@ def test_one_variable_under_two_names_is_refused() -> None:
 
 
 def test_bad_declarations_are_type_errors() -> None:
-    with pytest.raises(TypeError, match="must be a bool, not str"):
+    with pytest.raises(TypeError, match="must be a bool, not a str"):
         SessionVar(bool, default="no")
     with pytest.raises(TypeError, match="needs a class"):
         SessionVar("str")  # type: ignore[call-overload]

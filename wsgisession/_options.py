@@ -11,7 +11,7 @@ from typing import Any, overload
 
 from .errors import ConfigurationError
 
-__all__ = ["check_bool", "count"]
+__all__ = ["a", "check_bool", "count"]
 
 
 @overload
@@ -60,3 +60,8 @@ def check_bool(name: str, value: Any, *, optional: bool = False) -> bool | None:
             f"{name} must be True or False{' or None' if optional else ''}, not {value!r}"
         )
     return value
+
+
+def a(noun: str) -> str:
+    """*noun* after its indefinite article, for messages: ``a str``, ``an int``."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

@@ -5,7 +5,8 @@
     wsgisession serve myapp:app --store sqlite:///sessions.sqlite3 --reload
     wsgisession secret
     wsgisession inspect COOKIE --secret-key KEY [--store URL]
-    wsgisession gc --store sqlite:///var/lib/myapp/sessions.sqlite3
+    wsgisession check --store redis://cache.internal:6379/0
+    wsgisession gc --store sqlite:////var/lib/myapp/sessions.sqlite3
     wsgisession migrate --store postgresql://app@db.internal/app
 
 ``serve`` is werkzeug's development server, for your own machine only: it serves
@@ -32,6 +33,7 @@ import pprint
 import re
 import secrets
 import shlex
+import socket
 import sys
 import time
 import traceback
@@ -42,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from itsdangerous import BadData
 from werkzeug.serving import run_simple
 
-from .config import from_config, store_from_url
+from .config import from_config, middleware_options, store_from_url
 from .errors import SessionError
 from .middleware import CookieContents, SessionMiddleware
 from .stores.base import ServerSessionStore
@@ -118,15 +120,31 @@ def _session_middleware_in(app: Any) -> SessionMiddleware | None:
         return None
 
 
+def _check_port(host: str, port: int) -> None:
+    # werkzeug binds only after the banner is out; a busy port must fail first.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; another server"
+                " holds the port: stop it, or pick another with --port"
+            ) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     for name in ("secret_key", "store"):
         if getattr(args, name) is not None:
             os.environ[f"WSGISESSION_{name.upper()}"] = getattr(args, name)
-    note = ""
+    random_key = None
     if not args.no_wrap and not args.config and not os.environ.get("WSGISESSION_SECRET_KEY"):
         # Exported, so the reloader's process signs with the same key.
-        os.environ["WSGISESSION_SECRET_KEY"] = secrets.token_urlsafe(32)
-        note = "No secret key given: using a random one, so sessions end with this server.\n"
+        random_key = os.environ["WSGISESSION_SECRET_KEY"] = secrets.token_urlsafe(32)
+    first = not os.environ.get("WERKZEUG_RUN_MAIN")  # not again in the reloader's child
+    if first:
+        _check_port(args.host, args.port)
     app = _load_app(args.app)
     found = _session_middleware_in(app)
     if found is not None or args.no_wrap:
@@ -139,7 +157,14 @@ def _serve(args: argparse.Namespace) -> int:
             f"\n  gunicorn serves {args.app} as it is: wrap it there first,"
             " e.g. app = wsgisession.from_config(app)"
         )
-    if not os.environ.get("WERKZEUG_RUN_MAIN"):  # once, not again in the reloader's child
+    note = ""
+    if (
+        random_key is not None
+        and found is not None
+        and found.keyring.keys[0] == random_key.encode()
+    ):
+        note = "No secret key given: using a random one, so sessions end with this server.\n"
+    if first:
         print(
             f"{note}Serving {args.app} on http://{args.host}:{args.port}/ with sessions in"
             f" {store}.\nThis is a development server: do not use it in production. Run"
@@ -214,7 +239,16 @@ def _read(middleware: SessionMiddleware, value: str) -> CookieContents:
 
 def _inspect_cookie(args: argparse.Namespace) -> int:
     names = ("secret_key", "store", "cookie_name")
-    middleware = from_config(_no_app, args.config, environ=_settings(args, names))
+    environ = dict(_settings(args, names))
+    if not environ.get("WSGISESSION_SECRET_KEY") and not args.config:
+        raise CommandError(
+            "no secret key: pass the app's key with --secret-key KEY, set"
+            " WSGISESSION_SECRET_KEY, or name a --config file that sets secret_key"
+        )
+    # Reading a cookie must not create an empty database at a mistyped path.
+    environ["WSGISESSION_CHECK_STORE"] = "false"
+    middleware = from_config(_no_app, args.config, environ=environ)
+    _must_exist(middleware.store)
     try:
         return _report(middleware, args.cookie.strip().strip('"'))
     finally:
@@ -276,13 +310,23 @@ def _report(middleware: SessionMiddleware, value: str) -> int:
 # -- gc --------------------------------------------------------------------------
 
 
+def _must_exist(store: Any) -> None:
+    if isinstance(store, SQLiteStore) and not os.path.exists(store.path):
+        raise CommandError(
+            f"there is no session database at {store.path!r}: check the path (sqlite:///"
+            "relative/path is in the working directory, sqlite:////absolute/path is not)"
+        )
+
+
 def _gc(args: argparse.Namespace) -> int:
     url = args.store or os.environ.get("WSGISESSION_STORE")
     if not url:
-        raise CommandError("no store: pass --store URL (sqlite:///path) or set WSGISESSION_STORE")
+        raise CommandError(
+            "no store: pass --store URL (sqlite:///relative/path or sqlite:////absolute/path)"
+            " or set WSGISESSION_STORE"
+        )
     store = store_from_url(url)
-    if isinstance(store, SQLiteStore) and not os.path.exists(store.path):
-        raise CommandError(f"there is no session database at {store.path!r}")
+    _must_exist(store)
     purge = getattr(store, "gc", None)
     if not callable(purge):
         if isinstance(store, RedisStore):
@@ -305,6 +349,32 @@ def _gc(args: argparse.Namespace) -> int:
             store.close()
     elapsed = time.monotonic() - started
     print(f"purged {total} expired session{'s' * (total != 1)} from {store!r} in {elapsed:.1f} s")
+    return 0
+
+
+# -- check -----------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace) -> int:
+    environ = dict(_settings(args, ("store",)))
+    if args.config:
+        options = middleware_options(args.config, environ=environ)
+        store = options.get("store")
+    else:
+        url = environ.get("WSGISESSION_STORE")
+        if not url:
+            raise CommandError(
+                "no store: pass --store URL or --config FILE, or set WSGISESSION_STORE"
+            )
+        store = store_from_url(url)
+    if not isinstance(store, ServerSessionStore):
+        print(f"{store or CookieStore()!r} keeps sessions in the cookie: nothing to check")
+        return 0
+    try:
+        store.ping()
+    finally:
+        store.close()
+    print(f"{store!r} works")
     return 0
 
 
@@ -406,6 +476,19 @@ def _parser() -> argparse.ArgumentParser:
         "--batch-size", type=_positive, default=1000, help="sessions per transaction (1000)"
     )
     gc.set_defaults(run=_gc)
+
+    check = commands.add_parser(
+        "check",
+        help="check that the session store works",
+        description="Connect to the store now and check it can be written (SQLite: the"
+        " file and its directory; Redis, PostgreSQL: that the server answers), as the"
+        " middleware does at start-up; exit status 1 with the reason if not.",
+    )
+    check.add_argument("--store", metavar="URL", help="the store URL (or WSGISESSION_STORE)")
+    check.add_argument(
+        "--config", metavar="FILE", help="a TOML file of settings, as for from_config()"
+    )
+    check.set_defaults(run=_check)
 
     migrate = commands.add_parser(
         "migrate",

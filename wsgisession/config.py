@@ -5,7 +5,7 @@ variable, the secret key in a secrets manager, cookie options in a TOML file.
 
 - :func:`store_from_url` turns ``"redis://host:6379/0?prefix=app:"``,
   ``"postgresql://app@db/app?table=sessions"``,
-  ``"sqlite:///var/lib/app/sessions.sqlite3"``, ``"memory://?max_entries=10000"`` or
+  ``"sqlite:////var/lib/app/sessions.sqlite3"``, ``"memory://?max_entries=10000"`` or
   ``"cookie://"`` into a store;
 - :func:`from_config` wraps an app in :class:`~wsgisession.SessionMiddleware` from a
   dict or a TOML file, with ``WSGISESSION_*`` environment variables overriding both.
@@ -154,6 +154,7 @@ _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "samesite": _samesite,
     "partitioned": _bool,
     "rotation_grace": _int,
+    "check_store": _bool,
 }
 _SETTINGS = (*_MIDDLEWARE_SETTINGS, "store", "store_options")
 
@@ -181,28 +182,18 @@ def _url_options(
 def store_from_url(url: str) -> Store:
     """Build a store from a URL.
 
-    ==========================================  ======================================
-    URL                                         Store
-    ==========================================  ======================================
-    ``redis://host:6379/0?prefix=app:``         ``RedisStore`` (``rediss://`` for TLS,
-                                                ``unix:///path.sock``; other query
-                                                options go to redis-py)
-    ``redis+sentinel://h1:26379,h2:26379/mymaster/0``
-                                                ``RedisStore`` on the master the
-                                                sentinels name (``?prefix=``,
-                                                ``?socket_timeout=``)
-    ``postgresql://user@host:5432/db``          ``PostgresStore`` (``postgres://`` too;
-                                                ``?schema=&table=&timeout=&max_size=``
-                                                ``&gc_interval=&create_table=``; other
-                                                query options go to libpq)
-    ``sqlite:///var/lib/app/sessions.sqlite3``  ``SQLiteStore`` at an absolute path
-    ``sqlite://sessions.sqlite3``               ``SQLiteStore`` at a relative path
-                                                (``?busy_timeout=5&gc_interval=60``)
-    ``memory://?max_entries=10000``             ``LRUStore``
-    ``cookie://``                               ``CookieStore``
-                                                (``?compress_min_size=512``,
-                                                ``?encrypt=true``)
-    ==========================================  ======================================
+    - ``redis://host:6379/0?prefix=app:``: ``RedisStore`` (``rediss://`` for TLS,
+      ``unix:///path.sock``; other query options go to redis-py);
+    - ``redis+sentinel://h1:26379,h2:26379/mymaster/0``: ``RedisStore`` on the
+      master the sentinels name (``?prefix=``, ``?socket_timeout=``);
+    - ``postgresql://user@host:5432/db``: ``PostgresStore`` (``postgres://`` too;
+      ``?schema=&table=&timeout=&max_size=&gc_interval=&create_table=``; other query
+      options go to libpq);
+    - ``sqlite:///sessions.sqlite3``: ``SQLiteStore`` at a path relative to the
+      working directory; ``sqlite:////var/lib/app/sessions.sqlite3`` (four slashes)
+      at an absolute path, as SQLAlchemy reads them (``?busy_timeout=5&gc_interval=60``);
+    - ``memory://?max_entries=10000``: ``LRUStore``;
+    - ``cookie://``: ``CookieStore`` (``?compress_min_size=512``, ``?encrypt=true``).
 
     :param url: The store URL.
     :raises ConfigurationError: an unknown scheme or option, or a malformed URL.
@@ -210,6 +201,8 @@ def store_from_url(url: str) -> Store:
     .. versionadded:: 0.1
     .. versionchanged:: 0.1
         ``cookie://`` takes ``encrypt``; ``postgresql://`` and ``redis+sentinel://``.
+        ``sqlite:///path`` is relative and ``sqlite:////path`` absolute, as SQLAlchemy
+        reads them; ``sqlite://path`` (a host part) is an error.
     """
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(
@@ -239,10 +232,7 @@ def store_from_url(url: str) -> Store:
         return RedisStore(url.partition("?")[0] + (f"?{rest}" if rest else ""), prefix=prefixes[-1])
     if scheme == "sqlite":
         options = _url_options(url, parts.query, {"busy_timeout": _float, "gc_interval": _float})
-        path = unquote(parts.netloc + parts.path)
-        if path.startswith("//"):  # sqlite:////abs, SQLAlchemy's spelling
-            path = path[1:]
-        return SQLiteStore(path or "wsgisession.sqlite3", **options)
+        return SQLiteStore(_sqlite_path(url, parts.netloc, parts.path), **options)
     if scheme in ("memory", "cookie"):
         if parts.netloc or parts.path.strip("/"):
             raise ConfigurationError(
@@ -257,6 +247,31 @@ def store_from_url(url: str) -> Store:
         " redis+sentinel://, postgresql://, sqlite://, memory:// or cookie://, or a dotted"
         " class path"
     )
+
+
+def _sqlite_path(url: str, netloc: str, path: str) -> str:
+    # As SQLAlchemy and dj-database-url read it: sqlite:///relative.db is relative to
+    # the working directory, sqlite:////abs/path.db is absolute.
+    fix = (
+        "write sqlite:///relative/path.sqlite3 for a path in the working directory, or"
+        " sqlite:////absolute/path.sqlite3 (four slashes) for an absolute one"
+    )
+    if netloc:
+        raise ConfigurationError(f"store URL {url!r} has a host part ({netloc!r}): {fix}")
+    relative = unquote(path)[1:]
+    if not relative:
+        return "wsgisession.sqlite3"
+    if not relative.startswith("/"):
+        folder = os.path.dirname(relative)
+        if folder and not os.path.isdir(folder) and os.path.isdir("/" + folder):
+            # Before 0.1 three slashes meant an absolute path: say so rather than
+            # fail later on a directory that does not exist here.
+            raise ConfigurationError(
+                f"store URL {url!r} names {relative!r} in the working directory"
+                f" ({os.getcwd()}), which has no folder {folder!r}, while /{folder} exists:"
+                f" for the absolute path write sqlite:////{relative} (four slashes)"
+            )
+    return relative
 
 
 # -- stores from class paths -------------------------------------------------
@@ -392,7 +407,10 @@ def from_config(
     - ``cookie_name``, ``max_age``, ``absolute_max_age``, ``refresh_interval``,
       ``path``, ``domain``, ``secure``, ``httponly``, ``samesite``, ``partitioned``,
       ``rotation_grace``, as for the middleware. ``"none"`` stands for ``None`` (TOML
-      has no null), and ``secure = "auto"`` for "Secure exactly on HTTPS".
+      has no null), and ``secure = "auto"`` for "Secure exactly on HTTPS";
+    - ``check_store``: check at start-up that a server store works (default: only
+      SQLite, which is local and cheap; ``true`` also for Redis or PostgreSQL), so a
+      bad one fails now with the message a request would log, not with ``503`` later.
 
     Environment variables ``WSGISESSION_<SETTING>`` override the file
     (``WSGISESSION_SECRET_KEY``, ``WSGISESSION_STORE``, ``WSGISESSION_MAX_AGE`` …);
@@ -408,6 +426,8 @@ def from_config(
         unreadable file, or a bad store or option.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        The ``check_store`` setting.
     """
     options = middleware_options(config, environ=environ)
     if not options.get("secret_key"):

@@ -81,6 +81,24 @@ def _error_start_response(
     return start_response(status, headers, sys.exc_info() if started else None)
 
 
+def check_store_at_start(store: object, check: bool | None) -> None:
+    """Ping *store* as ``SessionMiddleware(check_store=check)`` does when it is made.
+
+    :raises ConfigurationError: the store failed its check, with its message.
+    """
+    check = check_bool("check_store", check, optional=True)
+    if check is False or not isinstance(store, ServerSessionStore):
+        return
+    if check or store.ping_at_start:
+        try:
+            store.ping()
+        except StoreUnavailable as exc:
+            raise ConfigurationError(
+                f"the session store does not work: {exc} (check_store=False starts anyway,"
+                " and requests answer 503 until the store works)"
+            ) from exc
+
+
 class SessionMiddleware:
     """Give every request a session, saved only when it changes.
 
@@ -123,12 +141,21 @@ class SessionMiddleware:
         :class:`~wsgisession.errors.StoreUnavailable`) for a client that does not
         prefer JSON; ``Retry-After`` is added if the page has none. It runs with no
         session: it must not use one. ``None`` (default): one line of plain text.
+    :param check_store: Check now that a server store works (its
+        :meth:`~wsgisession.ServerSessionStore.ping`), so that an unwritable SQLite
+        path or a Redis or PostgreSQL that is not listening fails at start-up, with
+        the message the first request would log. ``None`` (default): only when the
+        check is local and cheap (:class:`~wsgisession.SQLiteStore`); ``True``:
+        for every store (one connection to Redis or PostgreSQL, closed again, so
+        it is safe before gunicorn forks); ``False``: never (requests answer
+        ``503`` until the store works).
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
-        attribute, an unknown store type, or *error_page* not callable.
+        attribute, an unknown store type, *error_page* not callable, or a store
+        that failed its check.
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.1
-        *error_page*.
+        *error_page*, *check_store*.
     """
 
     def __init__(
@@ -152,6 +179,7 @@ class SessionMiddleware:
         rotation_grace: int = 0,
         limits: RequestLimits | None = None,
         error_page: ErrorPage | None = None,
+        check_store: bool | None = None,
     ) -> None:
         self.app = app
         self.limits = check_limits(limits)
@@ -201,6 +229,7 @@ class SessionMiddleware:
         self._check_multiprocess = isinstance(self.store, ServerSessionStore) and (
             self.store.process_local
         )
+        check_store_at_start(self.store, check_store)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self._check_multiprocess:

@@ -28,6 +28,7 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any, Final, Generic, Self, TypeVar, get_origin, overload
 
+from ._options import a
 from .context import get_session, request_scope
 
 __all__ = ["RequestVar", "SessionVar"]
@@ -63,8 +64,8 @@ class _Var(Generic[T]):
         self._accepts: tuple[type[Any], ...] = (int, float) if origin is float else (origin,)
         if default is not _MISSING and not self._matches(default):
             raise TypeError(
-                f"the default of a {self._kind}({origin.__name__}) must be a"
-                f" {origin.__name__}, not {type(default).__name__}"
+                f"the default of a {self._kind}({origin.__name__}) must be"
+                f" {a(origin.__name__)}, not {a(type(default).__name__)}"
             )
         self.default = default
         self.key = key
@@ -110,11 +111,11 @@ class _Var(Generic[T]):
         if value is _MISSING or self._matches(value):
             return value  # type: ignore[no-any-return]
         log.warning(
-            "%s %s holds a %s, not a %s (its type changed?); reading it as undefined",
+            "%s %s holds %s, not %s (its type changed?); reading it as undefined",
             self._kind,
             key,
-            type(value).__name__,
-            self._origin.__name__,
+            a(type(value).__name__),
+            a(self._origin.__name__),
         )
         return _MISSING
 
@@ -153,7 +154,8 @@ class _Var(Generic[T]):
         key = self._key()
         if not self._matches(value):
             raise TypeError(
-                f"{self._kind} {key} holds a {self._origin.__name__}, not a {type(value).__name__}"
+                f"{self._kind} {key} holds {a(self._origin.__name__)},"
+                f" not {a(type(value).__name__)}"
             )
         self._mapping()[key] = value
 

@@ -57,4 +57,6 @@ app = SessionMiddleware(
     routes,
     secret_key=os.environ["WSGISESSION_SECRET_KEY"],
     store=store_from_url(os.environ["RELIABILITY_STORE"]),
+    # "false": start whatever the store's state, to see what requests then get.
+    check_store=False if os.environ.get("RELIABILITY_CHECK_STORE") == "false" else None,
 )

@@ -34,13 +34,15 @@ class Served:
     store: ServerSessionStore
 
 
-def serve(url: str, log: Path, args: list[str] | None = None) -> Gunicorn:
+def serve(
+    url: str, log: Path, args: list[str] | None = None, env: dict[str, str] | None = None
+) -> Gunicorn:
     """gunicorn serving the reliability app over the store at *url*, once it answers."""
     server = Gunicorn(
         "tests.reliability.app:app",
         log,
         args=WORKERS if args is None else args,
-        env={"RELIABILITY_STORE": url, "WSGISESSION_SECRET_KEY": SECRET},
+        env={"RELIABILITY_STORE": url, "WSGISESSION_SECRET_KEY": SECRET, **(env or {})},
     )
     try:
         server.wait_ready("/health")
@@ -52,7 +54,7 @@ def serve(url: str, log: Path, args: list[str] | None = None) -> Gunicorn:
 
 def store_url(name: str, tmp_path: Path) -> str:
     if name == "sqlite":
-        return f"sqlite://{tmp_path / 'sessions.sqlite3'}"
+        return f"sqlite:///{tmp_path / 'sessions.sqlite3'}"
     if name == "postgres":
         table = postgres_test_table()
         return f"{require_postgres()}?schema={POSTGRES_RUN_SCHEMA}&table={table}"

@@ -28,6 +28,7 @@ import pytest
 from wsgisession import SQLiteStore
 from wsgisession.errors import StoreUnavailable
 
+from ..conftest import SECRET
 from ..servers import Gunicorn, PrivateRedis, start_private_redis
 from .client import Answer, Browser, get_once, login
 from .conftest import serve
@@ -165,7 +166,7 @@ def test_another_process_holding_the_write_lock_gives_503_then_service_resumes(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "sessions.sqlite3"
-    server = serve(f"sqlite://{path}?busy_timeout=0.2", tmp_path / "gunicorn.log")
+    server = serve(f"sqlite:///{path}?busy_timeout=0.2", tmp_path / "gunicorn.log")
     try:
         cookie = login(server)
         assert get_once(server, "/inc?key=n", cookie).body == "1"
@@ -196,11 +197,32 @@ def test_another_process_holding_the_write_lock_gives_503_then_service_resumes(
     assert "Traceback" not in log
 
 
+def test_a_file_that_is_not_a_database_stops_start_up_naming_it_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    path.write_bytes(b"this is not an SQLite database, just some text " * 100)
+    server = Gunicorn(
+        "tests.reliability.app:app",
+        tmp_path / "gunicorn.log",
+        env={"RELIABILITY_STORE": f"sqlite:///{path}", "WSGISESSION_SECRET_KEY": SECRET},
+    )
+    try:
+        assert server.process.wait(timeout=60) != 0  # the app did not load: no worker
+    finally:
+        server.stop()
+    log = server.output()
+    assert f"the session database {str(path)!r} is not an SQLite database or is damaged" in log
+    assert "move the file" in log
+
+
 def test_a_file_that_is_not_a_database_gives_503_naming_it_and_the_fix(tmp_path: Path) -> None:
     path = tmp_path / "sessions.sqlite3"
     path.write_bytes(b"this is not an SQLite database, just some text " * 100)
-    # Start-up succeeds: the store opens its file lazily (see SECURITY.md).
-    server = serve(f"sqlite://{path}", tmp_path / "gunicorn.log")
+    # Started without the check (or damaged after start-up): each request says so.
+    server = serve(
+        f"sqlite:///{path}", tmp_path / "gunicorn.log", env={"RELIABILITY_CHECK_STORE": "false"}
+    )
     try:
         assert get_once(server, "/health").status == 200  # no session, no database
         answer = get_once(server, "/login")

@@ -10,7 +10,7 @@ working, with our stores, expiry, fixation defences and content-based saving
     from wsgisession.contrib.flask import init_app
 
     app = Flask(__name__)
-    init_app(app, store="sqlite:///var/lib/myapp/sessions.sqlite3")
+    init_app(app, store="sqlite:////var/lib/myapp/sessions.sqlite3")
     app.secret_key = SECRET_KEY  # before or after init_app: read per request
 
 Flask's configuration is read from ``app.config`` on every request, as Flask reads
@@ -51,7 +51,7 @@ from ..access.devices import Devices, forget_device, record_login, track_devices
 from ..config import middleware_options
 from ..context import SESSION_KEY, bind, unbind
 from ..errors import StoreUnavailable
-from ..middleware import SessionMiddleware
+from ..middleware import SessionMiddleware, check_store_at_start
 from ..request.params import set_path_params
 from ..stores.cookie import CookieStore
 from ._view import SessionView
@@ -274,6 +274,8 @@ class FlaskSessionMiddleware:
         self.devices = None if devices is None else dict(devices)
         if self.devices is not None:
             Devices(self.store, **self.devices)  # a bad option fails now, not per request
+        # Checked once, here at init_app, not for each configuration built later.
+        check_store_at_start(self.store, self.options.pop("check_store", None))
         self._built: dict[tuple[Any, ...], SessionMiddleware] = {}
 
     def _settings(self) -> dict[str, Any]:
@@ -313,6 +315,7 @@ class FlaskSessionMiddleware:
             middleware = SessionMiddleware(
                 self.app,
                 store=self.store,
+                check_store=False,
                 **settings,
             )
             if self.devices is not None:

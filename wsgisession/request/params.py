@@ -34,6 +34,7 @@ from werkzeug.wsgi import ClosingIterator
 
 from .._input import keep_body_readable
 from .._limits import RequestLimits, check_limits, limits_for
+from .._options import a
 from ..context import at, bind, current_environ, request_scope, unbind
 from ..errors import BadParam
 from ._converters import convert, converter_for, register_converter, unregister_converter
@@ -177,7 +178,7 @@ def _json_default(value: Any) -> Any:
         return str(value)
     if isinstance(value, set | frozenset):
         return list(value)
-    raise TypeError(f"at_json cannot write a {type(value).__name__} as JSON")
+    raise TypeError(f"at_json cannot write {a(type(value).__name__)} as JSON")
 
 
 def set_path_params(mapping: Mapping[str, Any]) -> None:

@@ -74,6 +74,11 @@ class ServerSessionStore(ABC):
     #: middleware warns once when a request says it is served by several processes.
     process_local: bool = False
 
+    #: ``True`` for stores whose :meth:`ping` is cheap and local (a file, no network):
+    #: :class:`~wsgisession.SessionMiddleware` pings them when it is created unless
+    #: given ``check_store=False``.
+    ping_at_start: bool = False
+
     @abstractmethod
     def load(self, key: str) -> dict[str, bytes] | None:
         """The record stored under *key*, or ``None`` if it is absent or expired."""
@@ -111,6 +116,22 @@ class ServerSessionStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
         """Release connections or files. Optional."""
+
+    def ping(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
+        """Check now that the store can be reached and written to.
+
+        What ``SessionMiddleware(..., check_store=True)`` and ``wsgisession check``
+        call at start-up, so a store that cannot work fails there rather than at the
+        first request. Whatever it opens it closes again: a process that forks after
+        it (gunicorn ``--preload``) hands no connection to its workers.
+
+        The default does nothing: a custom store may override it.
+
+        :raises ~wsgisession.errors.StoreUnavailable: with the message a request
+            would log.
+
+        .. versionadded:: 0.1
+        """
 
 
 class IndexEntry(NamedTuple):

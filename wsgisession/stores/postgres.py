@@ -49,6 +49,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .._options import a
 from ..errors import ConfigurationError, StoreUnavailable
 from ._postgres_index import PostgresIndex
 from .base import ServerSessionStore
@@ -247,7 +248,6 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
     # -- connections ---------------------------------------------------------
 
     def _new_pool(self) -> Any:
-        ms = int(self.timeout * 1000)
         pool = self._psycopg_pool.ConnectionPool(
             self._conninfo,
             min_size=1,
@@ -265,13 +265,39 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
                 # Each statement is prepared on its first use on a connection: after
                 # that a load or save is one Bind/Execute, with no parsing or planning.
                 "prepare_threshold": 0,
-                "connect_timeout": max(2, round(self.timeout)),
-                "options": f"-c statement_timeout={ms} -c lock_timeout={ms}",
-                "application_name": "wsgisession",
+                **self._connect_options(),
             },
         )
         pool.open(wait=False)
         return pool
+
+    def _connect_options(self) -> dict[str, Any]:
+        ms = int(self.timeout * 1000)
+        return {
+            "connect_timeout": max(2, round(self.timeout)),
+            "options": f"-c statement_timeout={ms} -c lock_timeout={ms}",
+            "application_name": "wsgisession",
+        }
+
+    def ping(self) -> None:
+        """Connect now, create the table if it is missing (*create_table*) and read it.
+
+        On a connection of its own, closed again: the pool is not created, so a
+        worker forked afterwards inherits no connection.
+
+        :raises StoreUnavailable: PostgreSQL cannot be reached or refused the
+            login, or the table is missing and *create_table* is ``False``.
+        """
+        psycopg = self._psycopg
+        try:
+            with psycopg.connect(
+                self._conninfo, autocommit=True, **self._connect_options()
+            ) as conn:
+                if self.create_table:
+                    self._ensure_table(conn)
+                conn.execute(f"SELECT 1 FROM {self.qualified} LIMIT 0")  # noqa: S608
+        except psycopg.Error as exc:
+            raise self._unavailable(exc) from exc
 
     def _get_pool(self) -> Any:
         pid = os.getpid()
@@ -309,7 +335,11 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
                 " `wsgisession migrate --store URL`, or let the store create it"
                 " (create_table=True)"
             )
-        return StoreUnavailable(f"PostgreSQL at {self._where} failed: {type(exc).__name__}: {exc}")
+        # libpq's messages run over several lines; a log line must stay one.
+        detail = " ".join(str(exc).split())
+        return StoreUnavailable(
+            f"PostgreSQL at {self._where} failed: {type(exc).__name__}: {detail}"
+        )
 
     def _run(self, pool: Any, work: Callable[[Any], T]) -> T:
         psycopg = self._psycopg
@@ -371,7 +401,7 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
         try:
             data = row[0]
             if not isinstance(data, dict):
-                raise ValueError(f"the record is a {type(data).__name__}, not an object")
+                raise ValueError(f"the record is {a(type(data).__name__)}, not an object")
             return {_unfield(field): _decode(value) for field, value in data.items()} or None
         except ValueError as exc:
             log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)

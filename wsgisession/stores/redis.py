@@ -301,24 +301,48 @@ class RedisStore(RedisIndex, ServerSessionStore):
                 if self._client is None and self._sentinel is not None:
                     self._client = self._sentinel_master()
                 elif self._client is None:
-                    redis = self._redis
-                    self._client = redis.Redis.from_url(
-                        self.url,
-                        # RESP2 unless the URL asks for 3: parsed faster (by hiredis
-                        # and by redis-py's own parser), and nothing here needs RESP3.
-                        protocol=2,
-                        socket_timeout=self.socket_timeout,
-                        socket_connect_timeout=self.socket_timeout,
-                        # One quick retry replaces a pooled connection the server
-                        # closed; more would hold the request through an outage.
-                        retry=redis.retry.Retry(
-                            redis.backoff.NoBackoff(),
-                            1,
-                            supported_errors=(redis.exceptions.ConnectionError,),
-                        ),
-                    )
+                    self._client = self._url_client()
                 client = self._client
         return client
+
+    def _url_client(self) -> Any:
+        redis = self._redis
+        return redis.Redis.from_url(
+            self.url,
+            # RESP2 unless the URL asks for 3: parsed faster (by hiredis and by
+            # redis-py's own parser), and nothing here needs RESP3.
+            protocol=2,
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=self.socket_timeout,
+            # One quick retry replaces a pooled connection the server closed; more
+            # would hold the request through an outage.
+            retry=redis.retry.Retry(
+                redis.backoff.NoBackoff(),
+                1,
+                supported_errors=(redis.exceptions.ConnectionError,),
+            ),
+        )
+
+    def ping(self) -> None:
+        """Send Redis a ``PING`` now, on a connection of its own that is closed again.
+
+        The store's own client is not created, so a worker forked afterwards
+        inherits no connection. A client you passed in is pinged through its own
+        pool (redis-py's pools open new connections in a forked process).
+
+        :raises StoreUnavailable: Redis cannot be reached, refused the password, or
+            did not answer within *socket_timeout*.
+        """
+        with self._errors():
+            if not self._owns_client:
+                self.client.ping()
+                return
+            client = self._sentinel_master() if self._sentinel else self._url_client()
+            try:
+                client.ping()
+            finally:
+                client.close()
+                client.connection_pool.disconnect()
 
     def _sentinel_master(self) -> Any:
         assert self._sentinel is not None

@@ -84,9 +84,10 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
     - a database locked beyond *busy_timeout*, a path that cannot be opened or
       written, or a file that is not an SQLite database (or is damaged) raises
       :class:`~wsgisession.errors.StoreUnavailable` naming the file: the client
-      gets a ``503`` and the log says what to fix. The file is opened on first
-      use, not when the store is made, so this happens at the first request that
-      needs a session, in each worker.
+      gets a ``503`` and the log says what to fix. The store opens nothing when
+      it is made; :class:`~wsgisession.SessionMiddleware` calls :meth:`ping` when
+      it is created (unless ``check_store=False``), so such a path fails at
+      start-up with that message instead.
 
     ::
 
@@ -103,6 +104,8 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
 
     .. versionadded:: 0.1
     """
+
+    ping_at_start = True
 
     def __init__(
         self,
@@ -321,6 +324,34 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
             removed = self._purge(conn, time.time(), limit)
             conn.execute("COMMIT")
         return removed
+
+    def ping(self) -> None:
+        """Open the database (creating or migrating it) and take its write lock, now.
+
+        The connection is closed again, never pooled, so a worker forked afterwards
+        inherits nothing.
+
+        :raises StoreUnavailable: the message a request would log (a missing or
+            unwritable directory or file, a file that is not a database). A lock
+            held by another process beyond *busy_timeout* passes: it is transient.
+        """
+        conn = None
+        try:
+            conn = self._open()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("UPDATE wsgisession_meta SET value = value WHERE name = 'last_gc'")
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            # Locked by another process's write: the file is a working database in
+            # use, and the lock is transient. A worker (re)started meanwhile must
+            # boot, or gunicorn stops the whole server.
+            if not getattr(exc, "sqlite_errorname", "").startswith(
+                ("SQLITE_BUSY", "SQLITE_LOCKED")
+            ):
+                raise self._unavailable(exc) from exc
+        finally:
+            if conn is not None:
+                conn.close()
 
     def close(self) -> None:
         """Close this process's idle connections; the store reopens them on next use."""
