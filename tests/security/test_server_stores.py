@@ -37,7 +37,7 @@ from wsgisession import (
     SQLiteStore,
 )
 from wsgisession import session as the_session
-from wsgisession.stores.postgres import _encode
+from wsgisession.stores._postgres_sql import encode_value as _encode
 
 from ..conftest import SECRET, drop_store, postgres_sql, record_count, redis_test_store, text_app
 from .test_cookie_store import Plant

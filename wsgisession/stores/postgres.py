@@ -39,7 +39,6 @@ WAL-logged row update).
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import re
@@ -52,6 +51,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .._options import a
 from ..errors import ConfigurationError, StoreUnavailable
 from ._postgres_index import PostgresIndex
+from ._postgres_sql import SQL, decode_value, encode_value, field_name, unfield
 from .base import ServerSessionStore
 
 __all__ = ["PostgresStore"]
@@ -65,41 +65,6 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 #: Query options of a store URL that are the store's own, not libpq's.
 _OWN_OPTIONS = ("schema", "table", "timeout", "max_size", "gc_interval", "create_table")
 
-#: The statements, each prepared on its first use on a connection. TABLE stands for
-#: the quoted, schema-qualified table name. Every statement compares with the
-#: server's clock, so an expired row is invisible at once to every machine.
-_SQL = {
-    "load": "SELECT data FROM TABLE WHERE key = %s AND expires > now()",
-    "create": (
-        "INSERT INTO TABLE AS r (key, data, expires)"
-        " VALUES (%(key)s, %(changed)s::jsonb - %(removed)s::text[],"
-        " now() + %(ttl)s::integer * interval '1 second')"
-        " ON CONFLICT (key) DO UPDATE SET"
-        " data = (CASE WHEN r.expires > now() THEN r.data ELSE '{}'::jsonb END"
-        " || %(changed)s::jsonb) - %(removed)s::text[], expires = EXCLUDED.expires"
-        " RETURNING r.data = '{}'::jsonb"
-    ),
-    # Under READ COMMITTED an UPDATE waits for the row's lock, then re-reads the
-    # row: concurrent merges apply one after the other, and a row deleted meanwhile
-    # (a logout) is not matched, so the save writes nothing.
-    "update": (
-        "UPDATE TABLE SET data = (data || %(changed)s::jsonb) - %(removed)s::text[],"
-        " expires = now() + %(ttl)s::integer * interval '1 second'"
-        " WHERE key = %(key)s AND expires > now() AND data <> '{}'::jsonb"
-        " RETURNING data = '{}'::jsonb"
-    ),
-    "delete_empty": "DELETE FROM TABLE WHERE key = %s AND data = '{}'::jsonb",
-    "delete": "DELETE FROM TABLE WHERE key = %s",
-    "touch": (
-        "UPDATE TABLE SET expires = now() + %s::integer * interval '1 second'"
-        " WHERE key = %s AND expires > now()"
-    ),
-    "gc": (
-        "DELETE FROM TABLE WHERE key IN (SELECT key FROM TABLE"
-        " WHERE expires <= now() LIMIT %s FOR UPDATE SKIP LOCKED)"
-    ),
-}
-
 
 def _import_psycopg() -> tuple[Any, Any]:
     try:
@@ -111,44 +76,6 @@ def _import_psycopg() -> tuple[Any, Any]:
             " installed: pip install 'wsgisession[postgres]'"
         ) from exc
     return psycopg, psycopg_pool
-
-
-def _encode(value: bytes) -> str | list[str]:
-    # A field's value is the serialized JSON text the middleware wrote: stored as a
-    # jsonb string, readable in psql. Bytes that jsonb cannot hold as text (not
-    # UTF-8, or a NUL) go in a one-element array of their base64, so any bytes
-    # round-trip exactly, as the store contract requires.
-    if b"\x00" not in value:
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    return [base64.b64encode(value).decode("ascii")]
-
-
-def _field(name: str) -> str:
-    # PostgreSQL text (and so a jsonb key) cannot hold NUL, which a session key may:
-    # \x01 escapes it, and itself, so every key maps to one stored key and back.
-    if "\x00" in name or "\x01" in name:
-        return name.replace("\x01", "\x01\x01").replace("\x00", "\x01\x02")
-    return name
-
-
-def _unfield(stored: str) -> str:
-    if "\x01" in stored:
-        return _ESCAPED.sub(lambda match: "\x00" if match[1] == "\x02" else match[1], stored)
-    return stored
-
-
-_ESCAPED = re.compile("\x01(.)", re.DOTALL)
-
-
-def _decode(value: Any) -> bytes:
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
-        return base64.b64decode(value[0], validate=True)
-    raise ValueError(f"a field holds {type(value).__name__}, not a string")
 
 
 class PostgresStore(PostgresIndex, ServerSessionStore):
@@ -239,7 +166,7 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
         #: The table's name as it appears in SQL, schema-qualified when *schema* is set.
         self.qualified = qualified
         # The only names put into SQL text: checked against _IDENTIFIER, and quoted.
-        self._sql = {name: sql.replace("TABLE", qualified) for name, sql in _SQL.items()}
+        self._sql = {name: sql.replace("TABLE", qualified) for name, sql in SQL.items()}
         self._lock = threading.Lock()
         self._pool: Any = None
         self._pid = os.getpid()
@@ -402,7 +329,7 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
             data = row[0]
             if not isinstance(data, dict):
                 raise ValueError(f"the record is {a(type(data).__name__)}, not an object")
-            return {_unfield(field): _decode(value) for field, value in data.items()} or None
+            return {unfield(field): decode_value(value) for field, value in data.items()} or None
         except ValueError as exc:
             log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
             self.delete(key)
@@ -421,8 +348,8 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
         Jsonb = self._psycopg.types.json.Jsonb
         params = {
             "key": key,
-            "changed": Jsonb({_field(f): _encode(value) for f, value in changed.items()}),
-            "removed": [_field(field) for field in removed],
+            "changed": Jsonb({field_name(f): encode_value(value) for f, value in changed.items()}),
+            "removed": [field_name(field) for field in removed],
             "ttl": int(ttl),
         }
         sql = self._sql["create" if create else "update"]

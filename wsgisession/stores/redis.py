@@ -44,9 +44,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-import os
 import threading
-import weakref
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -54,6 +52,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
+from ._redis_connections import Connections
 from ._redis_index import RedisIndex
 from .base import ServerSessionStore
 
@@ -73,79 +72,6 @@ if redis.call('EXISTS', key) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
 return 1
 """
 _SAVE_SHA = hashlib.sha1(_SAVE, usedforsecurity=False).hexdigest()
-
-
-class _Connections:
-    """Idle redis-py connections of one process, most recently used first.
-
-    Taking one is a ``list.pop()`` (atomic under the GIL), so threads share the stack
-    without a lock and without redis-py's per-checkout health check. The check is
-    not needed because a connection goes back only after a complete reply: one
-    interrupted mid-command (a timeout, an exception) is closed, never reused, so no
-    stale reply can be read by the next command. One that the server closed while
-    it sat idle fails on its next use with a ``ConnectionError``, and the command is
-    sent once more on a new connection.
-    """
-
-    def __init__(self, redis: Any, factory: Any) -> None:
-        self._factory = factory
-        self._idle: list[Any] = []
-        self._connection_error = redis.exceptions.ConnectionError
-        self._response_error = redis.exceptions.ResponseError
-        _ALL_CONNECTIONS.add(self)
-
-    def call(self, *args: Any) -> Any:
-        """Send one command and return its reply (one round trip).
-
-        :raises redis.exceptions.RedisError: Redis is unreachable, too slow or refused it.
-        """
-        idle = self._idle
-        for attempt in (1, 2):
-            try:
-                conn = idle.pop()
-            except IndexError:
-                conn = self._factory()
-            try:
-                conn.send_packed_command(conn.pack_command(*args), check_health=False)
-                reply = conn.read_response()
-            except self._response_error:
-                idle.append(conn)  # an error reply is a complete reply
-                raise
-            except self._connection_error:
-                conn.disconnect()
-                if attempt == 2:
-                    raise
-                continue
-            except BaseException:
-                conn.disconnect()
-                raise
-            idle.append(conn)
-            return reply
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def forget(self) -> None:
-        """Drop the idle connections without closing them (a forked child's copies)."""
-        self._idle = []
-
-    def close(self) -> None:
-        """Close every idle connection."""
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.disconnect()
-
-
-_ALL_CONNECTIONS: weakref.WeakSet[_Connections] = weakref.WeakSet()
-
-
-def _after_fork() -> None:
-    # A child must not talk on its parent's sockets: both would read each other's
-    # replies. Registered once, instead of a getpid() on every command.
-    for connections in list(_ALL_CONNECTIONS):
-        connections.forget()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _import_redis() -> Any:
@@ -213,7 +139,7 @@ class RedisStore(RedisIndex, ServerSessionStore):
         self.socket_timeout = socket_timeout
         self._owns_client = client is None
         self._client = client
-        self._connections: _Connections | None = None
+        self._connections: Connections | None = None
         self._lock = threading.Lock()
         #: (sentinels, service name, master options) when Redis Sentinel is used.
         self._sentinel: tuple[list[tuple[str, int]], str, dict[str, Any]] | None = None
@@ -359,7 +285,7 @@ class RedisStore(RedisIndex, ServerSessionStore):
         # request reaches the new one.
         return sentinel.master_for(name, **{**options, **timeouts})
 
-    def _fast(self) -> _Connections | None:
+    def _fast(self) -> Connections | None:
         """The store's own connections, or ``None`` to go through the client's API.
 
         Only for a client the store made with a plain connection pool: a client you
@@ -377,7 +303,7 @@ class RedisStore(RedisIndex, ServerSessionStore):
             with self._lock:
                 if self._connections is None:
                     kwargs = dict(pool.connection_kwargs)
-                    self._connections = _Connections(
+                    self._connections = Connections(
                         self._redis, partial(pool.connection_class, **kwargs)
                     )
                 connections = self._connections
