@@ -47,14 +47,15 @@ from werkzeug.wsgi import ClosingIterator
 
 from .._input import keep_body_readable
 from ..access.csrf import csrf_token
-from ..access.devices import Devices, forget_device, record_login, track_devices, tracking_options
+from ..access.devices import Devices, track_devices, tracking_options
 from ..config import middleware_options
 from ..context import SESSION_KEY, bind, unbind
 from ..errors import StoreUnavailable
 from ..middleware import SessionMiddleware, check_store_at_start
 from ..request.params import set_path_params
 from ..stores.cookie import CookieStore
-from ._view import SessionView
+from ._flask_login import _connect_flask_login
+from ._flask_session import FlaskSession
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -77,87 +78,6 @@ _SAVED_KEY = "wsgisession.flask.saved"
 
 #: How many configurations (secret keys, cookie settings …) are kept built at once.
 _CONFIGURATIONS = 8
-
-
-class FlaskSession(SessionView, SessionMixin):
-    """``flask.session``: Flask's session API over a :class:`~wsgisession.Session`.
-
-    Every mapping operation goes to the wsgisession session (:attr:`session`), which
-    is also :data:`wsgisession.session` during the request. :meth:`clear`,
-    :meth:`regenerate` and :meth:`invalidate` are the wsgisession ones.
-
-    :param session: The wsgisession session of the request.
-    :param lifetime: The ``max_age`` a permanent session gets (seconds).
-    """
-
-    def __init__(self, session: Session, *, lifetime: int | None) -> None:
-        super().__init__(session)
-        self._lifetime = lifetime
-        self._accessed = False
-        self._refresh_loaded = False
-        self._forced = False
-        self._writes_seen = 0
-
-    def clear(self) -> None:
-        """Remove every key; data set afterwards gets a new session id."""
-        self.session.clear()
-
-    def regenerate(self) -> None:
-        """Keep the data under a new session id (call it when privileges change)."""
-        self.session.regenerate()
-
-    def invalidate(self) -> None:
-        """End the session now, in the store too (logout)."""
-        self.session.invalidate()
-
-    @property
-    def permanent(self) -> bool:
-        """``True`` when the session cookie outlives the browser.
-
-        Setting it to ``True`` gives the session a lifetime of
-        ``PERMANENT_SESSION_LIFETIME`` (or the ``max_age`` given to :func:`init_app`),
-        remembered with the session; ``False`` makes its cookie end with the browser.
-        """
-        return self.session.max_age is not None
-
-    @permanent.setter
-    def permanent(self, value: bool) -> None:
-        wanted = self._lifetime if value else None
-        if self.session.max_age != wanted:
-            self.session.max_age = wanted
-
-    @property
-    def new(self) -> bool:  # type: ignore[override]
-        """``True`` when the client had no valid session (loads the session)."""
-        return self.session.new
-
-    @property
-    def modified(self) -> bool:
-        """Whether the session was written during this request (or set ``True``).
-
-        A change in place to a nested value counts too, compared by content; it is
-        saved whatever this says.
-        """
-        session = self.session
-        if self._forced or (session.accessed and session.write_count > self._writes_seen):
-            return True
-        return session.modified
-
-    @modified.setter
-    def modified(self, value: bool) -> None:
-        self._forced = bool(value)
-        if not value:
-            self._writes_seen = self.session.write_count
-
-    @property
-    def accessed(self) -> bool:
-        """Whether the request used the session (``flask.session`` or wsgisession's)."""
-        return self._accessed or (self.session.accessed and not self._refresh_loaded)
-
-    @accessed.setter
-    def accessed(self, value: bool) -> None:
-        # Flask sets it each time flask.session is used in the request.
-        self._accessed = bool(value)
 
 
 class WsgiSessionInterface(SessionInterface):
@@ -452,40 +372,3 @@ def _csrf_global(app: Flask) -> dict[str, Any]:
     if "csrf_token" in app.jinja_env.globals:
         return {}
     return {"csrf_token": csrf_token}
-
-
-def _connect_flask_login(app: Flask) -> None:
-    try:
-        from flask_login import signals
-    except ImportError:
-        return
-    for signal in (signals.user_logged_in, signals.user_loaded_from_cookie):
-        signal.connect(_logged_in, app, weak=False)
-    signals.user_logged_out.connect(_logged_out, app, weak=False)
-
-
-def _request_session() -> Session | None:
-    from flask import request
-
-    session: Session | None = request.environ.get(SESSION_KEY)
-    return session
-
-
-def _logged_in(sender: Flask, **extra: Any) -> None:
-    # A login changes privileges: the id the session had before (maybe planted by
-    # an attacker) must not carry them.
-    session = _request_session()
-    if session is None:
-        return
-    session.regenerate()
-    user = extra.get("user")
-    user_id = user.get_id() if user is not None else None
-    if user_id is not None:
-        record_login(user_id, session.environ)  # does nothing unless tracking is on
-
-
-def _logged_out(sender: Flask, **extra: Any) -> None:
-    session = _request_session()
-    if session is not None:
-        forget_device(session)
-        session.regenerate()
