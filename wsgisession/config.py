@@ -27,6 +27,20 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from ._config_values import (
+    _bool,
+    _fail,
+    _float,
+    _float_or_none,
+    _int,
+    _optional_str,
+    _samesite,
+    _seconds,
+    _secret,
+    _secret_list,
+    _secure,
+    _str,
+)
 from .errors import ConfigurationError
 from .middleware import SessionMiddleware
 from .stores.base import ClientSessionStore, ServerSessionStore
@@ -44,100 +58,6 @@ __all__ = ["from_config", "middleware_options", "store_from_url"]
 Store = ClientSessionStore | ServerSessionStore
 
 _ENV_PREFIX = "WSGISESSION_"
-_NONE = frozenset({"", "none", "null"})
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-
-
-# -- converting values (native from TOML/dicts, strings from env vars and URLs) --
-
-
-def _fail(setting: str, value: Any, expected: str) -> ConfigurationError:
-    return ConfigurationError(f"{setting} must be {expected}, not {value!r}")
-
-
-def _str(setting: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise _fail(setting, value, "a string")
-    return value
-
-
-def _secret(setting: str, value: Any) -> str | bytes:
-    # A framework's own key may be bytes (Flask's app.secret_key often is).
-    return value if isinstance(value, bytes) else _str(setting, value)
-
-
-def _secret_list(setting: str, value: Any) -> list[str | bytes]:
-    if isinstance(value, list | tuple) and all(isinstance(item, str | bytes) for item in value):
-        return list(value)
-    return list(_str_list(setting, value))
-
-
-def _optional_str(setting: str, value: Any) -> str | None:
-    if value is None or value is False or (isinstance(value, str) and value.lower() in _NONE):
-        return None
-    return _str(setting, value)
-
-
-def _str_list(setting: str, value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
-        return list(value)
-    raise _fail(setting, value, "a list of strings (in an env var: comma-separated)")
-
-
-def _int(setting: str, value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(setting, value, "a whole number")
-    return value
-
-
-def _float(setting: str, value: Any) -> float:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        return float(value)
-    except (TypeError, ValueError):
-        raise _fail(setting, value, "a number") from None
-
-
-def _float_or_none(setting: str, value: Any) -> float | None:
-    if value is None or (isinstance(value, str) and value.lower() in _NONE):
-        return None
-    return _float(setting, value)
-
-
-def _seconds(setting: str, value: Any) -> int | None:
-    if value is None or value is False or (isinstance(value, str) and value.lower() in _NONE):
-        return None
-    return _int(setting, value)
-
-
-def _bool(setting: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-        return value.lower() in _TRUE
-    raise _fail(setting, value, "true or false")
-
-
-def _samesite(setting: str, value: Any) -> str | None:
-    # "None" is a SameSite value (cross-site allowed); no attribute at all is false.
-    if value is None or value is False:
-        return None
-    value = _str(setting, value)
-    return None if value.lower() in _FALSE | {""} else value
-
-
-def _secure(setting: str, value: Any) -> bool | None:
-    if value is None or (isinstance(value, str) and value.lower() in _NONE | {"auto"}):
-        return None
-    return _bool(setting, value)
-
-
 #: The settings of :func:`from_config` passed on to SessionMiddleware, with how to
 #: read each. ``store`` and ``store_options`` are handled apart.
 _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
