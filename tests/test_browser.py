@@ -84,7 +84,6 @@ def submit(driver: Any, form_action: str, **fields: str) -> None:
     """Fill the named fields of the form posting to *form_action*, submit it, and
     wait until the page it leads to (after the redirect) has loaded."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     form = driver.find_element(By.CSS_SELECTOR, f'form[action^="{form_action}"]')
@@ -97,8 +96,22 @@ def submit(driver: Any, form_action: str, **fields: str) -> None:
     # A click returns before the navigation it starts: wait for the old page to go
     # and the new one to finish loading.
     wait = WebDriverWait(driver, 30)
-    wait.until(expected_conditions.staleness_of(old_page))
+    wait.until(lambda d: _gone(old_page))
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _gone(element: Any) -> bool:
+    """Whether *element* belongs to a page the browser has left."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        element.is_enabled()
+    except WebDriverException:
+        # StaleElementReferenceException, or Chromium's "Node with given id does not
+        # belong to the document" when the check lands mid-navigation: both say the
+        # old page is gone (selenium's staleness_of lets the second one escape).
+        return True
+    return False
 
 
 #: Where the screenshots go: CI keeps this folder as an artifact (see the README).
