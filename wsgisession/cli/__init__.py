@@ -171,17 +171,18 @@ def _secret(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- inspect ---------------------------------------------------------------------
+# -- gc --------------------------------------------------------------------------
+
+
+def _store_url(args: argparse.Namespace, example: str) -> str:
+    url: str | None = args.store or os.environ.get("WSGISESSION_STORE")
+    if not url:
+        raise CommandError(f"no store: pass --store URL ({example}) or set WSGISESSION_STORE")
+    return url
 
 
 def _gc(args: argparse.Namespace) -> int:
-    url = args.store or os.environ.get("WSGISESSION_STORE")
-    if not url:
-        raise CommandError(
-            "no store: pass --store URL (sqlite:///relative/path or sqlite:////absolute/path)"
-            " or set WSGISESSION_STORE"
-        )
-    store = store_from_url(url)
+    store = store_from_url(_store_url(args, "sqlite:///relative/path or sqlite:////absolute/path"))
     _must_exist(store)
     purge = getattr(store, "gc", None)
     if not callable(purge):
@@ -238,12 +239,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    url = args.store or os.environ.get("WSGISESSION_STORE")
-    if not url:
-        raise CommandError(
-            "no store: pass --store URL (postgresql://user@host/db) or set WSGISESSION_STORE"
-        )
-    store = store_from_url(url)
+    store = store_from_url(_store_url(args, "postgresql://user@host/db"))
     migrate = getattr(store, "migrate", None)
     if not callable(migrate):
         print(f"{store!r} needs no migration: it creates what it needs by itself")
