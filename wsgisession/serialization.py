@@ -31,6 +31,14 @@ dict that looks tagged  ``{" o": [key, value]}``
 Everything else JSON can hold (``str``, ``int``, ``float``, ``bool``, ``None``,
 ``list``, ``dict``) is written as itself, compactly. Any other type raises
 :class:`TypeError` naming the type and where in the value it was found.
+
+With `orjson <https://github.com/ijl/orjson>`_ installed (``pip install
+"wsgisession[speedups]"``), it encodes and decodes what it handles exactly as the
+standard library does, three to ten times faster: values made of ``dict``,
+``list``, ``str``, ``int``, ``bool`` and ``None`` that encode to ASCII, and, when
+reading, untagged JSON with no number 19 digits long. Everything else takes the
+standard library's path. ``tests/test_serialization_speedups.py`` checks the two
+agree, byte for byte when writing.
 """
 
 from __future__ import annotations
@@ -43,6 +51,12 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+
+_orjson: Any
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the speedups extra is optional
+    _orjson = None
 
 try:
     from markupsafe import Markup as _Markup
@@ -68,6 +82,8 @@ _decode_tagged = json.JSONDecoder(object_hook=lambda d: _untag(d)).decode
 def dumps(value: Any, *, where: str = "the value") -> str:
     """Serialize *value* to compact tagged JSON (an ASCII ``str``).
 
+    The same value gives the same text, with or without orjson.
+
     :param value: The value to serialize.
     :param where: What *value* is (``"session['cart']"``), used only to say where an
         unsupported value was found.
@@ -75,6 +91,15 @@ def dumps(value: Any, *, where: str = "the value") -> str:
     :raises ValueError: *value* contains itself.
     """
     try:
+        if _orjson is not None and _plain(value):
+            try:
+                text: bytes = _orjson.dumps(value)
+            except _orjson.JSONEncodeError:
+                pass  # an integer beyond 64 bits, a lone surrogate, nesting over 254
+            else:
+                # The standard library escapes the rest as \uXXXX: DEL too.
+                if text.isascii() and b"\x7f" not in text:
+                    return text.decode("ascii")
         return _encode(_tag(value) if _needs_tags(value) else value)
     except RecursionError as exc:
         raise ValueError(
@@ -99,12 +124,71 @@ def loads(text: str | bytes) -> Any:
     :raises RecursionError: *text* is nested too deeply to be real session data.
     """
     if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    # A tag can only appear as '{" ' in compact JSON (inside a string a quote is
-    # always escaped), so most payloads take the all-C path with no object hook.
+        # A tag can only appear as '{" ' in compact JSON (inside a string a quote is
+        # always escaped), so most payloads take the all-C path with no object hook.
+        if b'{" ' in text:
+            return _decode_tagged(text.decode("utf-8"))
+        if _orjson is not None and not _long_number(text):
+            try:
+                return _orjson.loads(text)
+            except _orjson.JSONDecodeError:
+                pass  # NaN, a lone surrogate, deep nesting: the standard library decides
+        return _decode_plain(text.decode("utf-8"))
     if '{" ' in text:
         return _decode_tagged(text)
     return _decode_plain(text)
+
+
+# orjson reads an integer beyond 64 bits as a float, silently. Such a number has
+# at least 19 digits in a row: every digit maps to "0", and a run of 19 found by
+# bytes.find (a regex search cost ten times more) that could start a number sends
+# the text to the standard library. A run inside a string only costs the fast path.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN = b"0" * 19
+
+
+def _long_number(text: bytes) -> bool:
+    """Whether *text* may hold a number of 19 digits or more."""
+    mapped = text.translate(_DIGITS_AS_ZERO)
+    start = mapped.find(_NINETEEN)
+    while start != -1:
+        if start == 0 or text[start - 1] in b"-,:[ \t\r\n":
+            return True
+        # Inside a string, so is the rest of the run: look on from the next quote.
+        quote = text.find(b'"', start)
+        if quote == -1:
+            return True
+        start = mapped.find(_NINETEEN, quote)
+    return False
+
+
+_PLAIN_LEAVES = frozenset({str, int, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """Whether orjson writes *value* byte for byte as the standard library does.
+
+    Exact types only: a ``str`` subclass may be ``Markup``, and orjson writes
+    tuples, UUIDs, dataclasses and enums natively where they must be tagged or
+    refused. No floats (orjson spells ``1e+16`` as ``1e16``), only ``str`` keys and
+    no tag-like one-key dict. Non-ASCII text is caught after encoding.
+    """
+    t = type(value)
+    if t is dict:
+        if len(value) == 1:
+            k = next(iter(value))
+            if type(k) is str and k[:1] == " ":
+                return False
+        for k, v in value.items():
+            if type(k) is not str or (type(v) not in _PLAIN_LEAVES and not _plain(v)):
+                return False
+        return True
+    if t is list:
+        for v in value:  # noqa: SIM110 - any() with a generator is what this avoids
+            if type(v) not in _PLAIN_LEAVES and not _plain(v):
+                return False
+        return True
+    return t in _PLAIN_LEAVES
 
 
 def _needs_tags(value: Any) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import serialization
@@ -46,6 +46,14 @@ class SessionTimes:
     absolute_max_age: int | None
     #: As configured; ``None`` derives it per session from the idle timeout.
     refresh_interval: int | None = None
+    # idle_limit() and the renewal interval of a session without its own lifetime
+    # (most sessions), worked out once: both are asked on every load.
+    _default_idle: int | None = field(default=None, init=False, repr=False, compare=False)
+    _default_refresh: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_default_idle", self._idle_limit(None))
+        object.__setattr__(self, "_default_refresh", self._refresh_interval(None))
 
     def idle_limit(self, lifetime: int | None) -> int | None:
         """How long the session may go unused before the server refuses it.
@@ -54,6 +62,9 @@ class SessionTimes:
         after :data:`BROWSER_SESSION_TTL` unused unless ``absolute_max_age`` caps it,
         so a cookie copied years ago never logs in.
         """
+        return self._default_idle if lifetime is None else self._idle_limit(lifetime)
+
+    def _idle_limit(self, lifetime: int | None) -> int | None:
         max_age = self.max_age if lifetime is None else (lifetime or None)
         if max_age is None and self.absolute_max_age is None:
             return BROWSER_SESSION_TTL
@@ -65,7 +76,7 @@ class SessionTimes:
         """Why a session issued and created at these times is no longer valid, if it isn't."""
         if issued > now + CLOCK_SKEW or created > now + CLOCK_SKEW:
             return "its timestamp is in the future"
-        idle = self.idle_limit(lifetime)
+        idle = self._default_idle if lifetime is None else self._idle_limit(lifetime)
         if idle is not None and now - issued > idle:
             return "it was idle too long"
         if self.absolute_max_age is not None and now - created > self.absolute_max_age:
@@ -76,16 +87,20 @@ class SessionTimes:
         """Whether a read-only session should have its idle timeout renewed now."""
         if issued is None:
             return False
+        interval = self._default_refresh if lifetime is None else self._refresh_interval(lifetime)
+        return interval is not None and now - issued >= interval
+
+    def _refresh_interval(self, lifetime: int | None) -> int | None:
         interval = self.refresh_interval
         if interval is None or (self.max_age if lifetime is None else lifetime) in (None, 0):
             # A browser-session cookie has no Max-Age to renew, only the server's bound
             # on it: a tenth of that is often enough, whatever refresh_interval says
             # (Flask's SESSION_REFRESH_EACH_REQUEST renews permanent sessions only).
-            idle = self.idle_limit(lifetime)
+            idle = self._idle_limit(lifetime)
             if idle is None:
-                return False
+                return None
             interval = max(1, idle // 10)
-        return now - issued >= interval
+        return interval
 
     def cookie_max_age(self, created: int, now: int, lifetime: int | None = None) -> int | None:
         """The cookie's Max-Age: the idle timeout, cut short by absolute expiry."""
@@ -159,8 +174,11 @@ def _biggest_keys(data: dict[str, Any]) -> list[tuple[str, int]]:
 
 def _keep_mutable(session: Session) -> None:
     # After a save only keys holding mutable values can still change unseen.
-    data = session._data or {}
-    session._dirty = {k for k in session._dirty if k in data and type(data[k]) not in _IMMUTABLE}
+    if session._dirty:
+        data = session._data or {}
+        session._dirty = {
+            k for k in session._dirty if k in data and type(data[k]) not in _IMMUTABLE
+        }
 
 
 class _Base:

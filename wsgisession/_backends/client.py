@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadData
 
@@ -74,7 +74,7 @@ class ClientBackend(_Base):
         state.issued = contents.issued
         state.loaded = payload
         state.stale = contents.stale_key
-        session.new = False
+        session._new = False
         return contents.data
 
     def read_cookie(self, value: str) -> CookieContents:
@@ -110,13 +110,13 @@ class ClientBackend(_Base):
     def _payload(self, session: Session) -> bytes:
         state = session.state
         assert state is not None
-        body = serialization.dumps(session._data, where="session").encode("ascii")
+        body = serialization.dumps(session._data, where="session").encode()
         if state.lifetime is None:
             return b"[%d,%s]" % (state.created, body)
         return b"[%d,%s,%d]" % (state.created, body, state.lifetime)
 
     def session_changed(self, session: Session) -> bool:
-        state = cast("_ClientState", session.state)
+        state: _ClientState = session.state  # type: ignore[assignment]
         if state.loaded is None:
             return bool(session._data)
         return bool(session._dirty) and self._payload(session) != state.loaded
@@ -125,7 +125,7 @@ class ClientBackend(_Base):
         """Nothing to delete on the server; the save deletes the cookie."""
 
     def _save(self, session: Session, now: int, *, late: bool) -> str | None:
-        state = cast("_ClientState", session.state)
+        state: _ClientState = session.state  # type: ignore[assignment]
         data = session._data
         if late:
             if session._writes != state.writes or self.session_changed(session):

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadData
 
@@ -15,6 +15,7 @@ from ..cookies import CookieOptions
 from ..errors import StoreUnavailable
 from ..events import EventName
 from ..sessions import ServerSessionState, Session
+from ..signing import VerifiedMemo
 from .base import (
     _SID,
     CookieContents,
@@ -58,6 +59,8 @@ class ServerBackend(_Base):
         #: Seconds an old id still leads to the session after a rotation without a
         #: privilege change (``regenerate(privilege_change=False)``); 0: never.
         self.rotation_grace = 0
+        # The id cookie comes back unchanged on most requests (see VerifiedMemo).
+        self._memo: VerifiedMemo[CookieContents] = VerifiedMemo()
 
     @staticmethod
     def store_key(sid: str) -> str:
@@ -123,7 +126,7 @@ class ServerBackend(_Base):
         state.created = contents.created
         state.issued = contents.issued
         state.stale = contents.stale_key
-        session.new = False
+        session._new = False
         return data
 
     def _follow(self, marker: bytes, now: int) -> tuple[str, dict[str, bytes] | None]:
@@ -152,7 +155,7 @@ class ServerBackend(_Base):
         old record keeps only the marker: for ``rotation_grace`` seconds after a
         rotation without a privilege change, else for one second, leading nowhere.
         """
-        state = cast("ServerSessionState", session.state)
+        state: ServerSessionState = session.state  # type: ignore[assignment]
         assert state.key is not None
         grace = self.rotation_grace if session._rotate else 0
         marker = b"-> %s %d" % (state.key.encode("ascii"), now + grace if grace else 0)
@@ -165,6 +168,13 @@ class ServerBackend(_Base):
         :raises itsdangerous.BadData: a bad signature.
         :raises ValueError: the signed value is not a session id.
         """
+        contents = self._memo.get(value)
+        if contents is None:
+            contents = self._verify(value)
+            self._memo.put(value, contents)
+        return contents
+
+    def _verify(self, value: str) -> CookieContents:
         unsigned = self.signer.unsign(value)
         # "id.created", or "id.created.lifetime" for a session with its own lifetime
         sid, _, times = unsigned.value.partition(b".")
@@ -198,13 +208,14 @@ class ServerBackend(_Base):
         return dict(zip(record, values, strict=True))
 
     def _diff(self, session: Session) -> tuple[dict[str, bytes], list[str]]:
-        raw = cast("ServerSessionState", session.state).raw
+        state: ServerSessionState = session.state  # type: ignore[assignment]
+        raw = state.raw
         data = session._data or {}
         changed: dict[str, bytes] = {}
         removed: list[str] = []
         for key in session._dirty:
             if key in data:
-                value = serialization.dumps(data[key], where=f"session[{key!r}]").encode("ascii")
+                value = serialization.dumps(data[key], where=f"session[{key!r}]").encode()
                 if raw.get(key) != value:
                     changed[key] = value
             elif key in raw:
@@ -213,11 +224,11 @@ class ServerBackend(_Base):
 
     def session_changed(self, session: Session) -> bool:
         changed, removed = self._diff(session)
-        state = cast("ServerSessionState", session.state)
+        state: ServerSessionState = session.state  # type: ignore[assignment]
         return bool(changed or removed) or (state.key is None and bool(session._data))
 
     def invalidate_session(self, session: Session) -> None:
-        state = cast("ServerSessionState", session.state)
+        state: ServerSessionState = session.state  # type: ignore[assignment]
         if state.key is not None:
             try:
                 self.store.delete(state.key)
@@ -228,18 +239,22 @@ class ServerBackend(_Base):
             state.raw = {}
 
     def _id_cookie(self, session: Session, now: int) -> str:
-        state = cast("ServerSessionState", session.state)
+        state: ServerSessionState = session.state  # type: ignore[assignment]
         assert state.sid is not None
         value = b"%s.%d" % (state.sid.encode("ascii"), state.created)
         if state.lifetime is not None:
             value += b".%d" % state.lifetime
-        signed = self.signer.sign(value, now)
+        signed = self.signer.sign(value, now).decode("ascii")
+        self._memo.put(
+            signed,
+            CookieContents(state.created, now, False, sid=state.sid, lifetime=state.lifetime),
+        )
         state.saved_lifetime = state.lifetime
         state.issued = now
         state.stale = False
         state.had_cookie = True
         return self.cookie.set_header(
-            signed.decode("ascii"),
+            signed,
             session.environ or {},
             max_age=self.times.cookie_max_age(state.created, now, state.lifetime),
         )
@@ -259,7 +274,7 @@ class ServerBackend(_Base):
     def _tracked(self, session: Session, old_key: str | None, ttl: int) -> bool:
         """Tell the hooks the record was created, moved or refreshed; ``False``: revoked."""
         hooks = self.hooks
-        state = cast("ServerSessionState", session.state)
+        state: ServerSessionState = session.state  # type: ignore[assignment]
         assert hooks is not None
         assert state.key is not None
         if old_key != state.key:
@@ -275,14 +290,14 @@ class ServerBackend(_Base):
         return False
 
     def _ended_cookie(self, session: Session, *, late: bool) -> str | None:
-        state = cast("ServerSessionState", session.state)
+        state: ServerSessionState = session.state  # type: ignore[assignment]
         if late or not state.had_cookie:
             return None
         state.had_cookie = False
         return self.cookie.delete_header(session.environ or {})
 
     def _save_to_store(self, session: Session, now: int, *, late: bool) -> str | None:
-        state = cast("ServerSessionState", session.state)
+        state: ServerSessionState = session.state  # type: ignore[assignment]
         data = session._data or {}
         store = self.store
         old_key = None
@@ -316,8 +331,7 @@ class ServerBackend(_Base):
             sid = secrets.token_urlsafe(32)
             key = self.store_key(sid)
             fields = {
-                k: serialization.dumps(v, where=f"session[{k!r}]").encode("ascii")
-                for k, v in data.items()
+                k: serialization.dumps(v, where=f"session[{k!r}]").encode() for k, v in data.items()
             }
             store.save(key, fields, (), ttl, create=True)
             state.sid, state.key, state.raw = sid, key, fields

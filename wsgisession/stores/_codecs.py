@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 
-from ..signing import PurposeSigner, Unsigned, b64decode, b64encode
+from ..signing import PurposeSigner, Unsigned, VerifiedMemo, b64decode, b64encode
 from .base import CookieCodec
 
 __all__ = ["SignedCodec", "inflate"]
@@ -39,6 +40,7 @@ class SignedCodec(CookieCodec):
     def __init__(self, signer: PurposeSigner, compress_min_size: int | None) -> None:
         self._signer = signer
         self._compress_min_size = compress_min_size
+        self._memo: VerifiedMemo[Unsigned] = VerifiedMemo()
 
     def encode(self, payload: bytes) -> str:
         body = b64encode(payload)
@@ -47,9 +49,19 @@ class SignedCodec(CookieCodec):
             compressed = b"." + b64encode(zlib.compress(payload))
             if len(compressed) < len(body):
                 body = compressed
-        return self._signer.sign(body).decode("ascii")
+        now = int(time.time())
+        value = self._signer.sign(body, now).decode("ascii")
+        self._memo.put(value, Unsigned(payload, now, False))
+        return value
 
     def decode(self, value: str) -> Unsigned:
+        unsigned = self._memo.get(value)
+        if unsigned is None:
+            unsigned = self._verify(value)
+            self._memo.put(value, unsigned)
+        return unsigned
+
+    def _verify(self, value: str) -> Unsigned:
         unsigned = self._signer.unsign(value)
         body = unsigned.value
         payload = inflate(b64decode(body[1:])) if body[:1] == b"." else b64decode(body)

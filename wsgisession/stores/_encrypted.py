@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature
 
-from ..signing import _MAX_TIMESTAMP, Unsigned, b64decode, b64encode
+from ..signing import _MAX_TIMESTAMP, Unsigned, VerifiedMemo, b64decode, b64encode
 from ._codecs import inflate
 from .base import CookieCodec
 
@@ -104,21 +104,32 @@ class EncryptedCodec(CookieCodec):
         purpose_bytes = purpose.encode("utf-8")
         self._aad = {V1: V1 + purpose_bytes, V2: V2 + purpose_bytes}
         self._compress_min_size = compress_min_size
+        self._memo: VerifiedMemo[Unsigned] = VerifiedMemo()
 
     def encode(self, payload: bytes) -> str:
-        flags = _RAW
+        flags, body = _RAW, payload
         limit = self._compress_min_size
         if limit is not None and len(payload) >= limit:
             compressed = zlib.compress(payload)
             if len(compressed) < len(payload):
-                flags, payload = _ZLIB, compressed
-        plaintext = bytes((flags,)) + int(time.time()).to_bytes(8, "big") + payload
+                flags, body = _ZLIB, compressed
+        now = int(time.time())
+        plaintext = bytes((flags,)) + now.to_bytes(8, "big") + body
         salt = os.urandom(_COOKIE_SALT)
         aead = AESGCM(cookie_key(self._masters[0], salt))
         sealed = aead.encrypt(_ZERO_NONCE, plaintext, self._aad[V2])
-        return b64encode(V2 + salt + sealed).decode("ascii")
+        value = b64encode(V2 + salt + sealed).decode("ascii")
+        self._memo.put(value, Unsigned(payload, now, False))
+        return value
 
     def decode(self, value: str) -> Unsigned:
+        unsigned = self._memo.get(value)
+        if unsigned is None:
+            unsigned = self._verify(value)
+            self._memo.put(value, unsigned)
+        return unsigned
+
+    def _verify(self, value: str) -> Unsigned:
         raw = value.encode("ascii")  # UnicodeEncodeError is a ValueError
         blob = b64decode(raw)
         # base64 is malleable (padding, spare low bits): accept only the encoding we

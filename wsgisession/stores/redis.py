@@ -314,43 +314,52 @@ class RedisStore(RedisIndex, ServerSessionStore):
         try:
             yield
         except self._redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(
-                f"Redis at {self._where} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(f"Redis at {self._where} failed: {type(exc).__name__}: {exc}")
 
     def load(self, key: str) -> dict[str, bytes] | None:
         """The record under *key*: one ``HGETALL``."""
         name = self.prefix + key
-        with self._errors():
-            fast = self._fast()
+        # try/except rather than _errors(): a generator-based context manager costs
+        # a tenth of a session load, and load and save run on every use.
+        try:
+            fast = self._connections if self._connections is not None else self._fast()
             try:
                 if fast is None:
                     raw = self.client.hgetall(name)
                 else:
                     reply = fast.call("HGETALL", name)
-                    # RESP2: a flat list of field, value; RESP3 (?protocol=3): a map.
-                    raw = (
-                        reply
-                        if type(reply) is dict
-                        else dict(zip(reply[::2], reply[1::2], strict=True))
-                    )
+                    if type(reply) is list:  # RESP2: field, value, field, value …
+                        try:
+                            fields = map(bytes.decode, reply[::2])
+                            return dict(zip(fields, reply[1::2], strict=True)) or None
+                        except (ValueError, TypeError) as exc:
+                            self._corrupt(name, exc)
+                            return None
+                    raw = reply  # RESP3 (?protocol=3): a map
             except self._redis.exceptions.ResponseError as exc:
                 if "WRONGTYPE" not in str(exc):
                     raise
-                raw = None
+                self._corrupt(name, ValueError("not a hash"))
+                return None
             try:
-                if raw is None:
-                    raise ValueError("not a hash")
                 return {
                     (f if isinstance(f, str) else f.decode("utf-8")): (
                         v.encode("utf-8") if isinstance(v, str) else v
                     )
                     for f, v in raw.items()
                 } or None
-            except ValueError as exc:
-                log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
-                self._delete(name)
+            except (ValueError, AttributeError) as exc:
+                self._corrupt(name, exc)
                 return None
+        except self._redis.exceptions.RedisError as exc:
+            raise self._unavailable(exc) from exc
+
+    def _corrupt(self, name: str, exc: Exception) -> None:
+        log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
+        self._delete(name)
 
     def save(
         self,
@@ -367,14 +376,16 @@ class RedisStore(RedisIndex, ServerSessionStore):
             args += (field, value)
         args.extend(removed)
         name = self.prefix + key
-        with self._errors():
-            fast = self._fast()
+        try:
+            fast = self._connections if self._connections is not None else self._fast()
             call = self.client.execute_command if fast is None else fast.call
             try:
                 result = call("EVALSHA", _SAVE_SHA, 1, name, *args)
             except self._redis.exceptions.NoScriptError:
                 # First use on this server (or after a restart): EVAL also caches it.
                 result = call("EVAL", _SAVE, 1, name, *args)
+        except self._redis.exceptions.RedisError as exc:
+            raise self._unavailable(exc) from exc
         return bool(int(result))
 
     def delete(self, key: str) -> None:

@@ -1,0 +1,145 @@
+"""A cookie verified once is not verified again, and that changes nothing else.
+
+Each middleware remembers the last :data:`~wsgisession.signing.MEMO_SIZE` session
+cookie values that verified. Expiry, revocation and the store lookup still happen
+on every request; forged values are never remembered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from werkzeug.test import Client
+from werkzeug.wrappers import Request
+
+from wsgisession import CookieStore, LRUStore, SessionMiddleware, session
+from wsgisession.signing import MEMO_SIZE
+
+from .conftest import SECRET, Clock, text_app
+
+
+def view(request: Request) -> str:
+    if request.path == "/login":
+        session["user"] = request.args.get("user", "alice")
+        return "in"
+    if request.path == "/logout":
+        session.invalidate()
+        return "out"
+    return str(session.get("user"))
+
+
+def _verifier(app: SessionMiddleware) -> Any:
+    """What verifies this middleware's cookies: the codec, or the server backend."""
+    backend: Any = app._backend
+    return backend.codec if hasattr(backend, "codec") else backend
+
+
+def _count_verifications(app: SessionMiddleware, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    verifier = _verifier(app)
+    calls: list[str] = []
+    verify = verifier._verify
+
+    def counted(value: str) -> Any:
+        calls.append(value)
+        return verify(value)
+
+    monkeypatch.setattr(verifier, "_verify", counted)
+    return calls
+
+
+STORES = [
+    pytest.param(lambda: CookieStore(), id="cookie"),
+    pytest.param(lambda: CookieStore(encrypt=True), id="encrypted"),
+    pytest.param(lambda: LRUStore(), id="lru"),
+]
+
+
+@pytest.fixture(params=STORES)
+def app(request: pytest.FixtureRequest) -> SessionMiddleware:
+    return SessionMiddleware(text_app(view), secret_key=SECRET, store=request.param(), max_age=60)
+
+
+def test_a_cookie_the_middleware_issued_is_never_verified_again(
+    app: SessionMiddleware, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verified = _count_verifications(app, monkeypatch)
+    client = Client(app)
+    client.get("/login")
+    for _ in range(3):
+        assert client.get("/").text == "alice"
+    assert verified == []
+
+
+def test_a_cookie_from_another_worker_is_verified_once(
+    app: SessionMiddleware, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same keys and store in another process: its memo starts empty.
+    worker = SessionMiddleware(app.app, secret_key=SECRET, store=app.store, max_age=60)
+    client = Client(app)
+    client.get("/login")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    verified = _count_verifications(worker, monkeypatch)
+    other = Client(worker)
+    for _ in range(3):
+        other.set_cookie("session", cookie.value)
+        assert other.get("/").text == "alice"
+    assert verified == [cookie.value]
+
+
+def test_a_remembered_cookie_still_expires(app: SessionMiddleware, clock: Clock) -> None:
+    client = Client(app)
+    client.get("/login")
+    assert client.get("/").text == "alice"
+    clock.advance(61)
+    assert client.get("/").text == "None"
+
+
+def test_a_forged_cookie_is_never_remembered(
+    app: SessionMiddleware, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = Client(app)
+    client.get("/login")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    forged = cookie.value[:-2] + ("AA" if not cookie.value.endswith("AA") else "BB")
+    verified = _count_verifications(app, monkeypatch)
+    for _ in range(3):
+        client.set_cookie("session", forged)
+        assert client.get("/").text == "None"
+    assert verified == [forged] * 3
+    assert len(_verifier(app)._memo) == 1  # the cookie /login issued
+
+
+def test_memory_is_bounded(app: SessionMiddleware) -> None:
+    for n in range(MEMO_SIZE + 20):
+        client = Client(app)
+        client.get(f"/login?user=u{n}")
+        assert client.get("/").text == f"u{n}"
+    assert len(_verifier(app)._memo) == MEMO_SIZE
+
+
+def test_a_remembered_id_cookie_still_finds_its_session_gone_after_logout() -> None:
+    app = SessionMiddleware(text_app(view), secret_key=SECRET, store=LRUStore())
+    client = Client(app)
+    client.get("/login")
+    stolen = client.get_cookie("session")
+    assert stolen is not None
+    assert client.get("/").text == "alice"
+    client.get("/logout")
+    client.set_cookie("session", stolen.value)
+    assert client.get("/").text == "None"
+
+
+def test_each_middleware_remembers_for_its_own_keys() -> None:
+    first = SessionMiddleware(text_app(view), secret_key=SECRET)
+    other = SessionMiddleware(text_app(view), secret_key="another key " * 3)
+    client = Client(first)
+    client.get("/login")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    assert client.get("/").text == "alice"
+    stranger = Client(other)
+    stranger.set_cookie("session", cookie.value)
+    assert stranger.get("/").text == "None"
