@@ -23,6 +23,8 @@ LAYERS: list[tuple[str, ...]] = [
         "wsgisession.serialization",
         "wsgisession.signing",
         "wsgisession._input",
+        "wsgisession._memo",
+        "wsgisession._cookie_header",
         "wsgisession._limits",
         "wsgisession._frameworks",
         "wsgisession._refusals",

@@ -64,7 +64,7 @@ def test_untouched_session_never_parses_the_cookie(
     client.get("/set")
     calls = []
     import wsgisession._backends.base as backends
-    import wsgisession.cookies as cookies
+    import wsgisession._cookie_header as cookies
 
     # The cookie is read through request_cookie_values (a fast path for plain
     # headers, werkzeug's parse_cookie otherwise): neither may run untouched.

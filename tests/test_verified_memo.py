@@ -1,6 +1,6 @@
 """A cookie verified once is not verified again, and that changes nothing else.
 
-Each middleware remembers the last :data:`~wsgisession.signing.MEMO_SIZE` session
+Each middleware remembers the last :data:`~wsgisession._memo.MEMO_SIZE` session
 cookie values that verified. Expiry, revocation and the store lookup still happen
 on every request; forged values are never remembered.
 """
@@ -14,7 +14,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
 from wsgisession import CookieStore, LRUStore, SessionMiddleware, session
-from wsgisession.signing import MEMO_SIZE
+from wsgisession._memo import MEMO_SIZE
 
 from .conftest import SECRET, Clock, text_app
 

@@ -2,8 +2,9 @@
 
 :class:`CookieOptions` validates a cookie's attributes once, at start-up, and writes
 ``Set-Cookie`` headers with werkzeug's :func:`~werkzeug.http.dump_cookie`; parsing
-is werkzeug's :func:`~werkzeug.http.parse_cookie`. Nothing here formats or parses
-HTTP by hand.
+is werkzeug's :func:`~werkzeug.http.parse_cookie` (:func:`request_cookies`, and
+:func:`request_cookie_values`, whose fast path is proven equal to it). Nothing here
+formats or parses HTTP by hand.
 
 :func:`get_signed_cookie` and :func:`set_signed_cookie` keep one value in its own
 signed cookie: the client can read it but not
@@ -23,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from itsdangerous import BadSignature
 from itsdangerous.encoding import base64_decode, base64_encode
-from werkzeug.datastructures import MultiDict
-from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.http import dump_cookie
 
 from . import serialization
+from ._cookie_header import request_cookie_values, request_cookies
 from ._options import check_bool, count
 from .context import current_environ
 from .errors import ConfigurationError, SessionTooLarge
@@ -35,7 +36,13 @@ from .signing import Keyring, PurposeSigner
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["CookieOptions", "get_signed_cookie", "request_cookies", "set_signed_cookie"]
+__all__ = [
+    "CookieOptions",
+    "get_signed_cookie",
+    "request_cookie_values",
+    "request_cookies",
+    "set_signed_cookie",
+]
 
 log = logging.getLogger("wsgisession")
 
@@ -61,12 +68,8 @@ MAX_COOKIE_SIZE = 4093
 # by deleting them (bytes.translate, a quarter of the cost of a regex fullmatch on a
 # 600-character value); anything left over goes through dump_cookie itself.
 _COOKIE_SAFE_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
-# The bytes a plain Cookie header may hold for the fast path: printable ASCII
-# (space to "~") but for the quote and backslash, which werkzeug's parser unquotes.
-_PLAIN_COOKIE_BYTES = bytes(range(0x20, 0x7F)).replace(b'"', b"").replace(b"\\", b"")
 _PLACEHOLDER = "wsgisession-value-placeholder"
 
-_COOKIES_KEY = "wsgisession.cookies"
 KEYRING_KEY = "wsgisession.keyring"
 
 
@@ -229,61 +232,6 @@ class CookieOptions:
             samesite=self.samesite,
             partitioned=self.partitioned,
         )
-
-
-def request_cookies(environ: WSGIEnvironment) -> MultiDict[str, str]:
-    """The request's cookies, parsed once per request by werkzeug and cached.
-
-    A ``Cookie`` header that is not valid UTF-8 is decoded with replacement
-    characters rather than failing: the damaged cookies then fail their signature
-    checks, and the others are still read.
-    """
-    cookies: MultiDict[str, str] | None = environ.get(_COOKIES_KEY)
-    if cookies is None:
-        try:
-            cookies = parse_cookie(environ)
-        except UnicodeError:
-            raw = environ.get("HTTP_COOKIE", "").encode("latin-1", "replace")
-            fixed = raw.decode("utf-8", "replace").encode("utf-8").decode("latin-1")
-            cookies = parse_cookie(fixed)
-        environ[_COOKIES_KEY] = cookies
-    return cookies
-
-
-def request_cookie_values(environ: WSGIEnvironment, name: str) -> list[str]:
-    """The values of the request's cookies named *name*: ``request_cookies(environ).getlist(name)``.
-
-    Exactly what werkzeug's :func:`~werkzeug.http.parse_cookie` finds, but the common
-    case, a plain ``Cookie`` header (printable ASCII, no quotes, no backslashes), is
-    read without it: this runs on every session load, and werkzeug's parse (a regex
-    match and a tuple per cookie, then a ``MultiDict``) was a fifth of a cookie
-    session's cost. Anything else goes to werkzeug. ``tests/test_cookie_fast_path.py``
-    checks both give the same answer on thousands of generated and hostile headers.
-    """
-    cached: MultiDict[str, str] | None = environ.get(_COOKIES_KEY)
-    if cached is not None:
-        return cached.getlist(name)
-    header = environ.get("HTTP_COOKIE")
-    if not header or type(header) is not str:
-        return request_cookies(environ).getlist(name) if header else []
-    if name not in header:
-        return []  # a cookie's name is part of the header, byte for byte
-    if not header.isascii() or header.encode("ascii").translate(None, _PLAIN_COOKIE_BYTES):
-        return request_cookies(environ).getlist(name)
-    # werkzeug's grammar on such a header: each ";"-separated part is
-    # ` *key( *= *token)? *`, with no space inside key or token; a part that is not
-    # is skipped.
-    values = []
-    for part in header.split(";"):
-        key, eq, value = part.strip(" ").partition("=")
-        if eq:
-            key = key.rstrip(" ")
-            value = value.lstrip(" ")
-            if key == name and " " not in value:
-                values.append(value)
-        elif key == name:
-            values.append("")
-    return values
 
 
 class _HeaderList(Protocol):

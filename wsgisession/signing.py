@@ -21,15 +21,14 @@ import hmac
 import logging
 import time
 from collections.abc import Iterable
-from contextlib import suppress
-from typing import Generic, NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, Protocol
 
 from itsdangerous import BadSignature, BadTimeSignature, Signer
 from itsdangerous.encoding import int_to_bytes, want_bytes
 
 from .errors import ConfigurationError
 
-__all__ = ["BadSignature", "Keyring", "PurposeSigner", "Unsigned", "VerifiedMemo"]
+__all__ = ["BadSignature", "Keyring", "PurposeSigner", "Unsigned"]
 
 log = logging.getLogger("wsgisession")
 
@@ -45,49 +44,6 @@ _GENERATE_HINT = (
 # Timestamps past this are not real (it is the year 36812); refusing them keeps
 # arithmetic on attacker-sized integers out of every later comparison.
 _MAX_TIMESTAMP = 2**40
-
-
-#: How many session cookie values a middleware remembers (see :class:`VerifiedMemo`).
-MEMO_SIZE = 256
-
-_T = TypeVar("_T")
-
-
-class VerifiedMemo(Generic[_T]):
-    """What verifying each of the last :data:`MEMO_SIZE` session cookie values gave.
-
-    A browser sends the same cookie until a response changes it, so most requests
-    can skip the HMAC, base64 and zlib (or AES-GCM) steps: verifying is a pure
-    function of the value and the keys, which never change for one middleware, so
-    a remembered answer is the answer. Only values that verified, or that the
-    middleware itself issued, are kept: a forged value is checked in full every
-    time. Expiry, revocation and the store lookup are not remembered.
-
-    The oldest entry goes first once full. Safe to share between threads: each
-    step is one dict operation.
-    """
-
-    __slots__ = ("_entries", "_size")
-
-    def __init__(self, size: int = MEMO_SIZE) -> None:
-        self._entries: dict[str, _T] = {}
-        self._size = size
-
-    def get(self, value: str) -> _T | None:
-        """What *value* verified as, if it is remembered."""
-        return self._entries.get(value)
-
-    def put(self, value: str, verified: _T) -> None:
-        """Remember that *value* verified as *verified*."""
-        entries = self._entries
-        entries[value] = verified
-        if len(entries) > self._size:
-            # Another thread may change the dict meanwhile: then trim it next time.
-            with suppress(StopIteration, RuntimeError, KeyError):
-                del entries[next(iter(entries))]
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")

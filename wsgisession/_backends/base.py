@@ -163,8 +163,10 @@ def _add_vary_cookie(headers: list[tuple[str, str]]) -> None:
 def _add_no_store(headers: list[tuple[str, str]]) -> None:
     # A response that sets a session cookie is one user's page: a shared cache must
     # not keep it, nor the browser show it again after logout (back button).
-    if not any(name.lower() == "cache-control" for name, _ in headers):
-        headers.append(("Cache-Control", "no-store"))
+    for name, _ in headers:  # a loop, not any() over a generator: runs on every write
+        if name.lower() == "cache-control":
+            return
+    headers.append(("Cache-Control", "no-store"))
 
 
 def _biggest_keys(data: dict[str, Any]) -> list[tuple[str, int]]:

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from itsdangerous import BadData
 
 from .. import serialization
+from .._memo import Memo
 from ..cookies import CookieOptions
 from ..errors import StoreUnavailable
 from ..events import EventName
 from ..sessions import ServerSessionState, Session
-from ..signing import VerifiedMemo
 from .base import (
     _SID,
     CookieContents,
@@ -59,8 +59,8 @@ class ServerBackend(_Base):
         #: Seconds an old id still leads to the session after a rotation without a
         #: privilege change (``regenerate(privilege_change=False)``); 0: never.
         self.rotation_grace = 0
-        # The id cookie comes back unchanged on most requests (see VerifiedMemo).
-        self._memo: VerifiedMemo[CookieContents] = VerifiedMemo()
+        # The id cookie comes back unchanged on most requests (see wsgisession._memo).
+        self._memo: Memo[CookieContents] = Memo()
 
     @staticmethod
     def store_key(sid: str) -> str:

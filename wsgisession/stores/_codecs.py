@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 import zlib
 
-from ..signing import PurposeSigner, Unsigned, VerifiedMemo, b64decode, b64encode
+from .._memo import Memo
+from ..signing import PurposeSigner, Unsigned, b64decode, b64encode
 from .base import CookieCodec
 
 __all__ = ["SignedCodec", "inflate"]
@@ -40,7 +41,7 @@ class SignedCodec(CookieCodec):
     def __init__(self, signer: PurposeSigner, compress_min_size: int | None) -> None:
         self._signer = signer
         self._compress_min_size = compress_min_size
-        self._memo: VerifiedMemo[Unsigned] = VerifiedMemo()
+        self._memo: Memo[Unsigned] = Memo()
 
     def encode(self, payload: bytes) -> str:
         body = b64encode(payload)

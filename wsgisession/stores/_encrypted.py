@@ -50,7 +50,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature
 
-from ..signing import _MAX_TIMESTAMP, Unsigned, VerifiedMemo, b64decode, b64encode
+from .._memo import Memo
+from ..signing import _MAX_TIMESTAMP, Unsigned, b64decode, b64encode
 from ._codecs import inflate
 from .base import CookieCodec
 
@@ -104,7 +105,7 @@ class EncryptedCodec(CookieCodec):
         purpose_bytes = purpose.encode("utf-8")
         self._aad = {V1: V1 + purpose_bytes, V2: V2 + purpose_bytes}
         self._compress_min_size = compress_min_size
-        self._memo: VerifiedMemo[Unsigned] = VerifiedMemo()
+        self._memo: Memo[Unsigned] = Memo()
 
     def encode(self, payload: bytes) -> str:
         flags, body = _RAW, payload
