@@ -57,13 +57,18 @@ REFUSAL_KEY = "demo.refusal"
 bp = flask.Blueprint("demo", __name__)
 
 
+def user_name() -> str | None:
+    """The name of the logged-in user, as the site shows it; ``None``: not logged in."""
+    user = current_user()
+    return str(user.extra.get("name", user.user_id)) if user else None
+
+
 @bp.app_context_processor
 def layout_context() -> dict[str, Any]:
     """What the shared layout needs, the Flask way."""
-    user = current_user()
     categories = {"message": "info", "danger": "error"}
     return {
-        "user": user.extra.get("name", user.user_id) if user else None,
+        "user": user_name(),
         "messages": [
             (categories.get(c, c), m) for c, m in flask.get_flashed_messages(with_categories=True)
         ],
@@ -91,7 +96,7 @@ def home(form: dict[str, str] | None = None, **errors: str) -> flask.Response:
     name = flask.session.get("name", "")
     return page(
         "home.html",
-        f"Hello, {name or 'stranger'}!",
+        f"Hello, {name or user_name() or 'stranger'}!",
         status=400 if errors else 200,
         visits=visits,
         form=form or {"name": name, "email": flask.session.get("email", "")},

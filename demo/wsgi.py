@@ -86,17 +86,22 @@ def level_name(level: int) -> str:
     return "success" if level == FlashLevel.SUCCESS else "info"
 
 
+def user_name() -> str | None:
+    """The name of the logged-in user, as the site shows it; ``None``: not logged in."""
+    user = current_user()
+    return str(user.extra.get("name", user.user_id)) if user else None
+
+
 def render(template: str, title: str, status: int = 200, **context: Any) -> Response:
     """A page of the site: *template* in the shared layout, never kept by a cache.
 
     ``no-store``: every page shows who is logged in and carries a CSRF token, so after
     logout the Back button must fetch it again rather than show the old one.
     """
-    user = current_user()
     at["page"] = {"title": title, "user": Visitor.name.get() or None}
     page = templates.get_template(template).render(
         title=title,
-        user=user.extra.get("name", user.user_id) if user else None,
+        user=user_name(),
         messages=[(level_name(m.level), str(m)) for m in get_flashed_messages()],
         csrf_token=csrf_token,
         csrf_name="csrf_token",
@@ -124,7 +129,7 @@ def home(request: Request, form: dict[str, str] | None = None, **errors: str) ->
         form = {"name": name, "email": Visitor.email.get()}
     return render(
         "home.html",
-        f"Hello, {name or 'stranger'}!",
+        f"Hello, {name or user_name() or 'stranger'}!",
         status=400 if errors else 200,
         visits=visits,
         form=form,

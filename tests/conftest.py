@@ -29,7 +29,7 @@ from wsgisession import (
 )
 from wsgisession.context import _environ
 
-from .servers import skip_or_fail
+from .services import require_redis, skip_or_fail
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -59,36 +59,11 @@ def session_client(view: Callable[[Request], Any], **options: Any) -> Client:
 
 
 # -- Redis: the server on 127.0.0.1:6379 or $WSGISESSION_TEST_REDIS_URL ----------
-
-REDIS_URL = os.environ.get("WSGISESSION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# (checked by tests/services.py, which the Flask compatibility plugin shares)
 
 #: Every key this test run writes starts with this, so runs never see each other's
 #: data and each test's keys can be deleted afterwards.
 REDIS_RUN_PREFIX = f"wsgisession-test:{uuid4().hex}:"
-
-
-@functools.cache
-def _redis_problem() -> str | None:
-    try:
-        import redis
-    except ImportError:
-        return "the redis package is not installed: pip install -e '.[redis]'"
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return f"no Redis at {REDIS_URL} ({exc}); start one or set WSGISESSION_TEST_REDIS_URL"
-    finally:
-        client.close()
-    return None
-
-
-def require_redis() -> str:
-    """The test Redis URL; skips the test without Redis, but fails it under ``CI=true``."""
-    problem = _redis_problem()
-    if problem is not None:
-        skip_or_fail(problem)
-    return REDIS_URL
 
 
 def redis_test_store(**options: Any) -> RedisStore:

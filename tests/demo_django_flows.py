@@ -57,11 +57,15 @@ def test_the_seeded_users_are_real_django_users() -> None:
 
 
 def test_login_with_django_auth_and_messages(client: Any) -> None:
+    assert "<h1>Hello, stranger!</h1>" in client.get("/").text
     answer = post(client, "/login", username="bob", password="builder")
     assert answer.status_code == 303
     page = client.get("/").text
     assert '<p class="flash flash-success" role="status">Welcome back, Bob.</p>' in page
     assert "Logged in as <b>Bob</b>" in page
+    assert "<h1>Hello, Bob!</h1>" in page, "no profile name: the user's name"
+    post(client, "/profile", name="Robert", email="bob@example.com")
+    assert "<h1>Hello, Robert!</h1>" in client.get("/").text, "the profile name wins"
     assert client.session.get_expire_at_browser_close(), "not remembered"
 
 

@@ -22,10 +22,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import NoReturn
 from urllib.parse import urlencode
 
 import pytest
+
+from .services import skip_or_fail
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -53,18 +54,6 @@ def cluster_port() -> int:
             continue
         return port
     raise AssertionError("no free port pair for a Redis cluster node")
-
-
-def in_ci() -> bool:
-    """Whether this is a CI run (``CI=true``), where a missing service is a failure."""
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def skip_or_fail(problem: str) -> NoReturn:
-    """Skip the test because of *problem*, or fail it under ``CI=true``: CI must not skip."""
-    if in_ci():
-        pytest.fail(f"required when CI=true: {problem}")
-    pytest.skip(problem)
 
 
 class PrivateRedis:

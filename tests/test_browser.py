@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import SECRET
-from tests.servers import free_port, gunicorn, running, skip_or_fail
+from tests.servers import free_port, gunicorn, running
+from tests.services import skip_or_fail
 
 pytestmark = pytest.mark.slow
 

@@ -236,6 +236,20 @@ def test_remember_me_gives_a_persistent_cookie_and_not_remembered_ends_with_the_
     assert cookie.expires is None
 
 
+def test_a_logged_in_user_is_greeted_by_name_and_only_a_visitor_is_a_stranger(
+    client: Client,
+) -> None:
+    assert "<h1>Hello, stranger!</h1>" in client.get("/").text
+    log_in(client, "bob", "builder")
+    page = client.get("/").text
+    assert "<h1>Hello, Bob!</h1>" in page, "no profile name: the name the login gave"
+    assert "Logged in as <b>Bob</b>" in page
+    post(client, "/profile", name="Robert", email="bob@example.com")
+    assert "<h1>Hello, Robert!</h1>" in client.get("/").text, "the profile name wins"
+    post(client, "/logout")
+    assert "<h1>Hello, stranger!</h1>" in client.get("/").text
+
+
 def test_login_changes_the_session_cookie_and_logout_ends_it(client: Client) -> None:
     post(client, "/profile", name="Ada", email="ada@example.com")
     before = client.get_cookie("session")

@@ -286,6 +286,31 @@ def test_a_store_outage_is_a_503_not_a_500(caplog: pytest.LogCaptureFixture) -> 
     assert "Set-Cookie" not in saving.headers
 
 
+def test_wraps_error_page_answers_an_outage_in_a_django_view(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from werkzeug.wrappers import Response
+
+    def page(refusal: Any, environ: Any) -> Response:
+        return Response("<p>Back soon.</p>", status=refusal.code, mimetype="text/html")
+
+    store = FlakyStore()
+    client = Client(
+        wrap(django_app(views(), MIDDLEWARE), store=store, secret_key=SECRET, error_page=page)
+    )
+    client.get("/visit")
+    store.down = True
+    with caplog.at_level("CRITICAL", logger="wsgisession"):
+        answer = client.get("/visit", headers={"Accept": "text/html"})
+        api = client.get("/visit", headers={"Accept": "application/json"})
+    assert (answer.status_code, answer.text) == (503, "<p>Back soon.</p>")
+    assert answer.headers["Retry-After"] == "5"
+    assert "Set-Cookie" not in answer.headers
+    assert (api.status_code, api.json["error"]) == (503, "store_unavailable")
+    store.down = False
+    assert client.get("/visit").text == "2", "the session survived the outage"
+
+
 # -- Django fidelity ------------------------------------------------------------
 
 

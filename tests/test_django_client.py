@@ -7,14 +7,20 @@ the README says (``MIDDLEWARE``, ``SESSION_ENGINE``, ``WSGISESSION``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from wsgisession import ClientSessionStore, ServerSessionStore
+from wsgisession.context import current_environ
+from wsgisession.errors import ConfigurationError
 
 from .conftest import SECRET
-from .djangoapp import _UrlConf, configure, migrate
+from .djangoapp import _UrlConf, configure, django_app, migrate
+from .test_django import FlakyStore
 
 ENGINE = "wsgisession.contrib.django.engine"
 MIDDLEWARE = [
@@ -215,3 +221,114 @@ def test_clearsessions_purges_expired_sqlite_sessions(
             clock.advance(15 * 86400)
             call_command("clearsessions")
             assert record_count(store) == 0, "clearsessions ran the store's gc"
+
+
+# -- WSGISESSION["error_page"]: the site's own page for a store outage -------------
+
+#: What outage_page() saw: the refusal's status, and whether a session was current.
+PAGES: list[tuple[int, bool]] = []
+
+
+def outage_page(refusal: HTTPException, environ: dict[str, Any]) -> Response:
+    """The site's 503 page (``WSGISESSION["error_page"]`` of the tests below)."""
+    try:
+        current_environ()
+    except RuntimeError:
+        PAGES.append((refusal.code or 0, False))
+    else:
+        PAGES.append((refusal.code or 0, True))
+    return Response(
+        f"<h1>{refusal.code}</h1><p>Back in a moment.</p>",
+        status=refusal.code,
+        mimetype="text/html",
+    )
+
+
+class CountingStore(FlakyStore):
+    """A FlakyStore that counts the saves asked of it, failed ones included."""
+
+    saves = 0
+
+    def save(self, *args: Any, **kwargs: Any) -> bool:
+        self.saves += 1
+        return super().save(*args, **kwargs)
+
+
+@contextmanager
+def outage_project(page: object) -> Iterator[CountingStore]:
+    """Our middleware on a store that can go down, with *page* as the error page."""
+    configure()
+    from django.test.utils import override_settings
+
+    store = CountingStore()
+    PAGES.clear()
+    with override_settings(
+        MIDDLEWARE=MIDDLEWARE,
+        SESSION_ENGINE=ENGINE,
+        ROOT_URLCONF=urls(),
+        WSGISESSION={"store": store, "secret_key": SECRET, "error_page": page},
+    ):
+        yield store
+
+
+@pytest.mark.usefixtures("users")
+def test_the_error_page_setting_answers_an_outage_in_a_view() -> None:
+    from django.test import Client
+
+    with outage_project("tests.test_django_client.outage_page") as store:
+        client = Client()
+        client.get("/remember")
+        store.down = True
+        page = client.get("/read?key=seen", headers={"Accept": "text/html"})
+        assert page.status_code == 503
+        assert page["Content-Type"].startswith("text/html")
+        assert "<h1>503</h1>" in page.text
+        assert page["Retry-After"] == "5", "kept from the default answer"
+        assert page["Cache-Control"] == "no-store"
+        assert "sessionid" not in page.cookies, "the client keeps its session"
+        assert PAGES == [(503, False)], "the page ran with no current session"
+        api = client.get("/read?key=seen", headers={"Accept": "application/json"})
+        assert api.status_code == 503
+        assert api.json()["error"] == "store_unavailable", "JSON clients get JSON"
+        assert api["Retry-After"] == "5"
+        assert len(PAGES) == 1, "the page is for people"
+        store.down = False
+        assert client.get("/read?key=seen").text == "True", "the session survived"
+
+
+@pytest.mark.usefixtures("users")
+def test_the_error_page_setting_answers_a_failed_save_and_saves_nothing() -> None:
+    from django.test import Client
+
+    with outage_project(outage_page) as store:
+        store.down = True
+        page = Client().get("/remember", headers={"Accept": "text/html"})
+        assert page.status_code == 503
+        assert "<h1>503</h1>" in page.text
+        assert page["Retry-After"] == "5"
+        assert "sessionid" not in page.cookies
+        assert "Set-Cookie" not in page
+        assert PAGES == [(503, False)]
+        assert store.saves == 1, "no second try after the outage"
+        store.down = False
+        assert len(store) == 0
+
+
+@pytest.mark.parametrize(
+    ("page", "message"),
+    [
+        ("tests.test_django_client.no_such_page", "could not be imported"),
+        ("outage_page", "could not be imported"),
+        ("tests.test_django_client.ENGINE", "not callable"),
+        (42, "not callable"),
+    ],
+)
+def test_a_bad_error_page_setting_fails_at_start_up(page: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as failed:
+        django_app(
+            [],
+            ["wsgisession.contrib.django.SessionMiddleware"],
+            WSGISESSION={"secret_key": SECRET, "error_page": page},
+        )
+    assert "WSGISESSION['error_page']" in str(failed.value)
+    assert "dotted path" in str(failed.value), "the message says how to fix it"

@@ -154,8 +154,9 @@ def test_outer_layers_use_only_public_names_of_the_core(path: Path) -> None:
         if any(part.startswith("_") and not part.startswith("__") for part in target.split("."))
         and not is_own(target)
         # Private core modules made for integrations that run the lifecycle
-        # themselves: werkzeug responses as Django's, and the replayable body.
-        and target not in ("wsgisession._frameworks", "wsgisession._input")
+        # themselves: werkzeug responses as Django's, the replayable body, and the
+        # error_page answer to a refusal (Django's middleware answers store outages).
+        and target not in ("wsgisession._frameworks", "wsgisession._input", "wsgisession._refusals")
         # the session view Flask's and Django's integrations share (contrib's own)
         and target != "wsgisession.contrib._view"
     ]

@@ -34,11 +34,17 @@ def environment(**options: Any) -> Environment:
     return Environment(autoescape=True, **options)
 
 
+def user_name(request: HttpRequest) -> str | None:
+    """The name of the logged-in user, as the site shows it; ``None``: not logged in."""
+    user = request.user
+    return str(user.first_name or user.username) if user.is_authenticated else None
+
+
 def layout_context(request: HttpRequest) -> dict[str, Any]:
     """What the shared layout needs, from Django's auth, messages and CSRF."""
     user = request.user if request.user.is_authenticated else None
     return {
-        "user": (user.first_name or user.username) if user else None,
+        "user": user_name(request),
         "messages": [(m.level_tag or "info", str(m)) for m in messages.get_messages(request)],
         "csrf_token": lambda: get_token(request),
         "csrf_name": "csrfmiddlewaretoken",
@@ -81,7 +87,7 @@ def home(request: HttpRequest, form: forms.Form | None = None) -> HttpResponse:
     return page(
         request,
         "home.html",
-        f"Hello, {name or 'stranger'}!",
+        f"Hello, {name or user_name(request) or 'stranger'}!",
         status=400 if form is not None else 200,
         visits=visits,
         form=values,

@@ -29,7 +29,8 @@ from tests.conftest import (
     postgres_test_table,
     text_app,
 )
-from tests.servers import PrivatePostgres, in_ci
+from tests.servers import PrivatePostgres
+from tests.services import in_ci
 from wsgisession import PostgresStore, SessionMiddleware, session, store_from_url
 from wsgisession.cli import main
 from wsgisession.errors import ConfigurationError, StoreUnavailable

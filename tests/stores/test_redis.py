@@ -31,7 +31,8 @@ from tests.conftest import (
     require_redis,
     text_app,
 )
-from tests.servers import PrivateRedis, free_port, in_ci, start_private_redis
+from tests.servers import PrivateRedis, free_port, start_private_redis
+from tests.services import in_ci
 from wsgisession import RedisStore, SessionMiddleware, session, store_from_url
 from wsgisession.errors import ConfigurationError, StoreUnavailable
 

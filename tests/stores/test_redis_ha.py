@@ -30,7 +30,8 @@ from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Request
 
 from tests.conftest import SECRET, text_app
-from tests.servers import RedisNode, in_ci, skip_or_fail
+from tests.servers import RedisNode
+from tests.services import in_ci, skip_or_fail
 from wsgisession import RedisStore, SessionMiddleware, session, store_from_url
 
 try:

@@ -10,7 +10,6 @@ at construction, before the test sets ``SECRET_KEY`` or any other configuration
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,34 +18,14 @@ from uuid import uuid4
 import flask
 import pytest
 
+from tests.services import REDIS_URL, require_redis
 from wsgisession import CookieStore, LRUStore, RedisStore, SQLiteStore
 from wsgisession.contrib.flask import init_app
-
-REDIS_URL = os.environ.get("WSGISESSION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 #: Every Redis key of this run starts with this: runs never see each other's data.
 REDIS_PREFIX = f"wsgisession-flask-compat:{uuid4().hex}:"
 
 STORES = ("cookie", "memory", "sqlite", "redis")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _redis_problem() -> str | None:
-    try:
-        import redis
-    except ImportError:
-        return "the redis package is not installed: pip install -e '.[redis]'"
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return f"no Redis at {REDIS_URL} ({exc}); start one or set WSGISESSION_TEST_REDIS_URL"
-    finally:
-        client.close()
-    return None
 
 
 def _store_factory(name: str, tmp_path: Path, made: list[Any]) -> Callable[[], Any]:
@@ -73,11 +52,7 @@ def compat_store(
     """Every Flask app made during the test is backed by wsgisession on this store."""
     name: str = request.param
     if name == "redis":
-        problem = _redis_problem()
-        if problem is not None:
-            if _in_ci():
-                pytest.fail(f"required when CI=true: {problem}")
-            pytest.skip(problem)
+        require_redis()  # skips without Redis, fails under CI=true
     made: list[Any] = []
     make_store = _store_factory(name, tmp_path, made)
     original_init = flask.Flask.__init__

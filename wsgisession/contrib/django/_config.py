@@ -10,27 +10,32 @@ test client's ``client.login()`` saved is the one the next request loads, also w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
 
 from ...access.devices import track_devices, tracking_options
 from ...config import from_config, store_from_url
+from ...errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from werkzeug.exceptions import HTTPException
 
     from ...middleware import SessionMiddleware
     from ...stores.base import ClientSessionStore, ServerSessionStore
 
 __all__ = [
     "HONOURED_SETTINGS",
+    "build",
     "config",
     "cookie_age",
     "core_middleware",
     "devices",
+    "error_page",
     "resolved",
     "save_every_request",
     "tracked",
@@ -71,6 +76,7 @@ def config(options: Mapping[str, Any]) -> dict[str, Any]:
     result.update(getattr(settings, "WSGISESSION", None) or {})
     result.update(options)
     result.pop("track_devices", None)  # not a middleware option: see devices()
+    result.pop("error_page", None)  # not a from_config() setting: see error_page()
     if not result.get("secret_key") and getattr(settings, "SECRET_KEY", None):
         result["secret_key"] = settings.SECRET_KEY
     fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", None)
@@ -87,6 +93,34 @@ def devices(options: Mapping[str, Any]) -> dict[str, Any] | None:
     """
     wanted = {**(getattr(settings, "WSGISESSION", None) or {}), **options}
     return tracking_options(wanted.get("track_devices"))
+
+
+def error_page(
+    options: Mapping[str, Any],
+) -> Callable[[HTTPException, WSGIEnvironment], WSGIApplication] | None:
+    """The page of ``WSGISESSION["error_page"]`` for a store outage, imported if a path.
+
+    :param options: Settings that win over ``WSGISESSION`` (``wrap()``'s keywords).
+    :raises ConfigurationError: a dotted path that does not import, or a value that
+        is not callable.
+    """
+    wanted = {**(getattr(settings, "WSGISESSION", None) or {}), **options}.get("error_page")
+    fix = (
+        "set WSGISESSION['error_page'] to a callable taking (refusal, environ) and"
+        " returning a WSGI application such as a werkzeug Response, or to its dotted"
+        " path, e.g. 'myproject.errors.session_outage_page'"
+    )
+    if isinstance(wanted, str):
+        try:
+            wanted = import_string(wanted)
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"WSGISESSION['error_page'] = {wanted!r} could not be imported ({exc}):"
+                f" check the module path and the name in it; {fix}"
+            ) from exc
+    if wanted is not None and not callable(wanted):
+        raise ConfigurationError(f"WSGISESSION['error_page'] is {wanted!r}, not callable: {fix}")
+    return cast("Callable[[HTTPException, WSGIEnvironment], WSGIApplication] | None", wanted)
 
 
 def tracked(middleware: SessionMiddleware, options: Mapping[str, Any]) -> SessionMiddleware:
@@ -135,6 +169,20 @@ def resolved(options: Mapping[str, Any]) -> dict[str, Any]:
     return wanted
 
 
+def build(app: WSGIApplication, options: Mapping[str, Any]) -> SessionMiddleware:
+    """A session middleware around *app* from the current settings and *options*.
+
+    :func:`resolved` settings, the :func:`error_page` for store outages, and device
+    tracking (:func:`tracked`) when asked for.
+
+    :raises ConfigurationError: a bad setting.
+    """
+    page = error_page(options)
+    middleware = from_config(app, resolved(options))
+    middleware.error_page = page
+    return tracked(middleware, options)
+
+
 def core_middleware() -> SessionMiddleware:
     """The session middleware of the current settings, made once (again when they change).
 
@@ -142,7 +190,7 @@ def core_middleware() -> SessionMiddleware:
     """
     global _current
     if _current is None:
-        _current = tracked(from_config(_unused_app, resolved({})), {})
+        _current = build(_unused_app, {})
     return _current
 
 

@@ -22,8 +22,8 @@ from werkzeug.http import dump_cookie, parse_cookie
 from werkzeug.wrappers import Response
 
 from ..._frameworks import as_django_response
+from ..._refusals import answer_refusal
 from ...access.devices import record_login
-from ...config import from_config
 from ...context import SESSION_KEY, bind, unbind
 from ...errors import StoreUnavailable
 from . import _config
@@ -73,7 +73,7 @@ def wrap(app: WSGIApplication, **options: Any) -> CoreMiddleware:
         environ[_WRAPPED] = middleware
         return app(environ, start_response)
 
-    middleware = _config.tracked(from_config(marked, _config.resolved(options)), options)
+    middleware = _config.build(marked, options)
     return middleware
 
 
@@ -120,7 +120,9 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
     changed, except on a 5xx response, whose session changes are dropped. In both
     cases :data:`wsgisession.session`, :func:`~wsgisession.login`,
     :func:`~wsgisession.flash` … work in views, and a werkzeug ``HTTPException``
-    raised by a view becomes the Django response it describes.
+    raised by a view becomes the Django response it describes; a store outage
+    (:class:`~wsgisession.errors.StoreUnavailable`) is answered by
+    ``WSGISESSION["error_page"]`` when it is set, as the core middleware does.
 
     ``process_request``/``process_response`` work on their own too, as in tests
     that drive the middleware with ``RequestFactory``.
@@ -129,6 +131,8 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
     :raises ConfigurationError: a bad ``WSGISESSION`` setting (at start-up).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        ``WSGISESSION["error_page"]`` answers a store outage.
     """
 
     sync_capable = True
@@ -204,7 +208,8 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
                     " The user may have logged out in a concurrent request, for example."
                 ) from None
             except StoreUnavailable as exc:
-                return to_django_response(exc, request)
+                failed = True  # nothing more to save: the store is down
+                return self._outage(request, exc)
             self._apply(request, response, view.middleware, headers)
             name = view.middleware.cookie.name
             ended = wrote and view.is_empty() and name not in response.cookies
@@ -267,12 +272,38 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A werkzeug ``HTTPException`` from a view as its Django response, not a 500.
 
+        A :class:`~wsgisession.errors.StoreUnavailable` drops the session's changes
+        and answers ``503`` with ``WSGISESSION["error_page"]`` (JSON to a client that
+        prefers it, ``Retry-After`` kept), or the one-line default.
+
         :param request: The Django request.
         :param exception: What the view raised; anything else is left to Django.
         """
+        if isinstance(exception, StoreUnavailable):
+            self._finish(request, discard=True)  # the store is down: save nothing
+            return self._outage(request, exception)
         if isinstance(exception, HTTPException):
             return to_django_response(exception, request)
         return None
+
+    def _outage(self, request: HttpRequest, refusal: StoreUnavailable) -> HttpResponse:
+        # The 503 of a store outage, on WSGISESSION["error_page"] as the core middleware
+        # answers it: JSON for a client that prefers it, Retry-After kept, and the page
+        # runs with no current session.
+        view = getattr(request, "session", None)
+        middleware = view.middleware if isinstance(view, DjangoSession) else self.core
+        page = middleware.error_page
+        if page is None:
+            return to_django_response(refusal, request)
+
+        def answer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            return answer_refusal(refusal, environ, start_response, page)
+
+        token = bind(None)
+        try:
+            return to_django_response(Response.from_app(answer, request.META), request)
+        finally:
+            unbind(token)
 
 
 def _delete_cookie(response: HttpResponseBase, options: CookieOptions) -> None:
