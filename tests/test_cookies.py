@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
+import time
 from typing import Any
 
 import pytest
@@ -10,8 +12,10 @@ from werkzeug.datastructures import Headers
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from wsgisession import CookieOptions, get_signed_cookie, set_signed_cookie
+from wsgisession import CookieOptions, get_signed_cookie, session, set_signed_cookie
 from wsgisession.errors import ConfigurationError, SessionTooLarge
+from wsgisession.signing import Keyring, Unsigned
+from wsgisession.stores.base import ClientSessionStore, CookieCodec
 
 from .conftest import SECRET, Clock, session_client
 
@@ -168,3 +172,31 @@ def test_samesite_is_normalised() -> None:
     assert CookieOptions(samesite="strict").samesite == "Strict"
     with pytest.raises(ConfigurationError, match="samesite"):
         CookieOptions(samesite="sometimes")
+
+
+class _SpacedCodec(CookieCodec):
+    """A third-party codec whose values are not cookie-safe (plain_output stays False)."""
+
+    def encode(self, payload: bytes) -> str:
+        return "v 1;" + base64.urlsafe_b64encode(payload).decode()
+
+    def decode(self, value: str) -> Unsigned:
+        if not value.startswith("v 1;"):
+            raise ValueError("not ours")
+        return Unsigned(base64.urlsafe_b64decode(value[4:]), int(time.time()), False)
+
+
+class _SpacedStore(ClientSessionStore):
+    def bind(self, keyring: Keyring, purpose: str) -> CookieCodec:
+        return _SpacedCodec()
+
+
+def test_a_codec_that_does_not_promise_plain_output_is_quoted_by_werkzeug() -> None:
+    def view(request: Request) -> str:
+        session["n"] = session.get("n", 0) + 1
+        return str(session["n"])
+
+    client = session_client(view, store=_SpacedStore())
+    (header,) = client.get("/").headers.getlist("Set-Cookie")
+    assert header.startswith('session="v 1\\073')  # dump_cookie quoted it
+    assert client.get("/").text == "2"

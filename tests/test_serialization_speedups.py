@@ -155,3 +155,38 @@ def test_without_orjson_the_standard_library_does_everything() -> None:
     value = {"user": 1, "roles": ["a"], "when": datetime(2026, 1, 1)}
     assert serialization._orjson is None
     assert serialization.loads(serialization.dumps(value).encode()) == value
+
+
+session_dicts = st.dictionaries(st.text(max_size=4), anything, max_size=6)
+
+
+@settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+@given(session_dicts, st.text(max_size=4), anything)
+@example({"n": 1.5}, "m", 1)
+@example({"t": "v2", "d": 2}, "d", (1, 2))
+@example({"a": [1]}, " o", 1)
+def test_writing_only_the_changed_values_checked_gives_the_same_bytes(
+    loaded: dict[str, Any], key: str, value: Any
+) -> None:
+    # The client backend's write path: a session loaded from its cookie payload,
+    # one key changed, written again checking only that key when loads_known said
+    # the rest needs no check.
+    text = serialization.dumps(loaded).encode()
+    data, known = serialization.loads_known(text)
+    assert _typed(data) == _typed(serialization.loads(text))
+    if not known:
+        return
+    data[key] = value
+    fast = serialization.dumps_known(data, [key], text)
+    if fast is not None:
+        assert fast == _stdlib_dumps(data)
+
+
+def test_a_payload_with_a_float_takes_the_full_path() -> None:
+    text = serialization.dumps({"price": 1e16, "n": 2}).encode()
+    data, known = serialization.loads_known(text)
+    assert known
+    data["n"] = 3
+    assert serialization.dumps_known(data, ["n"], text) is None
+    assert serialization.dumps(data) == '{"price":1e+16,"n":3}'
+    assert serialization.loads_known(b'{" t":[1]}') == ((1,), False)

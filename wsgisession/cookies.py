@@ -180,15 +180,26 @@ class CookieOptions:
             return bool(environ.get("wsgi.url_scheme") == "https")
         return self.secure
 
-    def set_header(self, value: str, environ: WSGIEnvironment, *, max_age: int | None = -1) -> str:
+    def set_header(
+        self,
+        value: str,
+        environ: WSGIEnvironment,
+        *,
+        max_age: int | None = -1,
+        plain: bool = False,
+    ) -> str:
         """The ``Set-Cookie`` value that stores *value* (werkzeug's ``dump_cookie``).
 
         :param max_age: Override :attr:`max_age` for this cookie (``-1``: don't).
+        :param plain: The caller guarantees *value* holds only URL-safe base64
+            characters and dots (a signed or encrypted value): it is not checked.
         """
         if max_age == -1:
             max_age = self.max_age
         secure = self.is_secure(environ)
-        if not value.isascii() or value.encode("ascii").translate(None, _COOKIE_SAFE_BYTES):
+        if not plain and (
+            not value.isascii() or value.encode("ascii").translate(None, _COOKIE_SAFE_BYTES)
+        ):
             return self._dump(value, max_age, secure)
         # dump_cookie costs as much as signing the session; its output only changes
         # with the value, so reuse this second's output for the other attributes.

@@ -46,7 +46,7 @@ from __future__ import annotations
 import json
 import re
 from base64 import b64decode, b64encode
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -124,16 +124,9 @@ def loads(text: str | bytes) -> Any:
     :raises RecursionError: *text* is nested too deeply to be real session data.
     """
     if isinstance(text, bytes):
-        # A tag can only appear as '{" ' in compact JSON (inside a string a quote is
-        # always escaped), so most payloads take the all-C path with no object hook.
-        if b'{" ' in text:
-            return _decode_tagged(text.decode("utf-8"))
-        if _orjson is not None and not _long_number(text):
-            try:
-                return _orjson.loads(text)
-            except _orjson.JSONDecodeError:
-                pass  # NaN, a lone surrogate, deep nesting: the standard library decides
-        return _decode_plain(text.decode("utf-8"))
+        return loads_known(text)[0]
+    # A tag can only appear as '{" ' in compact JSON (inside a string a quote is
+    # always escaped), so most payloads take the all-C path with no object hook.
     if '{" ' in text:
         return _decode_tagged(text)
     return _decode_plain(text)
@@ -143,13 +136,13 @@ def loads(text: str | bytes) -> Any:
 # at least 19 digits in a row: every digit maps to "0", and a run of 19 found by
 # bytes.find (a regex search cost ten times more) that could start a number sends
 # the text to the standard library. A run inside a string only costs the fast path.
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+# (The exponent letters and the decimal point become "." for loads_known.)
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789eE", b"000000000..")
 _NINETEEN = b"0" * 19
 
 
-def _long_number(text: bytes) -> bool:
-    """Whether *text* may hold a number of 19 digits or more."""
-    mapped = text.translate(_DIGITS_AS_ZERO)
+def _long_number(text: bytes, mapped: bytes) -> bool:
+    """Whether *text* (*mapped*: its digits as ``0``) may hold a number of 19+ digits."""
     start = mapped.find(_NINETEEN)
     while start != -1:
         if start == 0 or text[start - 1] in b"-,:[ \t\r\n":
@@ -160,6 +153,50 @@ def _long_number(text: bytes) -> bool:
             return True
         start = mapped.find(_NINETEEN, quote)
     return False
+
+
+def loads_known(text: bytes) -> tuple[Any, bool]:
+    """:func:`loads`, and whether orjson read it.
+
+    Then *text* was untagged JSON and every value in the result is a ``dict``,
+    ``list``, ``str``, ``int``, ``bool``, ``None`` or finite ``float``: see
+    :func:`dumps_known`.
+    """
+    if b'{" ' in text:  # see loads()
+        return _decode_tagged(text.decode("utf-8")), False
+    if _orjson is not None and not _long_number(text, text.translate(_DIGITS_AS_ZERO)):
+        try:
+            return _orjson.loads(text), True
+        except _orjson.JSONDecodeError:
+            pass  # NaN, a lone surrogate, deep nesting: the standard library decides
+    return _decode_plain(text.decode("utf-8")), False
+
+
+def dumps_known(data: dict[str, Any], changed: Iterable[str], source: bytes) -> str | None:
+    """:func:`dumps` of *data*, checking only the values under *changed*, or ``None``.
+
+    The other values must be as :func:`loads_known` read them from *source* (or
+    *source* as this function wrote it), with ``True``. ``None``: this fast path
+    does not apply (a changed value is not plain, or *source* may hold a float,
+    which orjson spells differently); call :func:`dumps`.
+    """
+    # A JSON float always has a digit just before its ".", "e" or "E". (A string
+    # such as "v1.2" looks like one too: that only costs the full check.)
+    if _orjson is None or b"0." in source.translate(_DIGITS_AS_ZERO):
+        return None
+    if len(data) == 1 and next(iter(data))[:1] == " ":
+        return None
+    for key in changed:
+        value = data.get(key)
+        if type(key) is not str or (type(value) not in _PLAIN_LEAVES and not _plain(value)):
+            return None
+    try:
+        text: bytes = _orjson.dumps(data)
+    except _orjson.JSONEncodeError:
+        return None
+    if text.isascii() and b"\x7f" not in text:
+        return text.decode("ascii")
+    return None
 
 
 _PLAIN_LEAVES = frozenset({str, int, bool, type(None)})

@@ -29,12 +29,15 @@ log = logging.getLogger("wsgisession")
 
 
 class _ClientState(SessionState):
-    __slots__ = ("loaded",)
+    __slots__ = ("known", "loaded")
 
     def __init__(self, now: int) -> None:
         super().__init__(now)
         #: The payload of the client's cookie (or of the last one sent).
         self.loaded: bytes | None = None
+        #: Whether orjson read :attr:`loaded` (serialization.loads_known), or
+        #: serialization.dumps_known wrote it: see _payload.
+        self.known = False
 
 
 class ClientBackend(_Base):
@@ -51,7 +54,7 @@ class ClientBackend(_Base):
         if value is None:
             return {}
         try:
-            contents, payload = self._read(value)
+            contents, payload, known = self._read(value)
         except (BadData, ValueError, TypeError, RecursionError) as exc:
             log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
             if self.hooks is not None:
@@ -73,6 +76,7 @@ class ClientBackend(_Base):
         state.created = contents.created
         state.issued = contents.issued
         state.loaded = payload
+        state.known = known
         state.stale = contents.stale_key
         session._new = False
         return contents.data
@@ -88,9 +92,9 @@ class ClientBackend(_Base):
         except (TypeError, RecursionError) as exc:
             raise ValueError(f"not a session payload: {exc}") from exc
 
-    def _read(self, value: str) -> tuple[CookieContents, bytes]:
+    def _read(self, value: str) -> tuple[CookieContents, bytes, bool]:
         unsigned = self.codec.decode(value)
-        payload = serialization.loads(unsigned.value)
+        payload, known = serialization.loads_known(unsigned.value)
         # [created, data] or, for a session with its own lifetime, [created, data, lifetime]
         if type(payload) is not list or not 2 <= len(payload) <= 3:
             raise ValueError("not a session payload")
@@ -105,21 +109,31 @@ class ClientBackend(_Base):
         contents = CookieContents(
             created, unsigned.timestamp, unsigned.stale_key, data=data, lifetime=lifetime
         )
-        return contents, unsigned.value
+        return contents, unsigned.value, known
 
-    def _payload(self, session: Session) -> bytes:
-        state = session.state
-        assert state is not None
-        body = serialization.dumps(session._data, where="session").encode()
+    def _payload(self, session: Session) -> tuple[bytes, bool]:
+        """The cookie payload of *session* now, and whether it is known plain."""
+        state: _ClientState = session.state  # type: ignore[assignment]
+        data = session._data
+        assert data is not None
+        # Values unchanged since the load need no check when they are known plain:
+        # on a write, checking the whole session cost four times its encoding.
+        text = None
+        if state.known and state.loaded is not None:
+            text = serialization.dumps_known(data, session._dirty, state.loaded)
+        known = text is not None
+        if text is None:
+            text = serialization.dumps(data, where="session")
+        body = text.encode()
         if state.lifetime is None:
-            return b"[%d,%s]" % (state.created, body)
-        return b"[%d,%s,%d]" % (state.created, body, state.lifetime)
+            return b"[%d,%s]" % (state.created, body), known
+        return b"[%d,%s,%d]" % (state.created, body, state.lifetime), known
 
     def session_changed(self, session: Session) -> bool:
         state: _ClientState = session.state  # type: ignore[assignment]
         if state.loaded is None:
             return bool(session._data)
-        return bool(session._dirty) and self._payload(session) != state.loaded
+        return bool(session._dirty) and self._payload(session)[0] != state.loaded
 
     def invalidate_session(self, session: Session) -> None:
         """Nothing to delete on the server; the save deletes the cookie."""
@@ -151,17 +165,22 @@ class ClientBackend(_Base):
                 header = self.cookie.delete_header(session.environ or {})
             return header
         payload = None
+        known = state.known
         if not changed and session._dirty:
-            payload = self._payload(session)
+            payload, known = self._payload(session)
             changed = payload != state.loaded
         if changed or state.stale or self.times.refresh_due(state.issued, now, state.lifetime):
             if payload is None:
-                payload = state.loaded if not changed else self._payload(session)
+                if changed:
+                    payload, known = self._payload(session)
+                else:
+                    payload = state.loaded
             assert payload is not None
             header = self.cookie.set_header(
                 self.codec.encode(payload),
                 session.environ or {},
                 max_age=self.times.cookie_max_age(state.created, now, state.lifetime),
+                plain=self.codec.plain_output,
             )
             if len(header) > MAX_COOKIE_SIZE:
                 raise SessionTooLarge(
@@ -170,6 +189,7 @@ class ClientBackend(_Base):
             if self.hooks is not None and (moved or state.loaded is None):
                 self.hooks.emit(EventName.REGENERATED if moved else EventName.CREATED, data)
             state.loaded = payload
+            state.known = known
             state.saved_lifetime = state.lifetime
             state.issued = now
             state.stale = False

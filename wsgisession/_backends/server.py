@@ -257,6 +257,7 @@ class ServerBackend(_Base):
             signed,
             session.environ or {},
             max_age=self.times.cookie_max_age(state.created, now, state.lifetime),
+            plain=True,
         )
 
     def _save(self, session: Session, now: int, *, late: bool) -> str | None:

@@ -38,6 +38,8 @@ def inflate(data: bytes) -> bytes:
 class SignedCodec(CookieCodec):
     """A session signed with HMAC-SHA256 (itsdangerous format), zlib-compressed when shorter."""
 
+    plain_output = True
+
     def __init__(self, signer: PurposeSigner, compress_min_size: int | None) -> None:
         self._signer = signer
         self._compress_min_size = compress_min_size

@@ -97,6 +97,8 @@ class EncryptedCodec(CookieCodec):
         because compressed length leaks content: see SECURITY.md).
     """
 
+    plain_output = True
+
     def __init__(self, keys: Iterable[bytes], purpose: str, compress_min_size: int | None) -> None:
         keys = list(keys)
         self._masters = [derive_key(key, purpose, V2) for key in keys]

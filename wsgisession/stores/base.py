@@ -32,6 +32,10 @@ class CookieCodec(ABC):
     Made by :meth:`ClientSessionStore.bind` once per middleware, so keys are derived once.
     """
 
+    #: ``True`` when :meth:`encode` returns only URL-safe base64 characters and
+    #: dots, so the middleware can skip checking its output before ``Set-Cookie``.
+    plain_output = False
+
     @abstractmethod
     def encode(self, payload: bytes) -> str:
         """Sign (and possibly compress or encrypt) *payload*, stamped with the time now."""
