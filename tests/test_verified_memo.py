@@ -143,3 +143,38 @@ def test_each_middleware_remembers_for_its_own_keys() -> None:
     stranger = Client(other)
     stranger.set_cookie("session", cookie.value)
     assert stranger.get("/").text == "None"
+
+
+@pytest.mark.parametrize(
+    "store", [CookieStore(), CookieStore(encrypt=True)], ids=["cookie", "encrypted"]
+)
+def test_each_request_gets_its_own_copy_of_a_remembered_cookies_data(store: CookieStore) -> None:
+    def cart_view(request: Request) -> str:
+        if request.path == "/fill":
+            session["cart"] = ["apple"]
+        elif request.path == "/add":
+            session["cart"].append("pear")  # in place, on the decoded value
+        return ",".join(session.get("cart", []))
+
+    shop = SessionMiddleware(text_app(cart_view), secret_key=SECRET, store=store)
+    client = Client(shop)
+    client.get("/fill")
+    old = client.get_cookie("session")
+    assert old is not None
+    assert client.get("/").text == "apple"
+    assert client.get("/add").text == "apple,pear"
+    client.set_cookie("session", old.value)  # the earlier cookie, remembered
+    assert client.get("/").text == "apple"
+    assert client.get("/").text == "apple"
+
+
+def test_read_cookie_still_returns_the_data_of_a_remembered_cookie() -> None:
+    app = SessionMiddleware(text_app(view), secret_key=SECRET)
+    client = Client(app)
+    client.get("/login")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    first = app.read_cookie(cookie.value)
+    again = app.read_cookie(cookie.value)
+    assert first.data == again.data == {"user": "alice"}
+    assert first.data is not again.data

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from itsdangerous import BadData
 
 from .. import serialization
+from .._memo import Memo
 from ..cookies import MAX_COOKIE_SIZE, CookieOptions
 from ..errors import SessionTooLarge
 from ..events import EventName
@@ -46,6 +47,10 @@ class ClientBackend(_Base):
     def __init__(self, codec: CookieCodec, cookie: CookieOptions, times: SessionTimes) -> None:
         super().__init__(cookie, times)
         self.codec = codec
+        # Cookie values decoded before (wsgisession._memo): the browser sends the same
+        # one until a response changes it. The codec remembers what it verified;
+        # this also keeps the payload's shape checks and choice of JSON decoder.
+        self._seen: Memo[tuple[CookieContents, bytes, bool]] = Memo()
 
     def load_session(self, session: Session) -> dict[str, Any]:
         now = int(time.time())
@@ -54,7 +59,7 @@ class ClientBackend(_Base):
         if value is None:
             return {}
         try:
-            contents, payload, known = self._read(value)
+            contents, data, payload, known = self._read(value)
         except (BadData, ValueError, TypeError, RecursionError) as exc:
             log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
             if self.hooks is not None:
@@ -67,8 +72,7 @@ class ClientBackend(_Base):
                 self.hooks.emit(EventName.EXPIRED, reason=reason)
             return {}
         state.had_cookie = True
-        assert contents.data is not None
-        if self.hooks is not None and not self.hooks.accept(session, contents.data):
+        if self.hooks is not None and not self.hooks.accept(session, data):
             # Revoked (a "not before" stamp): the cookie is still signed and unexpired,
             # so it is refused here, and replaced by the next write.
             return {}
@@ -79,7 +83,7 @@ class ClientBackend(_Base):
         state.known = known
         state.stale = contents.stale_key
         session._new = False
-        return contents.data
+        return data
 
     def read_cookie(self, value: str) -> CookieContents:
         """Verify and decode a cookie value; expiry is left to the caller.
@@ -88,17 +92,25 @@ class ClientBackend(_Base):
         :raises ValueError: anything else wrong with the value or its payload.
         """
         try:
-            return self._read(value)[0]
+            contents, data, _, _ = self._read(value)
+            return contents._replace(data=data)
         except (TypeError, RecursionError) as exc:
             raise ValueError(f"not a session payload: {exc}") from exc
 
-    def _read(self, value: str) -> tuple[CookieContents, bytes, bool]:
+    def _read(self, value: str) -> tuple[CookieContents, dict[str, Any], bytes, bool]:
+        """The cookie's contents (without data), its data, its payload, whether known plain."""
+        seen = self._seen.get(value)
+        if seen is not None:
+            # Decoded before: only the data must be new (the caller may change it);
+            # the shape checks and the choice of decoder are the payload's, and stay.
+            contents, payload, known = seen
+            return contents, serialization.loads_again(payload, known)[1], payload, known
         unsigned = self.codec.decode(value)
-        payload, known = serialization.loads_known(unsigned.value)
+        decoded, known = serialization.loads_known(unsigned.value)
         # [created, data] or, for a session with its own lifetime, [created, data, lifetime]
-        if type(payload) is not list or not 2 <= len(payload) <= 3:
+        if type(decoded) is not list or not 2 <= len(decoded) <= 3:
             raise ValueError("not a session payload")
-        created, data, *rest = payload
+        created, data, *rest = decoded
         lifetime = rest[0] if rest else None
         if (
             type(created) is not int
@@ -107,9 +119,10 @@ class ClientBackend(_Base):
         ):
             raise ValueError("not a session payload")
         contents = CookieContents(
-            created, unsigned.timestamp, unsigned.stale_key, data=data, lifetime=lifetime
+            created, unsigned.timestamp, unsigned.stale_key, None, None, lifetime
         )
-        return contents, unsigned.value, known
+        self._seen.put(value, (contents, unsigned.value, known))
+        return contents, data, unsigned.value, known
 
     def _payload(self, session: Session) -> tuple[bytes, bool]:
         """The cookie payload of *session* now, and whether it is known plain."""
