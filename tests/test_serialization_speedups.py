@@ -8,6 +8,7 @@ has not) and the same text reads back as the same values, with the same types.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,20 +26,21 @@ def without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(serialization, "_orjson", None)
 
 
-def _stdlib_dumps(value: Any) -> str:
+def _stdlib(function: Callable[[Any], Any], argument: Any) -> Any:
+    """*function(argument)* with orjson out of the way: the standard library's answer."""
     saved, serialization._orjson = serialization._orjson, None
     try:
-        return serialization.dumps(value)
+        return function(argument)
     finally:
         serialization._orjson = saved
+
+
+def _stdlib_dumps(value: Any) -> str:
+    return str(_stdlib(serialization.dumps, value))
 
 
 def _stdlib_loads(text: bytes) -> Any:
-    saved, serialization._orjson = serialization._orjson, None
-    try:
-        return serialization.loads(text)
-    finally:
-        serialization._orjson = saved
+    return _stdlib(serialization.loads, text)
 
 
 def _typed(value: Any) -> Any:

@@ -10,6 +10,7 @@ never change for the owner are kept, so a remembered answer is the answer.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = ["MEMO_SIZE", "Memo"]
@@ -40,6 +41,17 @@ class Memo(Generic[_V]):
     def get(self, key: str) -> _V | None:
         """The answer remembered for *key*, if any."""
         return self._entries.get(key)
+
+    def answer(self, key: str, compute: Callable[[str], _V]) -> _V:
+        """The answer for *key*: remembered, or ``compute(key)``, remembered now.
+
+        An exception from *compute* (a forged value) propagates; nothing is kept.
+        """
+        answer = self._entries.get(key)
+        if answer is None:
+            answer = compute(key)
+            self.put(key, answer)
+        return answer
 
     def put(self, key: str, answer: _V) -> None:
         """Remember *answer* for *key*."""

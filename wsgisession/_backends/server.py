@@ -168,11 +168,7 @@ class ServerBackend(_Base):
         :raises itsdangerous.BadData: a bad signature.
         :raises ValueError: the signed value is not a session id.
         """
-        contents = self._memo.get(value)
-        if contents is None:
-            contents = self._verify(value)
-            self._memo.put(value, contents)
-        return contents
+        return self._memo.answer(value, self._verify)
 
     def _verify(self, value: str) -> CookieContents:
         unsigned = self.signer.unsign(value)

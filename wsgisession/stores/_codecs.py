@@ -58,11 +58,7 @@ class SignedCodec(CookieCodec):
         return value
 
     def decode(self, value: str) -> Unsigned:
-        unsigned = self._memo.get(value)
-        if unsigned is None:
-            unsigned = self._verify(value)
-            self._memo.put(value, unsigned)
-        return unsigned
+        return self._memo.answer(value, self._verify)
 
     def _verify(self, value: str) -> Unsigned:
         unsigned = self._signer.unsign(value)
