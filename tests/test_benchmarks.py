@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
+
+from benchmarks import after_round_trip
 
 pytestmark = pytest.mark.slow
 
@@ -46,3 +49,20 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         assert trips["untouched"]["round_trips"] == 0
     assert chart.exists() == (results["chart_skipped"] is None)
     assert len(results["targets"]) > 10
+
+
+def test_the_after_round_trip_measurement_runs_and_cleans_up(redis_url: str) -> None:
+    # docs/benchmarks.md explains the Redis floor gap with this script's figures.
+    results = after_round_trip.measure(redis_url, rounds=1, number=3)
+    assert list(results) == [
+        "bare",
+        "raw PING alone",
+        "cookie read alone",
+        "PING, then cookie read",
+        "cookie read, then PING",
+        "RedisStore read",
+    ]
+    assert all(figures["wall"] > 0 and figures["cpu"] >= 0 for figures in results.values())
+    client = redis.Redis.from_url(redis_url)
+    assert not list(client.scan_iter("wsgisession-after-round-trip:*"))
+    client.close()
