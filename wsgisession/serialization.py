@@ -136,7 +136,7 @@ def loads(text: str | bytes) -> Any:
 # at least 19 digits in a row: every digit maps to "0", and a run of 19 found by
 # bytes.find (a regex search cost ten times more) that could start a number sends
 # the text to the standard library. A run inside a string only costs the fast path.
-# (The exponent letters and the decimal point become "." for loads_known.)
+# (The exponent letters and the decimal point become "." for dumps_known's float check.)
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789eE", b"000000000..")
 _NINETEEN = b"0" * 19
 
