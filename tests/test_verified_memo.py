@@ -178,3 +178,36 @@ def test_read_cookie_still_returns_the_data_of_a_remembered_cookie() -> None:
     again = app.read_cookie(cookie.value)
     assert first.data == again.data == {"user": "alice"}
     assert first.data is not again.data
+
+
+@pytest.mark.parametrize(
+    "store", [CookieStore(), CookieStore(encrypt=True)], ids=["cookie", "encrypted"]
+)
+@pytest.mark.parametrize("own_max_age", [None, 600], ids=["default-lifetime", "own-lifetime"])
+def test_a_cookie_just_issued_reads_back_exactly_as_a_fresh_worker_reads_it(
+    store: CookieStore, own_max_age: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The middleware knows what it just wrote, so the next request skips the
+    # payload's checks; what it reads must be what a worker that never saw the
+    # cookie decodes from it: the data (tagged and plain values), the creation
+    # time, the signed timestamp and the session's own lifetime.
+    def writer(request: Request) -> str:
+        if request.path == "/write":
+            session["plain"] = {"n": 2**64 - 1, "items": ["a", None, True]}
+            session["tagged"] = ((1, 2), b"\x00bytes", 0.1)
+            if own_max_age is not None:
+                session.max_age = own_max_age
+        return repr(sorted(session.items()))
+
+    app = SessionMiddleware(text_app(writer), secret_key=SECRET, store=store, max_age=60)
+    client = Client(app)
+    written = client.get("/write").text
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    verified = _count_verifications(app, monkeypatch)
+    assert client.get("/").text == written
+    assert verified == []  # read back from what the middleware remembered
+
+    fresh = SessionMiddleware(text_app(writer), secret_key=SECRET, store=store, max_age=60)
+    assert app.read_cookie(cookie.value) == fresh.read_cookie(cookie.value)
+    assert fresh.read_cookie(cookie.value).lifetime == own_max_age

@@ -149,11 +149,17 @@ class PurposeSigner:
     def __init__(self, keys: Iterable[bytes], purpose: str) -> None:
         self.purpose = purpose
         self._signers = [_Signer(key, purpose) for key in keys]
+        # The last timestamp and its encoding: most signatures fall in the same second.
+        self._stamp = (-1, b"")
 
     def sign(self, value: bytes, timestamp: int | None = None) -> bytes:
         """Sign *value* with the current key, stamped with *timestamp* (default: now)."""
         ts = int(time.time()) if timestamp is None else timestamp
-        return self._signers[0].signed(value + b"." + b64encode(int_to_bytes(ts)))
+        last, encoded = self._stamp
+        if ts != last:
+            encoded = b64encode(int_to_bytes(ts))
+            self._stamp = (ts, encoded)
+        return self._signers[0].signed(value + b"." + encoded)
 
     def unsign(self, signed: str | bytes) -> Unsigned:
         """Verify *signed* and return its payload and timestamp.

@@ -189,8 +189,9 @@ class ClientBackend(_Base):
                 else:
                     payload = state.loaded
             assert payload is not None
+            value = self.codec.encode(payload)
             header = self.cookie.set_header(
-                self.codec.encode(payload),
+                value,
                 session.environ or {},
                 max_age=self.times.cookie_max_age(state.created, now, state.lifetime),
                 plain=self.codec.plain_output,
@@ -205,6 +206,19 @@ class ClientBackend(_Base):
             state.known = known
             state.saved_lifetime = state.lifetime
             state.issued = now
+            if self.codec.remembers_issued:
+                # The browser sends this value next: what it holds is known already
+                # (only the signature's timestamp is the codec's), so that request
+                # skips the payload's checks as it would for a value seen before.
+                contents = CookieContents(
+                    state.created,
+                    self.codec.decode(value).timestamp,
+                    False,
+                    None,
+                    None,
+                    state.lifetime,
+                )
+                self._seen.put(value, (contents, payload, known))
             state.stale = False
             state.had_cookie = True
         _keep_mutable(session)

@@ -39,6 +39,7 @@ class SignedCodec(CookieCodec):
     """A session signed with HMAC-SHA256 (itsdangerous format), zlib-compressed when shorter."""
 
     plain_output = True
+    remembers_issued = True
 
     def __init__(self, signer: PurposeSigner, compress_min_size: int | None) -> None:
         self._signer = signer

@@ -98,6 +98,7 @@ class EncryptedCodec(CookieCodec):
     """
 
     plain_output = True
+    remembers_issued = True
 
     def __init__(self, keys: Iterable[bytes], purpose: str, compress_min_size: int | None) -> None:
         keys = list(keys)

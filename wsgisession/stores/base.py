@@ -36,6 +36,11 @@ class CookieCodec(ABC):
     #: dots, so the middleware can skip checking its output before ``Set-Cookie``.
     plain_output = False
 
+    #: ``True`` when :meth:`decode` of a value :meth:`encode` just returned is a
+    #: lookup, not a verification (the built-in codecs remember what they issued),
+    #: so the middleware may ask for its timestamp right after issuing it.
+    remembers_issued = False
+
     @abstractmethod
     def encode(self, payload: bytes) -> str:
         """Sign (and possibly compress or encrypt) *payload*, stamped with the time now."""
