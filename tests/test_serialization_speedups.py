@@ -176,19 +176,23 @@ def test_writing_only_the_changed_values_checked_gives_the_same_bytes(
     text = serialization.dumps(loaded).encode()
     data, known = serialization.loads_known(text)
     assert _typed(data) == _typed(serialization.loads(text))
+    # The next request reads the remembered payload again the same way.
+    assert _typed(serialization.loads_again(text, known)) == _typed(data)
     if not known:
         return
     data[key] = value
-    fast = serialization.dumps_known(data, [key], text)
+    fast = serialization.dumps_known(data, [key])
     if fast is not None:
         assert fast == _stdlib_dumps(data)
 
 
 def test_a_payload_with_a_float_takes_the_full_path() -> None:
+    # orjson writes 1e+16 as 1e16: a session holding a float is never rewritten
+    # by the fast path, which keeps the values it did not check as orjson read them.
     text = serialization.dumps({"price": 1e16, "n": 2}).encode()
     data, known = serialization.loads_known(text)
-    assert known
+    assert not known
+    assert serialization.loads_again(text, known) == {"price": 1e16, "n": 2}
     data["n"] = 3
-    assert serialization.dumps_known(data, ["n"], text) is None
     assert serialization.dumps(data) == '{"price":1e+16,"n":3}'
     assert serialization.loads_known(b'{" t":[1]}') == ((1,), False)

@@ -136,7 +136,7 @@ def loads(text: str | bytes) -> Any:
 # at least 19 digits in a row: every digit maps to "0", and a run of 19 found by
 # bytes.find (a regex search cost ten times more) that could start a number sends
 # the text to the standard library. A run inside a string only costs the fast path.
-# (The exponent letters and the decimal point become "." for dumps_known's float check.)
+# (The exponent letters and the decimal point become "." for loads_known's float check.)
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789eE", b"000000000..")
 _NINETEEN = b"0" * 19
 
@@ -156,19 +156,27 @@ def _long_number(text: bytes, mapped: bytes) -> bool:
 
 
 def loads_known(text: bytes) -> tuple[Any, bool]:
-    """:func:`loads`, and whether orjson read it.
+    """:func:`loads`, and whether :func:`dumps_known` may rely on the result.
 
-    Then *text* was untagged JSON and every value in the result is a ``dict``,
-    ``list``, ``str``, ``int``, ``bool``, ``None`` or finite ``float``: see
-    :func:`dumps_known`.
+    ``True``: orjson read *text*, which was untagged JSON with no float, so every
+    value in the result is a ``dict``, ``list``, ``str``, ``int``, ``bool`` or
+    ``None``, and orjson reads *text* again exactly so (:func:`loads_again`).
     """
     if b'{" ' in text:  # see loads()
         return _decode_tagged(text.decode("utf-8")), False
-    if _orjson is not None and not _long_number(text, text.translate(_DIGITS_AS_ZERO)):
-        try:
-            return _orjson.loads(text), True
-        except _orjson.JSONDecodeError:
-            pass  # NaN, a lone surrogate, deep nesting: the standard library decides
+    if _orjson is not None:
+        mapped = text.translate(_DIGITS_AS_ZERO)
+        if not _long_number(text, mapped):
+            try:
+                value = _orjson.loads(text)
+            except _orjson.JSONDecodeError:
+                pass  # NaN, a lone surrogate, deep nesting: the standard library decides
+            else:
+                # A JSON float always has a digit just before its ".", "e" or "E";
+                # orjson spells some differently, so dumps_known leaves them alone.
+                # (A string such as "v1.2" looks like one too: that only costs the
+                # full check on a write.)
+                return value, b"0." not in mapped
     return _decode_plain(text.decode("utf-8")), False
 
 
@@ -179,17 +187,14 @@ def loads_again(text: bytes, known: bool) -> Any:
     return loads(text)
 
 
-def dumps_known(data: dict[str, Any], changed: Iterable[str], source: bytes) -> str | None:
+def dumps_known(data: dict[str, Any], changed: Iterable[str]) -> str | None:
     """:func:`dumps` of *data*, checking only the values under *changed*, or ``None``.
 
-    The other values must be as :func:`loads_known` read them from *source* (or
-    *source* as this function wrote it), with ``True``. ``None``: this fast path
-    does not apply (a changed value is not plain, or *source* may hold a float,
-    which orjson spells differently); call :func:`dumps`.
+    The other values must be as :func:`loads_known` read them when it answered
+    ``True`` (or as this function wrote them). ``None``: this fast path does not
+    apply (a changed value is not plain); call :func:`dumps`.
     """
-    # A JSON float always has a digit just before its ".", "e" or "E". (A string
-    # such as "v1.2" looks like one too: that only costs the full check.)
-    if _orjson is None or b"0." in source.translate(_DIGITS_AS_ZERO):
+    if _orjson is None:
         return None
     if len(data) == 1 and next(iter(data))[:1] == " ":
         return None

@@ -36,8 +36,8 @@ class _ClientState(SessionState):
         super().__init__(now)
         #: The payload of the client's cookie (or of the last one sent).
         self.loaded: bytes | None = None
-        #: Whether orjson read :attr:`loaded` (serialization.loads_known), or
-        #: serialization.dumps_known wrote it: see _payload.
+        #: Whether serialization.dumps_known may rely on :attr:`loaded`: orjson
+        #: read it (serialization.loads_known) or dumps_known wrote it; see _payload.
         self.known = False
 
 
@@ -133,7 +133,7 @@ class ClientBackend(_Base):
         # on a write, checking the whole session cost four times its encoding.
         text = None
         if state.known and state.loaded is not None:
-            text = serialization.dumps_known(data, session._dirty, state.loaded)
+            text = serialization.dumps_known(data, session._dirty)
         known = text is not None
         if text is None:
             text = serialization.dumps(data, where="session")
