@@ -35,6 +35,7 @@ from tests.servers import PrivateRedis, free_port, start_private_redis
 from tests.services import in_ci
 from wsgisession import RedisStore, SessionMiddleware, session, store_from_url
 from wsgisession.errors import ConfigurationError, StoreUnavailable
+from wsgisession.stores.redis import _SAVE_SHA
 
 try:
     import redis
@@ -213,6 +214,41 @@ def test_the_script_is_sent_again_after_the_server_forgot_it(
 
 
 # -- the store's own connections (a store made from a URL) ---------------------------
+
+
+def test_the_stores_own_connections_send_the_script_again_after_script_flush(
+    private_redis: PrivateRedis,
+) -> None:
+    # A Redis whose script cache was emptied (SCRIPT FLUSH, a failover) answers
+    # NOSCRIPT: the save must still land, not become a 503.
+    store = RedisStore(private_redis.url, socket_timeout=1)
+    client = Client(SessionMiddleware(text_app(visits), secret_key=SECRET, store=store))
+    assert client.get("/").text == "1"
+    admin = redis.Redis.from_url(private_redis.url)
+    admin.script_flush()
+    assert client.get("/").text == "2"
+    assert admin.script_exists(_SAVE_SHA) == [True]
+    admin.close()
+    store.close()
+
+
+def test_an_error_reply_on_the_stores_own_connections_is_redis_pys_error(
+    redis_url: str,
+) -> None:
+    store = redis_test_store()
+    admin = redis.Redis.from_url(redis_url)
+    admin.set(store.prefix + "plain", "not a hash")
+    fast = store._fast()
+    assert fast is not None
+    with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+        fast.call("HGETALL", store.prefix + "plain")
+    with pytest.raises(redis.exceptions.NoScriptError):
+        fast.call("EVALSHA", "0" * 40, 0)
+    # An error reply is a whole reply: the connection goes on answering in order.
+    assert fast.call("GET", store.prefix + "plain") == b"not a hash"
+    admin.delete(store.prefix + "plain")
+    admin.close()
+    drop_store(store)
 
 
 def test_threads_sharing_one_store_each_get_their_own_sessions_replies() -> None:
