@@ -2,7 +2,8 @@
 
 Server commands come from ``INFO commandstats`` deltas; they include the commands a
 Lua script runs inside one ``EVALSHA``, which is why round trips are counted too (in
-redis-py, one ``send_packed_command`` is one request on the wire).
+redis-py, one ``send_packed_command`` is one request on the wire; on RedisStore's own
+connections, one ``_Direct.round_trip``).
 """
 
 from __future__ import annotations
@@ -32,18 +33,28 @@ def _commandstats(client: Any) -> Counter[str]:
 def _counting_round_trips() -> Iterator[list[int]]:
     from redis.connection import AbstractConnection
 
+    from wsgisession.stores._redis_connections import _Direct
+
     count = [0]
     original = AbstractConnection.send_packed_command
+    direct = _Direct.round_trip
 
     def counted(self: Any, command: Any, check_health: bool = True) -> None:
         count[0] += 1
         original(self, command, check_health)  # type: ignore[no-untyped-call]
 
+    # RedisStore's own connections send most commands without redis-py's send step.
+    def counted_direct(self: _Direct, packed: Any) -> Any:
+        count[0] += 1
+        return direct(self, packed)
+
     AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
+    _Direct.round_trip = counted_direct  # type: ignore[method-assign]
     try:
         yield count
     finally:
         AbstractConnection.send_packed_command = original  # type: ignore[method-assign]
+        _Direct.round_trip = direct  # type: ignore[method-assign]
 
 
 def measure(suites: list[Suite], redis: RedisTarget, number: int) -> dict[str, Any]:
