@@ -402,16 +402,27 @@ def test_many_racing_requests_cannot_outlive_log_out_everywhere(
     others = [browser(middleware, f"other {n}") for n in range(4)]
     for client in others:
         client.get("/login?user=ann")
-    stop = threading.Event()
+    go, stop = threading.Event(), threading.Event()
+    answered = threading.Semaphore(0)
 
     def hammer(client: Client) -> None:
+        go.wait()
         while not stop.is_set():
             client.get("/busy")
+            answered.release()
+            # A pause between requests, as a browser's. Threads that never block
+            # starve the one sending the logout of the GIL (CPython keeps handing
+            # it among threads that release it often): their regenerated ids then
+            # fill the LRU store until it evicts the keeper's own session.
+            time.sleep(0.001)
 
     threads = [threading.Thread(target=hammer, args=(c,)) for c in others]
     for thread in threads:
         thread.start()
+    go.set()
     try:
+        for _ in range(3 * len(others)):  # the race is on: requests are in flight
+            assert answered.acquire(timeout=10)
         keeper.get("/everywhere")
     finally:
         stop.set()
