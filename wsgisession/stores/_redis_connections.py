@@ -51,7 +51,6 @@ class Connections:
         else:
             self._pack = pack_command
             self._reader = partial(Reader, protocolError=redis.exceptions.InvalidResponse)
-            self._exceptions = redis.exceptions
         _ALL.add(self)
 
     def call(self, *args: Any) -> Any:
@@ -101,8 +100,7 @@ class Connections:
         if conn._sock is None:
             conn.connect()
         # Error replies become the exceptions redis-py would raise (NoScriptError …).
-        parse_error = getattr(conn._parser, "parse_error", None)
-        reader = self._reader(replyError=parse_error or partial(_reply_error, self._exceptions))
+        reader = self._reader(replyError=conn._parser.parse_error)
         return _Direct(conn._sock, reader, self._connection_error)
 
     def forget(self) -> None:
@@ -150,13 +148,6 @@ class _Direct:
         if isinstance(reply, Exception):
             raise reply
         return reply
-
-
-def _reply_error(exceptions: Any, message: str) -> Exception:
-    # Where redis-py's parser has no parse_error: the error our commands tell apart.
-    kind = exceptions.NoScriptError if message.startswith("NOSCRIPT ") else None
-    error: Exception = kind(message[9:]) if kind else exceptions.ResponseError(message)
-    return error
 
 
 _ALL: weakref.WeakSet[Connections] = weakref.WeakSet()
