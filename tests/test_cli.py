@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -142,6 +143,37 @@ def test_inspect_looks_a_server_side_id_up_in_the_store(
     assert status == 1
     assert "looks like a server-side session id: pass the app's --store URL" in err
     store.close()
+
+
+def test_inspect_takes_an_id_and_a_key_that_start_with_a_dash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # URL-safe base64 starts with "-" one time in 64: session ids, signed cookies and
+    # the keys `wsgisession secret` prints. argparse would take them for options.
+    token_urlsafe = secrets.token_urlsafe
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: "-" + token_urlsafe(n)[1:])
+    key = "-" + SECRET
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    client = Client(SessionMiddleware(text_app(cart), secret_key=key, store=store))
+    client.get("/")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    assert cookie.value.startswith("-")
+    url = f"sqlite:///{store.path}"
+    for argv in (
+        [cookie.value, "--secret-key", key, "--store", url],
+        ["--secret-key", key, cookie.value, "--store", url],
+        ["--secret-key", key, "--store", url, "--", cookie.value],
+        ["--secret", key, "--store", url, f"session={cookie.value}"],
+    ):
+        status, out, err = run(capsys, "inspect", *argv)
+        assert (status, err) == (0, ""), argv
+        assert "'cart': ['apple']" in out
+    store.close()
+    # A mistyped option is still named as one.
+    with pytest.raises(SystemExit):
+        main(["inspect", cookie.value, "--secret-key", key, "--no-such"])
+    assert "error: unrecognized arguments: --no-such" in capsys.readouterr().err
 
 
 def test_inspect_reads_a_redis_session(capsys: pytest.CaptureFixture[str]) -> None:

@@ -353,12 +353,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dashed_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``argv`` with values that start with ``-`` made unambiguous for argparse.
+
+    A session id, a signed cookie and a key from ``wsgisession secret`` are URL-safe
+    base64, which starts with ``-`` one time in 64; argparse takes such a word for an
+    unknown option. A word that is none of the command's options becomes
+    ``--option=word`` after an option that takes a value, else a positional after
+    ``--``.
+    """
+    args = list(argv)
+    start = next((i for i, word in enumerate(args) if not word.startswith("-")), None)
+    commands = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if start is None or commands is None or args[start] not in commands.choices:
+        return args
+    command: argparse.ArgumentParser = commands.choices[args[start]]
+    known = command._option_string_actions
+
+    def option(word: str) -> argparse.Action | None:
+        if not word.startswith("-") or word in ("-", "--"):
+            return None
+        name = word.split("=", 1)[0]
+        if name in known:
+            return known[name]
+        matches = {known[o] for o in known if name.startswith("--") and o.startswith(name)}
+        return matches.pop() if len(matches) == 1 else None
+
+    def dashed(word: str) -> bool:
+        return word.startswith("-") and word not in ("-", "--") and option(word) is None
+
+    rewritten: list[str] = []
+    positional: list[str] = []
+    i = start + 1
+    while i < len(args) and args[i] != "--":
+        word, action = args[i], option(args[i])
+        takes_value = action is not None and action.nargs is None and "=" not in word
+        if takes_value and i + 1 < len(args) and dashed(args[i + 1]):
+            rewritten.append(f"{word}={args[i + 1]}")
+            i += 1
+        elif dashed(word):
+            positional.append(word)
+        else:
+            rewritten.append(word)
+        i += 1
+    head = [*args[: start + 1], *rewritten]
+    if not positional:
+        return [*head, *args[i:]]
+    return [*head, "--", *positional, *args[i + 1 :]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wsgisession`` command; returns the exit status.
 
     :param argv: The arguments, without the program name; default ``sys.argv[1:]``.
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(_dashed_values(parser, sys.argv[1:] if argv is None else argv))
     try:
         return int(args.run(args))
     except (CommandError, SessionError, OSError) as exc:
