@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from werkzeug.test import Client
+from werkzeug.wrappers import Request
 
 from tests.conftest import SECRET, Clock, text_app
 from wsgisession import LRUStore, SessionMiddleware, session
@@ -22,6 +23,59 @@ def test_least_recently_used_session_is_evicted_first() -> None:
     assert store.load("a") == {"x": b"1"}
     assert store.load("c") == {"x": b"3"}
     assert len(store) == 2
+
+
+def test_a_full_store_drops_expired_short_lived_records_before_live_sessions(
+    clock: Clock,
+) -> None:
+    store = LRUStore(max_entries=3)
+    store.save("a", {"x": b"1"}, (), 3600, create=True)
+    store.save("b", {"x": b"2"}, (), 3600, create=True)
+    store.save("moved", {"m": b"-> b 0"}, (), 1, create=True)  # what regenerate() leaves
+    clock.advance(2)
+    store.save("c", {"x": b"3"}, (), 3600, create=True)
+    assert [store.load(k) for k in "abc"] == [{"x": b"1"}, {"x": b"2"}, {"x": b"3"}]
+    assert len(store) == 3
+
+
+def test_short_lived_records_free_their_memory_once_expired(clock: Clock) -> None:
+    store = LRUStore()
+    for n in range(100):
+        store.save(f"moved{n}", {"m": b"-> x 0"}, (), 1, create=True)
+    clock.advance(2)
+    store.save("live", {"x": b"1"}, (), 3600, create=True)
+    assert len(store) == 1
+
+
+def test_a_short_lived_record_saved_again_for_long_is_kept(clock: Clock) -> None:
+    store = LRUStore()
+    store.save("k", {"x": b"1"}, (), 1, create=True)
+    store.save("k", {"x": b"2"}, (), 3600, create=False)
+    store.touch("k", 3600)
+    clock.advance(2)
+    store.save("other", {"x": b"1"}, (), 3600, create=True)
+    assert store.load("k") == {"x": b"2"}
+
+
+def test_logins_that_regenerate_ids_do_not_push_out_live_sessions(clock: Clock) -> None:
+    # Each login leaves its old id behind for a second; those dead records must not
+    # count against the live sessions a full store keeps.
+    def view(request: Request) -> str:
+        if request.path == "/login":
+            session.regenerate()
+            session["user"] = request.args["name"]
+        else:
+            session["visits"] = session.get("visits", 0) + 1
+        return session.get("user", "nobody")
+
+    store = LRUStore(max_entries=21)  # 20 users, and the one whose login is under way
+    app = SessionMiddleware(text_app(view), secret_key=SECRET, store=store)
+    clients = [Client(app) for _ in range(20)]
+    for n, client in enumerate(clients):
+        client.get("/")
+        client.get(f"/login?name=user{n}")
+        clock.advance(2)
+    assert [client.get("/").text for client in clients] == [f"user{n}" for n in range(20)]
 
 
 def test_record_expires_after_its_ttl(clock: Clock) -> None:

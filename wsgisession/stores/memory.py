@@ -29,6 +29,12 @@ __all__ = ["LRUStore"]
 # users who never come back do not pin memory.
 _SWEEP_EVERY = 1000
 
+# Records that live this many seconds or less (the marker a regenerated session id
+# leaves behind lives one second, or rotation_grace + 1) are also kept in expiry
+# order and dropped as soon as they expire. Otherwise a burst of logins fills the
+# store with dead markers, and a full store pushes out live sessions for them.
+_SHORT_TTL = 300
+
 
 class LRUStore(ServerSessionStore, SessionIndex):
     """Keep sessions in this process's memory, forgetting the least recently used.
@@ -37,7 +43,10 @@ class LRUStore(ServerSessionStore, SessionIndex):
       access order) and thread-safe;
     - a record expires *ttl* seconds after its last save or touch;
     - when more than *max_entries* sessions are kept, the least recently used one
-      is dropped, so memory stays bounded however many clients come;
+      is dropped, so memory stays bounded however many clients come; short-lived
+      records (five minutes or less, such as what a regenerated session id leaves
+      behind for a second) are dropped as soon as they expire, so they never push
+      out a live session;
     - a per-user index of sessions (:class:`~wsgisession.stores.SessionIndex`) for
       device listing and revocation, under the same lock.
 
@@ -57,6 +66,8 @@ class LRUStore(ServerSessionStore, SessionIndex):
         self.max_entries = count("max_entries", max_entries)
         # key -> (expiry time, record); least recently used first.
         self._entries: OrderedDict[str, tuple[float, dict[str, bytes]]] = OrderedDict()
+        # key -> expiry of the short-lived records among them, soonest first.
+        self._short: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
         # user -> handle -> (key, info, expiry); user -> (stamp, expiry)
         self._users: dict[str, dict[str, tuple[str, bytes, float]]] = {}
@@ -73,10 +84,34 @@ class LRUStore(ServerSessionStore, SessionIndex):
         if entry is None:
             return None
         if entry[0] <= now:
-            del self._entries[key]
+            self._drop(key)
             return None
         self._entries.move_to_end(key)
         return entry[1]
+
+    def _put(self, key: str, record: dict[str, bytes], ttl: int, now: float) -> None:
+        # Caller holds the lock.
+        self._entries[key] = (now + ttl, record)
+        self._entries.move_to_end(key)
+        if ttl <= _SHORT_TTL:
+            self._short[key] = now + ttl
+            self._short.move_to_end(key)
+        else:
+            self._short.pop(key, None)
+
+    def _drop(self, key: str) -> None:
+        # Caller holds the lock.
+        self._entries.pop(key, None)
+        self._short.pop(key, None)
+
+    def _purge(self, now: float) -> None:
+        # Caller holds the lock. Short TTLs differ, so a record that expires later can
+        # hold back one behind it, for at most _SHORT_TTL seconds.
+        while self._short:
+            key, expiry = next(iter(self._short.items()))
+            if expiry > now:
+                return
+            self._drop(key)
 
     def load(self, key: str) -> dict[str, bytes] | None:
         """A copy of the record under *key*, or ``None``; marks it recently used."""
@@ -105,18 +140,18 @@ class LRUStore(ServerSessionStore, SessionIndex):
             for field in removed:
                 record.pop(field, None)
             if not record:
-                self._entries.pop(key, None)
+                self._drop(key)
                 return True
-            self._entries[key] = (now + ttl, record)
-            self._entries.move_to_end(key)
+            self._put(key, record, ttl, now)
+            self._purge(now)
             while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+                self._short.pop(self._entries.popitem(last=False)[0], None)
         return True
 
     def delete(self, key: str) -> None:
         """Forget the record under *key*."""
         with self._lock:
-            self._entries.pop(key, None)
+            self._drop(key)
 
     def touch(self, key: str, ttl: int) -> None:
         """Make the record under *key* live *ttl* seconds from now, if it is still live."""
@@ -124,7 +159,7 @@ class LRUStore(ServerSessionStore, SessionIndex):
         with self._lock:
             record = self._live(key, now)
             if record is not None:
-                self._entries[key] = (now + ttl, record)
+                self._put(key, record, ttl, now)
 
     # -- the per-user index ----------------------------------------------------
 
@@ -173,7 +208,7 @@ class LRUStore(ServerSessionStore, SessionIndex):
             entry = self._users.get(user, {}).pop(handle, None)
             if entry is None:
                 return False
-            self._entries.pop(entry[0], None)
+            self._drop(entry[0])
             return True
 
     def index_forget(self, user: str, handle: str, key: str) -> None:
