@@ -262,11 +262,29 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that keeps its options and commands, for _dashed_values()."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: Each option string, and whether it takes a value.
+        self.options: dict[str, bool] = {}
+        #: The subcommands, by name.
+        self.commands: dict[str, _Parser] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*names, **kwargs)
+        for name in action.option_strings:
+            self.options[name] = action.nargs is None
+        return action
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
         prog=_PROG, description="Sessions for WSGI apps: a development server and tools."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = commands.choices
 
     def settings(sub: argparse.ArgumentParser, store_help: str) -> None:
         sub.add_argument(
@@ -353,7 +371,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dashed_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+def _dashed_values(parser: _Parser, argv: Sequence[str]) -> list[str]:
     """``argv`` with values that start with ``-`` made unambiguous for argparse.
 
     A session id, a signed cookie and a key from ``wsgisession secret`` are URL-safe
@@ -364,20 +382,18 @@ def _dashed_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list
     """
     args = list(argv)
     start = next((i for i, word in enumerate(args) if not word.startswith("-")), None)
-    commands = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-    if start is None or commands is None or args[start] not in commands.choices:
+    if start is None or args[start] not in parser.commands:
         return args
-    command: argparse.ArgumentParser = commands.choices[args[start]]
-    known = command._option_string_actions
+    known = parser.commands[args[start]].options
 
-    def option(word: str) -> argparse.Action | None:
+    def option(word: str) -> str | None:
         if not word.startswith("-") or word in ("-", "--"):
             return None
         name = word.split("=", 1)[0]
         if name in known:
-            return known[name]
-        matches = {known[o] for o in known if name.startswith("--") and o.startswith(name)}
-        return matches.pop() if len(matches) == 1 else None
+            return name
+        matches = [o for o in known if name.startswith("--") and o.startswith(name)]
+        return matches[0] if len(matches) == 1 else None
 
     def dashed(word: str) -> bool:
         return word.startswith("-") and word not in ("-", "--") and option(word) is None
@@ -386,8 +402,8 @@ def _dashed_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list
     positional: list[str] = []
     i = start + 1
     while i < len(args) and args[i] != "--":
-        word, action = args[i], option(args[i])
-        takes_value = action is not None and action.nargs is None and "=" not in word
+        word, name = args[i], option(args[i])
+        takes_value = name is not None and known[name] and "=" not in word
         if takes_value and i + 1 < len(args) and dashed(args[i + 1]):
             rewritten.append(f"{word}={args[i + 1]}")
             i += 1
