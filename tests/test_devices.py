@@ -312,12 +312,15 @@ def test_expired_sessions_drop_out_of_the_list(
         assert 0 < server_store.client.ttl(name) <= 2 * 600
 
 
-def test_user_ids_of_different_types_are_different_users() -> None:
+def test_a_user_id_is_one_user_whatever_its_type() -> None:
+    # Flask-Login records get_id() (a str), Django the primary key (an int): an admin
+    # tool passing either form finds, and ends, the same sessions.
     middleware, devices = make(LRUStore())
     ann = browser(middleware, "a")
     ann.get("/login?user=42")  # a str "42"
-    assert [d.user_agent for d in devices.sessions_of("42")] == ["a"]
-    assert devices.sessions_of(42) == []
+    assert [d.user_agent for d in devices.sessions_of(42)] == ["a"]
+    assert devices.revoke_all(42) == 1
+    assert ann.get("/me").text == "anon"
 
 
 def test_a_custom_store_without_the_index_still_works_and_tracking_says_why_not() -> None:
@@ -435,11 +438,11 @@ def test_many_racing_requests_cannot_outlive_log_out_everywhere(
 # -- cookie sessions, with a revocation store ---------------------------------------
 
 
-class CountingIndex(LRUStore):
-    """An LRUStore used only for its stamps, counting the lookups."""
+class CountingIndex(SQLiteStore):
+    """An SQLiteStore used only for its stamps, counting the lookups."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, path: Path) -> None:
+        super().__init__(path / "stamps.sqlite3")
         self.lookups = 0
 
     def get_not_before(self, user: str) -> float | None:
@@ -448,8 +451,8 @@ class CountingIndex(LRUStore):
 
 
 @pytest.mark.parametrize("encrypt", [False, True], ids=["signed", "encrypted"])
-def test_cookie_sessions_are_revoked_by_a_not_before_stamp(encrypt: bool) -> None:
-    stamps = CountingIndex()
+def test_cookie_sessions_are_revoked_by_a_not_before_stamp(encrypt: bool, tmp_path: Path) -> None:
+    stamps = CountingIndex(tmp_path)
     middleware = SessionMiddleware(
         text_app(view), secret_key=SECRET, store=CookieStore(encrypt=encrypt)
     )
@@ -471,8 +474,8 @@ def test_cookie_sessions_are_revoked_by_a_not_before_stamp(encrypt: bool) -> Non
     assert phone.get("/me").text == "ann"
 
 
-def test_the_stamp_is_looked_up_once_per_logged_in_cookie_request_only() -> None:
-    stamps = CountingIndex()
+def test_the_stamp_is_looked_up_once_per_logged_in_cookie_request_only(tmp_path: Path) -> None:
+    stamps = CountingIndex(tmp_path)
     middleware = SessionMiddleware(text_app(view), secret_key=SECRET, store=CookieStore())
     track_devices(middleware, revocation_store=stamps)
     anonymous, laptop = browser(middleware, "a"), browser(middleware, "b")
@@ -486,9 +489,9 @@ def test_the_stamp_is_looked_up_once_per_logged_in_cookie_request_only() -> None
     assert stamps.lookups == before + 2
 
 
-def test_listing_cookie_sessions_is_refused_with_a_reason() -> None:
+def test_listing_cookie_sessions_is_refused_with_a_reason(tmp_path: Path) -> None:
     middleware = SessionMiddleware(text_app(view), secret_key=SECRET, store=CookieStore())
-    track_devices(middleware, revocation_store=LRUStore())
+    track_devices(middleware, revocation_store=SQLiteStore(tmp_path / "stamps.sqlite3"))
     laptop = browser(middleware, "laptop")
     laptop.get("/login?user=ann")
     with pytest.raises(ConfigurationError, match="server-side store"):
@@ -509,3 +512,93 @@ def test_a_schema_1_sqlite_file_gains_the_index_in_place(tmp_path: Path) -> None
     laptop = browser(app, "laptop")
     laptop.get("/login?user=ann")
     assert [d.user_agent for d in devices.sessions_of("ann")] == ["laptop"]
+
+
+# -- sessions that logged in before tracking was turned on (issue 25, item 4) ----------
+
+
+def tracked_after_restart(store: Any, tmp_path: Path) -> tuple[SessionMiddleware, Devices]:
+    """The same app and store, restarted with tracking on (a stamp store for cookies)."""
+    middleware = SessionMiddleware(text_app(view), secret_key=SECRET, store=store)
+    if isinstance(store, CookieStore):
+        stamps = SQLiteStore(tmp_path / "stamps.sqlite3")
+        return middleware, track_devices(middleware, revocation_store=stamps)
+    return middleware, track_devices(middleware)
+
+
+def test_a_login_made_before_tracking_was_on_ends_with_log_out_everywhere(
+    store: Any, tmp_path: Path
+) -> None:
+    untracked = SessionMiddleware(text_app(view), secret_key=SECRET, store=store)
+    old_laptop = browser(untracked, "old laptop")
+    old_laptop.get("/login?user=ann")
+    assert old_laptop.get("/me").text == "ann"
+    # An incident: the app is restarted with tracking on, and ann logs out everywhere.
+    tracked, _ = tracked_after_restart(store, tmp_path)
+    old_laptop.application = tracked
+    phone = browser(tracked, "phone")
+    phone.get("/login?user=ann")
+    phone.get("/everywhere")
+    assert old_laptop.get("/me").text == "anon"
+    assert phone.get("/me").text == "ann"
+    # A login afterwards, in the same browser, is not caught by the stamp.
+    old_laptop.get("/login?user=ann")
+    assert old_laptop.get("/me").text == "ann"
+
+
+def test_revoke_all_from_an_admin_tool_ends_a_login_made_before_tracking_was_on(
+    store: Any, tmp_path: Path
+) -> None:
+    untracked = SessionMiddleware(text_app(view), secret_key=SECRET, store=store)
+    old_laptop = browser(untracked, "old laptop")
+    old_laptop.get("/login?user=ann")
+    tracked, devices = tracked_after_restart(store, tmp_path)
+    old_laptop.application = tracked
+    devices.revoke_all("ann")
+    assert old_laptop.get("/me").text == "anon"
+
+
+def test_a_login_made_before_tracking_is_listed_from_its_next_request_and_revocable(
+    server_store: ServerSessionStore, tmp_path: Path
+) -> None:
+    untracked = SessionMiddleware(text_app(view), secret_key=SECRET, store=server_store)
+    old_laptop = browser(untracked, "old laptop")
+    old_laptop.get("/login?user=ann")
+    tracked, devices = tracked_after_restart(server_store, tmp_path)
+    old_laptop.application = tracked
+    assert old_laptop.get("/me").text == "ann"  # still logged in, now a device
+    phone = browser(tracked, "phone")
+    phone.get("/login?user=ann")
+    listed = devices_of(phone)
+    assert sorted(d["ua"] for d in listed) == ["old laptop", "phone"]
+    laptops = next(d["handle"] for d in listed if d["ua"] == "old laptop")
+    assert phone.get(f"/revoke?handle={laptops}").text == "True"
+    assert old_laptop.get("/me").text == "anon"
+    assert [d.user_agent for d in devices.sessions_of("ann")] == ["phone"]
+
+
+# -- one id form, and no success claimed for work not done (issue 25, item 6) -----------
+
+
+def test_revoke_all_on_a_cookie_store_ends_the_sessions_of_the_id_in_either_form(
+    tmp_path: Path,
+) -> None:
+    middleware = SessionMiddleware(text_app(view), secret_key=SECRET, store=CookieStore())
+    devices = track_devices(middleware, revocation_store=SQLiteStore(tmp_path / "s.sqlite3"))
+    laptop = browser(middleware, "laptop")
+    laptop.get("/login?user=42")  # recorded as the str "42", as Flask-Login does
+    assert devices.revoke_all(42) == -1  # the stamp is set; cookie sessions are not counted
+    assert laptop.get("/me").text == "anon"
+
+
+# -- a revocation store must be shared by every worker (issue 25, item 7) ---------------
+
+
+def test_an_in_process_revocation_store_is_refused_with_the_way_out() -> None:
+    middleware = SessionMiddleware(text_app(view), secret_key=SECRET, store=CookieStore())
+    with pytest.raises(ConfigurationError, match="one worker only") as refused:
+        track_devices(middleware, revocation_store=LRUStore())
+    assert "SQLiteStore" in str(refused.value)
+    with pytest.raises(ConfigurationError, match="revocation_store must be") as wrong:
+        track_devices(middleware, revocation_store=CookieStore())  # type: ignore[arg-type]
+    assert "LRUStore" not in str(wrong.value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -18,7 +19,14 @@ import flask
 import flask_login
 import pytest
 
-from wsgisession import CookieStore, ServerSessionStore, logout_everywhere, sessions_of
+from wsgisession import (
+    CookieStore,
+    ServerSessionStore,
+    SQLiteStore,
+    logout_everywhere,
+    revoke_all,
+    sessions_of,
+)
 from wsgisession.contrib.flask import init_app
 from wsgisession.errors import ConfigurationError
 
@@ -76,6 +84,12 @@ def flask_app(store: Any, **options: Any) -> flask.Flask:
         user = flask_login.current_user
         return str(user.id) if user.is_authenticated else "anonymous"
 
+    @app.post("/admin/revoke")
+    @flask_login.login_required
+    def admin_revoke() -> str:
+        # An admin's page, with the user's id as the database has it: an int.
+        return str(revoke_all(int(flask.request.args["user"])))
+
     init_app(app, store=store, **options)
     return app
 
@@ -132,6 +146,110 @@ def test_flask_tracking_settings_are_checked_at_init_app() -> None:
         flask_app(CookieStore(), track_devices=True)
 
 
+def tracked_options(store: Any, tmp_path: Path) -> dict[str, Any]:
+    """``track_devices`` for *store*: with a stamp store when it is a cookie store."""
+    if isinstance(store, CookieStore):
+        return {"revocation_store": SQLiteStore(tmp_path / "stamps.sqlite3")}
+    return {}
+
+
+def forget_the_session(client: Any) -> None:
+    """The browser ends its session (closed), keeping only its remember-me cookie."""
+    client.delete_cookie("session")
+
+
+# "Log out everywhere" against Flask-Login's remember-me cookie (issue 25, item 5).
+
+
+def test_log_out_everywhere_defeats_the_remember_cookies_issued_before_it(
+    store: Any, tmp_path: Path
+) -> None:
+    app = flask_app(store, track_devices=tracked_options(store, tmp_path))
+    laptop, phone = flask_browser(app, "laptop"), flask_browser(app, "phone")
+    laptop.post("/login?user=ann&remember=1")
+    assert laptop.get_cookie("remember_token") is not None
+    thief = flask_browser(app, "thief")  # copied the laptop's cookies, session excepted
+    for cookie in ("remember_token", "remember_token_issued"):
+        copied = laptop.get_cookie(cookie)
+        assert copied is not None
+        thief.set_cookie(cookie, copied.value)
+    phone.post("/login?user=ann")
+    assert phone.post("/password").text in ("1", "-1")
+    # The laptop's session is revoked, and its remember cookie does not bring it back.
+    assert laptop.get("/whoami").text == "anonymous"
+    assert laptop.get_cookie("remember_token") is None  # deleted by Flask-Login
+    assert laptop.get("/whoami").text == "anonymous"
+    assert thief.get("/whoami").text == "anonymous"
+    if not isinstance(store, CookieStore):
+        assert json.loads(phone.get("/devices").text) == [{"current": True, "ua": "phone"}]
+    # A remember-me login after the revocation remembers again.
+    laptop.post("/login?user=ann&remember=1")
+    forget_the_session(laptop)
+    assert laptop.get("/whoami").text == "ann"
+
+
+def test_the_browser_that_logged_out_everywhere_stays_remembered(
+    store: Any, tmp_path: Path
+) -> None:
+    app = flask_app(store, track_devices=tracked_options(store, tmp_path))
+    laptop, phone = flask_browser(app, "laptop"), flask_browser(app, "phone")
+    laptop.post("/login?user=ann&remember=1")
+    phone.post("/login?user=ann&remember=1")
+    phone.post("/password")
+    forget_the_session(phone)
+    assert phone.get("/whoami").text == "ann"
+    forget_the_session(laptop)
+    assert laptop.get("/whoami").text == "anonymous"
+
+
+def test_a_remember_cookie_without_a_revocation_logs_in_as_before(
+    store: Any, tmp_path: Path
+) -> None:
+    app = flask_app(store, track_devices=tracked_options(store, tmp_path))
+    laptop = flask_browser(app, "laptop")
+    laptop.post("/login?user=ann&remember=1")
+    forget_the_session(laptop)
+    assert laptop.get("/whoami").text == "ann"
+    if not isinstance(store, CookieStore):
+        # A new device; the forgotten session is listed until it expires on the server.
+        listed = json.loads(laptop.get("/devices").text)
+        assert sorted(d["current"] for d in listed) == [False, True]
+
+
+# One id form (issue 25, item 6): Flask-Login records get_id(), a str.
+
+
+def test_revoke_all_with_the_int_id_ends_a_flask_login_session(store: Any, tmp_path: Path) -> None:
+    app = flask_app(store, track_devices=tracked_options(store, tmp_path))
+    user, admin = flask_browser(app, "user's"), flask_browser(app, "admin's")
+    user.post("/login?user=1")  # Flask-Login records get_id(): "1"
+    admin.post("/login?user=99")
+    expected = "-1" if isinstance(store, CookieStore) else "1"
+    assert admin.post("/admin/revoke?user=1").text == expected
+    assert user.get("/whoami").text == "anonymous"
+    assert admin.get("/whoami").text == "99"
+
+
+# A Flask-Login session from before tracking was on (issue 25, item 4).
+
+
+def test_a_flask_login_from_before_tracking_ends_with_log_out_everywhere(
+    store: Any, tmp_path: Path
+) -> None:
+    before = flask_app(store)
+    laptop = flask_browser(before, "laptop")
+    laptop.post("/login?user=ann")
+    session_cookie = laptop.get_cookie("session")
+    assert session_cookie is not None
+    after = flask_app(store, track_devices=tracked_options(store, tmp_path))  # restarted
+    laptop, phone = flask_browser(after, "laptop"), flask_browser(after, "phone")
+    laptop.set_cookie("session", session_cookie.value)
+    phone.post("/login?user=ann")
+    phone.post("/password")
+    assert laptop.get("/whoami").text == "anonymous"
+    assert phone.get("/whoami").text == "ann"
+
+
 # -- Django ------------------------------------------------------------------------------
 
 MIDDLEWARE = [
@@ -154,9 +272,21 @@ def django_urls() -> _UrlConf:
         auth.login(request, user)
         return HttpResponse("in")
 
+    def login_browser_session(request: HttpRequest) -> HttpResponse:
+        # "Remember me" unticked, the way many Django login views do it: saved
+        # explicitly, then made to end with the browser.
+        response = login(request)
+        request.session.save()
+        request.session.set_expiry(0)
+        return response
+
     def logout(request: HttpRequest) -> HttpResponse:
         auth.logout(request)
         return HttpResponse("out")
+
+    def revoke_user(request: HttpRequest) -> HttpResponse:
+        # An admin's view, with the id as a URL or form gives it: a str.
+        return HttpResponse(str(revoke_all(request.GET["pk"])))
 
     def whoami(request: HttpRequest) -> HttpResponse:
         user = request.user
@@ -176,6 +306,8 @@ def django_urls() -> _UrlConf:
     return _UrlConf(
         [
             path("login", login),
+            path("login-browser-session", login_browser_session),
+            path("revoke-user", revoke_user),
             path("logout", logout),
             path("whoami", whoami),
             path("devices", devices),
@@ -256,3 +388,31 @@ def test_django_password_change_keeps_only_the_current_session(
     assert phone.get("/whoami").text == "anonymous"
     assert tablet.get("/whoami").text == "anonymous"
     assert devices_seen_by(laptop) == [{"current": True, "ua": "laptop"}]
+
+
+def test_a_django_login_saved_twice_in_its_request_stays_logged_in(
+    django_clients: Any, django_user: str
+) -> None:
+    # Issue 25, item 8: the second save of the login request is the request's own.
+    laptop, phone = django_clients("laptop"), django_clients("phone")
+    answer = laptop.get(f"/login-browser-session?user={django_user}&password=first-password")
+    assert (answer.status_code, answer.text) == (200, "in")
+    assert laptop.get("/whoami").text == django_user
+    assert devices_seen_by(laptop) == [{"current": True, "ua": "laptop"}]
+    # A real revocation still ends it.
+    phone.get(f"/login?user={django_user}&password=first-password")
+    phone.get("/password?new=second-password")
+    assert laptop.get("/whoami").text == "anonymous"
+
+
+def test_django_revoke_all_with_the_pk_as_a_str_ends_the_users_sessions(
+    django_clients: Any, django_user: str
+) -> None:
+    # Issue 25, item 6: Django records the primary key, an int.
+    from django.contrib.auth.models import User
+
+    laptop, admin = django_clients("laptop"), django_clients("admin")
+    laptop.get(f"/login?user={django_user}&password=first-password")
+    pk = User.objects.get(username=django_user).pk
+    assert admin.get(f"/revoke-user?pk={pk}").text == "1"
+    assert laptop.get("/whoami").text == "anonymous"

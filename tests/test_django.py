@@ -22,7 +22,7 @@ from wsgisession import (
 from wsgisession.contrib.django import DjangoSession, to_django_response, wrap
 from wsgisession.errors import NotLoggedIn, StoreUnavailable
 
-from .conftest import SECRET, record_count
+from .conftest import SECRET, Clock, record_count
 from .djangoapp import django_app, migrate
 
 MIDDLEWARE = [
@@ -371,13 +371,17 @@ def test_save_gives_the_key_at_once_and_cycle_key_changes_it_at_once(
 ) -> None:
     from django.test.utils import override_settings
 
+    from wsgisession.contrib.django.engine import SessionStore
+
     wsgisession = {"store": server_store, "secret_key": SECRET}
     with override_settings(WSGISESSION=wsgisession):
         client = Client(django_app(session_views(), MIDDLEWARE))
         response = client.get("/keys")
         cookie = client.get_cookie("sessionid")
         assert cookie is not None
-        assert cookie.value == response.text, "the cookie is the final session_key"
+        assert SessionStore(cookie.value).session_key == response.text, (
+            "the cookie opens the session of the final session_key"
+        )
         assert record_count(server_store) == 1
 
 
@@ -502,3 +506,91 @@ def test_manage_py_check_is_clean_with_the_admin_installed() -> None:
         MIDDLEWARE=admin_middleware, SESSION_ENGINE="django.contrib.sessions.backends.db"
     ):
         assert [message.id for message in checks.run_checks()] == ["wsgisession.W001"]
+
+
+def key_views(recorded: dict[str, str]) -> list[Any]:
+    """Pages of an app that lists a user's sessions by key, as django-allauth does."""
+    from django.contrib.auth import authenticate, login
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+
+    from wsgisession.contrib.django.engine import SessionStore
+
+    def do_login(request: HttpRequest) -> HttpResponse:
+        user = authenticate(request, username="ada", password="lovelace")
+        login(request, user)
+        request.session.save()
+        recorded[request.GET["device"]] = request.session.session_key
+        return HttpResponse("ok")
+
+    def whoami(request: HttpRequest) -> HttpResponse:
+        user = request.user
+        return HttpResponse(user.get_username() if user.is_authenticated else "anonymous")
+
+    def my_key(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(request.session.session_key)
+
+    def end_others(request: HttpRequest) -> HttpResponse:
+        mine = request.session.session_key
+        for key in recorded.values():
+            if key != mine:
+                SessionStore(key).delete()
+        return HttpResponse("ended")
+
+    return [
+        path("login", do_login),
+        path("whoami", whoami),
+        path("key", my_key),
+        path("end-others", end_others),
+    ]
+
+
+@pytest.mark.usefixtures("user")
+def test_a_session_key_recorded_at_login_names_the_session_for_its_whole_life(
+    server_store: ServerSessionStore, clock: Clock
+) -> None:
+    from django.test.utils import override_settings
+
+    from wsgisession.contrib.django.engine import SessionStore
+
+    recorded: dict[str, str] = {}
+    wsgisession = {"store": server_store, "secret_key": SECRET, "max_age": 3600}
+    with override_settings(WSGISESSION=wsgisession):
+        app = django_app(key_views(recorded), MIDDLEWARE)
+        laptop = Client(app)
+        assert laptop.get("/login?device=laptop").text == "ok"
+        key = recorded["laptop"]
+        first_cookie = laptop.get_cookie("sessionid")
+        assert first_cookie is not None
+        # Two hours of use, a request every twenty minutes: the cookie is re-signed as
+        # it renews, and the recorded key is now older than max_age.
+        for _ in range(6):
+            clock.advance(1200)
+            assert laptop.get("/whoami").text == "ada"
+        cookie = laptop.get_cookie("sessionid")
+        assert cookie is not None
+        assert cookie.value != first_cookie.value, "the cookie was renewed"
+        assert laptop.get("/key").text == key, "the key stayed the same"
+        assert SessionStore().exists(key), "the store, not the key's age, answers"
+        SessionStore().delete(key)
+        assert laptop.get("/whoami").text == "anonymous", "deleting the key ended the session"
+
+
+@pytest.mark.usefixtures("user")
+def test_ending_my_other_sessions_by_key_keeps_the_current_one(
+    server_store: ServerSessionStore, clock: Clock
+) -> None:
+    from django.test.utils import override_settings
+
+    recorded: dict[str, str] = {}
+    wsgisession = {"store": server_store, "secret_key": SECRET, "max_age": 3600}
+    with override_settings(WSGISESSION=wsgisession):
+        app = django_app(key_views(recorded), MIDDLEWARE)
+        laptop, phone = Client(app), Client(app)
+        assert laptop.get("/login?device=laptop").text == "ok"
+        assert phone.get("/login?device=phone").text == "ok"
+        clock.advance(1800)  # past refresh_interval: the next request renews the cookie
+        assert laptop.get("/whoami").text == "ada"
+        assert laptop.get("/end-others").text == "ended"
+        assert laptop.get("/whoami").text == "ada", "the current session survives"
+        assert phone.get("/whoami").text == "anonymous", "the other session ended"

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = [
+    "MAX_COOKIE_AGE",
     "CookieOptions",
     "get_signed_cookie",
     "request_cookie_values",
@@ -63,6 +64,12 @@ _COOKIE_PATH = re.compile(r"[^\s;]*")
 #: Browsers drop a ``Set-Cookie`` value longer than this (name, value and attributes).
 MAX_COOKIE_SIZE = 4093
 
+#: The longest lifetime a cookie, and so a session, can have: 400 days, in seconds.
+#: Browsers cap ``Max-Age`` and ``Expires`` there (RFC 6265bis, section 5.5), so a
+#: longer ``max_age`` is clamped to it rather than sent, and no session outlives it
+#: unused in a server-side store either.
+MAX_COOKIE_AGE = 400 * 86400
+
 # Values werkzeug's dump_cookie writes unquoted and unchanged: base64url and dots.
 # The bytes of a cookie value dump_cookie writes unquoted: base64url and ".". Checked
 # by deleting them (bytes.translate, a quarter of the cost of a regex fullmatch on a
@@ -81,7 +88,8 @@ class CookieOptions:
         ``Secure``, ``Path=/`` and no ``Domain``; a ``__Secure-`` name forces ``Secure``
         (browsers ignore such cookies otherwise).
     :param max_age: Lifetime in seconds, or ``None`` for a cookie that ends with the
-        browser session.
+        browser session. A cookie is sent with at most :data:`MAX_COOKIE_AGE` (400
+        days), the most browsers keep one.
     :param path: The ``Path`` attribute.
     :param domain: The ``Domain`` attribute; ``None`` keeps the cookie to this host.
         A host name only (``example.com``): no port, no ``;`` or space.
@@ -212,6 +220,9 @@ class CookieOptions:
         return cached[1] + value + cached[2]
 
     def _dump(self, value: str, max_age: int | None, secure: bool) -> str:
+        if max_age is not None and max_age > MAX_COOKIE_AGE:
+            # Browsers would cap it anyway, and Expires beyond year 9999 is an error.
+            max_age = MAX_COOKIE_AGE
         return dump_cookie(
             self.name,
             value,
@@ -344,7 +355,8 @@ def set_signed_cookie(
     :param value: Any value the session can hold (see :mod:`wsgisession.serialization`).
     :param secret_key: Sign with this key instead of the enclosing
         :class:`~wsgisession.SessionMiddleware`'s current key.
-    :param max_age: Cookie lifetime in seconds; ``None`` ends with the browser session.
+    :param max_age: Cookie lifetime in seconds, at most :data:`MAX_COOKIE_AGE` (400
+        days) however long; ``None`` ends with the browser session.
     :param secure: ``None`` means Secure exactly when the current request is HTTPS.
     :param path: See :class:`CookieOptions`; so are *domain*, *httponly*, *samesite*.
     :raises SessionTooLarge: the cookie would be over the 4093 bytes browsers keep.

@@ -35,6 +35,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import dump_cookie
 from werkzeug.wsgi import ClosingIterator
 
 from ._backends import (
@@ -49,7 +50,7 @@ from ._limits import RequestLimits, check_limits
 from ._options import check_bool, count
 from ._refusals import ErrorPage, answer_refusal, check_error_page
 from .context import SESSION_KEY, _environ, unbind
-from .cookies import KEYRING_KEY, CookieOptions
+from .cookies import KEYRING_KEY, MAX_COOKIE_AGE, CookieOptions, request_cookie_values
 from .errors import ConfigurationError, StoreUnavailable
 from .events import HOOKS_KEY, SessionEvent, SessionHooks
 from .sessions import Session
@@ -99,6 +100,23 @@ def check_store_at_start(store: object, check: bool | None) -> None:
             ) from exc
 
 
+def _clamped_max_age(max_age: int | None) -> int | None:
+    # Clamped rather than refused: Django's SESSION_COOKIE_AGE and Flask's
+    # PERMANENT_SESSION_LIFETIME accept any length, and browsers clamp the cookie
+    # the same way. A bad type is left for count() to refuse.
+    if isinstance(max_age, int) and not isinstance(max_age, bool) and max_age > MAX_COOKIE_AGE:
+        log.warning(
+            "max_age=%d is over %d seconds (400 days), the longest browsers keep a"
+            " cookie (RFC 6265bis): sessions end after 400 days unused; set max_age to"
+            " at most %d to silence this warning",
+            max_age,
+            MAX_COOKIE_AGE,
+            MAX_COOKIE_AGE,
+        )
+        return MAX_COOKIE_AGE
+    return max_age
+
+
 class SessionMiddleware:
     """Give every request a session, saved only when it changes.
 
@@ -113,8 +131,11 @@ class SessionMiddleware:
     :param cookie_name: The cookie's name; ``__Host-session`` is the most locked-down.
     :param max_age: Idle timeout in seconds (sliding): a session unused for this
         long is gone. ``None`` makes a cookie that ends with the browser session.
+        Over :data:`~wsgisession.cookies.MAX_COOKIE_AGE` (400 days, the longest
+        browsers keep a cookie) it is clamped to that, with a warning in the log.
     :param absolute_max_age: A session older than this many seconds since it was
-        created is gone, however active it is. ``None``: no limit.
+        created is gone, however active it is. ``None``: no limit. Whatever it is, a
+        session unused for 400 days is gone.
     :param refresh_interval: A session that is only read has its idle timeout renewed
         (cookie re-sent, store TTL reset) at most this often; ``0``: on every request
         that loads it (Flask's ``SESSION_REFRESH_EACH_REQUEST``). Default: a tenth of
@@ -185,6 +206,7 @@ class SessionMiddleware:
         self.limits = check_limits(limits)
         self.error_page = check_error_page(error_page)
         self.keyring = Keyring(secret_key, fallback_secret_keys)
+        max_age = _clamped_max_age(max_age)
         self.cookie = CookieOptions(
             name=cookie_name,
             max_age=max_age,
@@ -304,6 +326,42 @@ class SessionMiddleware:
         if self._backend.hooks is not None:
             environ[HOOKS_KEY] = self._backend.hooks
         return session
+
+    def session_key(self, session: Session) -> str | None:
+        """A name of *session* that :meth:`open_session_by_key` opens again.
+
+        On a server-side store it stays the same for the life of the session, until
+        its id changes (``regenerate()``, ``clear()``), although the cookie is
+        re-signed at each renewal. On a client-side store the data is the cookie, so
+        the name is the cookie's current value. ``None`` for a session not saved yet.
+
+        :param session: A session this middleware opened, saved at least once.
+        """
+        backend = self._backend
+        key = backend.stable_key(session) if isinstance(backend, ServerBackend) else None
+        if key is not None:
+            return key
+        # A cookie session, or one reached through a rotation's forward (whose id
+        # this request never learns): the name is the cookie it came with.
+        values = request_cookie_values(session.environ or {}, self.cookie.name)
+        return values[0] if len(values) == 1 and values[0] else None
+
+    def open_session_by_key(self, key: str | None) -> Session:
+        """The session named by *key* (a :meth:`session_key` or a cookie value), outside a request.
+
+        On a server-side store a key's age does not matter: its signature proves the
+        id was issued here, and the store says whether the session is still alive.
+        A forged, unknown or ended key gives a new, empty session.
+
+        :param key: What :meth:`session_key` returned, or a session cookie's value.
+        """
+        backend = self._backend
+        if key and isinstance(backend, ServerBackend):
+            key = backend.restamp(key)
+        environ: WSGIEnvironment = {"wsgi.url_scheme": "http"}
+        if key:
+            environ["HTTP_COOKIE"] = dump_cookie(self.cookie.name, key, path=None)
+        return self.open_session(environ)
 
     # -- events ----------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
+from .cookies import MAX_COOKIE_AGE
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
@@ -339,6 +341,10 @@ class Session(MutableMapping[str, Any]):
         browser-session cookie is still refused by the server after 14 days unused
         (or ``absolute_max_age``). :meth:`reset_max_age` goes back to the default.
 
+        A lifetime over :data:`~wsgisession.cookies.MAX_COOKIE_AGE` (400 days, the
+        longest browsers keep a cookie) is clamped to it: ``session.max_age =
+        10**12`` reads back as ``34560000``.
+
         :raises ValueError: setting anything but ``None`` or a positive ``int``.
         """
         if self._data is None:
@@ -354,7 +360,7 @@ class Session(MutableMapping[str, Any]):
             isinstance(value, bool) or not isinstance(value, int) or value <= 0
         ):
             raise ValueError(f"max_age must be a positive number of seconds or None, not {value!r}")
-        self._set_lifetime(0 if value is None else value)
+        self._set_lifetime(0 if value is None else min(value, MAX_COOKIE_AGE))
 
     def reissue(self) -> None:
         """Send the cookie again when the session is saved, even if nothing changed.

@@ -31,9 +31,18 @@ from tests.conftest import (
 )
 from tests.servers import PrivatePostgres
 from tests.services import in_ci
-from wsgisession import PostgresStore, SessionMiddleware, session, store_from_url
+from wsgisession import (
+    PostgresStore,
+    SessionMiddleware,
+    login,
+    session,
+    sessions_of,
+    store_from_url,
+    track_devices,
+)
 from wsgisession.cli import main
 from wsgisession.errors import ConfigurationError, StoreUnavailable
+from wsgisession.stores.postgres import MAX_TABLE_NAME
 
 try:
     from psycopg import pq
@@ -401,3 +410,79 @@ def test_concurrent_saves_wait_for_each_other_and_all_land(store: PostgresStore)
     for thread in threads:
         thread.join()
     assert store.load("k") == {"start": b"0", **{f"f{i}": b"19" for i in range(8)}}
+
+
+# -- names derived from the table's (issue 25, item 11) -------------------------------
+
+
+def tracking_view(request: Request) -> str:
+    """/login?user= logs in (a tracked login); /devices counts the user's sessions."""
+    if request.path == "/login":
+        login(request.args["user"])
+        return "in"
+    return str(len(sessions_of()))
+
+
+@pytest.mark.parametrize("length", [MAX_TABLE_NAME + 1, 60, 63])
+def test_a_table_name_too_long_for_the_names_derived_from_it_is_refused(
+    postgres_url: str, length: int
+) -> None:
+    table = "s" * length  # a valid identifier, but <table>_devices would be cut short
+    with pytest.raises(ConfigurationError, match=r"table must be at most 55 characters"):
+        PostgresStore(postgres_url, schema=POSTGRES_RUN_SCHEMA, table=table)
+    with pytest.raises(ConfigurationError, match=r"PostgreSQL cuts names at 63"):
+        store_from_url(f"{postgres_url}?schema={POSTGRES_RUN_SCHEMA}&table={table}")
+
+
+def test_the_longest_table_name_allowed_tracks_logins_with_its_expiry_index(
+    postgres_url: str,
+) -> None:
+    table = postgres_test_table().ljust(MAX_TABLE_NAME, "x")
+    store = PostgresStore(postgres_url, schema=POSTGRES_RUN_SCHEMA, table=table)
+    try:
+        app = SessionMiddleware(
+            text_app(tracking_view), secret_key=SECRET, store=store, check_store=True
+        )
+        track_devices(app)
+        client = Client(app)
+        assert client.get("/login?user=ann").status_code == 200
+        assert client.get("/devices").text == "1"
+        relations = postgres_sql(
+            "SELECT relname FROM pg_class WHERE relnamespace = %s::regnamespace"
+            " AND relname LIKE %s ORDER BY 1",
+            POSTGRES_RUN_SCHEMA,
+            f"{table}%",
+        )
+        assert [name for (name,) in relations if not name.endswith("_pkey")] == [
+            table,
+            f"{table}_devices",
+            f"{table}_expires",
+            f"{table}_stamps",
+        ]
+    finally:
+        drop_store(store)
+        for suffix in ("_devices", "_stamps"):
+            postgres_sql(f'DROP TABLE IF EXISTS "{POSTGRES_RUN_SCHEMA}"."{table}{suffix}"')
+
+
+@pytest.mark.parametrize("suffix", ["_expires", "_devices", "_stamps"])
+def test_a_name_the_store_needs_held_by_a_view_fails_at_start_up(
+    postgres_url: str, suffix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Another program's view (or a name PostgreSQL cut short) sits where the store
+    # would create its index or a table: CREATE … IF NOT EXISTS alone skips it.
+    table = postgres_test_table()
+    taken = f'"{POSTGRES_RUN_SCHEMA}"."{table}{suffix}"'
+    postgres_sql(f"CREATE VIEW {taken} AS SELECT 1 AS one")
+    store = PostgresStore(postgres_url, schema=POSTGRES_RUN_SCHEMA, table=table)
+    try:
+        with pytest.raises(ConfigurationError, match=rf"{table}{suffix}.* is a view instead"):
+            SessionMiddleware(text_app(view), secret_key=SECRET, store=store, check_store=True)
+        app = SessionMiddleware(text_app(view), secret_key=SECRET, store=store)
+        with caplog.at_level("ERROR", logger="wsgisession"):
+            assert Client(app).get("/login").status_code == 503
+        assert f"{table}{suffix}" in caplog.text
+        assert "drop or rename what holds that name" in caplog.text
+    finally:
+        drop_store(store)
+        postgres_sql(f"DROP VIEW {taken}")

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request
 
 from tests.conftest import SECRET, Clock, text_app
 from wsgisession import SessionMiddleware, SQLiteStore, session
+from wsgisession.cli import main
 from wsgisession.errors import ConfigurationError, StoreUnavailable
 from wsgisession.stores.sqlite import SCHEMA_VERSION
 
@@ -281,3 +282,97 @@ def test_a_database_from_a_newer_version_answers_503_saying_so(
         assert client.get("/").status_code == 503
     assert "schema version" in caplog.text
     store.close()
+
+
+# -- files that are not ours (issue 25, item 10) -------------------------------------
+
+#: SQLite files a store may be pointed at by mistake, by what they hold.
+FOREIGN_FILES = {
+    # No wsgisession ever writes a negative version: there is no migration from it.
+    "negative-version": "PRAGMA user_version = -3",
+    # Another program's database (an app's db.sqlite3, say).
+    "another-programs-database": """
+        CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);
+        CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+    """,
+    # Says it is ours, at the current version, but the tables were dropped.
+    "tables-gone": f"PRAGMA user_version = {SCHEMA_VERSION}",
+    # Says version 1, but holds only part of that layout.
+    "half-a-layout": """
+        CREATE TABLE wsgisession_records (key TEXT PRIMARY KEY, expires REAL NOT NULL);
+        PRAGMA user_version = 1;
+    """,
+}
+
+
+def foreign_file(tmp_path: Path, case: str) -> Path:
+    path = tmp_path / f"{case}.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(FOREIGN_FILES[case])
+    conn.close()
+    return path
+
+
+def layout(path: Path) -> tuple[int, str, list[str]]:
+    """The file's user_version, journal mode and tables: what a store must not change."""
+    conn = sqlite3.connect(path)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master ORDER BY 1")]
+    finally:
+        conn.close()
+    return int(version), str(mode), tables
+
+
+@pytest.mark.parametrize("case", list(FOREIGN_FILES))
+def test_a_file_that_is_not_a_wsgisession_database_fails_at_start_up(
+    tmp_path: Path, case: str
+) -> None:
+    path = foreign_file(tmp_path, case)
+    before = layout(path)
+    with pytest.raises(ConfigurationError) as error:
+        SessionMiddleware(text_app(visits), secret_key=SECRET, store=SQLiteStore(path))
+    assert f"the file {str(path)!r} is not a wsgisession database" in str(error.value)
+    assert "point SQLiteStore at a file of its own" in str(error.value)
+    assert layout(path) == before, "the file is left as it was"
+
+
+@pytest.mark.parametrize("case", list(FOREIGN_FILES))
+def test_a_file_that_is_not_a_wsgisession_database_answers_503_naming_it(
+    tmp_path: Path, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = foreign_file(tmp_path, case)
+    store = SQLiteStore(path)
+    app = SessionMiddleware(text_app(visits), secret_key=SECRET, store=store, check_store=False)
+    with caplog.at_level(logging.ERROR, logger="wsgisession"):
+        assert Client(app).get("/").status_code == 503
+    assert f"{str(path)!r} is not a wsgisession database" in caplog.text
+    store.close()
+
+
+def test_tables_dropped_while_running_are_named_as_such(
+    store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = Client(SessionMiddleware(text_app(visits), secret_key=SECRET, store=store))
+    assert client.get("/").text == "1"
+    conn = sqlite3.connect(store.path)
+    conn.execute("DROP TABLE wsgisession_fields")
+    conn.close()
+    with caplog.at_level(logging.ERROR, logger="wsgisession"):
+        assert client.get("/").status_code == 503
+    assert "is not a wsgisession database: no such table: wsgisession_fields" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["check", "gc"])
+@pytest.mark.parametrize("case", list(FOREIGN_FILES))
+def test_the_cli_says_a_file_is_not_a_wsgisession_database(
+    tmp_path: Path, case: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = foreign_file(tmp_path, case)
+    status = main([command, "--store", f"sqlite:///{path}"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""
+    assert err.startswith(f"wsgisession: error: the file {str(path)!r} is not a wsgisession")
+    assert len(err.splitlines()) == 1, "one line, no traceback"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import serialization
-from ..cookies import CookieOptions, request_cookie_values
+from ..cookies import MAX_COOKIE_AGE, CookieOptions, request_cookie_values
 from ..errors import StoreUnavailable
 from ..sessions import _IMMUTABLE, Session
 
@@ -39,7 +39,8 @@ class SessionTimes:
 
     Methods take the session's own *lifetime* (:attr:`SessionState.lifetime`):
     ``None`` for the middleware's ``max_age``, ``0`` for a browser-session cookie, or
-    an idle timeout in seconds.
+    an idle timeout in seconds. No idle timeout, cookie ``Max-Age`` or store TTL they
+    give is over :data:`~wsgisession.cookies.MAX_COOKIE_AGE` (400 days).
     """
 
     max_age: int | None
@@ -66,9 +67,14 @@ class SessionTimes:
 
     def _idle_limit(self, lifetime: int | None) -> int | None:
         max_age = self.max_age if lifetime is None else (lifetime or None)
-        if max_age is None and self.absolute_max_age is None:
-            return BROWSER_SESSION_TTL
-        return max_age
+        if max_age is None:
+            if self.absolute_max_age is None:
+                return BROWSER_SESSION_TTL
+            if self.absolute_max_age <= MAX_COOKIE_AGE:
+                return None
+        # Nothing outlives MAX_COOKIE_AGE unused: a lifetime from an older cookie may
+        # be longer, and a store's TTL must stay in range (PostgreSQL's integer).
+        return MAX_COOKIE_AGE if max_age is None else min(max_age, MAX_COOKIE_AGE)
 
     def expired(
         self, issued: int, created: int, now: int, lifetime: int | None = None
@@ -105,12 +111,15 @@ class SessionTimes:
     def cookie_max_age(self, created: int, now: int, lifetime: int | None = None) -> int | None:
         """The cookie's Max-Age: the idle timeout, cut short by absolute expiry."""
         max_age = self.max_age if lifetime is None else (lifetime or None)
-        if max_age is None or self.absolute_max_age is None:
+        if max_age is None:
+            return None
+        max_age = min(max_age, MAX_COOKIE_AGE)
+        if self.absolute_max_age is None:
             return max_age
         return max(1, min(max_age, self.absolute_max_age - (now - created)))
 
     def ttl(self, created: int, now: int, lifetime: int | None = None) -> int:
-        """How long a server-side record may live unused."""
+        """How long a server-side record may live unused: never over :data:`MAX_COOKIE_AGE`."""
         ttl = self.idle_limit(lifetime) or self.absolute_max_age or BROWSER_SESSION_TTL
         if self.absolute_max_age is not None:
             ttl = min(ttl, self.absolute_max_age - (now - created))

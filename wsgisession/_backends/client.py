@@ -72,9 +72,11 @@ class ClientBackend(_Base):
                 self.hooks.emit(EventName.EXPIRED, reason=reason)
             return {}
         state.had_cookie = True
+        state.created = contents.created  # the login time of a login made untracked
         if self.hooks is not None and not self.hooks.accept(session, data):
             # Revoked (a "not before" stamp): the cookie is still signed and unexpired,
             # so it is refused here, and replaced by the next write.
+            state.created = now
             return {}
         state.lifetime = state.saved_lifetime = contents.lifetime
         state.created = contents.created

@@ -127,6 +127,20 @@ class ServerBackend(_Base):
         state.issued = contents.issued
         state.stale = contents.stale_key
         session._new = False
+        if self.hooks is not None and not self.hooks.accept(session, data):
+            # Logged in while device tracking was off, before a revoke_all of its
+            # user: ended now, as a revocation would have done had it been listed.
+            try:
+                self.store.delete(key)
+            except StoreUnavailable as exc:
+                self._outage(exc)
+                raise
+            state.sid = state.key = None
+            state.raw = {}
+            state.created = now
+            state.lifetime = state.saved_lifetime = None
+            session._new = True
+            return {}
         return data
 
     def _follow(self, marker: bytes, now: int) -> tuple[str, dict[str, bytes] | None]:
@@ -169,6 +183,37 @@ class ServerBackend(_Base):
         :raises ValueError: the signed value is not a session id.
         """
         return self._memo.answer(value, self._verify)
+
+    def stable_key(self, session: Session) -> str | None:
+        """A signed name of *session* that stays the same while it keeps its id.
+
+        The cookie is re-signed at each renewal, so its value changes; this one is
+        signed with the session's creation time as its timestamp, so it changes only
+        with the id (``regenerate()``, ``clear()``). It is also a cookie value that
+        :meth:`restamp` accepts. ``None`` while the session has no stored id.
+        """
+        state = session.state
+        if not isinstance(state, ServerSessionState) or state.sid is None:
+            return None
+        value = b"%s.%d" % (state.sid.encode("ascii"), state.created)
+        return self.signer.sign(value, state.created).decode("ascii")
+
+    def restamp(self, value: str) -> str | None:
+        """*value* (a cookie or :meth:`stable_key`) signed again now; ``None`` if not ours.
+
+        For opening a session by a key recorded earlier: its signature proves the id
+        is one this middleware issued, and the store, not the key's age, says whether
+        the session is still alive. ``absolute_max_age`` still counts from creation.
+        """
+        try:
+            contents = self.read_cookie(value)
+        except (BadData, ValueError):
+            return None
+        assert contents.sid is not None
+        payload = b"%s.%d" % (contents.sid.encode("ascii"), contents.created)
+        if contents.lifetime is not None:
+            payload += b".%d" % contents.lifetime
+        return self.signer.sign(payload, int(time.time())).decode("ascii")
 
     def _verify(self, value: str) -> CookieContents:
         unsigned = self.signer.unsign(value)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 from uuid import UUID
 
 from ..errors import ConfigurationError
-from ..events import DEVICE_KEY, EventName, SessionHooks
+from ..events import AUTH_KEY, DEVICE_KEY, EventName, SessionHooks
 from ..stores.base import ServerSessionStore, SessionIndex
 
 if TYPE_CHECKING:
@@ -25,18 +26,57 @@ if TYPE_CHECKING:
 
 UserId = str | int | UUID
 
-#: The environ key naming the handle :func:`record_login` created in this request.
+#: The environ key naming the handle :func:`record_login` created in this request,
+#: until its index entry is written.
 FRESH_KEY = "wsgisession.devices.fresh"
+#: The environ key naming a handle whose login restores an earlier one (a remember-me
+#: cookie): once indexed, it is checked against the user's "not before" stamp.
+RECHECK_KEY = "wsgisession.devices.recheck"
+#: Where a session that logged in while tracking was off names its user: the login
+#: record of wsgisession's ``login()``, then Flask-Login's and Django's session keys.
+UNTRACKED_LOGIN_KEYS = ("_user_id", "_auth_user_id")
 #: Browsers keep no cookie longer than 400 days: a stamp older than that stops nothing.
 STAMP_TTL = 400 * 86400
 
 
 def user_token(user_id: UserId) -> str:
-    """The string a store indexes *user_id* under (typed: ``42`` and ``"42"`` differ)."""
+    """The string a store indexes *user_id* under: its string form.
+
+    ``42`` and ``"42"`` are one user (Flask-Login records ``get_id()``, a ``str``;
+    Django the primary key, an ``int``), a ``UUID`` is its canonical ``str``.
+    """
     if isinstance(user_id, bool) or not isinstance(user_id, (str, int, UUID)):
         raise TypeError(f"user_id must be a str, int or UUID, not {type(user_id).__name__}")
-    kind = "i" if isinstance(user_id, int) else "u" if isinstance(user_id, UUID) else "s"
-    return f"{kind}:{user_id}"
+    # "s:" is the prefix string ids had when ids were typed: their entries stay valid.
+    return f"s:{user_id}"
+
+
+def same_user(a: object, b: object) -> bool:
+    """Whether *a* and *b* name the same user (by string form); ``False`` for a non-id."""
+    try:
+        return user_token(a) == user_token(b)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+
+
+def untracked_login(data: dict[str, Any]) -> tuple[UserId, float | None] | None:
+    """Who a session without a device record is logged in as, and since when if known.
+
+    Such a session logged in while tracking was off (or before this version).
+    """
+    auth = data.get(AUTH_KEY)
+    if type(auth) is dict and _is_id(auth.get("id")):
+        at = auth.get("at")
+        return auth["id"], at.timestamp() if isinstance(at, datetime) else None
+    for key in UNTRACKED_LOGIN_KEYS:
+        value = data.get(key)
+        if _is_id(value):
+            return value, None
+    return None
+
+
+def _is_id(value: object) -> TypeGuard[UserId]:
+    return isinstance(value, (str, int, UUID)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -61,7 +101,11 @@ class SessionInfo:
 
 def device_record(data: dict[str, Any] | None) -> dict[str, Any] | None:
     device = data.get(DEVICE_KEY) if data else None
-    if type(device) is not dict or not isinstance(device.get("h"), str):
+    if (
+        type(device) is not dict
+        or not isinstance(device.get("h"), str)
+        or not _is_id(device.get("u"))
+    ):
         return None
     return cast("dict[str, Any]", device)
 
@@ -76,7 +120,7 @@ class Devices:
         for IPv6) or ``"none"``.
     :param user_agent_length: Keep at most this many characters of ``User-Agent``.
     :param revocation_store: For cookie sessions: a server store keeping one "not
-        before" stamp per user.
+        before" stamp per user, shared by every worker process (not ``LRUStore``).
     """
 
     def __init__(
@@ -102,7 +146,14 @@ class Devices:
         if revocation_store is not None and not isinstance(revocation_store, SessionIndex):
             raise ConfigurationError(
                 f"revocation_store must be a server store with a per-user index"
-                f" (SQLiteStore, RedisStore, PostgresStore, LRUStore), not {revocation_store!r}"
+                f" (SQLiteStore, RedisStore, PostgresStore), not {revocation_store!r}"
+            )
+        if getattr(revocation_store, "process_local", False):
+            raise ConfigurationError(
+                f"revocation_store={type(revocation_store).__name__}() keeps its stamps"
+                " inside one process: under several worker processes a revocation would"
+                " hold in one worker only. Use SQLiteStore(path) (one machine), RedisStore"
+                " or PostgresStore (several)"
             )
         self.index: SessionIndex | None = None
         if isinstance(store, ServerSessionStore):
@@ -123,22 +174,68 @@ class Devices:
         self.client_ip = client_ip
         self.user_agent_length = user_agent_length
         self.revocation_store = revocation_store
+        #: Where the per-user "not before" stamps live: the server store itself, or
+        #: the revocation store of a cookie store.
+        stamps = self.index if self.index is not None else revocation_store
+        assert stamps is not None
+        self.stamps: SessionIndex = stamps
         self.hooks: SessionHooks | None = None
 
     # -- what the backends call (wsgisession.events.SessionTracker) -----------
 
     def accept(self, session: Session, data: dict[str, Any]) -> bool:
-        """A cookie session logged in before its user's "not before" stamp is refused."""
+        """Whether the session just loaded with *data* may be used; ``False``: revoked.
+
+        A cookie session logged in before its user's "not before" stamp is refused. A
+        logged-in session without a device record (it logged in while tracking was
+        off) is refused if its login predates the stamp, and otherwise becomes a
+        device: indexed now, listed and revocable from then on.
+        """
         device = device_record(data)
-        if device is None or self.revocation_store is None:
-            return True
-        stamp = self.revocation_store.get_not_before(user_token(device["u"]))
+        if device is None:
+            login = untracked_login(data)
+            return True if login is None else self._adopt(session, data, *login)
+        if self.index is not None:
+            return True  # a server session is revoked by deleting its record
         valid_from = device.get("t")
-        if stamp is None or (isinstance(valid_from, float | int) and valid_from >= stamp):
+        if not isinstance(valid_from, float | int):
+            valid_from = None
+        if not self._revoked(device["u"], valid_from):
             return True
         if self.hooks is not None:
             self.hooks.emit(EventName.REVOKED, data, "not before stamp")
         return False
+
+    def _revoked(self, user_id: UserId, valid_from: float | None) -> bool:
+        stamp = self.stamps.get_not_before(user_token(user_id))
+        return stamp is not None and (valid_from is None or valid_from < stamp)
+
+    def _adopt(
+        self, session: Session, data: dict[str, Any], user_id: UserId, logged_in: float | None
+    ) -> bool:
+        state = session.state
+        assert state is not None
+        # The login time when recorded, else the session's creation: never later.
+        valid_from = float(state.created) if logged_in is None else logged_in
+        user, handle = user_token(user_id), secrets.token_urlsafe(16)
+        key: str | None = getattr(state, "key", None)
+        if self.index is not None and key is not None:
+            # Indexed before the stamp is read: a revoke_all that sets its stamp after
+            # this read lists the entry, so one of the two ends the session. STAMP_TTL
+            # until this request's save renews the entry with the session's own TTL.
+            info = self._info(session.environ or {}, int(valid_from))
+            self.index.index_put(user, handle, key, info, STAMP_TTL, expect=None)
+        if self._revoked(user_id, valid_from):
+            if self.index is not None and key is not None:
+                self.index.index_forget(user, handle, key)
+            if self.hooks is not None:
+                self.hooks.emit(EventName.REVOKED, data, "not before stamp", user_id=user_id)
+            return False
+        data[DEVICE_KEY] = {"u": user_id, "h": handle, "c": int(valid_from), "t": valid_from}
+        session._dirty.add(DEVICE_KEY)
+        session._writes += 1
+        state.stale = True  # saved with this response, its index entry renewed
+        return True
 
     def stored(self, session: Session, old_key: str | None, key: str, ttl: int) -> bool:
         """Point the session's index entry at *key*, refreshing "last seen"."""
@@ -147,20 +244,34 @@ class Devices:
             return True
         environ = session.environ or {}
         fresh = environ.get(FRESH_KEY) == device["h"]
+        user = user_token(device["u"])
+        written = self.index.index_put(
+            user,
+            device["h"],
+            key,
+            self._info(environ, device.get("c")),
+            2 * ttl,  # a save between refreshes extends the record by up to one ttl
+            expect=None if fresh else old_key,
+        )
+        if written and fresh:
+            # Written: a later save of this same request (Django's login() then
+            # session.save() then set_expiry()) moves or renews the entry it wrote.
+            del environ[FRESH_KEY]
+            if environ.get(RECHECK_KEY) == device["h"]:
+                del environ[RECHECK_KEY]
+                if self._revoked(device["u"], device.get("t")):
+                    self.index.index_forget(user, device["h"], key)
+                    return False
+        return written
+
+    def _info(self, environ: WSGIEnvironment, logged_in: object) -> bytes:
         info = {
-            "l": device.get("c"),
+            "l": logged_in,
             "s": int(time.time()),
             "ua": str(environ.get("HTTP_USER_AGENT", ""))[: self.user_agent_length],
             "ip": self._ip(environ),
         }
-        return self.index.index_put(
-            user_token(device["u"]),
-            device["h"],
-            key,
-            json.dumps(info, separators=(",", ":")).encode(),
-            2 * ttl,  # a save between refreshes extends the record by up to one ttl
-            expect=None if fresh else old_key,
-        )
+        return json.dumps(info, separators=(",", ":")).encode()
 
     def _ip(self, environ: WSGIEnvironment) -> str | None:
         address = environ.get("REMOTE_ADDR")
@@ -223,13 +334,17 @@ class Devices:
     def revoke_all(self, user_id: UserId, *, keep: str | None = None) -> int:
         """End every session of *user_id* except the one with handle *keep*.
 
-        With a cookie store, sets the user's "not before" stamp to now (the caller
-        re-validates the kept session); returns ``-1`` then, the count being unknown.
+        First sets the user's "not before" stamp to now: it ends the sessions the
+        index cannot list (cookie sessions; sessions that logged in while tracking
+        was off) at their next request. The caller re-validates the kept session.
+
+        :returns: How many listed sessions were ended; those ended by the stamp are
+            not counted. ``-1`` with a cookie store: no session is listed, each is
+            refused at its next request if it logged in before now.
         """
         user = user_token(user_id)
+        self.stamps.set_not_before(user, time.time(), STAMP_TTL)
         if self.index is None:
-            assert self.revocation_store is not None
-            self.revocation_store.set_not_before(user, time.time(), STAMP_TTL)
             if self.hooks is not None:
                 self.hooks.emit(EventName.REVOKED, reason="revoke_all", user_id=user_id)
             return -1

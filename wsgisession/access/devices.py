@@ -31,7 +31,13 @@ session instead.
 they can only be revoked with ``revocation_store=``, a server store holding one
 "not before" stamp per user: :func:`revoke_all` sets it, and each request of a
 logged-in cookie session looks it up once. Without it a cookie session cannot be
-revoked before it expires, and :func:`track_devices` refuses to start.
+revoked before it expires, and :func:`track_devices` refuses to start; an
+in-process ``LRUStore`` is refused too (a revocation must reach every worker).
+
+**Logins from before tracking was on** are revoked too: :func:`revoke_all` sets the
+user's "not before" stamp on every store, and a logged-in session without a device
+record is compared with it on its next request, then becomes a device. User ids
+are compared by their string form: ``42`` and ``"42"`` are one user.
 
 Framework logins feed the index by themselves once tracking is on:
 ``init_app(app, track_devices=True)`` connects Flask-Login's signals, and
@@ -51,7 +57,16 @@ from ..context import current_environ, get_session
 from ..errors import ConfigurationError
 from ..events import DEVICE_KEY, HOOKS_KEY, SessionHooks
 from ..stores.base import SessionIndex
-from ._tracking import FRESH_KEY, Devices, SessionInfo, UserId, user_token
+from ._tracking import (
+    FRESH_KEY,
+    RECHECK_KEY,
+    Devices,
+    SessionInfo,
+    UserId,
+    same_user,
+    untracked_login,
+    user_token,
+)
 from ._tracking import device_record as _device
 
 if TYPE_CHECKING:
@@ -64,10 +79,12 @@ __all__ = [
     "Devices",
     "SessionInfo",
     "forget_device",
+    "login_valid_from",
     "logout_everywhere",
     "record_login",
     "revoke",
     "revoke_all",
+    "revoked_after",
     "sessions_of",
     "track_devices",
     "tracking_options",
@@ -88,8 +105,8 @@ def track_devices(
     :param user_agent_length: Keep at most this many characters of ``User-Agent``.
     :param revocation_store: For a cookie store: where "not before" stamps live.
     :raises ConfigurationError: a server store without
-        :class:`~wsgisession.stores.SessionIndex`, or a cookie store without
-        *revocation_store*.
+        :class:`~wsgisession.stores.SessionIndex`, a cookie store without
+        *revocation_store*, or an in-process one (``LRUStore``) as *revocation_store*.
 
     .. versionadded:: 0.2
     """
@@ -144,7 +161,9 @@ def _require(environ: WSGIEnvironment) -> Devices:
     return devices
 
 
-def record_login(user_id: UserId, environ: WSGIEnvironment | None = None) -> None:
+def record_login(
+    user_id: UserId, environ: WSGIEnvironment | None = None, *, valid_from: float | None = None
+) -> None:
     """Record a login on this request's session as a new device, if tracking is on.
 
     :func:`~wsgisession.login` calls it. A framework's own login calls it right
@@ -152,8 +171,13 @@ def record_login(user_id: UserId, environ: WSGIEnvironment | None = None) -> Non
     ``user_logged_in`` signal, Django's ``user_logged_in`` signal. Does nothing when
     :func:`track_devices` was not called.
 
-    :param user_id: The user now logged in.
+    :param user_id: The user now logged in (compared by its string form: ``42`` and
+        ``"42"`` are one user).
     :param environ: The request's WSGI environ (default: the current request).
+    :param valid_from: For a login that restores an earlier one without a password
+        (a remember-me cookie): when that credential was issued (Unix time). A
+        :func:`revoke_all` after it ends the session, even one landing during this
+        request. Default: now.
     """
     environ = current_environ() if environ is None else environ
     devices = _devices(environ)
@@ -168,12 +192,53 @@ def record_login(user_id: UserId, environ: WSGIEnvironment | None = None) -> Non
             devices.index.index_forget(user_token(previous["u"]), previous["h"], key)
     now = time.time()
     handle = secrets.token_urlsafe(16)
-    session[DEVICE_KEY] = {"u": user_id, "h": handle, "c": int(now), "t": now}
+    session[DEVICE_KEY] = {
+        "u": user_id,
+        "h": handle,
+        "c": int(now),
+        "t": now if valid_from is None else valid_from,
+    }
     environ[FRESH_KEY] = handle
+    if valid_from is not None:
+        environ[RECHECK_KEY] = handle
     # The index entry is written when the session's id is stored, moved or renewed:
     # a framework that moved the id and saved before calling this (Django's
     # cycle_key()) would otherwise leave the new device out of the index.
     session.reissue()
+
+
+def revoked_after(
+    user_id: UserId, issued: float | None, environ: WSGIEnvironment | None = None
+) -> bool:
+    """Whether the sessions of *user_id* were revoked after *issued* (Unix time).
+
+    For a credential that logs in without a password, such as a remember-me cookie:
+    refuse it when this is ``True`` (:func:`revoke_all` or :func:`logout_everywhere`
+    came after it was issued). One stamp lookup; ``False`` when tracking is off.
+
+    :param issued: When the credential was issued; ``None`` (unknown): revoked if
+        any revocation of the user is on record.
+    :param environ: The request's WSGI environ (default: the current request).
+    """
+    devices = _devices(current_environ() if environ is None else environ)
+    return devices is not None and devices._revoked(user_id, issued)
+
+
+def login_valid_from(session: Session, user_id: UserId) -> float | None:
+    """Since when *session* is a valid login of *user_id*, or ``None`` if it is not one.
+
+    The device's login time, moved forward by :func:`logout_everywhere` for the
+    session that called it: a credential issued for this browser (a remember-me
+    cookie) may carry it. ``None`` also when tracking is off or the session is not
+    tracked.
+    """
+    if _devices(session.environ or {}) is None:
+        return None
+    device = _device({DEVICE_KEY: session.get(DEVICE_KEY)})
+    valid_from = device.get("t") if device is not None else None
+    if device is None or not same_user(device["u"], user_id):
+        return None
+    return float(valid_from) if isinstance(valid_from, float | int) else None
 
 
 def forget_device(session: Session) -> None:
@@ -200,17 +265,16 @@ def forget_device(session: Session) -> None:
 
 
 def _user_and_handle(user_id: UserId | None) -> tuple[Devices, UserId, str | None]:
-    from .login import current_user
-
     environ = current_environ()
     devices = _require(environ)
-    device = _device({DEVICE_KEY: get_session(environ).get(DEVICE_KEY)})
+    session = get_session(environ)
+    device = _device({DEVICE_KEY: session.get(DEVICE_KEY)})
     if user_id is None:
-        user = current_user(environ)
-        if user is None and device is None:
+        login = untracked_login(session._data or {})  # who is logged in, device or not
+        if login is None and device is None:
             raise LookupError("nobody is logged in on this request: pass user_id")
-        user_id = user.user_id if user is not None else device["u"]  # type: ignore[index]
-    handle = device["h"] if device is not None and device.get("u") == user_id else None
+        user_id = login[0] if login is not None else device["u"]  # type: ignore[index]
+    handle = device["h"] if device is not None and same_user(device["u"], user_id) else None
     return devices, user_id, handle
 
 
@@ -242,9 +306,16 @@ def revoke(handle: str, *, user_id: UserId | None = None) -> bool:
 def revoke_all(user_id: UserId | None = None, *, except_current: bool = False) -> int:
     """End every session of *user_id* (default: the logged-in user).
 
+    Every session of the user that logged in before now ends: the listed ones at
+    once, and those the index cannot list (cookie sessions, sessions that logged in
+    while tracking was off) at their next request, by a "not before" stamp.
+
+    :param user_id: Compared by its string form: ``42`` and ``"42"`` are one user,
+        so it does not matter whether a framework recorded the login as a ``str``.
     :param except_current: Keep the session of this request (when it is that user's).
-    :returns: How many sessions were ended (``-1`` for cookie sessions: all of them,
-        by a "not before" stamp).
+    :returns: How many listed sessions were ended; the sessions the stamp ends are
+        not counted. With a cookie store, which lists none, ``-1``: the stamp is
+        set, and the count unknown.
     """
     devices, user_id, current = _user_and_handle(user_id)
     keep = current if except_current else None
@@ -252,9 +323,10 @@ def revoke_all(user_id: UserId | None = None, *, except_current: bool = False) -
     session = get_session()
     if current is not None and keep is None:
         session.invalidate()
-    elif keep is not None and devices.index is None:
-        # The stamp is "now": the kept cookie session becomes valid from now on.
-        stamp = devices.revocation_store.get_not_before(user_token(user_id))  # type: ignore[union-attr]
+    elif keep is not None:
+        # The stamp is "now": the kept session becomes valid from then on (a cookie
+        # session is checked against it; a remember-me cookie may carry it).
+        stamp = devices.stamps.get_not_before(user_token(user_id))
         session[DEVICE_KEY] = {**session[DEVICE_KEY], "t": stamp or time.time()}
     return count
 

@@ -54,7 +54,7 @@ from ..errors import StoreUnavailable
 from ..middleware import SessionMiddleware, check_store_at_start
 from ..request.params import set_path_params
 from ..stores.cookie import CookieStore
-from ._flask_login import _connect_flask_login
+from ._flask_login import _connect_flask_login, _sync_remember_issued
 from ._flask_session import FlaskSession
 
 if TYPE_CHECKING:
@@ -119,6 +119,8 @@ class WsgiSessionInterface(SessionInterface):
         if not core.accessed and self.sessions.refreshes_each_request(environ, middleware):
             core.new  # noqa: B018 - loads it: a permanent session is renewed
             session._refresh_loaded = True
+        if self.sessions.devices is not None and hasattr(app, "login_manager"):
+            _sync_remember_issued(app, core, response)  # Flask-Login's remember cookie
         state = core.state if core.accessed else None
         if state is not None and (session._forced or core.write_count != state.writes):
             core.reissue()  # Flask re-sends a session written to, even with equal values
@@ -358,7 +360,7 @@ def init_app(app: Flask, **options: Any) -> FlaskSessionMiddleware:
     app.extensions[EXTENSION_KEY] = sessions
     app.url_value_preprocessor(_path_params)
     app.context_processor(partial(_csrf_global, app))
-    _connect_flask_login(app)
+    _connect_flask_login(app, tracking=devices is not None)
     return sessions
 
 

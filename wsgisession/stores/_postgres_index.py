@@ -60,6 +60,11 @@ class PostgresIndex(SessionIndex):
     def _run(self, pool: Any, work: Callable[[Any], T]) -> T:
         raise NotImplementedError  # PostgresStore's
 
+    def _check_relations(
+        self, conn: Any, *, created: bool = False, index_tables: bool = False
+    ) -> None:
+        raise NotImplementedError  # PostgresStore's
+
     def _index_names(self) -> tuple[str, str]:
         prefix = f'"{self.schema}".' if self.schema else ""
         return f'{prefix}"{self.table}_devices"', f'{prefix}"{self.table}_stamps"'
@@ -86,6 +91,7 @@ class PostgresIndex(SessionIndex):
                         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (devices,))
                         for statement in self.index_ddl():
                             conn.execute(statement)
+                    self._check_relations(conn, index_tables=True)
 
                 self._run(self._get_pool(), create)
                 self._index_sql = {

@@ -54,7 +54,7 @@ from ._postgres_index import PostgresIndex
 from ._postgres_sql import SQL, decode_value, encode_value, field_name, unfield
 from .base import ServerSessionStore
 
-__all__ = ["PostgresStore"]
+__all__ = ["MAX_TABLE_NAME", "PostgresStore"]
 
 log = logging.getLogger("wsgisession")
 
@@ -62,8 +62,29 @@ T = TypeVar("T")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
+#: The relations the store names after its table, by suffix: the expiry index and
+#: the two tables of the per-user index (:mod:`._postgres_index`).
+_DERIVED_SUFFIXES = ("_expires", "_devices", "_stamps")
+
+#: The longest table name: PostgreSQL cuts identifiers at 63 bytes (NAMEDATALEN - 1),
+#: and every name derived from the table's must stay whole, or two collide.
+MAX_TABLE_NAME = 63 - max(len(suffix) for suffix in _DERIVED_SUFFIXES)
+
 #: Query options of a store URL that are the store's own, not libpq's.
 _OWN_OPTIONS = ("schema", "table", "timeout", "max_size", "gc_interval", "create_table")
+
+
+#: pg_class.relkind, for messages.
+_RELKINDS = {
+    "r": "a table",
+    "p": "a partitioned table",
+    "i": "an index",
+    "v": "a view",
+    "m": "a materialized view",
+    "S": "a sequence",
+    "f": "a foreign table",
+    "c": "a composite type",
+}
 
 
 def _import_psycopg() -> tuple[Any, Any]:
@@ -91,7 +112,9 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
         options (``?sslmode=require``) and those of this store (``?schema=…&table=…``).
     :param schema: The schema of the table (created if missing); default the
         connection's ``search_path``, usually ``public``.
-    :param table: The table's name; its expiry index is named after it.
+    :param table: The table's name, at most 55 characters: its expiry index and the
+        per-user index's tables are named after it (``<table>_expires``,
+        ``<table>_devices``, ``<table>_stamps``).
     :param timeout: Seconds to wait for a connection and for each statement (the
         server's ``statement_timeout``) before the request gets a ``503``.
     :param max_size: Connections per process at most; gunicorn's ``--threads`` is
@@ -102,7 +125,8 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
         missing. ``False`` for a role without DDL rights: run ``wsgisession migrate
         --store URL`` once with one that has them.
     :raises ConfigurationError: psycopg is missing, a name is not a plain SQL
-        identifier, or a number is out of range.
+        identifier, *table* is longer than :data:`MAX_TABLE_NAME` (55) characters, or
+        a number is out of range.
 
     .. versionadded:: 0.1
     """
@@ -127,6 +151,13 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
                     f"PostgresStore {name} must be a plain SQL identifier (letters, digits"
                     f" and _, not starting with a digit, at most 63), not {value!r}"
                 )
+        if len(table) > MAX_TABLE_NAME:
+            raise ConfigurationError(
+                f"PostgresStore table must be at most {MAX_TABLE_NAME} characters, not"
+                f" {len(table)} ({table!r}): PostgreSQL cuts names at 63, and the store"
+                f" also names {table}_expires, {table}_devices and {table}_stamps, which"
+                " would collide; choose a shorter table name"
+            )
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigurationError(
                 f"PostgresStore timeout must be a number of seconds > 0, not {timeout!r}"
@@ -213,7 +244,8 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
         worker forked afterwards inherits no connection.
 
         :raises StoreUnavailable: PostgreSQL cannot be reached or refused the
-            login, or the table is missing and *create_table* is ``False``.
+            login, the table is missing and *create_table* is ``False``, or a name
+            the store uses is taken by another kind of relation.
         """
         psycopg = self._psycopg
         try:
@@ -222,6 +254,8 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
             ) as conn:
                 if self.create_table:
                     self._ensure_table(conn)
+                else:
+                    self._check_relations(conn)
                 conn.execute(f"SELECT 1 FROM {self.qualified} LIMIT 0")  # noqa: S608
         except psycopg.Error as exc:
             raise self._unavailable(exc) from exc
@@ -289,14 +323,61 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
 
     def _ensure_table(self, conn: Any) -> None:
         exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (self.qualified,)).fetchone()
-        if exists and exists[0]:
-            return
-        with conn.transaction():
-            # Workers starting together must not race to create the same table.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.qualified,))
-            for statement in self.ddl():
-                conn.execute(statement)
-        log.info("created the session table %s at %s", self.qualified, self._where)
+        created = not (exists and exists[0])
+        if created:
+            with conn.transaction():
+                # Workers starting together must not race to create the same table.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.qualified,))
+                for statement in self.ddl():
+                    conn.execute(statement)
+            log.info("created the session table %s at %s", self.qualified, self._where)
+        self._check_relations(conn, created=created)
+
+    def _derived(self, suffix: str) -> str:
+        # An index lives in its table's schema, so each derived name is qualified alike.
+        prefix = f'"{self.schema}".' if self.schema else ""
+        return f'{prefix}"{self.table}{suffix}"'
+
+    def _check_relations(
+        self, conn: Any, *, created: bool = False, index_tables: bool = False
+    ) -> None:
+        """Check that each name the store uses is the relation it expects.
+
+        ``CREATE … IF NOT EXISTS`` skips a name already taken by something else (a
+        view, a table of another program), and every request would then fail.
+
+        :param created: The table and its index were just created: require them.
+        :param index_tables: The per-user index's tables were just created: require them.
+        :raises StoreUnavailable: a name is missing or taken by another kind of relation.
+        """
+        expected = [
+            (self.qualified, "the session table", ("r", "p"), created),
+            (self._derived("_expires"), "the expiry index", ("i",), created),
+            (self._derived("_devices"), "the device table", ("r", "p"), index_tables),
+            (self._derived("_stamps"), "the logout stamp table", ("r", "p"), index_tables),
+        ]
+        for name, what, kinds, required in expected:
+            row = conn.execute(
+                "SELECT c.relkind, i.indrelid = to_regclass(%s)"
+                " FROM pg_class AS c LEFT JOIN pg_index AS i ON i.indexrelid = c.oid"
+                " WHERE c.oid = to_regclass(%s)",
+                (self.qualified, name),
+            ).fetchone()
+            if row is None:
+                if not required:
+                    continue
+                found = "missing"
+            elif str(row[0]) not in kinds:
+                found = f"{_RELKINDS.get(str(row[0]), 'another kind of relation')} instead"
+            elif kinds == ("i",) and not row[1]:
+                found = "an index on another table"
+            else:
+                continue
+            raise StoreUnavailable(
+                f"{what} {name} at {self._where} is {found}, so the session store cannot"
+                " work: drop or rename what holds that name, or give PostgresStore another"
+                " table name"
+            )
 
     def ddl(self) -> list[str]:
         """The statements that create the schema, table and expiry index, if missing."""

@@ -65,11 +65,22 @@ INSERT OR IGNORE INTO wsgisession_meta (name, value) VALUES ('last_gc', 0);
 #: Version 2 adds the per-user session index (device tracking).
 _MIGRATIONS = {1: _SCHEMA_1, 2: _sqlite_index.SCHEMA}
 
+#: Version -> the tables a database of that version holds.
+_TABLES = {1: frozenset({"wsgisession_records", "wsgisession_fields", "wsgisession_meta"})}
+_TABLES[2] = _TABLES[1] | {"wsgisession_devices", "wsgisession_stamps"}
+
 _LOAD = """
 SELECT f.field, f.value FROM wsgisession_records AS r
 JOIN wsgisession_fields AS f ON f.key = r.key
 WHERE r.key = ? AND r.expires > ?
 """
+
+
+def _tables(conn: sqlite3.Connection) -> frozenset[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) != 'sqlite_'"
+    ).fetchall()
+    return frozenset(str(name) for (name,) in rows)
 
 
 class SQLiteStore(SQLiteIndex, ServerSessionStore):
@@ -147,29 +158,25 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
             check_same_thread=False,
         )
         try:
+            # Checked before anything is written: the file may be another program's.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._check_layout(version, _tables(conn))
             conn.execute("PRAGMA journal_mode=WAL")
             # Safe with WAL: a power cut may lose the last saves, never corrupt.
             conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate(conn)
+            if version != SCHEMA_VERSION:
+                self._migrate(conn)
         except BaseException:
             conn.close()
             raise
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return
-        if version > SCHEMA_VERSION:
-            raise StoreUnavailable(
-                f"the session database {self.path!r} has schema version {version}, made by a"
-                f" newer wsgisession; this one reads version {SCHEMA_VERSION}: upgrade"
-                " wsgisession in every process that uses the file"
-            )
         # One process migrates; the others wait on the lock, then find it done.
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._check_layout(version, _tables(conn))
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
@@ -179,6 +186,40 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _check_layout(self, version: int, tables: frozenset[str]) -> None:
+        # Migrating is only safe from a layout this code made: anything else would
+        # fail later on every request, or add our tables to another program's file.
+        if version > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"the session database {self.path!r} has schema version {version}, made by a"
+                f" newer wsgisession; this one reads version {SCHEMA_VERSION}: upgrade"
+                " wsgisession in every process that uses the file"
+            )
+        if version < 0:
+            why = f"its PRAGMA user_version is {version}, which no wsgisession writes"
+        elif version == 0:
+            # A new, empty file, or one from before versions existed (some of ours).
+            if not tables or tables & _TABLES[1]:
+                return
+            shown = ", ".join(sorted(tables)[:3]) + (", …" if len(tables) > 3 else "")
+            why = f"it holds other tables ({shown}) and none of wsgisession's"
+        else:
+            missing = _TABLES[version] - tables
+            if not missing:
+                return
+            why = (
+                f"its PRAGMA user_version is {version}, as wsgisession writes, but it has"
+                f" no table {', '.join(sorted(missing))}"
+            )
+        raise self._not_ours(why)
+
+    def _not_ours(self, why: str) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"the file {self.path!r} is not a wsgisession database: {why}; point"
+            " SQLiteStore at a file of its own (it is created on first use), or move this"
+            " one aside if it was a session database that got damaged"
+        )
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -220,6 +261,9 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
                 " a new database is created on the next request (the sessions in it are"
                 " lost), or point SQLiteStore at another path"
             )
+        if str(exc).startswith("no such table: wsgisession_"):
+            # Dropped after this process checked the file (see _check_layout).
+            return self._not_ours(f"{exc}")
         return StoreUnavailable(
             f"cannot use the session database {self.path!r}: {exc}; check that its"
             " directory exists and that the directory and file are writable by this"

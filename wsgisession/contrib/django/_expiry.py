@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.utils import timezone
 
+from ...cookies import MAX_COOKIE_AGE
 from . import _config
 
 if TYPE_CHECKING:
@@ -102,7 +103,10 @@ class DjangoExpiry:
         - ``0``: the cookie ends when the browser closes;
         - ``None``: back to the default (``SESSION_COOKIE_AGE``, ``max_age``).
 
-        A lifetime already over ends the session when it is saved.
+        A lifetime already over ends the session when it is saved. One over
+        :data:`~wsgisession.cookies.MAX_COOKIE_AGE` (400 days, the longest browsers
+        keep a cookie) is clamped to it, however far off: the getters then report
+        the 400 days.
         """
         self._touch(write=True)
         self._expired = False
@@ -112,17 +116,27 @@ class DjangoExpiry:
             session.reset_max_age()
             return
         if isinstance(value, timedelta):
-            value = timezone.now() + value
-        self._expiry = value
+            delta = value
+            try:
+                value = timezone.now() + delta
+            except OverflowError:
+                # Past year 9999 or before year 1: as long as allowed, or already over.
+                value = MAX_COOKIE_AGE if delta > timedelta(0) else -1
         if isinstance(value, datetime):
             now = datetime.now(value.tzinfo) if value.tzinfo else datetime.now()
             seconds = math.ceil((value - now).total_seconds())
         else:
             seconds = int(cast("int", value))
-            if seconds == 0:
-                session.max_age = None
-                return
-        if seconds <= 0:
+        if seconds > MAX_COOKIE_AGE:
+            # Kept as seconds: the getters then report the lifetime the session really
+            # has, and get_expiry_date() never builds a date past year 9999.
+            value = seconds = MAX_COOKIE_AGE
+        elif seconds < -MAX_COOKIE_AGE and not isinstance(value, datetime):
+            value = seconds = -MAX_COOKIE_AGE  # as over, and a date before year 1 is none
+        self._expiry = value
+        if seconds == 0 and not isinstance(value, datetime):
+            session.max_age = None
+        elif seconds <= 0:
             self._expired = True
         else:
             session.max_age = seconds

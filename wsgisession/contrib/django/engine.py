@@ -17,12 +17,14 @@ __all__ = ["SessionStore"]
 
 
 class SessionStore(DjangoSession):
-    """The session whose cookie value is *session_key*; a new one for ``None``.
+    """The session that *session_key* names; a new one for ``None``.
 
     A key that does not verify, or whose session expired or ended, gives a new,
-    empty session (its :attr:`session_key` is ``None`` until it is saved).
+    empty session (its :attr:`session_key` is ``None`` until it is saved). On a
+    server-side store the store decides whether the session still lives, however
+    old the key: a key recorded at login keeps working while the session does.
 
-    :param session_key: A :attr:`session_key` (the session cookie's value).
+    :param session_key: A :attr:`session_key`, or the session cookie's value.
     """
 
     def __init__(self, session_key: str | None = None) -> None:

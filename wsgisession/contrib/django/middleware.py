@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -13,18 +14,20 @@ from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core import checks
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.core.handlers.wsgi import get_str_from_wsgi
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, parse_cookie
 from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.http import http_date
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.http import dump_cookie
 from werkzeug.wrappers import Response
 
 from ..._frameworks import as_django_response
 from ..._refusals import answer_refusal
 from ...access.devices import record_login
 from ...context import SESSION_KEY, bind, unbind
+from ...cookies import request_cookies
 from ...errors import StoreUnavailable
 from . import _config
 from .engine import SessionStore
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
     from ...middleware import SessionMiddleware as CoreMiddleware
 
 __all__ = ["SessionMiddleware", "to_django_response", "wrap"]
+
+log = logging.getLogger("wsgisession")
 
 ENGINE = "wsgisession.contrib.django.engine"
 _OWNED = "wsgisession.contrib.django.session"
@@ -93,20 +98,43 @@ def to_django_response(
 
 
 def _environ_for(request: HttpRequest, name: str) -> WSGIEnvironment:
-    # Tests set request.COOKIES[...] on a RequestFactory request; the session must
-    # see that value, so it gets a copy of the environ whose Cookie header says so.
-    # A request that really carries several such cookies is left as it is (the
-    # session refuses them all).
+    """The environ the session is opened from: the request's, unless Django disagrees.
+
+    The session cookie is read by wsgisession's own parser, exactly as the core
+    middleware reads it (a cookie under a look-alike name is not the session, a
+    header that is not UTF-8 is no 500). Two cases need another environ:
+
+    - Tests set ``request.COOKIES[...]`` on a ``RequestFactory`` request: the
+      session must see that value, so it gets a copy whose ``Cookie`` header says so.
+    - Django's parser strips characters from cookie names that ours keeps
+      (``\u00a0sessionid`` is ``sessionid`` to Django), so the two can disagree
+      about which value is the session cookie. Then neither is trusted: the
+      session starts fresh, as for two cookies of one name.
+    """
     environ: WSGIEnvironment = request.META
     value = request.COOKIES.get(name)
-    sent = parse_cookie(environ.get("HTTP_COOKIE", ""))
-    if sent.get(name) == value or len(sent.getlist(name)) > 1:
+    ours = request_cookies(environ)
+    if value != _django_cookies(environ).get(name):
+        # Set by code, not sent by the client: a test's RequestFactory request.
+        cookies = [(key, item) for key, item in request.COOKIES.items()]
+    elif ours.getlist(name) == ([] if value is None else [value]):
         return environ
+    else:
+        log.warning(
+            "Django and wsgisession read the %r cookie differently (a look-alike"
+            " name, or several cookies of that name); trusting neither, starting a"
+            " fresh session",
+            name,
+        )
+        cookies = [(key, item) for key, item in ours.items(multi=True) if key != name]
     fixed = {key: item for key, item in environ.items() if not key.startswith("wsgisession.")}
-    fixed["HTTP_COOKIE"] = "; ".join(
-        dump_cookie(key, item, path=None) for key, item in request.COOKIES.items()
-    )
+    fixed["HTTP_COOKIE"] = "; ".join(dump_cookie(key, item, path=None) for key, item in cookies)
     return fixed
+
+
+def _django_cookies(environ: WSGIEnvironment) -> dict[str, str]:
+    """The cookies as Django's ``request.COOKIES`` reads them from the header."""
+    return cast("dict[str, str]", parse_cookie(get_str_from_wsgi(environ, "HTTP_COOKIE", "")))
 
 
 class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]

@@ -8,18 +8,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import UpdateError
-from werkzeug.http import dump_cookie
 
 from ...access.devices import forget_device
-from ...cookies import request_cookies
 from ...stores.base import ServerSessionStore
 from .._view import SessionView
 from . import _config
 from ._expiry import UNSET, DjangoExpiry
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
-
     from ...middleware import SessionMiddleware as CoreMiddleware
     from ...sessions import Session
 
@@ -44,14 +40,6 @@ def _in_thread(method: Callable[P, R]) -> Callable[P, Any]:
     return twin
 
 
-def cookie_environ(name: str, value: str | None) -> WSGIEnvironment:
-    """A WSGI environ whose ``Cookie`` header carries *value* as cookie *name*."""
-    environ: WSGIEnvironment = {"wsgi.url_scheme": "http"}
-    if value:
-        environ["HTTP_COOKIE"] = dump_cookie(name, value, path=None)
-    return environ
-
-
 def parse_set_cookie(header: str) -> tuple[str, int | None]:
     """The value and Max-Age (``None`` for none) of a ``Set-Cookie`` header."""
     jar: SimpleCookie = SimpleCookie()
@@ -67,9 +55,9 @@ class DjangoSession(DjangoExpiry, SessionView):
     The mapping API (``get``, ``pop``, ``setdefault``, ``update``, ``keys`` …) and
     ``has_key``, ``is_empty``, ``clear``, ``flush`` (the stored session is deleted
     now), ``cycle_key`` (a new key now, same data), ``save``, ``delete``, ``load``,
-    ``exists``, ``session_key`` (the value of the session cookie, as with Django's
-    engines), ``accessed``/``modified``, the test cookie, ``set_expiry`` and the
-    expiry getters, and an ``a*`` twin of each (``aget``, ``aset``, ``acycle_key`` …).
+    ``exists``, ``session_key`` (see there), ``accessed``/``modified``, the test
+    cookie, ``set_expiry`` and the expiry getters, and an ``a*`` twin of each
+    (``aget``, ``aset``, ``acycle_key`` …).
 
     What differs: ``modified`` is also ``True`` after an in-place change of a nested
     value (compared by content), ``clear()`` moves the session to a new key, an empty
@@ -192,20 +180,20 @@ class DjangoSession(DjangoExpiry, SessionView):
 
     @property
     def session_key(self) -> str | None:
-        """The value of this session's cookie, or ``None`` while it has none.
+        """The key that names this session, or ``None`` while it has none.
 
         As with Django's engines, ``SessionStore(session_key)`` opens this session
-        again, and the test client sends it as the cookie. It is set by :meth:`save`
-        (and by ``cycle_key()``), stable for the rest of the request, and ``None``
-        after :meth:`flush`.
+        again and the test client sends it as the cookie. On a server-side store it
+        stays the same for the life of the session, until :meth:`cycle_key` (or
+        ``clear()``), although the cookie itself is re-signed at each renewal: a key
+        recorded at login keeps naming the session, and :meth:`exists` and
+        :meth:`delete` ask the store, not the key's age. On a cookie store it is the
+        cookie's current value, as with Django's ``signed_cookies``. It is set by
+        :meth:`save` and ``None`` after :meth:`flush`.
         """
         if self._key is UNSET:
             session = self.session
-            value = None
-            if not session.new:
-                cookies = request_cookies(session.environ or {})
-                value = cookies.get(self.middleware.cookie.name) or None
-            self._key = value
+            self._key = None if session.new else self.middleware.session_key(session)
         return self._key
 
     def save(self, must_create: bool = False) -> None:
@@ -236,11 +224,16 @@ class DjangoSession(DjangoExpiry, SessionView):
         if _SAVED in session and len(session) > 1:
             del session[_SAVED]
         stored = getattr(session.state, "key", None)
-        headers = self.middleware.save_session(session)
+        middleware = self.middleware
+        headers = middleware.save_session(session)
         for name, value in headers:
             if name.lower() == "set-cookie":
                 cookie, max_age = parse_set_cookie(value)
-                self._key = cookie if max_age != 0 else None
+                self._key = None
+                if max_age != 0:
+                    # On a server store the key names the session, not this cookie.
+                    server = isinstance(middleware.store, ServerSessionStore)
+                    self._key = (server and middleware.session_key(session)) or cookie
         if stored is not None and getattr(session.state, "key", None) is None and session:
             # The stored session was deleted (a logout elsewhere) while this one changed.
             raise UpdateError
@@ -361,5 +354,5 @@ class DjangoSession(DjangoExpiry, SessionView):
 
 
 def _open_session(middleware: CoreMiddleware, session_key: str | None) -> Session:
-    """The session whose cookie value is *session_key*, outside any request."""
-    return middleware.open_session(cookie_environ(middleware.cookie.name, session_key))
+    """The session *session_key* names, outside any request."""
+    return middleware.open_session_by_key(session_key)
