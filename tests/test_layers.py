@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
         "wsgisession._input",
         "wsgisession._memo",
         "wsgisession._cookie_header",
-        "wsgisession._limits",
+        "wsgisession.limits",
         "wsgisession._frameworks",
         "wsgisession._refusals",
         "wsgisession.context",
@@ -182,3 +182,75 @@ def test_outer_layers_use_only_public_names_of_the_core(path: Path) -> None:
         and node.attr not in own
     ]
     assert not private, f"{module} uses private names: {private}"
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """The package modules that importing *path* runs, function-local imports included.
+
+    Imports under ``if TYPE_CHECKING:`` never run and are left out; importing
+    ``a.b.c`` also runs the ``__init__`` of the packages above it.
+    """
+    module = module_name(path)
+    checking_only = {
+        inner.lineno
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for statement in node.body
+        for inner in ast.walk(statement)
+        if isinstance(inner, ast.Import | ast.ImportFrom)
+    }
+    found: set[str] = set()
+    for line, target, names in imports_of(path):
+        if line in checking_only:
+            continue
+        found.update(f"{target}.{name}" for name in names if f"{target}.{name}" in MODULE_NAMES)
+        found.add(target)
+        parts = target.split(".")
+        for end in range(1, len(parts)):
+            package = ".".join(parts[:end])
+            if not module.startswith(package + "."):
+                found.add(package)
+    found.discard(module)
+    return found & MODULE_NAMES
+
+
+MODULE_NAMES = {module_name(path) for path in MODULES}
+
+
+def import_cycles() -> list[list[str]]:
+    """Every group of modules that import each other, directly or through others."""
+    graph = {module_name(path): runtime_imports(path) for path in MODULES}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for target in graph[module]:
+            if target not in order:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], order[target])
+        if low[module] == order[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return cycles
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    # A cycle hidden in a function-local import still ties the modules together:
+    # neither can be read, tested or moved without the other.
+    assert import_cycles() == []

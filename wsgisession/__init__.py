@@ -2,10 +2,10 @@
 
 Wrap an application in :class:`SessionMiddleware` and use :data:`session` (or
 ``environ["wsgisession.session"]``) like a dict. Everything public is re-exported
-here; errors live in :mod:`wsgisession.errors`.
+here and listed in ``__all__`` (a test keeps that list, the API reference and the
+package's names equal); the errors are defined in :mod:`wsgisession.errors`.
 """
 
-from ._limits import RequestLimits as RequestLimits
 from .access._view_guards import guarded as guarded
 from .access._view_guards import login_required as login_required
 from .access.csrf import CsrfMiddleware as CsrfMiddleware
@@ -37,10 +37,20 @@ from .context import session as session
 from .cookies import CookieOptions as CookieOptions
 from .cookies import get_signed_cookie as get_signed_cookie
 from .cookies import set_signed_cookie as set_signed_cookie
+from .errors import AccessDenied as AccessDenied
 from .errors import BadBody as BadBody
+from .errors import BadParam as BadParam
+from .errors import ConfigurationError as ConfigurationError
+from .errors import CsrfError as CsrfError
 from .errors import FieldError as FieldError
+from .errors import HTTPError as HTTPError
+from .errors import NotLoggedIn as NotLoggedIn
+from .errors import SessionError as SessionError
+from .errors import SessionTooLarge as SessionTooLarge
+from .errors import StoreUnavailable as StoreUnavailable
 from .events import EventName as EventName
 from .events import SessionEvent as SessionEvent
+from .limits import RequestLimits as RequestLimits
 from .messages import FlashLevel as FlashLevel
 from .messages import FlashMessage as FlashMessage
 from .messages import flash as flash
@@ -72,5 +82,84 @@ from .stores import SessionIndex as SessionIndex
 from .stores import SQLiteStore as SQLiteStore
 from .vars import RequestVar as RequestVar
 from .vars import SessionVar as SessionVar
+
+__all__ = [
+    "AccessDenied",
+    "Auth",
+    "AuthInfo",
+    "AuthRedirect",
+    "BadBody",
+    "BadParam",
+    "ClientSessionStore",
+    "ConfigurationError",
+    "CookieOptions",
+    "CookieStore",
+    "CsrfError",
+    "CsrfMiddleware",
+    "EventName",
+    "FieldError",
+    "FlashLevel",
+    "FlashMessage",
+    "FreshLogin",
+    "Guard",
+    "GuardContext",
+    "HTTPError",
+    "LRUStore",
+    "NotLoggedIn",
+    "PostgresStore",
+    "RedisStore",
+    "RequestLimits",
+    "RequestScope",
+    "RequestVar",
+    "SQLiteStore",
+    "ServerSessionStore",
+    "Session",
+    "SessionError",
+    "SessionEvent",
+    "SessionIndex",
+    "SessionInfo",
+    "SessionMiddleware",
+    "SessionTooLarge",
+    "SessionVar",
+    "StoreUnavailable",
+    "Validation",
+    "at",
+    "at_json",
+    "body",
+    "catch_http_errors",
+    "csrf_token",
+    "current_user",
+    "flash",
+    "forget_device",
+    "fresh_login_required",
+    "from_config",
+    "get_flashed_message",
+    "get_flashed_messages",
+    "get_session",
+    "get_signed_cookie",
+    "guarded",
+    "login",
+    "login_required",
+    "logout",
+    "logout_everywhere",
+    "optional_param",
+    "param",
+    "params",
+    "peek_flashed_messages",
+    "record_login",
+    "register_converter",
+    "revoke",
+    "revoke_all",
+    "rules",
+    "safe_next",
+    "session",
+    "sessions_of",
+    "set_path_params",
+    "set_signed_cookie",
+    "store_from_url",
+    "track_devices",
+    "unregister_converter",
+    "validate_body",
+]
 
 __version__ = "0.1.0.dev0"

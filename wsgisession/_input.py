@@ -15,7 +15,7 @@ from __future__ import annotations
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
-from ._limits import LIMITS_KEY, RequestLimits, limits_for
+from .limits import LIMITS_KEY, RequestLimits, limits_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

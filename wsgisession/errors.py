@@ -23,11 +23,24 @@ from werkzeug.exceptions import (
     Unauthorized,
 )
 from werkzeug.http import parse_accept_header
-
-from ._input import is_json
+from werkzeug.wrappers import Request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = [
+    "AccessDenied",
+    "BadBody",
+    "BadParam",
+    "ConfigurationError",
+    "CsrfError",
+    "FieldError",
+    "HTTPError",
+    "NotLoggedIn",
+    "SessionError",
+    "SessionTooLarge",
+    "StoreUnavailable",
+]
 
 
 class SessionError(Exception):
@@ -309,7 +322,7 @@ class BadBody(HTTPError, BadRequest):
         # plain text.
         if _wants_json(environ):
             return True
-        if not environ or not is_json(environ):
+        if not environ or not Request(environ, populate_request=False, shallow=True).is_json:
             return False
         accept = parse_accept_header(environ.get("HTTP_ACCEPT"), MIMEAccept)
         return not accept or accept.quality("application/json") > 0

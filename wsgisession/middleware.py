@@ -46,13 +46,13 @@ from ._backends import (
     SessionTimes,
 )
 from ._input import keep_body_readable
-from ._limits import RequestLimits, check_limits
 from ._options import check_bool, count
 from ._refusals import ErrorPage, answer_refusal, check_error_page
 from .context import SESSION_KEY, _environ, unbind
 from .cookies import KEYRING_KEY, MAX_COOKIE_AGE, CookieOptions, request_cookie_values
 from .errors import ConfigurationError, StoreUnavailable
 from .events import HOOKS_KEY, SessionEvent, SessionHooks
+from .limits import RequestLimits, check_limits
 from .sessions import Session
 from .signing import Keyring
 from .stores.base import ClientSessionStore, ServerSessionStore

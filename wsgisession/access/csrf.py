@@ -46,10 +46,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_host
 
 from .._input import keep_body_readable
-from .._limits import RequestLimits, check_limits
 from .._refusals import ErrorPage, answer_refusal, check_error_page
 from ..context import SESSION_KEY, get_session
 from ..errors import ConfigurationError, CsrfError
+from ..limits import RequestLimits, check_limits
 from ..request._forms import form_data, is_form
 from ..sessions import ID_BOUND_PREFIX
 from ._paths import PathPrefixes

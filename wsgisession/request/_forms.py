@@ -26,7 +26,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from .._input import INPUT_KEY, ReplayableInput, is_form, is_json, is_urlencoded
-from .._limits import limits_for
+from ..limits import limits_for
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment

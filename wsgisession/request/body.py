@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 
 from .._frameworks import django_response_for
-from .._limits import limits_for
 from ..context import current_environ
 from ..errors import BadBody, FieldError
+from ..limits import limits_for
 from ._delegate import delegate
 from ._forms import form_data, is_form, is_json, json_body
 from ._models import MAX_ERRORS, FormObject, build, form_object

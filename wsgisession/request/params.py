@@ -33,10 +33,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
 from .._input import keep_body_readable
-from .._limits import RequestLimits, check_limits, limits_for
 from .._options import a
 from ..context import at, bind, current_environ, request_scope, unbind
 from ..errors import BadParam
+from ..limits import RequestLimits, check_limits, limits_for
 from ._converters import convert, converter_for, register_converter, unregister_converter
 from ._forms import form_data
 

@@ -19,6 +19,9 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ._options import count
+from .errors import ConfigurationError
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
@@ -60,8 +63,6 @@ class RequestLimits:
     max_decimal_digits: int = 1000  # = request._converters.MAX_DECIMAL_DIGITS
 
     def __post_init__(self) -> None:
-        from ._options import count  # not at the top: errors -> _input -> _limits
-
         count("max_body_size", self.max_body_size, unit="bytes")
         count("max_form_memory_size", self.max_form_memory_size, unit="bytes")
         count("max_form_parts", self.max_form_parts)
@@ -70,7 +71,7 @@ class RequestLimits:
 
 @functools.cache
 def default_limits() -> RequestLimits:
-    """The default limits (made on first use: this module is imported by errors')."""
+    """The default limits, made once."""
     return RequestLimits()
 
 
@@ -79,8 +80,6 @@ def check_limits(limits: object) -> RequestLimits | None:
 
     :raises ConfigurationError: anything else (a dict, say).
     """
-    from .errors import ConfigurationError
-
     if limits is None or isinstance(limits, RequestLimits):
         return limits
     raise ConfigurationError(

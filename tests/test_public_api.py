@@ -1,0 +1,76 @@
+"""The public surface is governed: ``wsgisession.__all__``, the package and the API page agree.
+
+A name becomes public by being added to ``__all__`` and documented in
+``docs/api.rst``; forgetting either fails here, and so does a name that leaks into
+the package without being listed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+from pathlib import Path
+
+import wsgisession
+import wsgisession.errors
+
+API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
+
+
+def documented_names() -> set[str]:
+    """The top-level names the API page documents one by one, and the errors."""
+    text = API_PAGE.read_text()
+    names = set(
+        re.findall(
+            r"^\.\. (?:autoclass|autofunction|autoexception|py:data):: wsgisession\.(\w+)$",
+            text,
+            re.MULTILINE,
+        )
+    )
+    # The errors are documented where they are defined, as a whole module.
+    assert ".. automodule:: wsgisession.errors" in text
+    return names | set(wsgisession.errors.__all__)
+
+
+def test_all_lists_exactly_the_documented_names() -> None:
+    assert len(wsgisession.__all__) == len(set(wsgisession.__all__)), "listed twice"
+    listed = set(wsgisession.__all__)
+    documented = documented_names()
+    assert sorted(listed - documented) == [], "public but not in docs/api.rst"
+    assert sorted(documented - listed) == [], "documented but not in __all__"
+
+
+def test_the_package_exports_nothing_it_does_not_list() -> None:
+    public = {
+        name
+        for name, value in vars(wsgisession).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(wsgisession.__all__)
+    star: dict[str, object] = {}
+    exec("from wsgisession import *", star)  # noqa: S102 - what a user's star import gets
+    assert set(star) - {"__builtins__"} == set(wsgisession.__all__)
+
+
+def test_the_errors_users_catch_are_exported() -> None:
+    for name in wsgisession.errors.__all__:
+        assert getattr(wsgisession, name) is getattr(wsgisession.errors, name)
+    errors = {
+        name
+        for name, value in vars(wsgisession.errors).items()
+        if inspect.isclass(value)
+        and issubclass(value, Exception)
+        and value.__module__ == "wsgisession.errors"
+    }
+    assert errors <= set(wsgisession.errors.__all__)
+
+
+def test_every_public_class_and_function_has_a_docstring() -> None:
+    undocumented = [
+        name
+        for name in wsgisession.__all__
+        if (inspect.isclass(obj := getattr(wsgisession, name)) or inspect.isfunction(obj))
+        and not inspect.getdoc(obj)
+    ]
+    assert undocumented == []
