@@ -184,3 +184,50 @@ def test_session_middleware_error_page_answers_a_store_outage_with_retry_after()
 def test_an_error_page_that_is_not_callable_fails_at_start_up(make: Any) -> None:
     with pytest.raises(ConfigurationError, match="error_page must be a callable"):
         make()
+
+
+class LoadDownStore(DictStore):
+    """A server store whose every load fails: the outage meets the view itself."""
+
+    def load(self, key: str) -> dict[str, bytes] | None:
+        raise StoreUnavailable("the test store is down", retry_after=7)
+
+
+def flask_outage_app(store: DictStore) -> Any:
+    import flask
+
+    from wsgisession.contrib.flask import init_app
+
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+
+    @app.get("/login")
+    def log_in() -> str:
+        flask.session["user"] = "ada"
+        return "ok"
+
+    @app.get("/whoami")
+    def whoami() -> str:
+        return str(flask.session.get("user"))
+
+    init_app(app, store=store, error_page=html_page)
+    return app
+
+
+def test_flask_answers_an_outage_at_save_time_with_the_error_page() -> None:
+    answer = Client(flask_outage_app(DownStore())).get("/login", headers=HTML)
+    assert answer.status_code == 503
+    assert "<h1>503</h1>" in answer.text
+    assert answer.headers["Retry-After"] == "7"
+    assert "Set-Cookie" not in answer.headers
+
+
+def test_flask_answers_an_outage_in_a_view_with_the_error_page() -> None:
+    store = DictStore()
+    c = Client(flask_outage_app(store))
+    assert c.get("/login").text == "ok"  # a real session cookie: the next read needs the store
+    store.load = LoadDownStore.load.__get__(store)  # type: ignore[method-assign]
+    answer = c.get("/whoami", headers=HTML)
+    assert answer.status_code == 503
+    assert "<h1>503</h1>" in answer.text
+    assert answer.headers["Retry-After"] == "7"

@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
     # 3. request data and access control, built on the session
     ("wsgisession.request", "wsgisession.access", "wsgisession.metrics"),
     # 4. configuration: stores and middlewares from URLs, dicts, files
-    ("wsgisession.config", "wsgisession._config_values"),
+    ("wsgisession.config",),
     # 5. integrations and test helpers
     ("wsgisession.contrib", "wsgisession.testing"),
     # 6. the command line

@@ -75,6 +75,8 @@ def test_the_toml_example_configures_a_sqlite_store(tmp_path: Path) -> None:
     assert isinstance(mw.store, SQLiteStore)
     assert mw.store.path == "/var/lib/myapp/sessions.sqlite3"
     assert mw.cookie.name == "__Host-session"
+    assert mw.limits is not None
+    assert mw.limits.max_form_parts == 5000
 
 
 def test_every_django_compat_exception_is_named_with_its_reason() -> None:

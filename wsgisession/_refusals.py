@@ -12,17 +12,20 @@ Django app) that answers instead of the one-line default.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
+from .context import bind, unbind
 from .errors import ConfigurationError, _wants_json
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ErrorPage", "answer_refusal", "check_error_page"]
+__all__ = ["ErrorPage", "answer_refusal", "check_error_page", "refusal_response"]
 
 #: ``error_page(refusal, environ) -> WSGI application``: the page sent for a refusal.
 ErrorPage: TypeAlias = "Callable[[HTTPException, WSGIEnvironment], WSGIApplication]"
@@ -77,3 +80,19 @@ def answer_refusal(
         return start_response(status, headers, exc_info)
 
     return page(environ, page_start_response)
+
+
+def refusal_response(
+    refusal: HTTPException, environ: WSGIEnvironment, error_page: ErrorPage | None
+) -> Response:
+    """:func:`answer_refusal` as a response object, for a framework that needs one.
+
+    Flask's ``save_session`` and Django's middleware meet a store outage after their
+    framework built its response; this is the answer to send instead. The page runs
+    with no current session, as it does in :class:`~wsgisession.SessionMiddleware`.
+    """
+    token = bind(None)
+    try:
+        return Response.from_app(partial(answer_refusal, refusal, error_page=error_page), environ)
+    finally:
+        unbind(token)

@@ -17,6 +17,7 @@ at start-up that names the setting and says how to fix it.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import inspect
@@ -24,24 +25,12 @@ import json
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from ._config_values import (
-    _bool,
-    _fail,
-    _float,
-    _float_or_none,
-    _int,
-    _optional_str,
-    _samesite,
-    _seconds,
-    _secret,
-    _secret_list,
-    _secure,
-    _str,
-)
+from .access.devices import track_devices, tracking_options
 from .errors import ConfigurationError
+from .limits import RequestLimits
 from .middleware import SessionMiddleware
 from .stores.base import ClientSessionStore, ServerSessionStore
 from .stores.cookie import CookieStore
@@ -53,13 +42,166 @@ from .stores.sqlite import SQLiteStore
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+    from ._refusals import ErrorPage
+
 __all__ = ["from_config", "middleware_options", "store_from_url"]
 
 Store = ClientSessionStore | ServerSessionStore
 
 _ENV_PREFIX = "WSGISESSION_"
-#: The settings of :func:`from_config` passed on to SessionMiddleware, with how to
-#: read each. ``store`` and ``store_options`` are handled apart.
+
+
+# -- reading one setting's value ------------------------------------------------
+# Values come native from TOML files and dicts, and as strings from environment
+# variables and URL queries: each reader accepts both, and names the setting when
+# it refuses one.
+
+_NONE = frozenset({"", "none", "null"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _fail(setting: str, value: Any, expected: str) -> ConfigurationError:
+    return ConfigurationError(f"{setting} must be {expected}, not {value!r}")
+
+
+def _str(setting: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _fail(setting, value, "a string")
+    return value
+
+
+def _secret(setting: str, value: Any) -> str | bytes:
+    # A framework's own key may be bytes (Flask's app.secret_key often is).
+    return value if isinstance(value, bytes) else _str(setting, value)
+
+
+def _secret_list(setting: str, value: Any) -> list[str | bytes]:
+    if isinstance(value, list | tuple) and all(isinstance(item, str | bytes) for item in value):
+        return list(value)
+    return list(_str_list(setting, value))
+
+
+def _optional_str(setting: str, value: Any) -> str | None:
+    if value is None or value is False or (isinstance(value, str) and value.lower() in _NONE):
+        return None
+    return _str(setting, value)
+
+
+def _str_list(setting: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise _fail(setting, value, "a list of strings (in an env var: comma-separated)")
+
+
+def _int(setting: str, value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(setting, value, "a whole number")
+    return value
+
+
+def _float(setting: str, value: Any) -> float:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise _fail(setting, value, "a number") from None
+
+
+def _float_or_none(setting: str, value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.lower() in _NONE):
+        return None
+    return _float(setting, value)
+
+
+def _seconds(setting: str, value: Any) -> int | None:
+    if value is None or value is False or (isinstance(value, str) and value.lower() in _NONE):
+        return None
+    return _int(setting, value)
+
+
+def _bool(setting: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise _fail(setting, value, "true or false")
+
+
+def _samesite(setting: str, value: Any) -> str | None:
+    # "None" is a SameSite value (cross-site allowed); no attribute at all is false.
+    if value is None or value is False:
+        return None
+    value = _str(setting, value)
+    return None if value.lower() in _FALSE | {""} else value
+
+
+def _secure(setting: str, value: Any) -> bool | None:
+    if value is None or (isinstance(value, str) and value.lower() in _NONE | {"auto"}):
+        return None
+    return _bool(setting, value)
+
+
+def _optional_bool(setting: str, value: Any) -> bool | None:
+    if value is None or (isinstance(value, str) and value.lower() in _NONE):
+        return None
+    return _bool(setting, value)
+
+
+def _json(setting: str, value: str, expected: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{setting} must be {expected} (in an env var: JSON): {exc}"
+        ) from exc
+
+
+def _limits(setting: str, value: Any) -> RequestLimits | None:
+    if value is None or isinstance(value, RequestLimits):
+        return value
+    if isinstance(value, str):
+        if value.lower() in _NONE:
+            return None
+        value = _json(setting, value, "a table of RequestLimits fields")
+    if not isinstance(value, Mapping):
+        raise _fail(setting, value, "a table of RequestLimits fields, e.g. {max_form_parts = 5000}")
+    fields = [field.name for field in dataclasses.fields(RequestLimits)]
+    for name in value:
+        if name not in fields:
+            raise _unknown("limit", name, fields, f"{setting} takes")
+    return RequestLimits(**{name: _int(f"{setting}.{name}", item) for name, item in value.items()})
+
+
+def _error_page(setting: str, value: Any) -> ErrorPage | None:
+    fix = (
+        "give a callable taking (refusal, environ) and returning a WSGI application, or"
+        " its dotted path, e.g. 'myapp.pages:session_outage'"
+    )
+    if isinstance(value, str) and value.lower() not in _NONE:
+        value = _import(value, setting, fix)
+    elif value is None or isinstance(value, str):
+        return None
+    if not callable(value):
+        raise ConfigurationError(f"{setting} is {value!r}, not callable: {fix}")
+    return cast("ErrorPage", value)
+
+
+def _track_devices(setting: str, value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str):
+        value = _json(setting, value, "true, false or a table of track_devices() options")
+    return tracking_options(value)
+
+
+#: How to read each keyword argument of SessionMiddleware but ``app`` and ``store``
+#: (``tests/test_settings.py`` checks this is all of them). Every surface reads the
+#: settings through this table: from_config (dicts, TOML, env vars), the CLI,
+#: Flask's init_app and Django's WSGISESSION.
 _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "secret_key": _secret,
     "fallback_secret_keys": _secret_list,
@@ -73,10 +215,15 @@ _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "httponly": _bool,
     "samesite": _samesite,
     "partitioned": _bool,
+    "no_store": _bool,
     "rotation_grace": _int,
-    "check_store": _bool,
+    "limits": _limits,
+    "error_page": _error_page,
+    "check_store": _optional_bool,
 }
-_SETTINGS = (*_MIDDLEWARE_SETTINGS, "store", "store_options")
+#: Besides those: the store (a URL, a class path with ``store_options``, or a store)
+#: and device tracking (:func:`~wsgisession.track_devices`'s options, or ``True``).
+_SETTINGS = (*_MIDDLEWARE_SETTINGS, "store", "store_options", "track_devices")
 
 
 def _unknown(kind: str, name: str, known: Any, fix: str) -> ConfigurationError:
@@ -197,30 +344,32 @@ def _sqlite_path(url: str, netloc: str, path: str) -> str:
 # -- stores from class paths -------------------------------------------------
 
 
-def _import(path: str) -> Any:
+def _import(path: str, what: str, fix: str) -> Any:
+    """The object a dotted path (``pkg.module.name`` or ``pkg.module:name``) names."""
     module_name, sep, name = path.replace(":", ".").rpartition(".")
     if not sep or not module_name or not name:
-        raise ConfigurationError(
-            f"store {path!r} is neither a URL nor a dotted class path such as"
-            " 'myapp.stores.MemcachedStore'"
-        )
+        raise ConfigurationError(f"{what} {path!r} could not be imported: {fix}")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigurationError(
-            f"store class {path!r} could not be imported ({exc}); check the module path"
-            " and that the package is installed"
+            f"{what} {path!r} could not be imported ({exc}); check the module path and"
+            f" that the package is installed: {fix}"
         ) from exc
     try:
         return getattr(module, name)
     except AttributeError:
         raise ConfigurationError(
-            f"store class {path!r}: module {module_name!r} has no {name!r}"
+            f"{what} {path!r}: module {module_name!r} has no {name!r}: {fix}"
         ) from None
 
 
 def _store_from_class(path: str, options: Mapping[str, Any]) -> Store:
-    cls = _import(path)
+    cls = _import(
+        path,
+        "store",
+        "a store is a URL or a dotted class path such as 'myapp.stores.MemcachedStore'",
+    )
     if not (isinstance(cls, type) and issubclass(cls, ClientSessionStore | ServerSessionStore)):
         raise ConfigurationError(
             f"store {path!r} is not a ClientSessionStore or ServerSessionStore subclass"
@@ -326,16 +475,26 @@ def from_config(
       ``store_options``, or a one-entry table ``{"myapp.Store": {option = value}}``;
     - ``cookie_name``, ``max_age``, ``absolute_max_age``, ``refresh_interval``,
       ``path``, ``domain``, ``secure``, ``httponly``, ``samesite``, ``partitioned``,
-      ``rotation_grace``, as for the middleware. ``"none"`` stands for ``None`` (TOML
-      has no null), and ``secure = "auto"`` for "Secure exactly on HTTPS";
+      ``no_store``, ``rotation_grace``, as for the middleware. ``"none"`` stands for
+      ``None`` (TOML has no null), and ``secure = "auto"`` for "Secure exactly on
+      HTTPS";
+    - ``limits``: a table of :class:`~wsgisession.RequestLimits` fields
+      (``{max_form_parts = 5000}``) or a ``RequestLimits``;
+    - ``error_page``: the callable that answers a store outage, or its dotted path
+      (``"myapp.pages:session_outage"``);
+    - ``track_devices``: ``true``, or a table of :func:`~wsgisession.track_devices`
+      options, to turn device tracking on;
     - ``check_store``: check at start-up that a server store works (default: only
       SQLite, which is local and cheap; ``true`` also for Redis or PostgreSQL), so a
       bad one fails now with the message a request would log, not with ``503`` later.
 
     Environment variables ``WSGISESSION_<SETTING>`` override the file
     (``WSGISESSION_SECRET_KEY``, ``WSGISESSION_STORE``, ``WSGISESSION_MAX_AGE`` …);
-    ``WSGISESSION_FALLBACK_SECRET_KEYS`` is comma-separated and
-    ``WSGISESSION_STORE_OPTIONS`` a JSON object. ::
+    ``WSGISESSION_FALLBACK_SECRET_KEYS`` is comma-separated, and
+    ``WSGISESSION_STORE_OPTIONS``, ``WSGISESSION_LIMITS`` and
+    ``WSGISESSION_TRACK_DEVICES`` are JSON. Every keyword argument of the middleware
+    is a setting, with the same name, here, in Flask's ``init_app`` and Django's
+    ``WSGISESSION``. ::
 
         app = from_config(app, "/etc/myapp/sessions.toml")
 
@@ -356,7 +515,11 @@ def from_config(
             f" {_ENV_PREFIX}SECRET_KEY (python -c 'import secrets;"
             " print(secrets.token_urlsafe(32))' makes one)"
         )
-    return SessionMiddleware(app, **options)
+    devices = options.pop("track_devices", None)
+    middleware = SessionMiddleware(app, **options)
+    if devices is not None:
+        track_devices(middleware, **devices)
+    return middleware
 
 
 def middleware_options(
@@ -370,6 +533,8 @@ def middleware_options(
     What :func:`from_config` passes to the middleware, for integrations that fill in
     what is missing (a framework's own secret key) themselves; settings that are
     not given are left out, and a missing ``secret_key`` is not an error here.
+    ``track_devices``, when set, is in the result too, as the keyword arguments of
+    :func:`~wsgisession.track_devices` (or ``None`` for off): the caller applies it.
 
     :raises ConfigurationError: an unknown setting, an unreadable file, or a bad
         store or option.
@@ -384,6 +549,8 @@ def middleware_options(
         for name, read in _MIDDLEWARE_SETTINGS.items()
         if name in settings
     }
+    if "track_devices" in settings:
+        options["track_devices"] = _track_devices("track_devices", settings["track_devices"])
     store = settings.get("store")
     if store is not None:
         options["store"] = _build_store(store, settings.get("store_options"))

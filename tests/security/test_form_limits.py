@@ -24,6 +24,7 @@ from wsgisession import (
     body,
     csrf_token,
     optional_param,
+    param,
 )
 from wsgisession.errors import ConfigurationError
 
@@ -216,3 +217,21 @@ def test_a_flask_view_reading_request_form_after_param_keeps_working_within_limi
     client = Client(RequestScope(app))
     assert client.post("/", **urlencoded(1000)).text == "x x 1000"
     assert client.post("/", **urlencoded(1001)).status_code == 413
+
+
+@pytest.mark.parametrize("max_form_parts", [5, 5000])
+def test_flask_init_app_limits_apply_to_param(max_form_parts: int) -> None:
+    import flask
+
+    from wsgisession.contrib.flask import init_app
+
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+
+    @app.post("/")
+    def first_field() -> str:
+        return repr(param("f0"))
+
+    init_app(app, limits=RequestLimits(max_form_parts=max_form_parts))
+    response = Client(app).post("/", data={f"f{i}": "x" for i in range(2000)})
+    assert response.status_code == (413 if max_form_parts == 5 else 200)

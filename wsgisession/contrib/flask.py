@@ -40,14 +40,15 @@ from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Request
+from flask import Flask, Request, request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
 from .._input import keep_body_readable
+from .._refusals import answer_refusal, refusal_response
 from ..access.csrf import csrf_token
-from ..access.devices import Devices, track_devices, tracking_options
+from ..access.devices import Devices, track_devices
 from ..config import middleware_options
 from ..context import SESSION_KEY, bind, unbind
 from ..errors import StoreUnavailable
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from flask.wrappers import Response
+    from werkzeug.wrappers import Response as WerkzeugResponse
 
     from ..sessions import Session
 
@@ -115,25 +117,14 @@ class WsgiSessionInterface(SessionInterface):
         middleware: SessionMiddleware | None = environ.get(_MIDDLEWARE_KEY)
         if middleware is None:
             return
-        core = session.session
-        if not core.accessed and self.sessions.refreshes_each_request(environ, middleware):
-            core.new  # noqa: B018 - loads it: a permanent session is renewed
-            session._refresh_loaded = True
-        if self.sessions.devices is not None and hasattr(app, "login_manager"):
-            _sync_remember_issued(app, core, response)  # Flask-Login's remember cookie
-        state = core.state if core.accessed else None
-        if state is not None and (session._forced or core.write_count != state.writes):
-            core.reissue()  # Flask re-sends a session written to, even with equal values
-        cache_control = response.headers.get("Cache-Control")
         try:
-            headers = middleware.save_session(
-                core, [] if cache_control is None else [("Cache-Control", cache_control)]
-            )
+            headers = self._save(app, session, middleware, response)
         except StoreUnavailable as exc:
-            _become(response, exc, environ)
+            _become(response, refusal_response(exc, environ, middleware.error_page))
             environ[_SAVED_KEY] = True
             return
         environ[_SAVED_KEY] = True
+        cache_control = response.headers.get("Cache-Control")
         cookies = False
         for name, value in headers:
             lowered = name.lower()
@@ -146,11 +137,33 @@ class WsgiSessionInterface(SessionInterface):
         if cookies or session.accessed:
             response.vary.add("Cookie")
 
+    def _save(
+        self,
+        app: Flask,
+        session: FlaskSession,
+        middleware: SessionMiddleware,
+        response: Response,
+    ) -> list[tuple[str, str]]:
+        # Everything that may reach the store, so an outage anywhere is the 503.
+        core = session.session
+        environ = core.environ or {}
+        if not core.accessed and self.sessions.refreshes_each_request(environ, middleware):
+            core.new  # noqa: B018 - loads it: a permanent session is renewed
+            session._refresh_loaded = True
+        if self.sessions.devices is not None and hasattr(app, "login_manager"):
+            _sync_remember_issued(app, core, response)  # Flask-Login's remember cookie
+        state = core.state if core.accessed else None
+        if state is not None and (session._forced or core.write_count != state.writes):
+            core.reissue()  # Flask re-sends a session written to, even with equal values
+        cache_control = response.headers.get("Cache-Control")
+        return middleware.save_session(
+            core, [] if cache_control is None else [("Cache-Control", cache_control)]
+        )
 
-def _become(response: Response, exc: HTTPException, environ: WSGIEnvironment) -> None:
+
+def _become(response: Response, error: WerkzeugResponse) -> None:
     # The store failed while saving, after Flask built its response: answer 503
     # instead (Flask would turn an error raised here into a 500).
-    error = exc.get_response(environ)
     response.status = error.status
     response.headers.clear()
     response.headers.extend(error.headers)
@@ -228,7 +241,9 @@ class FlaskSessionMiddleware:
         settings = self._settings()
         if not settings["secret_key"]:
             return None
-        key = tuple(settings.values())
+        key = tuple(
+            tuple(value) if isinstance(value, list) else value for value in settings.values()
+        )
         middleware = self._built.get(key)
         if middleware is None:
             if len(self._built) >= _CONFIGURATIONS:
@@ -276,8 +291,8 @@ class FlaskSessionMiddleware:
             except BaseException:
                 unbind(token)
                 raise
-        if environ.get("CONTENT_TYPE"):
-            keep_body_readable(environ)
+        if environ.get("CONTENT_TYPE") or middleware.limits is not None:
+            keep_body_readable(environ, middleware.limits)
         session = middleware.open_session(environ)
         environ[_MIDDLEWARE_KEY] = middleware
         token = bind(environ)
@@ -294,7 +309,7 @@ class FlaskSessionMiddleware:
             app_iter = self.app(environ, session_start_response)
         except StoreUnavailable as exc:
             unbind(token)
-            return exc(environ, start_response)
+            return answer_refusal(exc, environ, start_response, middleware.error_page)
         except HTTPException as exc:
             if self.flask_app.trap_http_exception(exc):
                 unbind(token)
@@ -351,17 +366,26 @@ def init_app(app: Flask, **options: Any) -> FlaskSessionMiddleware:
     """
     settings = dict(app.config.get("WSGISESSION") or {})
     settings.update(options)
-    devices = tracking_options(settings.pop("track_devices", None))
-    sessions = FlaskSessionMiddleware(
-        app, app.wsgi_app, middleware_options(settings), devices=devices
-    )
+    options = middleware_options(settings)
+    devices = options.pop("track_devices", None)
+    sessions = FlaskSessionMiddleware(app, app.wsgi_app, options, devices=devices)
     app.wsgi_app = sessions  # type: ignore[method-assign]
     app.session_interface = WsgiSessionInterface(sessions)
     app.extensions[EXTENSION_KEY] = sessions
     app.url_value_preprocessor(_path_params)
     app.context_processor(partial(_csrf_global, app))
     _connect_flask_login(app, tracking=devices is not None)
+    if options.get("error_page") is not None:
+        # A store outage inside a view: Flask renders HTTPExceptions itself, so the
+        # page is a Flask error handler, as SessionMiddleware answers one in __call__.
+        app.register_error_handler(StoreUnavailable, _outage_page)
     return sessions
+
+
+def _outage_page(refusal: StoreUnavailable) -> WerkzeugResponse:
+    environ = request.environ
+    middleware: SessionMiddleware | None = environ.get(_MIDDLEWARE_KEY)
+    return refusal_response(refusal, environ, None if middleware is None else middleware.error_page)
 
 
 def _path_params(endpoint: str | None, values: dict[str, Any] | None) -> None:

@@ -10,20 +10,16 @@ test client's ``client.login()`` saved is the one the next request loads, also w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.utils.module_loading import import_string
 
-from ...access.devices import track_devices, tracking_options
 from ...config import from_config, store_from_url
-from ...errors import ConfigurationError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-    from werkzeug.exceptions import HTTPException
 
     from ...middleware import SessionMiddleware
     from ...stores.base import ClientSessionStore, ServerSessionStore
@@ -34,11 +30,8 @@ __all__ = [
     "config",
     "cookie_age",
     "core_middleware",
-    "devices",
-    "error_page",
     "resolved",
     "save_every_request",
-    "tracked",
 ]
 
 #: The Django settings read, besides ``WSGISESSION``, ``SECRET_KEY`` and
@@ -75,60 +68,12 @@ def config(options: Mapping[str, Any]) -> dict[str, Any]:
     }
     result.update(getattr(settings, "WSGISESSION", None) or {})
     result.update(options)
-    result.pop("track_devices", None)  # not a middleware option: see devices()
-    result.pop("error_page", None)  # not a from_config() setting: see error_page()
     if not result.get("secret_key") and getattr(settings, "SECRET_KEY", None):
         result["secret_key"] = settings.SECRET_KEY
     fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", None)
     if "fallback_secret_keys" not in result and fallbacks:
         result["fallback_secret_keys"] = list(fallbacks)
     return result
-
-
-def devices(options: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The :func:`~wsgisession.track_devices` options of ``WSGISESSION["track_devices"]``.
-
-    :param options: Settings that win over ``WSGISESSION`` (``wrap()``'s keywords).
-    :raises ConfigurationError: a value that is not ``True``, ``False`` or a dict.
-    """
-    wanted = {**(getattr(settings, "WSGISESSION", None) or {}), **options}
-    return tracking_options(wanted.get("track_devices"))
-
-
-def error_page(
-    options: Mapping[str, Any],
-) -> Callable[[HTTPException, WSGIEnvironment], WSGIApplication] | None:
-    """The page of ``WSGISESSION["error_page"]`` for a store outage, imported if a path.
-
-    :param options: Settings that win over ``WSGISESSION`` (``wrap()``'s keywords).
-    :raises ConfigurationError: a dotted path that does not import, or a value that
-        is not callable.
-    """
-    wanted = {**(getattr(settings, "WSGISESSION", None) or {}), **options}.get("error_page")
-    fix = (
-        "set WSGISESSION['error_page'] to a callable taking (refusal, environ) and"
-        " returning a WSGI application such as a werkzeug Response, or to its dotted"
-        " path, e.g. 'myproject.errors.session_outage_page'"
-    )
-    if isinstance(wanted, str):
-        try:
-            wanted = import_string(wanted)
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"WSGISESSION['error_page'] = {wanted!r} could not be imported ({exc}):"
-                f" check the module path and the name in it; {fix}"
-            ) from exc
-    if wanted is not None and not callable(wanted):
-        raise ConfigurationError(f"WSGISESSION['error_page'] is {wanted!r}, not callable: {fix}")
-    return cast("Callable[[HTTPException, WSGIEnvironment], WSGIApplication] | None", wanted)
-
-
-def tracked(middleware: SessionMiddleware, options: Mapping[str, Any]) -> SessionMiddleware:
-    """*middleware*, with device tracking on when the settings ask for it."""
-    wanted = devices(options)
-    if wanted is not None:
-        track_devices(middleware, **wanted)
-    return middleware
 
 
 def cookie_age(options: Mapping[str, Any]) -> int:
@@ -172,15 +117,13 @@ def resolved(options: Mapping[str, Any]) -> dict[str, Any]:
 def build(app: WSGIApplication, options: Mapping[str, Any]) -> SessionMiddleware:
     """A session middleware around *app* from the current settings and *options*.
 
-    :func:`resolved` settings, the :func:`error_page` for store outages, and device
-    tracking (:func:`tracked`) when asked for.
+    :func:`resolved` settings, read by :func:`~wsgisession.from_config`: every
+    setting it takes (``error_page``, ``limits``, ``track_devices`` …) is a
+    ``WSGISESSION`` key.
 
     :raises ConfigurationError: a bad setting.
     """
-    page = error_page(options)
-    middleware = from_config(app, resolved(options))
-    middleware.error_page = page
-    return tracked(middleware, options)
+    return from_config(app, resolved(options))
 
 
 def core_middleware() -> SessionMiddleware:

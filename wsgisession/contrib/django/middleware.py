@@ -24,7 +24,7 @@ from werkzeug.http import dump_cookie
 from werkzeug.wrappers import Response
 
 from ..._frameworks import as_django_response
-from ..._refusals import answer_refusal
+from ..._refusals import refusal_response
 from ...access.devices import record_login
 from ...context import SESSION_KEY, bind, unbind
 from ...cookies import request_cookies
@@ -315,23 +315,14 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         return None
 
     def _outage(self, request: HttpRequest, refusal: StoreUnavailable) -> HttpResponse:
-        # The 503 of a store outage, on WSGISESSION["error_page"] as the core middleware
-        # answers it: JSON for a client that prefers it, Retry-After kept, and the page
-        # runs with no current session.
+        # The 503 of a store outage, on the error_page setting as the core middleware
+        # answers it (JSON for a client that prefers it, Retry-After kept).
         view = getattr(request, "session", None)
         middleware = view.middleware if isinstance(view, DjangoSession) else self.core
-        page = middleware.error_page
-        if page is None:
+        if middleware.error_page is None:
             return to_django_response(refusal, request)
-
-        def answer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-            return answer_refusal(refusal, environ, start_response, page)
-
-        token = bind(None)
-        try:
-            return to_django_response(Response.from_app(answer, request.META), request)
-        finally:
-            unbind(token)
+        answer = refusal_response(refusal, request.META, middleware.error_page)
+        return to_django_response(answer, request)
 
 
 def _delete_cookie(response: HttpResponseBase, options: CookieOptions) -> None:
