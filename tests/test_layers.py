@@ -254,3 +254,38 @@ def test_no_module_imports_itself_through_others() -> None:
     # A cycle hidden in a function-local import still ties the modules together:
     # neither can be read, tested or moved without the other.
     assert import_cycles() == []
+
+
+def test_only_the_session_writes_its_state() -> None:
+    # Session (wsgisession/sessions.py) is the one writer of its state; a backend
+    # returns a new record rather than change one it handed over. Outside
+    # sessions.py: no assignment to another object's private attribute, and fields
+    # of a SessionState only on one this function just made (object.__new__).
+    records = {"created", "issued", "lifetime", "had_cookie", "stale", "sid", "key", "raw",
+               "payload", "known"}  # fmt: skip
+    found = []
+    for path in MODULES:
+        if module_name(path) == "wsgisession.sessions":
+            continue
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.Module):
+                continue
+            made = {
+                target.id
+                for node in ast.walk(function)
+                if isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Call)
+                and ast.unparse(node.value) == "_new_record(SessionState)"
+                for target in node.targets
+                if isinstance(target, ast.Name)
+            }
+            for node in ast.walk(function):
+                if not isinstance(node, ast.Attribute) or not isinstance(node.ctx, ast.Store):
+                    continue
+                owner = node.value.id if isinstance(node.value, ast.Name) else None
+                if owner in ("self", "cls"):
+                    continue
+                private = node.attr.startswith("_") and not node.attr.startswith("__")
+                if private or (node.attr in records and owner not in made):
+                    found.append(f"{module_name(path)} line {node.lineno}: {ast.unparse(node)}")
+    assert sorted(set(found)) == []

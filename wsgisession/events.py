@@ -32,9 +32,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from uuid import UUID
 
 if TYPE_CHECKING:
-    from .sessions import Session
+    from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["EventName", "SessionEvent", "SessionHooks", "SessionTracker"]
+    from .sessions import SessionState
+
+__all__ = ["Acceptance", "EventName", "SessionEvent", "SessionHooks", "SessionTracker"]
 
 log = logging.getLogger("wsgisession")
 
@@ -96,13 +98,34 @@ def identity(data: dict[str, Any] | None) -> tuple[str | int | UUID | None, str 
     return None, None
 
 
+class Acceptance(StrEnum):
+    """What device tracking says of a session just loaded."""
+
+    #: Use it as it is.
+    KEEP = "keep"
+    #: Use it: a login made while tracking was off became a device, so the
+    #: session's :data:`DEVICE_KEY` was set and must be saved with this response.
+    ADOPTED = "adopted"
+    #: Refuse it: revoked.
+    REFUSED = "refused"
+
+
 class SessionTracker(Protocol):
     """What device tracking (:mod:`wsgisession.access.devices`) asks of the backends."""
 
-    def accept(self, session: Session, data: dict[str, Any]) -> bool:
-        """At load: whether loaded *data* may be used (``False``: revoked)."""
+    def accept(
+        self, data: dict[str, Any], record: SessionState, environ: WSGIEnvironment
+    ) -> Acceptance:
+        """At load: whether loaded *data* may be used; may adopt it as a device."""
 
-    def stored(self, session: Session, old_key: str | None, key: str, ttl: int) -> bool:
+    def stored(
+        self,
+        data: dict[str, Any],
+        environ: WSGIEnvironment,
+        old_key: str | None,
+        key: str,
+        ttl: int,
+    ) -> bool:
         """After a save that created, moved (*old_key* → *key*) or refreshed the record.
 
         :returns: ``False`` when the session was revoked meanwhile: the backend then
@@ -147,12 +170,21 @@ class SessionHooks:
             except Exception:
                 log.exception("a session event callback failed on %s; ignored", name.value)
 
-    def accept(self, session: Session, data: dict[str, Any]) -> bool:
+    def accept(
+        self, data: dict[str, Any], record: SessionState, environ: WSGIEnvironment
+    ) -> Acceptance:
         """Whether loaded *data* may be used; see :class:`SessionTracker`."""
         tracker = self.tracker
-        return tracker is None or tracker.accept(session, data)
+        return Acceptance.KEEP if tracker is None else tracker.accept(data, record, environ)
 
-    def stored(self, session: Session, old_key: str | None, key: str, ttl: int) -> bool:
+    def stored(
+        self,
+        data: dict[str, Any],
+        environ: WSGIEnvironment,
+        old_key: str | None,
+        key: str,
+        ttl: int,
+    ) -> bool:
         """After a save that created, moved or refreshed a record; see :class:`SessionTracker`."""
         tracker = self.tracker
-        return tracker is None or tracker.stored(session, old_key, key, ttl)
+        return tracker is None or tracker.stored(data, environ, old_key, key, ttl)

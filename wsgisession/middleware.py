@@ -267,7 +267,7 @@ class SessionMiddleware:
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
         ) -> Any:
             nonlocal started
-            if session._data is not None:
+            if session.loaded:
                 headers = backend.response_headers(session, list(headers))
             write = start_response(status, headers, exc_info)
             started = True
@@ -294,9 +294,7 @@ class SessionMiddleware:
         if type(app_iter) is list:
             # Nothing of the app runs after it returns a list: finish now and spare
             # the ClosingIterator's cost on every chunk.
-            if session._data is None or (
-                session.state is not None and session._writes == session.state.writes
-            ):
+            if not session.has_unsaved_writes:  # untouched, or saved at header time
                 # Untouched, or nothing written since the save at header time: there is
                 # nothing for close_session() to do.
                 _environ.reset(token)
@@ -338,7 +336,7 @@ class SessionMiddleware:
         :param session: A session this middleware opened, saved at least once.
         """
         backend = self._backend
-        key = backend.stable_key(session) if isinstance(backend, ServerBackend) else None
+        key = backend.stable_key(session.record) if isinstance(backend, ServerBackend) else None
         if key is not None:
             return key
         # A cookie session, or one reached through a rotation's forward (whose id
@@ -447,7 +445,7 @@ class SessionMiddleware:
         :raises SessionTooLarge: a cookie session over the browsers' 4 KB.
         """
         headers = [] if headers is None else headers
-        if session._data is None:
+        if not session.loaded:
             return headers
         return self._backend.response_headers(session, headers)
 
@@ -462,7 +460,7 @@ class SessionMiddleware:
             handed out earlier may have changed in place since.
         """
         try:
-            if session._data is not None:
+            if session.loaded:
                 self._backend.save_late(session, streamed=streamed)
         except StoreUnavailable:
             log.warning("a session change made after the headers was lost (store unavailable)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from uuid import UUID
 
 from .cookies import MAX_COOKIE_AGE
@@ -24,13 +24,24 @@ from .cookies import MAX_COOKIE_AGE
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["ID_BOUND_PREFIX", "ServerSessionState", "Session", "SessionBackend", "SessionState"]
+__all__ = [
+    "ID_BOUND_PREFIX",
+    "Loaded",
+    "Pending",
+    "SaveOutcome",
+    "Saved",
+    "Session",
+    "SessionBackend",
+    "SessionState",
+]
 
 #: Session keys under this prefix belong to one session *id*, not to its data: every
 #: id change (:meth:`Session.regenerate`, :meth:`Session.clear`) drops them. The CSRF
 #: secret lives here, so a token issued before a login (whoever performs the login:
 #: wsgisession, Django's ``cycle_key()``, Flask-Login) stops working after it.
 ID_BOUND_PREFIX = "_wsgisession.id."
+
+_new_object = object.__new__
 
 # Values of these types cannot be changed in place, so handing one out cannot
 # change the session behind our back.
@@ -40,73 +51,157 @@ _IMMUTABLE = frozenset(
 
 
 class SessionState:
-    """What the middleware records about one request's session, set on first access.
+    """What the client holds and the store has, as the backend last reported it.
 
-    Read by integrations (Django's ``session_key``, expiry getters); written only by
-    the middleware.
+    Made by a backend when it loads or saves a session and kept by the
+    :class:`Session`, which alone stores it (:meth:`Session.commit`). Never changed
+    once made: a backend returns a new one (``tests/test_layers.py`` fails on an
+    assignment to a record's field anywhere else). Read by integrations (the Django
+    expiry getters, device tracking) through :attr:`Session.record`.
+
+    :param created: When the session was created (Unix seconds), for ``absolute_max_age``.
+    :param issued: When its cookie was last issued: the idle clock (``None``: never).
+    :param lifetime: The session's own lifetime as the client's cookie has it:
+        ``None`` (the middleware's ``max_age``), ``0`` (ends with the browser) or seconds.
+    :param had_cookie: Whether the client holds a valid session cookie of ours.
+    :param stale: Whether that cookie verified under a fallback key: re-issue it.
+    :param sid: A server store's session id (secret: what the cookie proves).
+    :param key: A server store's key for it (SHA-256 of the id, not secret); ``None``
+        for a cookie session or one not stored yet.
+    :param raw: A server store's fields, as loaded or last saved.
+    :param payload: A cookie session's payload, as the client's cookie (or the last
+        one sent) has it.
+    :param known: Whether ``serialization.dumps_known`` may rely on *payload*.
     """
 
+    # A slots class, not a NamedTuple: its fields are read on every save, and a
+    # slot is read several times faster than a tuple field (measured with
+    # benchmarks/instructions.py).
     __slots__ = (
         "created",
         "had_cookie",
-        "header",
         "issued",
+        "key",
+        "known",
         "lifetime",
-        "saved_lifetime",
+        "payload",
+        "raw",
+        "sid",
         "stale",
+    )
+
+    def __init__(
+        self,
+        created: int,
+        issued: int | None = None,
+        lifetime: int | None = None,
+        had_cookie: bool = False,
+        stale: bool = False,
+        sid: str | None = None,
+        key: str | None = None,
+        raw: dict[str, bytes] | None = None,
+        payload: bytes | None = None,
+        known: bool = False,
+    ) -> None:
+        self.created = created
+        self.issued = issued
+        self.lifetime = lifetime
+        self.had_cookie = had_cookie
+        self.stale = stale
+        self.sid = sid
+        self.key = key
+        self.raw: dict[str, bytes] = _NO_FIELDS if raw is None else raw
+        self.payload = payload
+        self.known = known
+
+
+_NO_FIELDS: dict[str, bytes] = {}
+_DETACHED = SessionState(0)
+
+#: What a backend's load returns: the data; the record; whether the client had no
+#: valid session; keys the load itself set in the data that must be saved with this
+#: response (device tracking adopting a login made while it was off).
+Loaded: TypeAlias = "tuple[dict[str, Any], SessionState, bool, tuple[str, ...]]"
+
+#: How a save ended: ``"saved"`` (written, or nothing needed writing); ``"gone"``
+#: (the stored session was deleted meanwhile, by a logout in another request: its
+#: changes were dropped rather than bring it back); ``"revoked"`` (device tracking
+#: found it revoked: it was ended); ``"lost"`` (a change made after the headers
+#: needed a new id or cookie: not saved).
+SaveOutcome: TypeAlias = Literal["saved", "gone", "revoked", "lost"]
+
+#: What a backend's save returns: the new record (``None``: unchanged), the
+#: ``Set-Cookie`` value to send (``None``: none), and the outcome.
+Saved: TypeAlias = "tuple[SessionState | None, str | None, SaveOutcome]"
+
+
+class Pending:
+    """What a save starts from: a snapshot :meth:`Session.commit` fills for the backend.
+
+    The backend reads it and never changes it (nor the objects it holds).
+    """
+
+    __slots__ = (
+        "data",
+        "dirty",
+        "environ",
+        "fresh",
+        "lifetime",
+        "record",
+        "regenerate",
+        "reissue",
+        "rotate",
+        "saved_writes",
         "writes",
     )
 
-    def __init__(self, now: int) -> None:
-        #: When the session was created (Unix seconds), for ``absolute_max_age``.
-        self.created = now
-        #: When its cookie was last issued: the idle clock. ``None`` for a new session.
-        self.issued: int | None = None
-        #: The session's own lifetime: ``None`` (the middleware's ``max_age``), ``0``
-        #: (ends with the browser) or an idle timeout in seconds.
-        self.lifetime: int | None = None
-        #: :attr:`lifetime` as the client's cookie has it.
-        self.saved_lifetime: int | None = None
-        #: ``True`` when the cookie must be re-issued on save: it verified under a
-        #: fallback key, or :meth:`Session.reissue` was called.
-        self.stale = False
-        #: ``True`` when the client holds a valid session cookie of ours.
-        self.had_cookie = False
-        #: The ``Set-Cookie`` value decided at header time, if any.
-        self.header: str | None = None
-        #: The session's write count when it was last saved.
-        self.writes = 0
-
-
-class ServerSessionState(SessionState):
-    """:class:`SessionState` of a session kept in a server-side store."""
-
-    __slots__ = ("key", "raw", "sid")
-
-    def __init__(self, now: int) -> None:
-        super().__init__(now)
-        #: The session id (secret: it is what the cookie proves), ``None`` until saved.
-        self.sid: str | None = None
-        #: The store key (SHA-256 of the id, not secret), ``None`` until saved.
-        self.key: str | None = None
-        #: The stored fields as loaded or last saved.
-        self.raw: dict[str, bytes] = {}
+    #: The session's data (not a copy).
+    data: dict[str, Any]
+    #: Keys written, or that handed out a mutable value, since the last save.
+    dirty: set[str]
+    #: The write count now, and when the session was last saved.
+    writes: int
+    saved_writes: int
+    #: :meth:`Session.clear` was called: a new identity.
+    fresh: bool
+    #: :meth:`Session.regenerate` was called: a new id, same data.
+    regenerate: bool
+    #: ... with ``privilege_change=False``: the old id may forward for a while.
+    rotate: bool
+    #: :meth:`Session.reissue` was called: send the cookie again.
+    reissue: bool
+    #: The session's own lifetime now (see :attr:`SessionState.lifetime`).
+    lifetime: int | None
+    #: What the backend last reported.
+    record: SessionState
+    #: The request's WSGI environ.
+    environ: WSGIEnvironment
 
 
 class SessionBackend(Protocol):
-    """What a :class:`Session` asks of the middleware that created it."""
+    """What a :class:`Session` asks of the middleware that created it.
+
+    A backend reads the session (:meth:`Session.pending`) and returns values; it
+    never sets anything on it.
+    """
 
     #: The middleware's idle timeout (``max_age``), for sessions without their own.
     default_max_age: int | None
 
-    def load_session(self, session: Session) -> dict[str, Any]:
-        """Load the data (first access); may set ``session.new`` and ``session.state``."""
+    def load_session(self, session: Session) -> Loaded:
+        """Load the data (first access) and say what the client holds."""
 
-    def session_changed(self, session: Session) -> bool:
+    def session_changed(self, pending: Pending) -> bool:
         """Whether the data differs from what was loaded (or last saved)."""
 
-    def invalidate_session(self, session: Session) -> None:
-        """Delete the stored session now (the data is already cleared)."""
+    def invalidate_session(self, record: SessionState) -> SessionState:
+        """Delete the stored session now; the record of a session with none."""
+
+    def save(self, pending: Pending, now: int, late: bool) -> Saved:
+        """Plan what *pending* needs written, write it, and say how it went.
+
+        *late*: after the response headers, when no new id or cookie can be sent.
+        """
 
 
 class Session(MutableMapping[str, Any]):
@@ -120,26 +215,34 @@ class Session(MutableMapping[str, Any]):
     A session outside any middleware (``Session()``) is a plain in-memory mapping,
     handy in tests.
 
+    The session is the only writer of its state: the data, which keys changed, the
+    requests to clear, regenerate or re-issue, its own lifetime, and the record of
+    what the client holds (:attr:`record`). Its backend loads and saves through
+    :meth:`pending` and :meth:`mark_saved`.
+
     :param backend: Loads and saves the data; ``None`` for a detached session.
     :param environ: The WSGI environ of the request the session belongs to.
     """
 
     __slots__ = (
         "_backend",
+        "_cookie_header",
         "_data",
         "_dirty",
         "_fresh",
+        "_lifetime",
         "_new",
+        "_outcome",
+        "_record",
         "_regenerate",
+        "_reissue",
         "_rotate",
+        "_saved_writes",
         "_writes",
         "environ",
-        "state",
+        "has_unsaved_writes",
+        "loaded",
     )
-
-    #: What the middleware records about this session (ids, timestamps, lifetime),
-    #: set when the session is first used.
-    state: SessionState | None
 
     def __init__(
         self,
@@ -151,27 +254,53 @@ class Session(MutableMapping[str, Any]):
         self._backend = backend
         self.environ = environ
         self._data: dict[str, Any] | None = None
+        #: Whether the session was loaded: something read or wrote it in this
+        #: request. Set by the session alone (an attribute, not a property: the
+        #: middleware reads it on every request).
+        self.loaded = False
+        #: Whether it was written to since it was loaded or last saved (by
+        #: :meth:`commit`). Set by the session alone, as :attr:`loaded`.
+        self.has_unsaved_writes = False
         if backend is None or data is not None:
-            self._track()
+            self._track(_DETACHED)
+            self._new = True
             self._data = dict(data or {})
-            if backend is None:
-                self.state = SessionState(0)
+            self.loaded = True
 
-    def _track(self) -> None:
+    def _track(self, record: SessionState) -> None:
         # Set on first access rather than in __init__: a request that never touches
         # its session should pay for as little as possible.
-        self.state = None
+        # has_unsaved_writes is False already: nothing writes before the load.
+        self._record = record
+        self._lifetime = record.lifetime
         self._dirty: set[str] = set()
         self._fresh = False
-        self._new = True
         self._regenerate = False
         self._rotate = False
+        self._reissue = False
         self._writes = 0
+        self._saved_writes = 0
+        self._cookie_header: str | None = None
+        self._outcome: SaveOutcome | None = None
 
     def _load(self) -> dict[str, Any]:
-        self._track()
-        data = {} if self._backend is None else self._backend.load_session(self)
+        if self._backend is None:
+            self._track(_DETACHED)
+            self._new = True
+            data: dict[str, Any] = {}
+        else:
+            # Nothing is set until the backend answers: a load that fails (a store
+            # outage) leaves the session not loaded, and the next access tries again.
+            data, record, new, adopted = self._backend.load_session(self)
+            self._track(record)
+            self._new = new
+            if adopted:
+                self._dirty.update(adopted)
+                self._writes += 1
+                self.has_unsaved_writes = True
+                self._reissue = True
         self._data = data
+        self.loaded = True
         return data
 
     # -- the mapping ---------------------------------------------------------
@@ -190,12 +319,14 @@ class Session(MutableMapping[str, Any]):
         data[key] = value
         self._dirty.add(key)
         self._writes += 1
+        self.has_unsaved_writes = True
 
     def __delitem__(self, key: str) -> None:
         data = self._data if self._data is not None else self._load()
         del data[key]
         self._dirty.add(key)
         self._writes += 1
+        self.has_unsaved_writes = True
 
     def __iter__(self) -> Iterator[str]:
         data = self._data if self._data is not None else self._load()
@@ -227,11 +358,11 @@ class Session(MutableMapping[str, Any]):
         data = self._data if self._data is not None else self._load()
         data.clear()
         self._dirty.clear()
-        if self.state is not None:
-            self.state.lifetime = None
+        self._lifetime = None
         self._fresh = True
         self._regenerate = self._rotate = False
         self._writes += 1
+        self.has_unsaved_writes = True
 
     def __repr__(self) -> str:
         if self._data is None:
@@ -274,14 +405,11 @@ class Session(MutableMapping[str, Any]):
         """
         if self._data is None:
             return False
-        if self._fresh or self._regenerate:
-            return True
-        state = self.state
-        if state is not None and state.lifetime != state.saved_lifetime:
+        if self._fresh or self._regenerate or self._lifetime != self._record.lifetime:
             return True
         if self._backend is None:
             return bool(self._dirty)
-        return self._backend.session_changed(self)
+        return self._backend.session_changed(self.pending())
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -314,6 +442,7 @@ class Session(MutableMapping[str, Any]):
             self._rotate = True
         self._regenerate = True
         self._writes += 1
+        self.has_unsaved_writes = True
 
     def invalidate(self) -> None:
         """End the session now: clear it, delete it from the store and the cookie.
@@ -325,7 +454,7 @@ class Session(MutableMapping[str, Any]):
         """
         self.clear()
         if self._backend is not None:
-            self._backend.invalidate_session(self)
+            self._record = self._backend.invalidate_session(self._record)
 
     # -- lifetime ------------------------------------------------------------
 
@@ -349,7 +478,7 @@ class Session(MutableMapping[str, Any]):
         """
         if self._data is None:
             self._load()
-        lifetime = self.state.lifetime if self.state is not None else None
+        lifetime = self._lifetime
         if lifetime is None:
             return self._backend.default_max_age if self._backend is not None else None
         return lifetime or None
@@ -372,8 +501,7 @@ class Session(MutableMapping[str, Any]):
         """
         if self._data is None:
             self._load()
-        if self.state is not None:
-            self.state.stale = True
+        self._reissue = True
 
     def reset_max_age(self) -> None:
         """Go back to the middleware's ``max_age`` (undo setting :attr:`max_age`)."""
@@ -384,11 +512,100 @@ class Session(MutableMapping[str, Any]):
         """Whether :attr:`max_age` was set for this session rather than inherited."""
         if self._data is None:
             self._load()
-        return self.state is not None and self.state.lifetime is not None
+        return self._lifetime is not None
 
     def _set_lifetime(self, lifetime: int | None) -> None:
         if self._data is None:
             self._load()
-        if self.state is not None and self.state.lifetime != lifetime:
-            self.state.lifetime = lifetime
+        if self._lifetime != lifetime:
+            self._lifetime = lifetime
             self._writes += 1
+            self.has_unsaved_writes = True
+
+    # -- for the backend and the integrations ------------------------------------
+
+    @property
+    def record(self) -> SessionState:
+        """What the client holds and the store has, as last loaded or saved (loads it)."""
+        if self._data is None:
+            self._load()
+        return self._record
+
+    @property
+    def may_have_changed_in_place(self) -> bool:
+        """Whether a mutable value was handed out (or written) since the last save."""
+        return self._data is not None and bool(self._dirty)
+
+    @property
+    def save_outcome(self) -> SaveOutcome | None:
+        """How the last save in this request ended; ``None`` before one."""
+        return self._outcome if self._data is not None else None
+
+    def pending(self) -> Pending:
+        """What a save would start from now (loads the session); for reading only."""
+        if self._data is None:
+            self._load()
+        return self._snapshot()
+
+    def _snapshot(self) -> Pending:
+        # object.__new__ and slot stores: no __init__ frame on every save.
+        pending = _new_object(Pending)
+        pending.data = self._data  # type: ignore[assignment]  # loaded by the callers
+        pending.dirty = self._dirty
+        pending.writes = self._writes
+        pending.saved_writes = self._saved_writes
+        pending.fresh = self._fresh
+        pending.regenerate = self._regenerate
+        pending.rotate = self._rotate
+        pending.reissue = self._reissue
+        pending.lifetime = self._lifetime
+        pending.record = self._record
+        pending.environ = self.environ or {}
+        return pending
+
+    def commit(self, now: int, *, late: bool = False) -> str | None:
+        """Save through the backend and record how it went; the cookie to send.
+
+        The backend plans from :meth:`pending` and acts (store calls, a new cookie)
+        and returns the new record and the outcome, which the session records: a
+        lost change (``"lost"``) keeps its requests pending; any other outcome
+        clears the requests the save carried, and from then on only keys holding
+        mutable values can change unseen.
+
+        :param now: The time of the save (Unix seconds).
+        :param late: After the response headers: no new id or cookie can be sent.
+        :returns: The ``Set-Cookie`` value this request must send (from this save or
+            an earlier one in the request), or ``None``.
+        :raises StoreUnavailable: the store is down; nothing is recorded.
+        """
+        assert self._backend is not None
+        data = self._data if self._data is not None else self._load()
+        writes = self._writes
+        # As _snapshot() does, inline: this runs on every request that used its
+        # session, and a call costs as much as the stores (benchmarks/instructions.py).
+        pending = _new_object(Pending)
+        pending.data = data
+        pending.dirty = self._dirty
+        pending.writes = writes
+        pending.saved_writes = self._saved_writes
+        pending.fresh = self._fresh
+        pending.regenerate = self._regenerate
+        pending.rotate = self._rotate
+        pending.reissue = self._reissue
+        pending.lifetime = self._lifetime
+        pending.record = self._record
+        pending.environ = self.environ or {}
+        record, header, outcome = self._backend.save(pending, now, late)
+        self._outcome = outcome
+        if header is not None:
+            self._cookie_header = header
+        if outcome == "lost":
+            return self._cookie_header
+        if record is not None:
+            self._record = record
+        self._saved_writes = writes
+        self.has_unsaved_writes = False
+        self._fresh = self._regenerate = self._rotate = self._reissue = False
+        if self._dirty:
+            self._dirty = {k for k in self._dirty if k in data and type(data[k]) not in _IMMUTABLE}
+        return self._cookie_header

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .. import serialization
 from ..cookies import MAX_COOKIE_AGE, CookieOptions, request_cookie_values
 from ..errors import StoreUnavailable
-from ..sessions import _IMMUTABLE, Session
+from ..sessions import Pending, Saved, Session
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -50,11 +50,13 @@ class SessionTimes:
     # idle_limit() and the renewal interval of a session without its own lifetime
     # (most sessions), worked out once: both are asked on every load.
     _default_idle: int | None = field(default=None, init=False, repr=False, compare=False)
-    _default_refresh: int | None = field(default=None, init=False, repr=False, compare=False)
+    #: How often a session without its own lifetime is renewed (see refresh_due);
+    #: worked out once, as the backends read it on every save.
+    default_refresh: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_default_idle", self._idle_limit(None))
-        object.__setattr__(self, "_default_refresh", self._refresh_interval(None))
+        object.__setattr__(self, "default_refresh", self._refresh_interval(None))
 
     def idle_limit(self, lifetime: int | None) -> int | None:
         """How long the session may go unused before the server refuses it.
@@ -93,7 +95,7 @@ class SessionTimes:
         """Whether a read-only session should have its idle timeout renewed now."""
         if issued is None:
             return False
-        interval = self._default_refresh if lifetime is None else self._refresh_interval(lifetime)
+        interval = self.default_refresh if lifetime is None else self._refresh_interval(lifetime)
         return interval is not None and now - issued >= interval
 
     def _refresh_interval(self, lifetime: int | None) -> int | None:
@@ -183,15 +185,6 @@ def _biggest_keys(data: dict[str, Any]) -> list[tuple[str, int]]:
     return sorted(sizes, key=lambda item: item[1], reverse=True)[:5]
 
 
-def _keep_mutable(session: Session) -> None:
-    # After a save only keys holding mutable values can still change unseen.
-    if session._dirty:
-        data = session._data or {}
-        session._dirty = {
-            k for k in session._dirty if k in data and type(data[k]) not in _IMMUTABLE
-        }
-
-
 class _Base:
     def __init__(self, cookie: CookieOptions, times: SessionTimes) -> None:
         self.cookie = cookie
@@ -225,25 +218,20 @@ class _Base:
     ) -> list[tuple[str, str]]:
         """Save the session if needed and add ``Vary`` and ``Set-Cookie`` to *headers*."""
         _add_vary_cookie(headers)
-        state = session.state
-        assert state is not None
-        header = self._save(session, int(time.time()), late=False)
+        header = session.commit(int(time.time()))
         if header is not None:
-            state.header = header
-        if state.header is not None:
-            headers.append(("Set-Cookie", state.header))
+            headers.append(("Set-Cookie", header))
             if self.no_store:
                 _add_no_store(headers)
         return headers
 
     def save_late(self, session: Session, *, streamed: bool) -> None:
         """At ``close()``: save what changed after the headers, where possible."""
-        if session.state is None:
-            return
-        if session._writes != session.state.writes or (streamed and session._dirty):
-            self._save(session, int(time.time()), late=True)
+        if session.has_unsaved_writes or (streamed and session.may_have_changed_in_place):
+            session.commit(int(time.time()), late=True)
 
-    def _save(self, session: Session, now: int, *, late: bool) -> str | None:
+    def save(self, pending: Pending, now: int, late: bool) -> Saved:
+        """Plan what *pending* needs written, write it, and say how it went."""
         raise NotImplementedError
 
     def _lost(self, what: str) -> None:

@@ -12,14 +12,13 @@ from .. import serialization
 from .._memo import Memo
 from ..cookies import MAX_COOKIE_SIZE, CookieOptions
 from ..errors import SessionTooLarge
-from ..events import EventName
-from ..sessions import Session, SessionState
+from ..events import DEVICE_KEY, Acceptance, EventName
+from ..sessions import _NO_FIELDS, Loaded, Pending, Saved, Session, SessionState
 from .base import (
     CookieContents,
     SessionTimes,
     _Base,
     _biggest_keys,
-    _keep_mutable,
 )
 
 if TYPE_CHECKING:
@@ -27,18 +26,7 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger("wsgisession")
-
-
-class _ClientState(SessionState):
-    __slots__ = ("known", "loaded")
-
-    def __init__(self, now: int) -> None:
-        super().__init__(now)
-        #: The payload of the client's cookie (or of the last one sent).
-        self.loaded: bytes | None = None
-        #: Whether serialization.dumps_known may rely on :attr:`loaded`: orjson
-        #: read it (serialization.loads_known) or dumps_known wrote it; see _payload.
-        self.known = False
+_new_record = object.__new__
 
 
 class ClientBackend(_Base):
@@ -52,40 +40,43 @@ class ClientBackend(_Base):
         # this also keeps the payload's shape checks and choice of JSON decoder.
         self._seen: Memo[tuple[CookieContents, bytes, bool]] = Memo()
 
-    def load_session(self, session: Session) -> dict[str, Any]:
+    def load_session(self, session: Session) -> Loaded:
         now = int(time.time())
-        state = session.state = _ClientState(now)
         value = self._cookie_value(session.environ or {})
         if value is None:
-            return {}
+            return {}, SessionState(now), True, ()
         try:
             contents, data, payload, known = self._read(value)
         except (BadData, ValueError, TypeError, RecursionError) as exc:
             log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
             if self.hooks is not None:
                 self.hooks.emit(EventName.TAMPERED, reason=type(exc).__name__)
-            return {}
+            return {}, SessionState(now), True, ()
         reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
         if reason is not None:
             log.info("the session cookie expired (%s); starting a fresh session", reason)
             if self.hooks is not None:
                 self.hooks.emit(EventName.EXPIRED, reason=reason)
-            return {}
-        state.had_cookie = True
-        state.created = contents.created  # the login time of a login made untracked
-        if self.hooks is not None and not self.hooks.accept(session, data):
+            return {}, SessionState(now), True, ()
+        record = _new_record(SessionState)  # slot by slot, as in _issue
+        record.created = contents.created
+        record.issued = contents.issued
+        record.lifetime = contents.lifetime
+        record.had_cookie = True
+        record.stale = contents.stale_key
+        record.sid = record.key = None
+        record.raw = _NO_FIELDS
+        record.payload = payload
+        record.known = known
+        if self.hooks is None:
+            return data, record, False, ()
+        verdict = self.hooks.accept(data, record, session.environ or {})
+        if verdict is Acceptance.REFUSED:
             # Revoked (a "not before" stamp): the cookie is still signed and unexpired,
             # so it is refused here, and replaced by the next write.
-            state.created = now
-            return {}
-        state.lifetime = state.saved_lifetime = contents.lifetime
-        state.created = contents.created
-        state.issued = contents.issued
-        state.loaded = payload
-        state.known = known
-        state.stale = contents.stale_key
-        session._new = False
-        return data
+            return {}, SessionState(now, had_cookie=True), True, ()
+        adopted = (DEVICE_KEY,) if verdict is Acceptance.ADOPTED else ()
+        return data, record, False, adopted
 
     def read_cookie(self, value: str) -> CookieContents:
         """Verify and decode a cookie value; expiry is left to the caller.
@@ -126,102 +117,137 @@ class ClientBackend(_Base):
         self._seen.put(value, (contents, unsigned.value, known))
         return contents, data, unsigned.value, known
 
-    def _payload(self, session: Session) -> tuple[bytes, bool]:
-        """The cookie payload of *session* now, and whether it is known plain."""
-        state: _ClientState = session.state  # type: ignore[assignment]
-        data = session._data
-        assert data is not None
+    def _payload(self, pending: Pending, created: int, known_base: bool) -> tuple[bytes, bool]:
+        """The cookie payload of *pending* now, and whether it is known plain."""
+        data = pending.data
         # Values unchanged since the load need no check when they are known plain:
         # on a write, checking the whole session cost four times its encoding.
-        text = None
-        if state.known and state.loaded is not None:
-            text = serialization.dumps_known(data, session._dirty)
+        text = serialization.dumps_known(data, pending.dirty) if known_base else None
         known = text is not None
         if text is None:
             text = serialization.dumps(data, where="session")
         body = text.encode()
-        if state.lifetime is None:
-            return b"[%d,%s]" % (state.created, body), known
-        return b"[%d,%s,%d]" % (state.created, body, state.lifetime), known
+        if pending.lifetime is None:
+            return b"[%d,%s]" % (created, body), known
+        return b"[%d,%s,%d]" % (created, body, pending.lifetime), known
 
-    def session_changed(self, session: Session) -> bool:
-        state: _ClientState = session.state  # type: ignore[assignment]
-        if state.loaded is None:
-            return bool(session._data)
-        return bool(session._dirty) and self._payload(session)[0] != state.loaded
+    def session_changed(self, pending: Pending) -> bool:
+        record = pending.record
+        if record.payload is None:
+            return bool(pending.data)
+        if not pending.dirty:
+            return False
+        return self._payload(pending, record.created, record.known)[0] != record.payload
 
-    def invalidate_session(self, session: Session) -> None:
+    def invalidate_session(self, record: SessionState) -> SessionState:
         """Nothing to delete on the server; the save deletes the cookie."""
+        return record
 
-    def _save(self, session: Session, now: int, *, late: bool) -> str | None:
-        state: _ClientState = session.state  # type: ignore[assignment]
-        data = session._data
+    # -- a save: plan, then act --------------------------------------------------
+
+    def save(self, pending: Pending, now: int, late: bool) -> Saved:
+        # The plan: from the session and its record alone, what the new cookie must
+        # hold, if one is needed at all; _issue then makes it. One function rather
+        # than a _plan() call: this runs on every request that used its session.
+        record = pending.record
         if late:
-            if session._writes != state.writes or self.session_changed(session):
-                self._lost("the change")
-            return None
-        if session._fresh:
-            state.created = now
-            state.loaded = None
-        changed = (
-            session._fresh
-            or session._regenerate
-            or state.loaded is None
-            or state.lifetime != state.saved_lifetime
+            return self._late(pending)
+        if not pending.data:
+            return self._emptied(pending, record, now)
+        lifetime, issued = pending.lifetime, record.issued
+        if lifetime is None:  # most sessions: SessionTimes.refresh_due without the call
+            every = self.times.default_refresh
+            due = every is not None and issued is not None and now - issued >= every
+        else:
+            due = self.times.refresh_due(issued, now, lifetime)
+        if not (
+            due
+            or pending.dirty
+            or pending.fresh
+            or pending.regenerate
+            or pending.reissue
+            or record.stale
+            or lifetime != record.lifetime
+        ):
+            return None, None, "saved"  # most reads: the cookie stays as it is
+        moved = pending.fresh or pending.regenerate
+        created = now if pending.fresh else record.created
+        loaded = None if pending.fresh else record.payload
+        changed = moved or loaded is None or lifetime != record.lifetime
+        payload, known = loaded, record.known
+        if not changed and pending.dirty:
+            payload, known = self._payload(pending, created, record.known)
+            changed = payload != loaded
+        elif changed:
+            payload, known = self._payload(pending, created, record.known and loaded is not None)
+        if not (changed or record.stale or pending.reissue or due):
+            return None, None, "saved"
+        assert payload is not None  # unchanged: the client's cookie has a payload
+        event = None
+        if moved and record.had_cookie:
+            event = EventName.REGENERATED
+        elif loaded is None:
+            event = EventName.CREATED
+        return self._issue(pending, payload, known, created, event, now)
+
+    def _late(self, pending: Pending) -> Saved:
+        """After the headers: the cookie is out already, so any change now is lost."""
+        if pending.writes != pending.saved_writes or self.session_changed(pending):
+            self._lost("the change")
+            return None, None, "lost"
+        return None, None, "saved"
+
+    def _emptied(self, pending: Pending, record: SessionState, now: int) -> Saved:
+        """An empty session: its cookie, if the client has one, is deleted."""
+        header = self.cookie.delete_header(pending.environ) if record.had_cookie else None
+        if header is None and not pending.fresh:
+            return None, None, "saved"
+        created = now if pending.fresh else record.created
+        emptied = SessionState(
+            created, record.issued, record.lifetime, False, record.stale, known=record.known
         )
-        moved = (session._fresh or session._regenerate) and state.had_cookie
-        session._fresh = session._regenerate = False
-        state.writes = session._writes
-        header = None
-        if not data:
-            if state.had_cookie:
-                state.had_cookie = False
-                state.loaded = None
-                header = self.cookie.delete_header(session.environ or {})
-            return header
-        payload = None
-        known = state.known
-        if not changed and session._dirty:
-            payload, known = self._payload(session)
-            changed = payload != state.loaded
-        if changed or state.stale or self.times.refresh_due(state.issued, now, state.lifetime):
-            if payload is None:
-                if changed:
-                    payload, known = self._payload(session)
-                else:
-                    payload = state.loaded
-            assert payload is not None
-            value = self.codec.encode(payload)
-            header = self.cookie.set_header(
-                value,
-                session.environ or {},
-                max_age=self.times.cookie_max_age(state.created, now, state.lifetime),
-                plain=self.codec.plain_output,
+        return emptied, header, "saved"
+
+    def _issue(
+        self,
+        pending: Pending,
+        payload: bytes,
+        known: bool,
+        created: int,
+        event: EventName | None,
+        now: int,
+    ) -> Saved:
+        codec = self.codec
+        # A codec that takes the timestamp lets us know it without decoding the
+        # value again (it used to: a memo lookup on every write).
+        value = codec.encode_at(payload, now) if codec.remembers_issued else codec.encode(payload)
+        header = self.cookie.set_header(
+            value,
+            pending.environ,
+            max_age=self.times.cookie_max_age(created, now, pending.lifetime),
+            plain=codec.plain_output,
+        )
+        if len(header) > MAX_COOKIE_SIZE:
+            raise SessionTooLarge(
+                len(header), MAX_COOKIE_SIZE, _biggest_keys(pending.data), self.cookie.name
             )
-            if len(header) > MAX_COOKIE_SIZE:
-                raise SessionTooLarge(
-                    len(header), MAX_COOKIE_SIZE, _biggest_keys(data), self.cookie.name
-                )
-            if self.hooks is not None and (moved or state.loaded is None):
-                self.hooks.emit(EventName.REGENERATED if moved else EventName.CREATED, data)
-            state.loaded = payload
-            state.known = known
-            state.saved_lifetime = state.lifetime
-            state.issued = now
-            if self.codec.remembers_issued:
-                # The browser sends this value next: what it holds is known already
-                # (only the signature's timestamp is the codec's), so that request
-                # skips the payload's checks as it would for a value seen before.
-                contents = CookieContents(
-                    state.created,
-                    self.codec.decode(value).timestamp,
-                    False,
-                    None,
-                    None,
-                    state.lifetime,
-                )
-                self._seen.put(value, (contents, payload, known))
-            state.stale = False
-            state.had_cookie = True
-        _keep_mutable(session)
-        return header
+        if self.hooks is not None and event is not None:
+            self.hooks.emit(event, pending.data)
+        if codec.remembers_issued:
+            # The browser sends this value next: what it holds is known already, so
+            # that request skips the payload's checks as for a value seen before.
+            contents = CookieContents(created, now, False, None, None, pending.lifetime)
+            self._seen.put(value, (contents, payload, known))
+        # Built slot by slot: SessionState(...) costs three times as much here, on
+        # every write; likewise on every load (benchmarks/instructions.py).
+        record = _new_record(SessionState)
+        record.created = created
+        record.issued = now
+        record.lifetime = pending.lifetime
+        record.had_cookie = True
+        record.stale = False
+        record.sid = record.key = None
+        record.raw = _NO_FIELDS
+        record.payload = payload
+        record.known = known
+        return record, header, "saved"

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from itsdangerous import BadData
 
@@ -14,14 +14,20 @@ from .. import serialization
 from .._memo import Memo
 from ..cookies import CookieOptions
 from ..errors import StoreUnavailable
-from ..events import EventName
-from ..sessions import ServerSessionState, Session
+from ..events import DEVICE_KEY, Acceptance, EventName
+from ..sessions import (
+    Loaded,
+    Pending,
+    Saved,
+    SaveOutcome,
+    Session,
+    SessionState,
+)
 from .base import (
     _SID,
     CookieContents,
     SessionTimes,
     _Base,
-    _keep_mutable,
     _log_outage,
 )
 
@@ -37,6 +43,7 @@ log = logging.getLogger("wsgisession")
 #: value starts with ``->`` (it is not JSON), so session data cannot pass for it.
 MOVED = "_wsgisession.moved"
 _MOVED_PREFIX = b"-> "
+_new_record = object.__new__
 
 
 class ServerBackend(_Base):
@@ -67,81 +74,87 @@ class ServerBackend(_Base):
         """The store key of session id *sid*: a dump of the store is not a set of ids."""
         return hashlib.sha256(sid.encode("ascii")).hexdigest()
 
-    def load_session(self, session: Session) -> dict[str, Any]:
+    def load_session(self, session: Session) -> Loaded:
         now = int(time.time())
-        state = ServerSessionState(now)
-        session.state = state
-        value = self._cookie_value(session.environ or {})
-        if value is None:
-            return {}
+        environ = session.environ or {}
+        value = self._cookie_value(environ)
+        contents = None if value is None else self._valid_cookie(value, now)
+        if contents is None:
+            return {}, SessionState(now), True, ()
+        assert contents.sid is not None
+        key = self.store_key(contents.sid)
+        key, record, forwarded = self._stored(key, now)
+        if not record:
+            log.debug("no stored session for this id (expired or ended); issuing a new id")
+            if self.hooks is not None:
+                self.hooks.emit(EventName.EXPIRED, reason="no stored session")
+            return {}, SessionState(now, had_cookie=True), True, ()
+        data = self._decoded(key, record)
+        if data is None:
+            return {}, SessionState(now, had_cookie=True), True, ()
+        # A request that followed a rotation's forward reads and writes the new
+        # record but never learns its id (the store holds only keys), so it cannot
+        # and does not set the cookie: the rotating response sets the new one.
+        loaded = _new_record(SessionState)  # slot by slot, as in _issued
+        loaded.created = contents.created
+        loaded.issued = contents.issued
+        loaded.lifetime = contents.lifetime
+        loaded.had_cookie = True
+        loaded.stale = contents.stale_key
+        loaded.sid = None if forwarded else contents.sid
+        loaded.key = key
+        loaded.raw = dict(record)
+        loaded.payload = None
+        loaded.known = False
+        if self.hooks is None:
+            return data, loaded, False, ()
+        verdict = self.hooks.accept(data, loaded, environ)
+        if verdict is Acceptance.REFUSED:
+            # Logged in while device tracking was off, before a revoke_all of its
+            # user: ended now, as a revocation would have done had it been listed.
+            self._deleted(key)
+            return {}, SessionState(now, had_cookie=True), True, ()
+        adopted = (DEVICE_KEY,) if verdict is Acceptance.ADOPTED else ()
+        return data, loaded, False, adopted
+
+    def _valid_cookie(self, value: str, now: int) -> CookieContents | None:
+        """What a session cookie says, if it verifies and has not expired."""
         try:
             contents = self.read_cookie(value)
         except (BadData, ValueError) as exc:
             log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
             if self.hooks is not None:
                 self.hooks.emit(EventName.TAMPERED, reason=type(exc).__name__)
-            return {}
+            return None
         reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
         if reason is not None:
             log.info("the session cookie expired (%s); starting a fresh session", reason)
             if self.hooks is not None:
                 self.hooks.emit(EventName.EXPIRED, reason=reason)
-            return {}
-        state.had_cookie = True
-        assert contents.sid is not None
-        key = self.store_key(contents.sid)
+            return None
+        return contents
+
+    def _stored(self, key: str, now: int) -> tuple[str, dict[str, bytes] | None, bool]:
+        """The key and record of *key*, following a rotation's forward; whether it did."""
         try:
             record = self.store.load(key)
         except StoreUnavailable as exc:
             self._outage(exc)
             raise
-        forwarded = False
         if record and MOVED in record and record[MOVED].startswith(_MOVED_PREFIX):
-            key, record = self._follow(record[MOVED], now)
-            forwarded = True
-        if not record:
-            log.debug("no stored session for this id (expired or ended); issuing a new id")
-            if self.hooks is not None:
-                self.hooks.emit(EventName.EXPIRED, reason="no stored session")
-            return {}
+            return (*self._follow(record[MOVED], now), True)
+        return key, record, False
+
+    def _decoded(self, key: str, record: dict[str, bytes]) -> dict[str, Any] | None:
+        """The data of a stored record; a corrupt one is deleted (``None``)."""
         try:
-            data = self.decode_record(record)
+            return self.decode_record(record)
         except (ValueError, TypeError, RecursionError) as exc:
             log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
             if self.hooks is not None:
                 self.hooks.emit(EventName.TAMPERED, reason="corrupt record")
-            try:
-                self.store.delete(key)
-            except StoreUnavailable as exc:
-                self._outage(exc)
-                raise
-            return {}
-        # A request that followed a rotation's forward reads and writes the new
-        # record but never learns its id (the store holds only keys), so it cannot
-        # and does not set the cookie: the rotating response sets the new one.
-        state.sid = None if forwarded else contents.sid
-        state.key = key
-        state.lifetime = state.saved_lifetime = contents.lifetime
-        state.raw = dict(record)
-        state.created = contents.created
-        state.issued = contents.issued
-        state.stale = contents.stale_key
-        session._new = False
-        if self.hooks is not None and not self.hooks.accept(session, data):
-            # Logged in while device tracking was off, before a revoke_all of its
-            # user: ended now, as a revocation would have done had it been listed.
-            try:
-                self.store.delete(key)
-            except StoreUnavailable as exc:
-                self._outage(exc)
-                raise
-            state.sid = state.key = None
-            state.raw = {}
-            state.created = now
-            state.lifetime = state.saved_lifetime = None
-            session._new = True
-            return {}
-        return data
+            self._deleted(key)
+            return None
 
     def _follow(self, marker: bytes, now: int) -> tuple[str, dict[str, bytes] | None]:
         """The record an old id leads to after a rotation: one hop, within the grace."""
@@ -160,22 +173,6 @@ class ServerBackend(_Base):
             return key, None  # moved again: one hop only
         return key, record
 
-    def _retire(self, session: Session, old_key: str, fields: list[str], now: int) -> bool:
-        """Mark the old record moved, if it still exists: ``False`` when it was gone.
-
-        One ``save(create=False)``, so checking that the session was not ended
-        meanwhile (a logout) and retiring its old record are one atomic step of the
-        four-method store contract, in the round trip that deleted it before. The
-        old record keeps only the marker: for ``rotation_grace`` seconds after a
-        rotation without a privilege change, else for one second, leading nowhere.
-        """
-        state: ServerSessionState = session.state  # type: ignore[assignment]
-        assert state.key is not None
-        grace = self.rotation_grace if session._rotate else 0
-        marker = b"-> %s %d" % (state.key.encode("ascii"), now + grace if grace else 0)
-        removed = [field for field in fields if field != MOVED]
-        return self.store.save(old_key, {MOVED: marker}, removed, grace + 1, create=False)
-
     def read_cookie(self, value: str) -> CookieContents:
         """Verify a cookie value and return the session id and times it carries.
 
@@ -183,20 +180,6 @@ class ServerBackend(_Base):
         :raises ValueError: the signed value is not a session id.
         """
         return self._memo.answer(value, self._verify)
-
-    def stable_key(self, session: Session) -> str | None:
-        """A signed name of *session* that stays the same while it keeps its id.
-
-        The cookie is re-signed at each renewal, so its value changes; this one is
-        signed with the session's creation time as its timestamp, so it changes only
-        with the id (``regenerate()``, ``clear()``). It is also a cookie value that
-        :meth:`restamp` accepts. ``None`` while the session has no stored id.
-        """
-        state = session.state
-        if not isinstance(state, ServerSessionState) or state.sid is None:
-            return None
-        value = b"%s.%d" % (state.sid.encode("ascii"), state.created)
-        return self.signer.sign(value, state.created).decode("ascii")
 
     def restamp(self, value: str) -> str | None:
         """*value* (a cookie or :meth:`stable_key`) signed again now; ``None`` if not ours.
@@ -248,189 +231,279 @@ class ServerBackend(_Base):
         values = serialization.loads(b"[" + b",".join(record.values()) + b"]")
         return dict(zip(record, values, strict=True))
 
-    def _diff(self, session: Session) -> tuple[dict[str, bytes], list[str]]:
-        state: ServerSessionState = session.state  # type: ignore[assignment]
-        raw = state.raw
-        data = session._data or {}
+    def stable_key(self, record: SessionState) -> str | None:
+        """A signed name of the session *record* describes, the same while its id is.
+
+        The cookie is re-signed at each renewal, so its value changes; this one is
+        signed with the session's creation time as its timestamp, so it changes only
+        with the id (``regenerate()``, ``clear()``). It is also a cookie value that
+        :meth:`restamp` accepts. ``None`` while the session has no stored id.
+        """
+        if record.sid is None:
+            return None
+        value = b"%s.%d" % (record.sid.encode("ascii"), record.created)
+        return self.signer.sign(value, record.created).decode("ascii")
+
+    def _outage(self, exc: StoreUnavailable) -> None:
+        """Log a store outage and tell the hooks; the caller raises it on."""
+        _log_outage(exc)
+        if self.hooks is not None:
+            self.hooks.emit(EventName.STORE_ERROR, reason=type(exc.__cause__ or exc).__name__)
+
+    def _diff(self, pending: Pending) -> tuple[dict[str, bytes], list[str]]:
+        raw = pending.record.raw
+        data = pending.data
         changed: dict[str, bytes] = {}
         removed: list[str] = []
-        for key in session._dirty:
+        dumps = serialization.dumps
+        for key in pending.dirty:
             if key in data:
-                value = serialization.dumps(data[key], where=f"session[{key!r}]").encode()
+                try:
+                    value = dumps(data[key]).encode()
+                except (TypeError, ValueError):
+                    # Again, to name the key in the error: formatting its name for
+                    # every value saved cost more than the rest of the loop.
+                    value = dumps(data[key], where=f"session[{key!r}]").encode()
                 if raw.get(key) != value:
                     changed[key] = value
             elif key in raw:
                 removed.append(key)
         return changed, removed
 
-    def session_changed(self, session: Session) -> bool:
-        changed, removed = self._diff(session)
-        state: ServerSessionState = session.state  # type: ignore[assignment]
-        return bool(changed or removed) or (state.key is None and bool(session._data))
+    def session_changed(self, pending: Pending) -> bool:
+        changed, removed = self._diff(pending)
+        return bool(changed or removed) or (pending.record.key is None and bool(pending.data))
 
-    def invalidate_session(self, session: Session) -> None:
-        state: ServerSessionState = session.state  # type: ignore[assignment]
-        if state.key is not None:
-            try:
-                self.store.delete(state.key)
-            except StoreUnavailable as exc:
-                self._outage(exc)
-                raise
-            state.sid = state.key = None
-            state.raw = {}
-
-    def _id_cookie(self, session: Session, now: int) -> str:
-        state: ServerSessionState = session.state  # type: ignore[assignment]
-        assert state.sid is not None
-        value = b"%s.%d" % (state.sid.encode("ascii"), state.created)
-        if state.lifetime is not None:
-            value += b".%d" % state.lifetime
-        signed = self.signer.sign(value, now).decode("ascii")
-        self._memo.put(
-            signed,
-            CookieContents(state.created, now, False, sid=state.sid, lifetime=state.lifetime),
-        )
-        state.saved_lifetime = state.lifetime
-        state.issued = now
-        state.stale = False
-        state.had_cookie = True
-        return self.cookie.set_header(
-            signed,
-            session.environ or {},
-            max_age=self.times.cookie_max_age(state.created, now, state.lifetime),
-            plain=True,
+    def invalidate_session(self, record: SessionState) -> SessionState:
+        if record.key is None:
+            return record
+        self._deleted(record.key)
+        return SessionState(
+            record.created, record.issued, record.lifetime, record.had_cookie, record.stale
         )
 
-    def _save(self, session: Session, now: int, *, late: bool) -> str | None:
+    # -- a save: plan, then act --------------------------------------------------
+    # _plan decides from the session and its record alone; the _act_* steps make the
+    # store calls, in an order that keeps every guarantee (a logout is never undone,
+    # an outage loses nothing saved before), and return the new record as a value.
+
+    def save(self, pending: Pending, now: int, late: bool) -> Saved:
+        record = pending.record
         try:
-            return self._save_to_store(session, now, late=late)
+            if (
+                record.key is not None
+                and pending.data
+                and not (pending.fresh or pending.regenerate)
+            ):
+                return self._act_update(pending, record, now, late)  # most saves
+            plan = self._plan(pending, record, now, late=late)
+            if plan is None:
+                return None, None, "lost"
+            if not pending.data:
+                return self._act_empty(pending, plan, late=late)
+            return self._act_create(pending, plan, now)
         except StoreUnavailable as exc:
             self._outage(exc)
             raise
 
-    def _outage(self, exc: StoreUnavailable) -> None:
-        _log_outage(exc)
-        if self.hooks is not None:
-            self.hooks.emit(EventName.STORE_ERROR, reason=type(exc.__cause__ or exc).__name__)
+    def _deleted(self, key: str) -> None:
+        """Delete a record outside a save (a load, ``invalidate()``); outages logged."""
+        try:
+            self.store.delete(key)
+        except StoreUnavailable as exc:
+            self._outage(exc)
+            raise
 
-    def _tracked(self, session: Session, old_key: str | None, ttl: int) -> bool:
-        """Tell the hooks the record was created, moved or refreshed; ``False``: revoked."""
-        hooks = self.hooks
-        state: ServerSessionState = session.state  # type: ignore[assignment]
-        assert hooks is not None
-        assert state.key is not None
-        if old_key != state.key:
-            name = EventName.CREATED if old_key is None else EventName.REGENERATED
-            hooks.emit(name, session._data)
-        if hooks.stored(session, old_key, state.key, ttl):
-            return True
-        # Revoked while this request ran (its device entry is gone): the record this
-        # request just wrote must not outlive the revocation.
-        self.store.delete(state.key)
-        state.sid = state.key = None
-        state.raw = {}
-        return False
-
-    def _ended_cookie(self, session: Session, *, late: bool) -> str | None:
-        state: ServerSessionState = session.state  # type: ignore[assignment]
-        if late or not state.had_cookie:
-            return None
-        state.had_cookie = False
-        return self.cookie.delete_header(session.environ or {})
-
-    def _save_to_store(self, session: Session, now: int, *, late: bool) -> str | None:
-        state: ServerSessionState = session.state  # type: ignore[assignment]
-        data = session._data or {}
-        store = self.store
+    def _plan(
+        self, pending: Pending, record: SessionState, now: int, *, late: bool
+    ) -> _StorePlan | None:
+        """A new id, or none left: which record to start from; ``None``: lost."""
         old_key = None
         old_fields: list[str] = []
-        if session._fresh or session._regenerate:
+        if pending.fresh or pending.regenerate:
             if late:
                 self._lost("a new session id (after clear() or regenerate())")
                 return None
-            old_key = state.key
-            old_fields = list(state.raw)
-            if session._fresh:
-                state.created = now
-            state.sid = state.key = None
-            state.raw = {}
-            session._fresh = session._regenerate = False
-        state.writes = session._writes
-        header = None
-        ttl = self.times.ttl(state.created, now, state.lifetime)
-        if not data:
-            if state.key is not None:
-                store.delete(state.key)
-                state.sid = state.key = None
-                state.raw = {}
-            if state.had_cookie and not late:
-                state.had_cookie = False
-                header = self.cookie.delete_header(session.environ or {})
-        elif state.key is None:
-            if late:
-                self._lost("a new session")
-                return None
-            sid = secrets.token_urlsafe(32)
-            key = self.store_key(sid)
-            fields = {
-                k: serialization.dumps(v, where=f"session[{k!r}]").encode() for k, v in data.items()
-            }
-            store.save(key, fields, (), ttl, create=True)
-            state.sid, state.key, state.raw = sid, key, fields
-            moved, old_key = old_key, None
-            if moved is not None and not self._retire(session, moved, old_fields, now):
-                # Ended (logout, revoke) between this request's load and its move to
-                # a new id: the new record must not outlive it. Created first, then
-                # checked, so a store outage between the two loses nothing.
+            old_key, old_fields = record.key, list(record.raw)
+            created = now if pending.fresh else record.created
+            record = _without_id(record, created)
+        elif pending.data and late:
+            self._lost("a new session")
+            return None
+        ttl = self.times.ttl(record.created, now, pending.lifetime)
+        return _StorePlan(record, ttl, old_key, old_fields, pending.rotate)
+
+    def _act_empty(self, pending: Pending, plan: _StorePlan, *, late: bool) -> Saved:
+        record = plan.record
+        if record.key is not None:
+            self.store.delete(record.key)
+            record = _without_id(record, record.created)
+        if plan.old_key is not None:
+            self.store.delete(plan.old_key)  # emptied: nothing to forward to
+        return self._ended(pending, record, "saved", late=late)
+
+    def _act_create(self, pending: Pending, plan: _StorePlan, now: int) -> Saved:
+        sid = secrets.token_urlsafe(32)
+        key = self.store_key(sid)
+        fields = {
+            k: serialization.dumps(v, where=f"session[{k!r}]").encode()
+            for k, v in pending.data.items()
+        }
+        self.store.save(key, fields, (), plan.ttl, create=True)
+        old = plan.record
+        record = SessionState(
+            old.created, old.issued, old.lifetime, old.had_cookie, old.stale, sid, key, fields
+        )
+        moved = plan.old_key
+        if moved is not None and not self._retire(moved, key, plan, now):
+            # Ended (logout, revoke) between this request's load and its move to
+            # a new id: the new record must not outlive it. Created first, then
+            # checked, so a store outage between the two loses nothing.
+            log.info(
+                "the session was ended (logout?) by another request while this one"
+                " moved it to a new id; the new id was dropped rather than bring it back"
+            )
+            self.store.delete(key)
+            return self._ended(pending, old, "gone")
+        if self.hooks is not None and not self._tracked(pending, moved, key, plan.ttl):
+            return self._ended(pending, old, "revoked")
+        return self._issued(pending, record, now)
+
+    def _act_update(self, pending: Pending, record: SessionState, now: int, late: bool) -> Saved:
+        """Write what changed in a stored session, and renew it when due."""
+        key = record.key
+        assert key is not None
+        lifetime, issued = pending.lifetime, record.issued
+        ttl = self.times.ttl(record.created, now, lifetime)
+        if lifetime is None:  # most sessions: SessionTimes.refresh_due without the call
+            every = self.times.default_refresh
+            due = every is not None and issued is not None and now - issued >= every
+        else:
+            due = self.times.refresh_due(issued, now, lifetime)
+        refresh = (
+            not late
+            and record.sid is not None
+            and (due or record.stale or pending.reissue or lifetime != record.lifetime)
+        )
+        changed, removed = self._diff(pending)
+        saved: SessionState | None = None
+        if changed or removed:
+            if not self.store.save(key, changed, removed, ttl, create=False):
                 log.info(
                     "the session was ended (logout?) by another request while this one"
-                    " moved it to a new id; the new id was dropped rather than bring it back"
+                    " ran; its changes were dropped rather than bring it back"
                 )
-                store.delete(key)
-                state.sid = state.key = None
-                state.raw = {}
-                header = self._ended_cookie(session, late=late)
-            elif self.hooks is not None and not self._tracked(session, moved, ttl):
-                header = self._ended_cookie(session, late=late)
-            else:
-                header = self._id_cookie(session, now)
-        else:
-            assert state.key is not None
-            changed, removed = self._diff(session)
-            refresh = (
-                not late
-                and state.sid is not None
-                and (
-                    state.stale
-                    or state.lifetime != state.saved_lifetime
-                    or self.times.refresh_due(state.issued, now, state.lifetime)
-                )
+                return self._ended(pending, _without_id(record, record.created), "gone", late=late)
+            raw = {**record.raw, **changed}
+            for field in removed:
+                raw.pop(field, None)
+            saved = _new_record(SessionState)  # slot by slot, as in _issued
+            saved.created = record.created
+            saved.issued = record.issued
+            saved.lifetime = record.lifetime
+            saved.had_cookie = record.had_cookie
+            saved.stale = record.stale
+            saved.sid = record.sid
+            saved.key = key
+            saved.raw = raw
+            saved.payload = None
+            saved.known = False
+            record = saved
+        elif refresh:
+            self.store.touch(key, ttl)
+        if not refresh:
+            return saved, None, "saved"
+        if self.hooks is not None and not self._tracked(pending, key, key, ttl):
+            return self._ended(pending, _without_id(record, record.created), "revoked", late=late)
+        return self._issued(pending, record, now)
+
+    def _retire(self, old_key: str, key: str, plan: _StorePlan, now: int) -> bool:
+        """Mark the old record moved, if it still exists: ``False`` when it was gone.
+
+        One ``save(create=False)``, so checking that the session was not ended
+        meanwhile (a logout) and retiring its old record are one atomic step of the
+        four-method store contract, in the round trip that deleted it before. The
+        old record keeps only the marker: for ``rotation_grace`` seconds after a
+        rotation without a privilege change, else for one second, leading nowhere.
+        """
+        grace = self.rotation_grace if plan.rotate else 0
+        marker = b"-> %s %d" % (key.encode("ascii"), now + grace if grace else 0)
+        removed = [field for field in plan.old_fields if field != MOVED]
+        return bool(self.store.save(old_key, {MOVED: marker}, removed, grace + 1, create=False))
+
+    def _tracked(self, pending: Pending, old_key: str | None, key: str, ttl: int) -> bool:
+        """Tell the hooks the record was created, moved or refreshed; ``False``: revoked."""
+        hooks = self.hooks
+        assert hooks is not None
+        if old_key != key:
+            hooks.emit(
+                EventName.CREATED if old_key is None else EventName.REGENERATED, pending.data
             )
-            if changed or removed:
-                if store.save(state.key, changed, removed, ttl, create=False):
-                    state.raw.update(changed)
-                    for field in removed:
-                        state.raw.pop(field, None)
-                else:
-                    log.info(
-                        "the session was ended (logout?) by another request while this one"
-                        " ran; its changes were dropped rather than bring it back"
-                    )
-                    state.sid = state.key = None
-                    state.raw = {}
-                    refresh = False
-                    if not late and state.had_cookie:
-                        state.had_cookie = False
-                        header = self.cookie.delete_header(session.environ or {})
-            elif refresh:
-                store.touch(state.key, ttl)
-            if refresh:
-                if self.hooks is not None and not self._tracked(session, state.key, ttl):
-                    header = self._ended_cookie(session, late=late)
-                else:
-                    header = self._id_cookie(session, now)
-        if old_key is not None and old_key != state.key:
-            store.delete(old_key)  # the session was emptied: nothing to forward to
-        session._rotate = False
-        _keep_mutable(session)
-        return header
+        if hooks.stored(pending.data, pending.environ, old_key, key, ttl):
+            return True
+        # Revoked while this request ran (its device entry is gone): the record this
+        # request just wrote must not outlive the revocation.
+        self.store.delete(key)
+        return False
+
+    def _issued(self, pending: Pending, record: SessionState, now: int) -> Saved:
+        """A new id cookie for *record*, signed now."""
+        assert record.sid is not None
+        lifetime = pending.lifetime
+        value = b"%s.%d" % (record.sid.encode("ascii"), record.created)
+        if lifetime is not None:
+            value += b".%d" % lifetime
+        signed = self.signer.sign(value, now).decode("ascii")
+        self._memo.put(
+            signed, CookieContents(record.created, now, False, sid=record.sid, lifetime=lifetime)
+        )
+        header = self.cookie.set_header(
+            signed,
+            pending.environ,
+            max_age=self.times.cookie_max_age(record.created, now, lifetime),
+            plain=True,
+        )
+        # Built slot by slot: SessionState(...) costs three times as much here, on
+        # every renewal; likewise on every load (benchmarks/instructions.py).
+        issued = _new_record(SessionState)
+        issued.created = record.created
+        issued.issued = now
+        issued.lifetime = lifetime
+        issued.had_cookie = True
+        issued.stale = False
+        issued.sid = record.sid
+        issued.key = record.key
+        issued.raw = record.raw
+        issued.payload = None
+        issued.known = False
+        return issued, header, "saved"
+
+    def _ended(
+        self, pending: Pending, record: SessionState, outcome: SaveOutcome, *, late: bool = False
+    ) -> Saved:
+        """The session has no stored record: delete the client's cookie, if it has one."""
+        keep = late or not record.had_cookie
+        ended = SessionState(
+            record.created, record.issued, record.lifetime, record.had_cookie and keep, record.stale
+        )
+        if keep:
+            return ended, None, outcome
+        return ended, self.cookie.delete_header(pending.environ), outcome
+
+
+class _StorePlan(NamedTuple):
+    """What a save that moves to a new id (or empties the session) starts from."""
+
+    #: The record to start from: without its id when the session moves to a new one.
+    record: SessionState
+    ttl: int
+    #: The record the session moves away from, and its fields.
+    old_key: str | None
+    old_fields: list[str]
+    #: A rotation without a privilege change: the old id may forward for a while.
+    rotate: bool
+
+
+def _without_id(record: SessionState, created: int) -> SessionState:
+    """*record* once its stored session is gone (or left behind): no id, key or fields."""
+    return SessionState(created, record.issued, record.lifetime, record.had_cookie, record.stale)

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 from uuid import UUID
 
 from ..errors import ConfigurationError
-from ..events import AUTH_KEY, DEVICE_KEY, EventName, SessionHooks
+from ..events import AUTH_KEY, DEVICE_KEY, Acceptance, EventName, SessionHooks
 from ..stores.base import ServerSessionStore, SessionIndex
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-    from ..sessions import Session
+    from ..sessions import SessionState
 
 UserId = str | int | UUID
 
@@ -183,66 +183,79 @@ class Devices:
 
     # -- what the backends call (wsgisession.events.SessionTracker) -----------
 
-    def accept(self, session: Session, data: dict[str, Any]) -> bool:
-        """Whether the session just loaded with *data* may be used; ``False``: revoked.
+    def accept(
+        self, data: dict[str, Any], record: SessionState, environ: WSGIEnvironment
+    ) -> Acceptance:
+        """Whether the session just loaded with *data* may be used, or is revoked.
 
         A cookie session logged in before its user's "not before" stamp is refused. A
         logged-in session without a device record (it logged in while tracking was
         off) is refused if its login predates the stamp, and otherwise becomes a
-        device: indexed now, listed and revocable from then on.
+        device (:attr:`Acceptance.ADOPTED`): indexed now, listed and revocable from
+        then on.
         """
         device = device_record(data)
         if device is None:
             login = untracked_login(data)
-            return True if login is None else self._adopt(session, data, *login)
+            if login is None:
+                return Acceptance.KEEP
+            return self._adopt(data, record, environ, *login)
         if self.index is not None:
-            return True  # a server session is revoked by deleting its record
+            return Acceptance.KEEP  # a server session is revoked by deleting its record
         valid_from = device.get("t")
         if not isinstance(valid_from, float | int):
             valid_from = None
         if not self._revoked(device["u"], valid_from):
-            return True
+            return Acceptance.KEEP
         if self.hooks is not None:
             self.hooks.emit(EventName.REVOKED, data, "not before stamp")
-        return False
+        return Acceptance.REFUSED
 
     def _revoked(self, user_id: UserId, valid_from: float | None) -> bool:
         stamp = self.stamps.get_not_before(user_token(user_id))
         return stamp is not None and (valid_from is None or valid_from < stamp)
 
     def _adopt(
-        self, session: Session, data: dict[str, Any], user_id: UserId, logged_in: float | None
-    ) -> bool:
-        state = session.state
-        assert state is not None
+        self,
+        data: dict[str, Any],
+        record: SessionState,
+        environ: WSGIEnvironment,
+        user_id: UserId,
+        logged_in: float | None,
+    ) -> Acceptance:
         # The login time when recorded, else the session's creation: never later.
-        valid_from = float(state.created) if logged_in is None else logged_in
+        valid_from = float(record.created) if logged_in is None else logged_in
         user, handle = user_token(user_id), secrets.token_urlsafe(16)
-        key: str | None = getattr(state, "key", None)
+        key = record.key
         if self.index is not None and key is not None:
             # Indexed before the stamp is read: a revoke_all that sets its stamp after
             # this read lists the entry, so one of the two ends the session. STAMP_TTL
             # until this request's save renews the entry with the session's own TTL.
-            info = self._info(session.environ or {}, int(valid_from))
+            info = self._info(environ, int(valid_from))
             self.index.index_put(user, handle, key, info, STAMP_TTL, expect=None)
         if self._revoked(user_id, valid_from):
             if self.index is not None and key is not None:
                 self.index.index_forget(user, handle, key)
             if self.hooks is not None:
                 self.hooks.emit(EventName.REVOKED, data, "not before stamp", user_id=user_id)
-            return False
+            return Acceptance.REFUSED
+        # Saved with this response (the session marks it written and re-issues its
+        # cookie), which renews its index entry.
         data[DEVICE_KEY] = {"u": user_id, "h": handle, "c": int(valid_from), "t": valid_from}
-        session._dirty.add(DEVICE_KEY)
-        session._writes += 1
-        state.stale = True  # saved with this response, its index entry renewed
-        return True
+        return Acceptance.ADOPTED
 
-    def stored(self, session: Session, old_key: str | None, key: str, ttl: int) -> bool:
+    def stored(
+        self,
+        data: dict[str, Any],
+        environ: WSGIEnvironment,
+        old_key: str | None,
+        key: str,
+        ttl: int,
+    ) -> bool:
         """Point the session's index entry at *key*, refreshing "last seen"."""
-        device = device_record(session._data)
+        device = device_record(data)
         if device is None or self.index is None:
             return True
-        environ = session.environ or {}
         fresh = environ.get(FRESH_KEY) == device["h"]
         user = user_token(device["u"])
         written = self.index.index_put(

@@ -185,9 +185,9 @@ def record_login(
         return
     user_token(user_id)  # type check before anything is written
     session = get_session(environ)
-    previous = _device(session._data if session._data is not None else dict(session))
+    previous = _device({DEVICE_KEY: session.get(DEVICE_KEY)})
     if previous is not None and devices.index is not None:
-        key = getattr(session.state, "key", None)
+        key = session.record.key
         if key is not None:
             devices.index.index_forget(user_token(previous["u"]), previous["h"], key)
     now = time.time()
@@ -258,7 +258,7 @@ def forget_device(session: Session) -> None:
     device = _device({DEVICE_KEY: session.get(DEVICE_KEY)})
     if device is None:
         return
-    key = getattr(session.state, "key", None)
+    key = session.record.key
     if devices.index is not None and key:
         devices.index.index_forget(user_token(device["u"]), device["h"], key)
     del session[DEVICE_KEY]
@@ -270,7 +270,7 @@ def _user_and_handle(user_id: UserId | None) -> tuple[Devices, UserId, str | Non
     session = get_session(environ)
     device = _device({DEVICE_KEY: session.get(DEVICE_KEY)})
     if user_id is None:
-        login = untracked_login(session._data or {})  # who is logged in, device or not
+        login = untracked_login(dict(session))  # who is logged in, device or not
         if login is None and device is None:
             raise LookupError("nobody is logged in on this request: pass user_id")
         user_id = login[0] if login is not None else device["u"]  # type: ignore[index]

@@ -106,7 +106,7 @@ def _emit(environ: WSGIEnvironment | None, name: EventName, user_id: UserId | No
     hooks = environ.get(HOOKS_KEY) if environ is not None else None
     if isinstance(hooks, SessionHooks) and hooks.callbacks:
         session = get_session(environ)
-        device = session.get(DEVICE_KEY) if session._data is not None else None
+        device = session.get(DEVICE_KEY) if session.loaded else None
         handle = device.get("h") if isinstance(device, dict) else None
         hooks.emit(name, user_id=user_id, handle=handle)
 

@@ -33,6 +33,16 @@ class FlaskSession(SessionView, SessionMixin):
         self._forced = False
         self._writes_seen = 0
 
+    def load_for_renewal(self) -> None:
+        """Load the session so that a permanent one is renewed, without counting as a use.
+
+        Flask renews a permanent session on every request
+        (``SESSION_REFRESH_EACH_REQUEST``) but reports it as accessed only when the
+        app used it.
+        """
+        self.session.new  # noqa: B018 - the property loads it
+        self._refresh_loaded = True
+
     def clear(self) -> None:
         """Remove every key; data set afterwards gets a new session id."""
         self.session.clear()

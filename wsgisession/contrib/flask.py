@@ -148,12 +148,10 @@ class WsgiSessionInterface(SessionInterface):
         core = session.session
         environ = core.environ or {}
         if not core.accessed and self.sessions.refreshes_each_request(environ, middleware):
-            core.new  # noqa: B018 - loads it: a permanent session is renewed
-            session._refresh_loaded = True
+            session.load_for_renewal()
         if self.sessions.devices is not None and hasattr(app, "login_manager"):
             _sync_remember_issued(app, core, response)  # Flask-Login's remember cookie
-        state = core.state if core.accessed else None
-        if state is not None and (session._forced or core.write_count != state.writes):
+        if core.accessed and (session._forced or core.has_unsaved_writes):
             core.reissue()  # Flask re-sends a session written to, even with equal values
         cache_control = response.headers.get("Cache-Control")
         return middleware.save_session(

@@ -47,15 +47,17 @@ class SignedCodec(CookieCodec):
         self._memo: Memo[Unsigned] = Memo()
 
     def encode(self, payload: bytes) -> str:
+        return self.encode_at(payload, int(time.time()))
+
+    def encode_at(self, payload: bytes, timestamp: int) -> str:
         body = b64encode(payload)
         limit = self._compress_min_size
         if limit is not None and len(payload) >= limit:
             compressed = b"." + b64encode(zlib.compress(payload))
             if len(compressed) < len(body):
                 body = compressed
-        now = int(time.time())
-        value = self._signer.sign(body, now).decode("ascii")
-        self._memo.put(value, Unsigned(payload, now, False))
+        value = self._signer.sign(body, timestamp).decode("ascii")
+        self._memo.put(value, Unsigned(payload, timestamp, False))
         return value
 
     def decode(self, value: str) -> Unsigned:

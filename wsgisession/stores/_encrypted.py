@@ -111,19 +111,21 @@ class EncryptedCodec(CookieCodec):
         self._memo: Memo[Unsigned] = Memo()
 
     def encode(self, payload: bytes) -> str:
+        return self.encode_at(payload, int(time.time()))
+
+    def encode_at(self, payload: bytes, timestamp: int) -> str:
         flags, body = _RAW, payload
         limit = self._compress_min_size
         if limit is not None and len(payload) >= limit:
             compressed = zlib.compress(payload)
             if len(compressed) < len(payload):
                 flags, body = _ZLIB, compressed
-        now = int(time.time())
-        plaintext = bytes((flags,)) + now.to_bytes(8, "big") + body
+        plaintext = bytes((flags,)) + timestamp.to_bytes(8, "big") + body
         salt = os.urandom(_COOKIE_SALT)
         aead = AESGCM(cookie_key(self._masters[0], salt))
         sealed = aead.encrypt(_ZERO_NONCE, plaintext, self._aad[V2])
         value = b64encode(V2 + salt + sealed).decode("ascii")
-        self._memo.put(value, Unsigned(payload, now, False))
+        self._memo.put(value, Unsigned(payload, timestamp, False))
         return value
 
     def decode(self, value: str) -> Unsigned:

@@ -36,14 +36,22 @@ class CookieCodec(ABC):
     #: dots, so the middleware can skip checking its output before ``Set-Cookie``.
     plain_output = False
 
-    #: ``True`` when :meth:`decode` of a value :meth:`encode` just returned is a
-    #: lookup, not a verification (the built-in codecs remember what they issued),
-    #: so the middleware may ask for its timestamp right after issuing it.
+    #: ``True`` when the codec implements :meth:`encode_at` and remembers what it
+    #: issued, so that :meth:`decode` of a value it just returned is a lookup, not
+    #: a verification (the built-in codecs do).
     remembers_issued = False
 
     @abstractmethod
     def encode(self, payload: bytes) -> str:
         """Sign (and possibly compress or encrypt) *payload*, stamped with the time now."""
+
+    def encode_at(self, payload: bytes, timestamp: int) -> str:
+        """:meth:`encode`, stamped with *timestamp* (Unix seconds) rather than now.
+
+        Codecs that set :attr:`remembers_issued` implement it: the middleware then
+        knows the timestamp of the cookie it issues without decoding it again.
+        """
+        raise NotImplementedError(f"{type(self).__name__} stamps the time itself: use encode()")
 
     @abstractmethod
     def decode(self, value: str) -> Unsigned:

@@ -223,7 +223,7 @@ class DjangoSession(DjangoExpiry, SessionView):
             return []
         if _SAVED in session and len(session) > 1:
             del session[_SAVED]
-        stored = getattr(session.state, "key", None)
+        stored = session.record.key
         middleware = self.middleware
         headers = middleware.save_session(session)
         for name, value in headers:
@@ -234,7 +234,8 @@ class DjangoSession(DjangoExpiry, SessionView):
                     # On a server store the key names the session, not this cookie.
                     server = isinstance(middleware.store, ServerSessionStore)
                     self._key = (server and middleware.session_key(session)) or cookie
-        if stored is not None and getattr(session.state, "key", None) is None and session:
+        ended = session.save_outcome in ("gone", "revoked")
+        if ended and stored is not None and session:
             # The stored session was deleted (a logout elsewhere) while this one changed.
             raise UpdateError
         return headers
