@@ -127,6 +127,18 @@ class CookieOptions:
         check_bool("httponly", self.httponly)
         check_bool("partitioned", self.partitioned)
         check_bool("secure", self.secure, optional=True)
+        self._check_path_and_domain()
+        samesite = self.samesite
+        if samesite is not None:
+            if not isinstance(samesite, str) or samesite.lower() not in _SAMESITE:
+                raise ConfigurationError(
+                    f"samesite must be 'Lax', 'Strict', 'None' or None, not {samesite!r}"
+                )
+            samesite = _SAMESITE[samesite.lower()]
+            object.__setattr__(self, "samesite", samesite)
+        self._force_secure(name, samesite)
+
+    def _check_path_and_domain(self) -> None:
         if (
             not isinstance(self.path, str)
             or not self.path.startswith("/")
@@ -145,14 +157,10 @@ class CookieOptions:
                 f" digits, '-' and '.'; an international name in its xn-- form; no port),"
                 f" not {self.domain!r}"
             )
-        samesite = self.samesite
-        if samesite is not None:
-            if not isinstance(samesite, str) or samesite.lower() not in _SAMESITE:
-                raise ConfigurationError(
-                    f"samesite must be 'Lax', 'Strict', 'None' or None, not {samesite!r}"
-                )
-            samesite = _SAMESITE[samesite.lower()]
-            object.__setattr__(self, "samesite", samesite)
+
+    def _force_secure(self, name: str, samesite: str | None) -> None:
+        # __Host-, __Secure-, SameSite=None and Partitioned cookies are only kept
+        # by browsers when Secure.
         secure = self.secure
         lowered = name.lower()
         needs_secure = None

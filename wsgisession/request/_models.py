@@ -44,6 +44,8 @@ MAX_ERRORS = 100
 T = TypeVar("T")
 
 _MISSING: Any = object()
+#: What _field_value answers for a field whose error it added to the list.
+_FAILED: Any = object()
 
 _DESCRIBED: dict[type[Any], str] = {
     str: "a string",
@@ -102,33 +104,11 @@ def build(
         if len(errors) >= MAX_ERRORS:
             return None
         where = f.name if path is None else f"{path}.{f.name}"
-        raw = _raw(source, f)
-        if raw is _MISSING:
-            if _optional(f.annotation)[1] and not f.has_default:
-                kwargs[f.name] = None
-            elif not f.has_default:
-                errors.append(FieldError(where, "is required"))
-                failed = True
-            continue
-        too_long = _over_max_length(raw, f.rules)
-        if too_long is not None:
-            errors.append(FieldError(where, too_long))
+        value = _field_value(f, _raw(source, f), where, errors, digits)
+        if value is _FAILED:
             failed = True
-            continue
-        before = len(errors)
-        value = _value(raw, f.annotation, where, errors, digits)
-        if len(errors) > before:
-            failed = True
-            continue
-        if f.rules is not None and value is not None:
-            if f.rules.strip and isinstance(value, str):
-                value = value.strip()
-            message = f.rules.check(value)
-            if message is not None:
-                errors.append(FieldError(where, message))
-                failed = True
-                continue
-        kwargs[f.name] = value
+        elif value is not _MISSING:
+            kwargs[f.name] = value
     if failed:
         return None
     try:
@@ -136,6 +116,33 @@ def build(
     except ValueError as exc:  # a cross-field rule in __post_init__
         errors.append(FieldError(path, str(exc)))
         return None
+
+
+def _field_value(f: _Field, raw: Any, where: str, errors: list[FieldError], digits: int) -> Any:
+    """The value of field *f*, ``_MISSING`` to leave it out, ``_FAILED`` (in *errors*)."""
+    if raw is _MISSING:
+        if _optional(f.annotation)[1] and not f.has_default:
+            return None
+        if not f.has_default:
+            errors.append(FieldError(where, "is required"))
+            return _FAILED
+        return _MISSING
+    too_long = _over_max_length(raw, f.rules)
+    if too_long is not None:
+        errors.append(FieldError(where, too_long))
+        return _FAILED
+    before = len(errors)
+    value = _value(raw, f.annotation, where, errors, digits)
+    if len(errors) > before:
+        return _FAILED
+    if f.rules is not None and value is not None:
+        if f.rules.strip and isinstance(value, str):
+            value = value.strip()
+        message = f.rules.check(value)
+        if message is not None:
+            errors.append(FieldError(where, message))
+            return _FAILED
+    return value
 
 
 def _over_max_length(raw: Any, rules: Rules | None) -> str | None:
@@ -189,32 +196,44 @@ def _value(raw: Any, annotation: Any, where: str, errors: list[FieldError], digi
         return build(inner, raw, where, errors, digits)
     origin = typing.get_origin(inner)
     if origin is list:
-        if not isinstance(raw, list):
-            errors.append(FieldError(where, "must be a list"))
-            return None
-        (item,) = typing.get_args(inner)
-        items = []
-        for i, v in enumerate(raw):
-            if len(errors) >= MAX_ERRORS:
-                break
-            items.append(_value(v, item, f"{where}[{i}]", errors, digits))
-        return items
+        return _list_value(raw, inner, where, errors, digits)
     if origin is dict:
-        if not isinstance(raw, dict):
-            errors.append(FieldError(where, "must be an object"))
-            return None
-        item = typing.get_args(inner)[1]
-        values = {}
-        for k, v in raw.items():
-            if len(errors) >= MAX_ERRORS:
-                break
-            values[k] = _value(v, item, f"{where}.{k}", errors, digits)
-        return values
+        return _dict_value(raw, inner, where, errors, digits)
     try:
         return _scalar(raw, inner, digits)
     except _Invalid as invalid:
         errors.append(FieldError(where, invalid.message))
         return None
+
+
+def _list_value(
+    raw: Any, annotation: Any, where: str, errors: list[FieldError], digits: int
+) -> list[Any] | None:
+    if not isinstance(raw, list):
+        errors.append(FieldError(where, "must be a list"))
+        return None
+    (item,) = typing.get_args(annotation)
+    items = []
+    for i, v in enumerate(raw):
+        if len(errors) >= MAX_ERRORS:
+            break
+        items.append(_value(v, item, f"{where}[{i}]", errors, digits))
+    return items
+
+
+def _dict_value(
+    raw: Any, annotation: Any, where: str, errors: list[FieldError], digits: int
+) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        errors.append(FieldError(where, "must be an object"))
+        return None
+    item = typing.get_args(annotation)[1]
+    values = {}
+    for k, v in raw.items():
+        if len(errors) >= MAX_ERRORS:
+            break
+        values[k] = _value(v, item, f"{where}.{k}", errors, digits)
+    return values
 
 
 def _scalar(raw: Any, type_: type[Any], digits: int) -> Any:
@@ -234,25 +253,33 @@ def _scalar(raw: Any, type_: type[Any], digits: int) -> Any:
     if type_ is bool and isinstance(raw, bool):
         return raw
     if not isinstance(raw, bool) and not (isinstance(raw, float) and not math.isfinite(raw)):
-        if type_ is int and isinstance(raw, int):
-            return raw
-        if type_ is float and isinstance(raw, int | float):
-            try:
-                return float(raw)
-            except OverflowError:  # an integer of 400 digits
-                raise _Invalid("must be a number within the range of a float") from None
-        if type_ is Decimal and isinstance(raw, int | float):
-            # str() is the shortest text: 0.1, not 0.1000000000000000055
-            try:
-                return check_decimal_digits(Decimal(str(raw)), digits)
-            except TooManyDigits:
-                raise _Invalid(f"must have at most {digits} digits") from None
-        if issubclass(type_, Enum) and isinstance(raw, int | float):
-            try:
-                return convert(str(raw), type_)
-            except ValueError:
-                pass
+        value = _number(raw, type_, digits)
+        if value is not _MISSING:
+            return value
     raise _Invalid(f"must be {_describe(type_)}")
+
+
+def _number(raw: Any, type_: type[Any], digits: int) -> Any:
+    """A JSON number (not a bool, finite) as *type_*; ``_MISSING`` when it is not one."""
+    if type_ is int and isinstance(raw, int):
+        return raw
+    if type_ is float and isinstance(raw, int | float):
+        try:
+            return float(raw)
+        except OverflowError:  # an integer of 400 digits
+            raise _Invalid("must be a number within the range of a float") from None
+    if type_ is Decimal and isinstance(raw, int | float):
+        # str() is the shortest text: 0.1, not 0.1000000000000000055
+        try:
+            return check_decimal_digits(Decimal(str(raw)), digits)
+        except TooManyDigits:
+            raise _Invalid(f"must have at most {digits} digits") from None
+    if issubclass(type_, Enum) and isinstance(raw, int | float):
+        try:
+            return convert(str(raw), type_)
+        except ValueError:
+            pass
+    return _MISSING
 
 
 def _describe(type_: type[Any]) -> str:
