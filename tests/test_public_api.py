@@ -74,3 +74,18 @@ def test_every_public_class_and_function_has_a_docstring() -> None:
         and not inspect.getdoc(obj)
     ]
     assert undocumented == []
+
+
+def test_version_notes_name_only_released_versions() -> None:
+    # A docstring's ".. versionadded:: 0.2" in a project whose releases are listed in
+    # CHANGELOG.md must name one of them: nothing is released before 1.0's first.
+    root = Path(__file__).resolve().parent.parent
+    released = set(re.findall(r"^## \[(\d[^\]]*)\]", (root / "CHANGELOG.md").read_text(), re.M))
+    noted = {
+        (path.relative_to(root).as_posix(), version)
+        for path in (root / "wsgisession").rglob("*.py")
+        for version in re.findall(
+            r"\.\. version(?:added|changed):: (\S+)", path.read_text(), re.MULTILINE
+        )
+    }
+    assert sorted((path, v) for path, v in noted if v not in released) == []

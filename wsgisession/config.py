@@ -264,12 +264,6 @@ def store_from_url(url: str) -> Store:
 
     :param url: The store URL.
     :raises ConfigurationError: an unknown scheme or option, or a malformed URL.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        ``cookie://`` takes ``encrypt``; ``postgresql://`` and ``redis+sentinel://``.
-        ``sqlite:///path`` is relative and ``sqlite:////path`` absolute, as SQLAlchemy
-        reads them; ``sqlite://path`` (a host part) is an error.
     """
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(
@@ -503,10 +497,6 @@ def from_config(
     :param environ: Where to read ``WSGISESSION_*`` variables; default ``os.environ``.
     :raises ConfigurationError: a missing secret key, an unknown setting, an
         unreadable file, or a bad store or option.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        The ``check_store`` setting.
     """
     options = middleware_options(config, environ=environ)
     if not options.get("secret_key"):

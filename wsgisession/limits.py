@@ -53,8 +53,6 @@ class RequestLimits:
 
         limits = RequestLimits(max_body_size=64 * 1024 * 1024, max_form_parts=5000)
         app = SessionMiddleware(app, secret_key=SECRET_KEY, limits=limits)
-
-    .. versionadded:: 0.1
     """
 
     max_body_size: int = 16 * 1024 * 1024

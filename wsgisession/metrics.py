@@ -159,8 +159,6 @@ def instrument(
     :param registry: A ``prometheus_client.CollectorRegistry``; default: the global one.
     :param namespace: The metric names' prefix.
     :raises ConfigurationError: ``prometheus_client`` is not installed.
-
-    .. versionadded:: 0.2
     """
     prometheus = _prometheus()
     registry = prometheus.REGISTRY if registry is None else registry
@@ -181,8 +179,6 @@ def metrics_app(registry: Any = None) -> WSGIApplication:
 
     With ``PROMETHEUS_MULTIPROC_DIR`` set it reports the sum over every process
     (gunicorn workers); otherwise *registry* (default: the global one).
-
-    .. versionadded:: 0.2
     """
     prometheus = _prometheus()
     if registry is None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

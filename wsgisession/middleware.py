@@ -173,10 +173,6 @@ class SessionMiddleware:
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
         attribute, an unknown store type, *error_page* not callable, or a store
         that failed its check.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        *error_page*, *check_store*.
     """
 
     def __init__(
@@ -387,8 +383,6 @@ class SessionMiddleware:
 
         :param callback: Called in the request's thread; keep it fast.
         :returns: *callback*, so this works as ``@sessions.on_event``.
-
-        .. versionadded:: 0.2
         """
         if not callable(callback):
             raise ConfigurationError(
@@ -412,8 +406,6 @@ class SessionMiddleware:
             returning its argument leaves things as they are.
         :returns: The store the middleware now calls.
         :raises ConfigurationError: the store is client-side (it makes no calls).
-
-        .. versionadded:: 0.2
         """
         backend = self._backend
         if not isinstance(backend, ServerBackend):

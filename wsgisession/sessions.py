@@ -426,9 +426,6 @@ class Session(MutableMapping[str, Any]):
             with the middleware's ``rotation_grace`` the old id keeps leading to the
             new session for that many seconds, so requests already sent with the
             old cookie still work. Never pass ``False`` at a login or logout.
-
-        .. versionchanged:: 0.2
-            *privilege_change*.
         """
         data = self._data if self._data is not None else self._load()
         if privilege_change:

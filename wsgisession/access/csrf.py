@@ -191,10 +191,6 @@ class CsrfMiddleware:
     A failure answers ``403`` (:class:`~wsgisession.errors.CsrfError`) in plain text
     (or *error_page*), or JSON for a client that asks for it, and is logged as a
     warning.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        *error_page*.
     """
 
     def __init__(

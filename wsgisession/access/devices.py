@@ -107,8 +107,6 @@ def track_devices(
     :raises ConfigurationError: a server store without
         :class:`~wsgisession.stores.SessionIndex`, a cookie store without
         *revocation_store*, or an in-process one (``LRUStore``) as *revocation_store*.
-
-    .. versionadded:: 0.2
     """
     devices = Devices(
         middleware.store,

@@ -88,8 +88,6 @@ class FreshLogin(_PathGuard):
         ``401`` when there is no *location*.
     :raises ConfigurationError: *max_age* is not a positive int, a bad path, or
         *error_page* not callable.
-
-    .. versionadded:: 0.2
     """
 
     def __init__(
@@ -126,8 +124,6 @@ def fresh_login_required(*, max_age: int, location: str | None = None) -> Callab
     :param max_age: How old (seconds) the login may be.
     :param location: Redirect there (303, with ``next=``) instead of a ``401``.
     :raises ConfigurationError: *max_age* is not a positive int.
-
-    .. versionadded:: 0.2
     """
     limit = count("max_age", max_age, unit="seconds")
 

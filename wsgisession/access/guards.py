@@ -196,10 +196,6 @@ class Guard(_PathGuard):
         page that needed the guard: after logout, Back does not show it again.
     :raises ConfigurationError: *test* or *deny* is not callable, or a path does not
         start with ``/``.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        *error_page*.
     """
 
     def __init__(
@@ -258,10 +254,6 @@ class Auth(_PathGuard):
     :raises ConfigurationError: a path does not start with ``/``, or *error_page* is
         not callable.
     :raises TypeError: a role that is not a non-empty ``str``.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        *error_page*.
     """
 
     def __init__(
@@ -312,10 +304,6 @@ class AuthRedirect(Auth):
     :param error_page: As for :class:`Auth` (it answers the ``403``; the redirect
         stays a redirect).
     :raises ConfigurationError: an empty *location*, or a path not starting with ``/``.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        *error_page*; a JSON client gets ``401`` rather than the redirect.
     """
 
     def __init__(

@@ -355,12 +355,6 @@ def init_app(app: Flask, **options: Any) -> FlaskSessionMiddleware:
     :returns: The middleware now in ``app.wsgi_app`` (also in
         ``app.extensions["wsgisession"]``).
     :raises ConfigurationError: a bad setting.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        Flask's ``SESSION_*`` settings, ``PERMANENT_SESSION_LIFETIME``,
-        ``session.permanent`` and ``SESSION_REFRESH_EACH_REQUEST`` apply; the
-        secret key is read per request; no key gives a ``NullSession``.
     """
     settings = dict(app.config.get("WSGISESSION") or {})
     settings.update(options)

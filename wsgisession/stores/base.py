@@ -146,8 +146,6 @@ class ServerSessionStore(ABC):
 
         :raises ~wsgisession.errors.StoreUnavailable: with the message a request
             would log.
-
-        .. versionadded:: 0.1
         """
 
 

@@ -43,9 +43,6 @@ class CookieStore(ClientSessionStore):
         their own text in the same session (CRIME/BREACH). ``True`` compresses both,
         ``False`` neither.
     :raises ConfigurationError: ``encrypt=True`` without the ``cryptography`` package.
-
-    .. versionchanged:: 0.1
-        Added *encrypt* and *compress*.
     """
 
     def __init__(

@@ -56,8 +56,6 @@ class LRUStore(ServerSessionStore, SessionIndex):
 
     :param max_entries: The most sessions kept at once.
     :raises ConfigurationError: *max_entries* is not a positive integer.
-
-    .. versionadded:: 0.1
     """
 
     process_local = True

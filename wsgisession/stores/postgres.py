@@ -127,8 +127,6 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
     :raises ConfigurationError: psycopg is missing, a name is not a plain SQL
         identifier, *table* is longer than :data:`MAX_TABLE_NAME` (55) characters, or
         a number is out of range.
-
-    .. versionadded:: 0.1
     """
 
     def __init__(

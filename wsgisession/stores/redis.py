@@ -116,10 +116,6 @@ class RedisStore(RedisIndex, ServerSessionStore):
     :param service_name: The master's name in the sentinels' configuration.
     :raises ConfigurationError: the redis package is missing, or *url* is malformed
         or names an option redis-py does not have.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        ``redis+sentinel://`` URLs, *sentinels* and *service_name*.
     """
 
     def __init__(

@@ -112,8 +112,6 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
     :param busy_timeout: Seconds a write waits for another process's write to end.
     :param gc_interval: Seconds between opportunistic purges of expired sessions.
     :raises ConfigurationError: an in-memory path, or a negative timeout.
-
-    .. versionadded:: 0.1
     """
 
     ping_at_start = True
@@ -357,9 +355,6 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
         :param limit: Purge at most this many sessions, in one short transaction:
             call again until it returns less than *limit*, so that a large purge
             never holds the write lock long enough to make requests wait.
-
-        .. versionchanged:: 0.1
-            Added *limit*.
         """
         if limit is not None and (isinstance(limit, bool) or limit < 1):
             raise ValueError(f"limit must be a positive integer or None, not {limit!r}")

@@ -137,8 +137,6 @@ def session_transaction(
     :param base_url: Scheme and host: ``"https://localhost/"`` for a ``Secure``
         cookie.
     :raises LookupError: no middleware was given or found.
-
-    .. versionadded:: 0.1
     """
     middleware = middleware if middleware is not None else find_middleware(client.application)
     session = middleware.open_session(_request_environ(client, middleware, path, base_url))
@@ -165,8 +163,6 @@ def read_session(
     :param path: As for :func:`session_transaction`.
     :param base_url: As for :func:`session_transaction`.
     :raises LookupError: no middleware was given or found.
-
-    .. versionadded:: 0.1
     """
     middleware = middleware if middleware is not None else find_middleware(client.application)
     session = middleware.open_session(_request_environ(client, middleware, path, base_url))

@@ -67,11 +67,6 @@ def wrap(app: WSGIApplication, **options: Any) -> CoreMiddleware:
         guards or :class:`~wsgisession.CsrfMiddleware`).
     :param options: Settings overriding ``WSGISESSION``.
     :raises ConfigurationError: no secret key anywhere, or a bad setting.
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        Django's ``SESSION_*`` settings are the defaults; the store is shared with
-        the middleware and the session engine.
     """
 
     def marked(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -157,10 +152,6 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
 
     :param get_response: The rest of Django's middleware chain.
     :raises ConfigurationError: a bad ``WSGISESSION`` setting (at start-up).
-
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.2
-        ``WSGISESSION["error_page"]`` answers a store outage.
     """
 
     sync_capable = True
