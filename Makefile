@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask compat-django docs bench clean
+.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask compat-django compat-versions docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,9 @@ demo-django: $(VENV)/.demo-installed
 	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'demo.django_app:create_app()'
 
 ## make test: lint, type-check, build the docs, the whole test suite, then Flask's
-## and Django's own tests (what CI runs)
-test: lint typecheck docs pytest compat-flask compat-django
+## and Django's own tests, and the adapter tests on the oldest and newest versions
+## (what CI runs)
+test: lint typecheck docs pytest compat-flask compat-django compat-versions
 
 ## make test-fast: the inner loop; leaves out tests marked slow (servers, browsers)
 test-fast: $(VENV)/.dev-installed
@@ -60,6 +61,12 @@ compat-flask: $(VENV)/.dev-installed
 ## wsgisession, on every store (downloads the pinned Django's sdist with pip, once)
 compat-django: $(VENV)/.dev-installed
 	$(BIN)/python tests/compat/django/run.py
+
+## make compat-versions: the tests of the code that relies on redis-py's, hiredis'
+## and werkzeug's private details, on the oldest and the newest releases that
+## pyproject.toml allows (a virtualenv each, in .venv/versions-*)
+compat-versions: $(VENV)/.dev-installed
+	$(BIN)/python tests/compat/versions.py
 
 $(VENV)/.docs-installed: pyproject.toml $(VENV)/.dev-installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres,docs]'

@@ -33,7 +33,7 @@ def _commandstats(client: Any) -> Counter[str]:
 def _counting_round_trips() -> Iterator[list[int]]:
     from redis.connection import AbstractConnection
 
-    from wsgisession.stores._redis_connections import _Direct
+    from wsgisession.stores._redis_adapter import _Direct
 
     count = [0]
     original = AbstractConnection.send_packed_command

@@ -66,7 +66,7 @@ def test_auth_error_page_answers_401_and_403_and_keeps_the_challenge() -> None:
     assert anonymous.status_code == 401
     assert anonymous.mimetype == "text/html"
     assert "<h1>401</h1>" in anonymous.text
-    assert anonymous.headers["WWW-Authenticate"] == "Cookie"
+    assert anonymous.headers["WWW-Authenticate"].strip() == "Cookie"
     assert anonymous.headers["Cache-Control"] == "no-store"
 
     c.get("/login")

@@ -438,3 +438,21 @@ def test_a_request_that_never_touches_the_session_needs_no_redis() -> None:
     with pytest.raises(StoreUnavailable, match=r"127\.0\.0\.1"):
         store.load("k")
     store.close()
+
+
+def test_the_adapter_takes_redis_pys_public_path_when_its_internals_move() -> None:
+    # The one module that reads redis-py's private details (_redis_adapter) checks
+    # for them: a release that renames them costs speed, never a failure.
+    import redis
+
+    from wsgisession.stores._redis_adapter import Connections
+
+    url = require_redis()
+    client = redis.Redis.from_url(url, protocol=2)
+    connections = Connections(redis, lambda: client.connection_pool.make_connection())
+    conn = client.connection_pool.make_connection()
+    assert connections._direct(conn, b"*1\r\n$4\r\nPING\r\n") is not None
+    parser, conn._parser = conn._parser, object()  # a parser without parse_error
+    assert connections._direct(conn, b"*1\r\n$4\r\nPING\r\n") is None
+    conn._parser = parser
+    conn.disconnect()

@@ -53,6 +53,7 @@ from .login import AuthInfo, current_user, role_set
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from werkzeug.datastructures import FileStorage, MultiDict
 
     from ..sessions import Session
 
@@ -67,11 +68,21 @@ __all__ = [
 
 class _GuardRequest(Request):
     # A guard runs before the application: reading the form must leave the body
-    # for it, so the form comes from the shared, body-preserving parser.
-    def _load_form_data(self) -> None:
-        if "form" in self.__dict__:
-            return
-        self.__dict__["form"], self.__dict__["files"] = form_data(self.environ)
+    # for it, so the form comes from the shared, body-preserving parser. Its public
+    # attributes are overridden, not werkzeug's private _load_form_data hook.
+    @cached_property
+    def _form_and_files(self) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
+        return form_data(self.environ)
+
+    @cached_property
+    def form(self) -> MultiDict[str, str]:  # type: ignore[override]
+        """The form fields, read without consuming the body."""
+        return self._form_and_files[0]
+
+    @cached_property
+    def files(self) -> MultiDict[str, FileStorage]:  # type: ignore[override]
+        """The uploaded files, read without consuming the body."""
+        return self._form_and_files[1]
 
 
 class GuardContext:

@@ -52,7 +52,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
-from ._redis_connections import Connections
+from ._redis_adapter import Connections
 from ._redis_index import RedisIndex
 from .base import ServerSessionStore
 

@@ -1,5 +1,12 @@
 """RedisStore's own connections: one round trip per command, shared by threads.
 
+The adapter module: the one place that relies on redis-py's private details (a
+connection's ``_sock`` and ``_parser.parse_error``), for a measured hot path (a
+read costs one raw round trip plus about 35 µs, not redis-py's four Python layers;
+docs/benchmarks.md). ``make compat-versions`` runs its tests against the oldest and
+newest redis-py and hiredis that ``pyproject.toml`` allows; a connection without
+those details falls back to redis-py's public ``send_command``/``read_response``.
+
 A store made from a URL sends each command straight on one of these connections,
 without redis-py's per-checkout health check (a ``poll`` and a failed ``recv`` on
 every command); see :class:`Connections` for why that stays correct. redis-py
@@ -97,10 +104,13 @@ class Connections:
         """A :class:`_Direct` round trip for *conn*, if it is a plain RESP2 connection."""
         if packed is None or type(conn) not in self._plain or conn.protocol not in (2, "2", None):
             return None
+        parse_error = getattr(getattr(conn, "_parser", None), "parse_error", None)
+        if parse_error is None or not hasattr(conn, "_sock"):
+            return None  # a redis-py whose private details moved: its public path
         if conn._sock is None:
             conn.connect()
         # Error replies become the exceptions redis-py would raise (NoScriptError …).
-        reader = self._reader(replyError=conn._parser.parse_error)
+        reader = self._reader(replyError=parse_error)
         return _Direct(conn._sock, reader, self._connection_error)
 
     def forget(self) -> None:
@@ -168,7 +178,7 @@ def _with_kernel_timeouts(factory: Callable[[], Any], redis: Any) -> Callable[[]
 
     def connected() -> Any:
         conn = factory()
-        if type(conn) in plain:
+        if type(conn) in plain and hasattr(conn, "_sock"):
             conn.connect()
             sock = conn._sock
             timeout = sock.gettimeout()
