@@ -70,6 +70,12 @@ __all__ = ["BROWSER_SESSION_TTL", "CookieContents", "SessionMiddleware", "Sessio
 log = logging.getLogger("wsgisession")
 
 
+#: Set in the environ by an integration that saved the session into its framework's
+#: response itself (Flask's ``save_session``): the middleware then adds no session
+#: headers when the response starts.
+SAVED_KEY = "wsgisession.saved"
+
+
 def _error_start_response(
     start_response: StartResponse,
     started: bool,
@@ -244,6 +250,11 @@ class SessionMiddleware:
             )
         if isinstance(self._backend, ServerBackend):
             self._backend.rotation_grace = grace
+        #: For a framework integration that runs its app inside this middleware:
+        #: ``reraise_http_exception(exc)`` says whether a werkzeug ``HTTPException``
+        #: that escaped the app goes on up (Flask's ``trap_http_exception``, for its
+        #: debugger and test client) instead of being rendered. ``None``: rendered.
+        self.reraise_http_exception: Callable[[HTTPException], bool] | None = None
         self._check_multiprocess = isinstance(self.store, ServerSessionStore) and (
             self.store.process_local
         )
@@ -263,7 +274,9 @@ class SessionMiddleware:
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
         ) -> Any:
             nonlocal started
-            if session.loaded:
+            # session.environ, not environ: a closure over environ would make it a
+            # cell in __call__, which costs the untouched path (instruction budget).
+            if session.loaded and SAVED_KEY not in session.environ:  # type: ignore[operator]
                 headers = backend.response_headers(session, list(headers))
             write = start_response(status, headers, exc_info)
             started = True
@@ -283,6 +296,9 @@ class SessionMiddleware:
         except HTTPException as exc:
             # A werkzeug error (a BadParam from param(), say) that escaped a plain
             # WSGI app: render it, as Flask would, rather than let it become a 500.
+            if self.reraise_http_exception is not None and self.reraise_http_exception(exc):
+                unbind(token)
+                raise
             app_iter = exc(environ, partial(_error_start_response, session_start_response, started))
         except BaseException:
             unbind(token)

@@ -42,17 +42,15 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Request, request
 from flask.sessions import SessionInterface, SessionMixin
-from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
-from .._input import keep_body_readable
-from .._refusals import answer_refusal, refusal_response
+from .._refusals import refusal_response
 from ..access.csrf import csrf_token
 from ..access.devices import Devices, track_devices
 from ..config import middleware_options
 from ..context import SESSION_KEY, bind, unbind
 from ..errors import StoreUnavailable
-from ..middleware import SessionMiddleware, check_store_at_start
+from ..middleware import SAVED_KEY, SessionMiddleware, check_store_at_start
 from ..request.params import set_path_params
 from ..stores.cookie import CookieStore
 from ._flask_login import _connect_flask_login, _sync_remember_issued
@@ -61,12 +59,10 @@ from ._flask_session import FlaskSession
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from flask.wrappers import Response
     from werkzeug.wrappers import Response as WerkzeugResponse
 
-    from ..sessions import Session
 
 __all__ = ["FlaskSession", "FlaskSessionMiddleware", "WsgiSessionInterface", "init_app"]
 
@@ -75,8 +71,6 @@ EXTENSION_KEY = "wsgisession"
 
 #: The environ key of the SessionMiddleware (configuration) of this request.
 _MIDDLEWARE_KEY = "wsgisession.flask.middleware"
-#: Set in the environ once Flask's save_session has sent the session headers.
-_SAVED_KEY = "wsgisession.flask.saved"
 
 #: How many configurations (secret keys, cookie settings …) are kept built at once.
 _CONFIGURATIONS = 8
@@ -121,9 +115,9 @@ class WsgiSessionInterface(SessionInterface):
             headers = self._save(app, session, middleware, response)
         except StoreUnavailable as exc:
             _become(response, refusal_response(exc, environ, middleware.error_page))
-            environ[_SAVED_KEY] = True
+            environ[SAVED_KEY] = True
             return
-        environ[_SAVED_KEY] = True
+        environ[SAVED_KEY] = True
         cache_control = response.headers.get("Cache-Control")
         cookies = False
         for name, value in headers:
@@ -253,6 +247,7 @@ class FlaskSessionMiddleware:
                 check_store=False,
                 **settings,
             )
+            middleware.reraise_http_exception = self.flask_app.trap_http_exception
             if self.devices is not None:
                 track_devices(middleware, **self.devices)
             self._built[key] = middleware
@@ -289,41 +284,12 @@ class FlaskSessionMiddleware:
             except BaseException:
                 unbind(token)
                 raise
-        if environ.get("CONTENT_TYPE") or middleware.limits is not None:
-            keep_body_readable(environ, middleware.limits)
-        session = middleware.open_session(environ)
+        # The core middleware runs the request (one lifecycle for every integration:
+        # the body kept readable within its limits, the session bound, outages
+        # answered by error_page, late changes saved); Flask's save_session saves
+        # the session into Flask's response and marks the environ (SAVED_KEY).
         environ[_MIDDLEWARE_KEY] = middleware
-        token = bind(environ)
-
-        def session_start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
-        ) -> Any:
-            if not environ.get(_SAVED_KEY):  # not from Flask: a middleware's response
-                environ[_SAVED_KEY] = True
-                headers = middleware.save_session(session, list(headers))
-            return start_response(status, headers, exc_info)
-
-        try:
-            app_iter = self.app(environ, session_start_response)
-        except StoreUnavailable as exc:
-            unbind(token)
-            return answer_refusal(exc, environ, start_response, middleware.error_page)
-        except HTTPException as exc:
-            if self.flask_app.trap_http_exception(exc):
-                unbind(token)
-                raise
-            app_iter = exc(environ, session_start_response)
-        except BaseException:
-            unbind(token)
-            raise
-        return ClosingIterator(app_iter, partial(self._close, middleware, session, token))
-
-    @staticmethod
-    def _close(middleware: SessionMiddleware, session: Session, token: Any) -> None:
-        try:
-            middleware.close_session(session, streamed=True)
-        finally:
-            unbind(token)
+        return middleware(environ, start_response)
 
 
 def init_app(app: Flask, **options: Any) -> FlaskSessionMiddleware:
