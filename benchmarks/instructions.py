@@ -149,7 +149,11 @@ def measure(
             command += ["--systems", *systems]
         if redis_url:
             command += ["--redis-url", redis_url]
-        env = dict(os.environ, PYTHONHASHSEED="0")
+        # A fixed, minimal environment: the count moved by over a thousand
+        # instructions per request with the caller's environment variables (under
+        # pytest, say), which shift the process's memory layout and with it the
+        # dict probes of id-hashed keys.
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
         subprocess.run(command, check=True, env=env, stderr=subprocess.DEVNULL)
         cells = json.loads(cells_file.read_text())
         totals = _totals(out)
