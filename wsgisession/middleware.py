@@ -241,7 +241,11 @@ class SessionMiddleware:
                 f" {self.store!r}; use CookieStore(), LRUStore(), SQLiteStore() or"
                 " RedisStore(), or store_from_url()"
             )
-        self._backend.no_store = bool(check_bool("no_store", no_store))
+        #: Whether a response that sets the session cookie gets ``Cache-Control:
+        #: no-store`` (unless it has its own); integrations that set the cookie
+        #: themselves (Django) read it.
+        self.no_store = bool(check_bool("no_store", no_store))
+        self._backend.no_store = self.no_store
         grace = count("rotation_grace", rotation_grace, minimum=0, unit="seconds")
         if grace and not isinstance(self._backend, ServerBackend):
             raise ConfigurationError(

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ID_BOUND_PREFIX",
+    "CookieWrite",
     "Loaded",
     "Pending",
     "SaveOutcome",
@@ -130,9 +131,15 @@ Loaded: TypeAlias = "tuple[dict[str, Any], SessionState, bool, tuple[str, ...]]"
 #: needed a new id or cookie: not saved).
 SaveOutcome: TypeAlias = Literal["saved", "gone", "revoked", "lost"]
 
-#: What a backend's save returns: the new record (``None``: unchanged), the
-#: ``Set-Cookie`` value to send (``None``: none), and the outcome.
-Saved: TypeAlias = "tuple[SessionState | None, str | None, SaveOutcome]"
+#: The session cookie a save decided to send: its value (``None``: delete the
+#: cookie), its ``Max-Age`` (``None``: ends with the browser), and the ``Set-Cookie``
+#: header made of them for a WSGI response. A framework that sets cookies itself
+#: (Django's ``response.set_cookie``) takes the first two.
+CookieWrite: TypeAlias = "tuple[str | None, int | None, str]"
+
+#: What a backend's save returns: the new record (``None``: unchanged), the cookie
+#: to send (``None``: none), and the outcome.
+Saved: TypeAlias = "tuple[SessionState | None, CookieWrite | None, SaveOutcome]"
 
 
 class Pending:
@@ -226,7 +233,7 @@ class Session(MutableMapping[str, Any]):
 
     __slots__ = (
         "_backend",
-        "_cookie_header",
+        "_cookie",
         "_data",
         "_dirty",
         "_fresh",
@@ -280,7 +287,7 @@ class Session(MutableMapping[str, Any]):
         self._reissue = False
         self._writes = 0
         self._saved_writes = 0
-        self._cookie_header: str | None = None
+        self._cookie: CookieWrite | None = None
         self._outcome: SaveOutcome | None = None
 
     def _load(self) -> dict[str, Any]:
@@ -560,7 +567,7 @@ class Session(MutableMapping[str, Any]):
         pending.environ = self.environ or {}
         return pending
 
-    def commit(self, now: int, *, late: bool = False) -> str | None:
+    def commit(self, now: int, *, late: bool = False) -> CookieWrite | None:
         """Save through the backend and record how it went; the cookie to send.
 
         The backend plans from :meth:`pending` and acts (store calls, a new cookie)
@@ -571,8 +578,8 @@ class Session(MutableMapping[str, Any]):
 
         :param now: The time of the save (Unix seconds).
         :param late: After the response headers: no new id or cookie can be sent.
-        :returns: The ``Set-Cookie`` value this request must send (from this save or
-            an earlier one in the request), or ``None``.
+        :returns: The cookie this request must send (from this save or an earlier
+            one in the request), or ``None``.
         :raises StoreUnavailable: the store is down; nothing is recorded.
         """
         assert self._backend is not None
@@ -592,12 +599,12 @@ class Session(MutableMapping[str, Any]):
         pending.lifetime = self._lifetime
         pending.record = self._record
         pending.environ = self.environ or {}
-        record, header, outcome = self._backend.save(pending, now, late)
+        record, cookie, outcome = self._backend.save(pending, now, late)
         self._outcome = outcome
-        if header is not None:
-            self._cookie_header = header
+        if cookie is not None:
+            self._cookie = cookie
         if outcome == "lost":
-            return self._cookie_header
+            return self._cookie
         if record is not None:
             self._record = record
         self._saved_writes = writes
@@ -605,4 +612,4 @@ class Session(MutableMapping[str, Any]):
         self._fresh = self._regenerate = self._rotate = self._reissue = False
         if self._dirty:
             self._dirty = {k for k in self._dirty if k in data and type(data[k]) not in _IMMUTABLE}
-        return self._cookie_header
+        return self._cookie

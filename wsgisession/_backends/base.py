@@ -218,9 +218,9 @@ class _Base:
     ) -> list[tuple[str, str]]:
         """Save the session if needed and add ``Vary`` and ``Set-Cookie`` to *headers*."""
         _add_vary_cookie(headers)
-        header = session.commit(int(time.time()))
-        if header is not None:
-            headers.append(("Set-Cookie", header))
+        cookie = session.commit(int(time.time()))
+        if cookie is not None:
+            headers.append(("Set-Cookie", cookie[2]))
             if self.no_store:
                 _add_no_store(headers)
         return headers

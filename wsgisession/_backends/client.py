@@ -199,14 +199,16 @@ class ClientBackend(_Base):
 
     def _emptied(self, pending: Pending, record: SessionState, now: int) -> Saved:
         """An empty session: its cookie, if the client has one, is deleted."""
-        header = self.cookie.delete_header(pending.environ) if record.had_cookie else None
-        if header is None and not pending.fresh:
+        cookie = (
+            (None, 0, self.cookie.delete_header(pending.environ)) if record.had_cookie else None
+        )
+        if cookie is None and not pending.fresh:
             return None, None, "saved"
         created = now if pending.fresh else record.created
         emptied = SessionState(
             created, record.issued, record.lifetime, False, record.stale, known=record.known
         )
-        return emptied, header, "saved"
+        return emptied, cookie, "saved"
 
     def _issue(
         self,
@@ -221,11 +223,9 @@ class ClientBackend(_Base):
         # A codec that takes the timestamp lets us know it without decoding the
         # value again (it used to: a memo lookup on every write).
         value = codec.encode_at(payload, now) if codec.remembers_issued else codec.encode(payload)
+        max_age = self.times.cookie_max_age(created, now, pending.lifetime)
         header = self.cookie.set_header(
-            value,
-            pending.environ,
-            max_age=self.times.cookie_max_age(created, now, pending.lifetime),
-            plain=codec.plain_output,
+            value, pending.environ, max_age=max_age, plain=codec.plain_output
         )
         if len(header) > MAX_COOKIE_SIZE:
             raise SessionTooLarge(
@@ -250,4 +250,4 @@ class ClientBackend(_Base):
         record.raw = _NO_FIELDS
         record.payload = payload
         record.known = known
-        return record, header, "saved"
+        return record, (value, max_age, header), "saved"

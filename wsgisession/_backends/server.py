@@ -457,12 +457,8 @@ class ServerBackend(_Base):
         self._memo.put(
             signed, CookieContents(record.created, now, False, sid=record.sid, lifetime=lifetime)
         )
-        header = self.cookie.set_header(
-            signed,
-            pending.environ,
-            max_age=self.times.cookie_max_age(record.created, now, lifetime),
-            plain=True,
-        )
+        max_age = self.times.cookie_max_age(record.created, now, lifetime)
+        header = self.cookie.set_header(signed, pending.environ, max_age=max_age, plain=True)
         # Built slot by slot: SessionState(...) costs three times as much here, on
         # every renewal; likewise on every load (benchmarks/instructions.py).
         issued = _new_record(SessionState)
@@ -476,7 +472,7 @@ class ServerBackend(_Base):
         issued.raw = record.raw
         issued.payload = None
         issued.known = False
-        return issued, header, "saved"
+        return issued, (signed, max_age, header), "saved"
 
     def _ended(
         self, pending: Pending, record: SessionState, outcome: SaveOutcome, *, late: bool = False
@@ -488,7 +484,7 @@ class ServerBackend(_Base):
         )
         if keep:
             return ended, None, outcome
-        return ended, self.cookie.delete_header(pending.environ), outcome
+        return ended, (None, 0, self.cookie.delete_header(pending.environ)), outcome
 
 
 class _StorePlan(NamedTuple):

@@ -31,7 +31,7 @@ from ...cookies import request_cookies
 from ...errors import StoreUnavailable
 from . import _config
 from .engine import SessionStore
-from .session import DjangoSession, parse_set_cookie
+from .session import DjangoSession
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from ...cookies import CookieOptions
     from ...middleware import SessionMiddleware as CoreMiddleware
+    from ...sessions import CookieWrite
 
 __all__ = ["SessionMiddleware", "to_django_response", "wrap"]
 
@@ -220,7 +221,7 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
                 view.session.reissue()
             wrote = view.modified
             try:
-                headers = view.save_headers()
+                used, cookie = view.save_cookie()
             except UpdateError:
                 raise SessionInterrupted(
                     "The request's session was deleted before the request completed."
@@ -229,7 +230,8 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
             except StoreUnavailable as exc:
                 failed = True  # nothing more to save: the store is down
                 return self._outage(request, exc)
-            self._apply(request, response, view.middleware, headers)
+            if used:
+                self._apply(request, response, view.middleware, cookie)
             name = view.middleware.cookie.name
             ended = wrote and view.is_empty() and name not in response.cookies
             if ended and name in request.COOKIES:
@@ -259,34 +261,32 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         request: HttpRequest,
         response: HttpResponseBase,
         middleware: CoreMiddleware,
-        headers: list[tuple[str, str]],
+        cookie: CookieWrite | None,
     ) -> None:
         # Through response.set_cookie/delete_cookie, as Django's middleware does, so
-        # the test client (which reads response.cookies) and other middlewares see it.
+        # the test client (which reads response.cookies) and other middlewares see it;
+        # from the save's own values, never a Set-Cookie string parsed back.
+        patch_vary_headers(response, ("Cookie",))
+        if cookie is None:
+            return
+        if middleware.no_store and not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
         options = middleware.cookie
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered == "vary":
-                patch_vary_headers(response, ("Cookie",))
-            elif lowered == "cache-control":
-                if not response.has_header("Cache-Control"):
-                    response["Cache-Control"] = value
-            elif lowered == "set-cookie":
-                cookie, max_age = parse_set_cookie(value)
-                if max_age == 0:
-                    _delete_cookie(response, options)
-                    continue
-                response.set_cookie(
-                    options.name,
-                    cookie,
-                    max_age=max_age,
-                    expires=None if max_age is None else http_date(time.time() + max_age),
-                    path=options.path,
-                    domain=options.domain,
-                    secure=options.secure if options.secure is not None else request.is_secure(),
-                    httponly=options.httponly or None,
-                    samesite=options.samesite,
-                )
+        value, max_age, _ = cookie
+        if value is None:
+            _delete_cookie(response, options)
+            return
+        response.set_cookie(
+            options.name,
+            value,
+            max_age=max_age,
+            expires=None if max_age is None else http_date(time.time() + max_age),
+            path=options.path,
+            domain=options.domain,
+            secure=options.secure if options.secure is not None else request.is_secure(),
+            httponly=options.httponly or None,
+            samesite=options.samesite,
+        )
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A werkzeug ``HTTPException`` from a view as its Django response, not a 500.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from asgiref.sync import sync_to_async
@@ -20,7 +20,7 @@ from . import _config
 
 if TYPE_CHECKING:
     from ...middleware import SessionMiddleware as CoreMiddleware
-    from ...sessions import Session
+    from ...sessions import CookieWrite, Session
 
 __all__ = ["DjangoSession"]
 
@@ -44,15 +44,6 @@ def _in_thread(method: Callable[P, R]) -> Callable[P, Any]:
 
     twin.__doc__ = f"The async form of :meth:`{method.__name__}`."
     return twin
-
-
-def parse_set_cookie(header: str) -> tuple[str, int | None]:
-    """The value and Max-Age (``None`` for none) of a ``Set-Cookie`` header."""
-    jar: SimpleCookie = SimpleCookie()
-    jar.load(header)
-    (morsel,) = jar.values()
-    max_age = morsel["max-age"]
-    return morsel.value, int(max_age) if max_age != "" else None
 
 
 class DjangoSession(SessionView):
@@ -214,37 +205,36 @@ class DjangoSession(SessionView):
         """
         if not self.session and not self._expired:
             self.session[_SAVED] = True
-        self.save_headers()
+        self.save_cookie()
 
-    def save_headers(self) -> list[tuple[str, str]]:
-        """Save as :meth:`save` does; the ``Vary``/``Set-Cookie`` headers for the response.
+    def save_cookie(self) -> tuple[bool, CookieWrite | None]:
+        """Save as :meth:`save` does: whether the session was used and saved here, and
+        the cookie to set or delete (its value, ``None`` to delete it, and Max-Age).
 
-        What the middleware calls with the response.
+        What the middleware calls with the response, to set the cookie through
+        ``response.set_cookie()``.
         """
         session = self.session
         if self._expired:
             self._expired = False
             session.invalidate()
         if not session.accessed or self._deferred:
-            return []
+            return False, None
         if _SAVED in session and len(session) > 1:
             del session[_SAVED]
         stored = session.record.key
         middleware = self.middleware
-        headers = middleware.save_session(session)
-        for name, value in headers:
-            if name.lower() == "set-cookie":
-                cookie, max_age = parse_set_cookie(value)
-                self._key = None
-                if max_age != 0:
-                    # On a server store the key names the session, not this cookie.
-                    server = isinstance(middleware.store, ServerSessionStore)
-                    self._key = (server and middleware.session_key(session)) or cookie
+        cookie = session.commit(int(time.time()))
+        if cookie is not None:
+            value = cookie[0]
+            # On a server store the key names the session, not this cookie.
+            server = isinstance(middleware.store, ServerSessionStore)
+            self._key = value and ((server and middleware.session_key(session)) or value)
         ended = session.save_outcome in ("gone", "revoked")
         if ended and stored is not None and session:
             # The stored session was deleted (a logout elsewhere) while this one changed.
             raise UpdateError
-        return headers
+        return True, cookie
 
     def load(self) -> dict[str, Any]:
         """The data stored under :attr:`session_key` now (a fresh read)."""
