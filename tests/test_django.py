@@ -594,3 +594,35 @@ def test_ending_my_other_sessions_by_key_keeps_the_current_one(
         assert laptop.get("/end-others").text == "ended"
         assert laptop.get("/whoami").text == "ada", "the current session survives"
         assert phone.get("/whoami").text == "anonymous", "the other session ended"
+
+
+def test_a_request_serializes_each_changed_value_once(
+    server_store: ServerSessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+
+    from wsgisession import serialization
+
+    def add(request: HttpRequest) -> HttpResponse:
+        cart = request.session.get("cart")
+        if cart is None:
+            request.session["cart"] = cart = []
+        cart.append("x")  # changed in place, found by content
+        return HttpResponse(str(len(cart)))
+
+    app = django_app(
+        [path("add", add)], MIDDLEWARE, WSGISESSION={"store": server_store, "secret_key": SECRET}
+    )
+    client = Client(app)
+    assert client.get("/add").text == "1"
+    calls: list[object] = []
+    dumps = serialization.dumps
+
+    def counting(value: object, **kwargs: object) -> str:
+        calls.append(value)
+        return dumps(value, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(serialization, "dumps", counting)
+    assert client.get("/add").text == "2"
+    assert calls == [["x", "x"]], "the changed value is serialized once, by the save"

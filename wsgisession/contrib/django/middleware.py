@@ -219,7 +219,7 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
                 return response
             if _config.save_every_request() and view.session_key and not view.is_empty():
                 view.session.reissue()
-            wrote = view.modified
+            wrote = view.written  # not modified: no serialization before the save
             try:
                 used, cookie = view.save_cookie()
             except UpdateError:

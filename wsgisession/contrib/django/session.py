@@ -173,6 +173,17 @@ class DjangoSession(SessionView):
     def modified(self, value: bool) -> None:
         self._modified = value
 
+    @property
+    def written(self) -> bool:
+        """Whether the request wrote the session (or set :attr:`modified`).
+
+        Unlike :attr:`modified`, it compares nothing by content, so reading it
+        serializes nothing: the save that follows serializes each value once.
+        """
+        if self._modified is not None:
+            return self._modified
+        return self.session.has_unsaved_writes
+
     # -- keys and storage --------------------------------------------------------------
 
     @property
