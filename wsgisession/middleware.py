@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,45 @@ log = logging.getLogger("wsgisession")
 #: response itself (Flask's ``save_session``): the middleware then adds no session
 #: headers when the response starts.
 SAVED_KEY = "wsgisession.saved"
+
+
+def _add_vary_cookie(headers: list[tuple[str, str]]) -> None:
+    # One Vary header, the app's own with "Cookie" added: some caches and proxies
+    # read only the first of several Vary lines.
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == "vary":
+            tokens = {token.strip().lower() for token in value.split(",")}
+            if "cookie" not in tokens and "*" not in tokens:
+                headers[index] = (name, f"{value}, Cookie" if value.strip() else "Cookie")
+            return
+    headers.append(("Vary", "Cookie"))
+
+
+def _add_no_store(headers: list[tuple[str, str]]) -> None:
+    # A response that sets a session cookie is one user's page: a shared cache must
+    # not keep it, nor the browser show it again after logout (back button).
+    for name, _ in headers:  # a loop, not any() over a generator: runs on every write
+        if name.lower() == "cache-control":
+            return
+    headers.append(("Cache-Control", "no-store"))
+
+
+def _response_headers(
+    session: Session, headers: list[tuple[str, str]], no_store: bool
+) -> list[tuple[str, str]]:
+    """Save a used session (:meth:`Session.commit`) and add its headers to *headers*.
+
+    ``Vary: Cookie`` always, ``Set-Cookie`` when the save (or an earlier one in the
+    request) decided a cookie, and then ``Cache-Control: no-store`` unless *headers*
+    has a ``Cache-Control`` or *no_store* is off.
+    """
+    _add_vary_cookie(headers)
+    cookie = session.commit(int(time.time()))
+    if cookie is not None:
+        headers.append(("Set-Cookie", cookie[2]))
+        if no_store:
+            _add_no_store(headers)
+    return headers
 
 
 def _error_start_response(
@@ -245,7 +285,6 @@ class SessionMiddleware:
         #: no-store`` (unless it has its own); integrations that set the cookie
         #: themselves (Django) read it.
         self.no_store = bool(check_bool("no_store", no_store))
-        self._backend.no_store = self.no_store
         grace = count("rotation_grace", rotation_grace, minimum=0, unit="seconds")
         if grace and not isinstance(self._backend, ServerBackend):
             raise ConfigurationError(
@@ -267,7 +306,7 @@ class SessionMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self._check_multiprocess:
             self._warn_if_multiprocess(environ)
-        backend = self._backend
+        no_store = self.no_store
         if environ.get("CONTENT_TYPE") or self.limits is not None:
             keep_body_readable(environ, self.limits)  # a body: GET requests skip the call
         session = self.open_session(environ)
@@ -281,7 +320,7 @@ class SessionMiddleware:
             # session.environ, not environ: a closure over environ would make it a
             # cell in __call__, which costs the untouched path (instruction budget).
             if session.loaded and SAVED_KEY not in session.environ:  # type: ignore[operator]
-                headers = backend.response_headers(session, list(headers))
+                headers = _response_headers(session, list(headers), no_store)
             write = start_response(status, headers, exc_info)
             started = True
             return write
@@ -459,7 +498,7 @@ class SessionMiddleware:
         headers = [] if headers is None else headers
         if not session.loaded:
             return headers
-        return self._backend.response_headers(session, headers)
+        return _response_headers(session, headers, self.no_store)
 
     def close_session(self, session: Session, *, streamed: bool = False) -> None:
         """After the response: save what changed since :meth:`save_session`, if possible.
@@ -472,8 +511,9 @@ class SessionMiddleware:
             handed out earlier may have changed in place since.
         """
         try:
-            if session.loaded:
-                self._backend.save_late(session, streamed=streamed)
+            late = session.has_unsaved_writes or (streamed and session.may_have_changed_in_place)
+            if session.loaded and late:
+                session.commit(int(time.time()), late=True)
         except StoreUnavailable:
             log.warning("a session change made after the headers was lost (store unavailable)")
 

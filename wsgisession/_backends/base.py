@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import serialization
 from ..cookies import MAX_COOKIE_AGE, CookieOptions, request_cookie_values
 from ..errors import StoreUnavailable
-from ..sessions import Pending, Saved, Session
+from ..sessions import Pending, Saved
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -159,27 +158,6 @@ def _log_outage(exc: StoreUnavailable) -> None:
     log.error("session store unavailable, answering 503: %s", exc)
 
 
-def _add_vary_cookie(headers: list[tuple[str, str]]) -> None:
-    # One Vary header, the app's own with "Cookie" added: some caches and proxies
-    # read only the first of several Vary lines.
-    for index, (name, value) in enumerate(headers):
-        if name.lower() == "vary":
-            tokens = {token.strip().lower() for token in value.split(",")}
-            if "cookie" not in tokens and "*" not in tokens:
-                headers[index] = (name, f"{value}, Cookie" if value.strip() else "Cookie")
-            return
-    headers.append(("Vary", "Cookie"))
-
-
-def _add_no_store(headers: list[tuple[str, str]]) -> None:
-    # A response that sets a session cookie is one user's page: a shared cache must
-    # not keep it, nor the browser show it again after logout (back button).
-    for name, _ in headers:  # a loop, not any() over a generator: runs on every write
-        if name.lower() == "cache-control":
-            return
-    headers.append(("Cache-Control", "no-store"))
-
-
 def _biggest_keys(data: dict[str, Any]) -> list[tuple[str, int]]:
     sizes = [(key, len(serialization.dumps(value))) for key, value in data.items()]
     return sorted(sizes, key=lambda item: item[1], reverse=True)[:5]
@@ -190,8 +168,6 @@ class _Base:
         self.cookie = cookie
         self.times = times
         self.default_max_age = times.max_age
-        #: Add ``Cache-Control: no-store`` to responses that set the cookie.
-        self.no_store = True
         #: Event callbacks and device tracking; ``None`` (nothing to call) until used.
         self.hooks: SessionHooks | None = None
 
@@ -212,23 +188,6 @@ class _Base:
             )
             return None
         return values[0] or None
-
-    def response_headers(
-        self, session: Session, headers: list[tuple[str, str]]
-    ) -> list[tuple[str, str]]:
-        """Save the session if needed and add ``Vary`` and ``Set-Cookie`` to *headers*."""
-        _add_vary_cookie(headers)
-        cookie = session.commit(int(time.time()))
-        if cookie is not None:
-            headers.append(("Set-Cookie", cookie[2]))
-            if self.no_store:
-                _add_no_store(headers)
-        return headers
-
-    def save_late(self, session: Session, *, streamed: bool) -> None:
-        """At ``close()``: save what changed after the headers, where possible."""
-        if session.has_unsaved_writes or (streamed and session.may_have_changed_in_place):
-            session.commit(int(time.time()), late=True)
 
     def save(self, pending: Pending, now: int, late: bool) -> Saved:
         """Plan what *pending* needs written, write it, and say how it went."""
