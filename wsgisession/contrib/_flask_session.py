@@ -95,6 +95,14 @@ class FlaskSession(SessionView, SessionMixin):
             self._writes_seen = self.session.write_count
 
     @property
+    def resend(self) -> bool:
+        """Whether Flask's rule re-sends the cookie (a write, even of an equal value).
+
+        ``True`` when the request wrote the session or set :attr:`modified`.
+        """
+        return self._forced or self.session.has_unsaved_writes
+
+    @property
     def accessed(self) -> bool:
         """Whether the request used the session (``flask.session`` or wsgisession's)."""
         return self._accessed or (self.session.accessed and not self._refresh_loaded)

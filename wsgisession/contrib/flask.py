@@ -145,7 +145,7 @@ class WsgiSessionInterface(SessionInterface):
             session.load_for_renewal()
         if self.sessions.devices is not None and hasattr(app, "login_manager"):
             _sync_remember_issued(app, core, response)  # Flask-Login's remember cookie
-        if core.accessed and (session._forced or core.has_unsaved_writes):
+        if core.accessed and session.resend:
             core.reissue()  # Flask re-sends a session written to, even with equal values
         cache_control = response.headers.get("Cache-Control")
         return middleware.save_session(
