@@ -472,3 +472,32 @@ def test_a_store_outage_while_saving_answers_503() -> None:
     assert response.status_code == 503
     assert "Retry-After" in response.headers
     assert "Set-Cookie" not in response.headers
+
+
+def test_a_request_serializes_each_changed_value_once(
+    server_store: ServerSessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wsgisession import serialization
+
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+
+    @app.get("/add")
+    def add() -> str:
+        cart = flask.session.setdefault("cart", [])
+        cart.append("x")  # changed in place: no session.modified = True
+        return str(len(cart))
+
+    init_app(app, store=server_store)
+    client = app.test_client()
+    assert client.get("/add").text == "1"
+    calls: list[object] = []
+    dumps = serialization.dumps
+
+    def counting(value: object, **kwargs: object) -> str:
+        calls.append(value)
+        return dumps(value, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(serialization, "dumps", counting)
+    assert client.get("/add").text == "2"
+    assert calls == [["x", "x"]], "the changed value is serialized once, by the save"

@@ -134,12 +134,11 @@ def test_imports_point_down_the_layers(path: Path) -> None:
 def test_outer_layers_use_only_public_names_of_the_core(path: Path) -> None:
     module = module_name(path)
     # A module may use the privates of its own subpackage (cli/_common.py for cli);
-    # a top-level one (config.py) only those of its own private helper module.
+    # a top-level one (config.py) none: no private sibling made for it.
     home = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    own_modules = (f"{module.replace('.', '._', 1)}_values",) if home == TOP else ()
 
     def is_own(target: str) -> bool:
-        return (home != TOP and target.startswith(home + ".")) or target in own_modules
+        return home != TOP and target.startswith(home + ".")
 
     private = [
         f"line {line}: {target}.{name}"
