@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from werkzeug.http import parse_cookie
 from werkzeug.middleware.lint import LintMiddleware
-from werkzeug.test import Client, TestResponse
+from werkzeug.test import Client, EnvironBuilder, TestResponse
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import ServerSessionStore, SessionMiddleware, get_session, session
@@ -524,3 +524,29 @@ def test_app_returning_a_list_with_untouched_or_read_session_answers_normally(
         response = client.get(path)
         assert response.status_code == 200
         assert set_cookies(response) == []
+
+
+def test_a_load_that_meets_an_outage_leaves_the_session_unloaded_until_it_works() -> None:
+    from wsgisession.errors import StoreUnavailable
+
+    from .fakes import DictStore
+
+    store = DictStore()
+    middleware = SessionMiddleware(lambda e, s: [b""], secret_key=SECRET, store=store)
+    first = middleware.open_session(EnvironBuilder().get_environ())
+    first["user"] = "ada"
+    cookie = dict(middleware.save_session(first))["Set-Cookie"].split(";")[0]
+    environ = EnvironBuilder(headers={"Cookie": cookie}).get_environ()
+    session = middleware.open_session(environ)
+    working = store.load
+
+    def down(key: str) -> dict[str, bytes] | None:
+        raise StoreUnavailable("the test store is down")
+
+    store.load = down  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        session.get("user")
+    assert not session.loaded, "nothing half-loaded: no data, no record"
+    assert middleware.save_session(session) == [], "an unloaded session saves nothing"
+    store.load = working  # type: ignore[method-assign]
+    assert session.get("user") == "ada", "the next access loads it"
