@@ -89,8 +89,11 @@ def _run_cells(args: argparse.Namespace) -> None:
         ]
         for suite in suites:
             cells += [(suite.name, mode, suite.clients[mode]) for mode in MODES]
+        # Warm up well past what caches and pymalloc's pools need: with 5 calls, a
+        # one-time growth could fall inside a cell and move it by a thousand
+        # instructions per request, depending on the code's layout.
         for _, _, call in cells:
-            for _ in range(5):
+            for _ in range(100):
                 call()
         marks = ctypes.CDLL(args.marks)
         marks.wsgisession_dump.argtypes = [ctypes.c_char_p]

@@ -274,3 +274,22 @@ def converters() -> Iterator[Callable[[type[Any], Callable[[str], Any]], None]]:
     yield register
     for type_ in registered:
         unregister_converter(type_)
+
+
+@pytest.fixture
+def count_dumps(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[object]]:
+    """Call it to start counting: the values serialization.dumps is given from then on."""
+    from wsgisession import serialization
+
+    def start() -> list[object]:
+        calls: list[object] = []
+        dumps = serialization.dumps
+
+        def counting(value: object, **kwargs: Any) -> str:
+            calls.append(value)
+            return dumps(value, **kwargs)
+
+        monkeypatch.setattr(serialization, "dumps", counting)
+        return calls
+
+    return start

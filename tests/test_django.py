@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -545,18 +547,24 @@ def key_views(recorded: dict[str, str]) -> list[Any]:
     ]
 
 
+@contextlib.contextmanager
+def key_site(store: ServerSessionStore) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The key_views app on *store* (max_age one hour), and the keys it records."""
+    from django.test.utils import override_settings
+
+    recorded: dict[str, str] = {}
+    wsgisession = {"store": store, "secret_key": SECRET, "max_age": 3600}
+    with override_settings(WSGISESSION=wsgisession):
+        yield django_app(key_views(recorded), MIDDLEWARE), recorded
+
+
 @pytest.mark.usefixtures("user")
 def test_a_session_key_recorded_at_login_names_the_session_for_its_whole_life(
     server_store: ServerSessionStore, clock: Clock
 ) -> None:
-    from django.test.utils import override_settings
-
     from wsgisession.contrib.django.engine import SessionStore
 
-    recorded: dict[str, str] = {}
-    wsgisession = {"store": server_store, "secret_key": SECRET, "max_age": 3600}
-    with override_settings(WSGISESSION=wsgisession):
-        app = django_app(key_views(recorded), MIDDLEWARE)
+    with key_site(server_store) as (app, recorded):
         laptop = Client(app)
         assert laptop.get("/login?device=laptop").text == "ok"
         key = recorded["laptop"]
@@ -580,12 +588,7 @@ def test_a_session_key_recorded_at_login_names_the_session_for_its_whole_life(
 def test_ending_my_other_sessions_by_key_keeps_the_current_one(
     server_store: ServerSessionStore, clock: Clock
 ) -> None:
-    from django.test.utils import override_settings
-
-    recorded: dict[str, str] = {}
-    wsgisession = {"store": server_store, "secret_key": SECRET, "max_age": 3600}
-    with override_settings(WSGISESSION=wsgisession):
-        app = django_app(key_views(recorded), MIDDLEWARE)
+    with key_site(server_store) as (app, _):
         laptop, phone = Client(app), Client(app)
         assert laptop.get("/login?device=laptop").text == "ok"
         assert phone.get("/login?device=phone").text == "ok"
@@ -597,12 +600,10 @@ def test_ending_my_other_sessions_by_key_keeps_the_current_one(
 
 
 def test_a_request_serializes_each_changed_value_once(
-    server_store: ServerSessionStore, monkeypatch: pytest.MonkeyPatch
+    server_store: ServerSessionStore, count_dumps: Callable[[], list[object]]
 ) -> None:
     from django.http import HttpRequest, HttpResponse
     from django.urls import path
-
-    from wsgisession import serialization
 
     def add(request: HttpRequest) -> HttpResponse:
         cart = request.session.get("cart")
@@ -616,13 +617,6 @@ def test_a_request_serializes_each_changed_value_once(
     )
     client = Client(app)
     assert client.get("/add").text == "1"
-    calls: list[object] = []
-    dumps = serialization.dumps
-
-    def counting(value: object, **kwargs: object) -> str:
-        calls.append(value)
-        return dumps(value, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(serialization, "dumps", counting)
+    calls = count_dumps()
     assert client.get("/add").text == "2"
     assert calls == [["x", "x"]], "the changed value is serialized once, by the save"

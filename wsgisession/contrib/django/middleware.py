@@ -310,8 +310,6 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         # answers it (JSON for a client that prefers it, Retry-After kept).
         view = getattr(request, "session", None)
         middleware = view.middleware if isinstance(view, DjangoSession) else self.core
-        if middleware.error_page is None:
-            return to_django_response(refusal, request)
         answer = refusal_response(refusal, request.META, middleware.error_page)
         return to_django_response(answer, request)
 
