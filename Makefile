@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask compat-django compat-versions docs bench clean
+.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask compat-django compat-versions compat-wheel docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,8 @@ $(BIN)/python:
 
 # Reinstall when the project's dependencies change.
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	@# Before 1.0 the distribution was called wsgisession (a name taken on the index).
+	$(BIN)/python -m pip uninstall --quiet --yes wsgisession 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres]'
 	touch $@
 
@@ -36,7 +38,7 @@ demo-django: $(VENV)/.demo-installed
 ## make test: lint, type-check, build the docs, the whole test suite, then Flask's
 ## and Django's own tests, and the adapter tests on the oldest and newest versions
 ## (what CI runs)
-test: lint typecheck docs pytest compat-flask compat-django compat-versions
+test: lint typecheck docs pytest compat-flask compat-django compat-versions compat-wheel
 
 ## make test-fast: the inner loop; leaves out tests marked slow (servers, browsers)
 test-fast: $(VENV)/.dev-installed
@@ -67,6 +69,12 @@ compat-django: $(VENV)/.dev-installed
 ## pyproject.toml allows (a virtualenv each, in .venv/versions-*)
 compat-versions: $(VENV)/.dev-installed
 	$(BIN)/python tests/compat/versions.py
+
+## make compat-wheel: builds the sdist and the wheel (python -m build), installs the
+## wheel into a new virtualenv (.venv/wheel-test) and runs the README's quick start,
+## the CLI and the Flask, Django and pytest-plugin smoke tests from it
+compat-wheel: $(VENV)/.dev-installed
+	$(BIN)/python tests/compat/wheel/run.py
 
 $(VENV)/.docs-installed: pyproject.toml $(VENV)/.dev-installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres,docs]'

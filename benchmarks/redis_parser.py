@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if redis.utils.HIREDIS_AVAILABLE:
         parsers["hiredis"] = _HiredisParser
     else:
-        print("# hiredis is not installed: pip install hiredis (or wsgisession[redis])")
+        print("# hiredis is not installed: pip install hiredis (or sessionlayer[redis])")
     print("parser   load min / median (CPU us)   save min / median (CPU us)")
     for name, parser_class in parsers.items():
         client = redis.Redis.from_url(args.redis_url, parser_class=parser_class)

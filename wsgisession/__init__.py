@@ -162,4 +162,4 @@ __all__ = [
     "validate_body",
 ]
 
-__version__ = "0.1.0.dev0"
+__version__ = "1.0.0rc1"

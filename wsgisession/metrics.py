@@ -22,7 +22,7 @@ worker's values in files there, and :func:`metrics_app` adds them up, so whichev
 worker answers ``/metrics`` reports the whole server. Empty the directory on each
 start (``rm -rf "$PROMETHEUS_MULTIPROC_DIR"/*`` in the start script).
 
-Needs the ``metrics`` extra: ``pip install 'wsgisession[metrics]'``.
+Needs the ``metrics`` extra: ``pip install 'sessionlayer[metrics]'``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _prometheus() -> Any:
     except ImportError as exc:
         raise ConfigurationError(
             "wsgisession.metrics needs the prometheus_client package:"
-            " pip install 'wsgisession[metrics]'"
+            " pip install 'sessionlayer[metrics]'"
         ) from exc
     return prometheus_client
 

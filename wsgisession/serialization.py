@@ -33,7 +33,7 @@ Everything else JSON can hold (``str``, ``int``, ``float``, ``bool``, ``None``,
 :class:`TypeError` naming the type and where in the value it was found.
 
 With `orjson <https://github.com/ijl/orjson>`_ installed (``pip install
-"wsgisession[speedups]"``), it encodes and decodes what it handles exactly as the
+"sessionlayer[speedups]"``), it encodes and decodes what it handles exactly as the
 standard library does, three to ten times faster: values made of ``dict``,
 ``list``, ``str``, ``int``, ``bool`` and ``None`` that encode to ASCII, and, when
 reading, untagged JSON with no number 19 digits long. Everything else takes the

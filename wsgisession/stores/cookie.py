@@ -37,7 +37,7 @@ class CookieStore(ClientSessionStore):
 
     :param compress_min_size: Payloads shorter than this are never compressed:
         compressing a small session costs more time than the bytes it saves.
-    :param encrypt: Encrypt the cookie (needs ``pip install "wsgisession[crypto]"``).
+    :param encrypt: Encrypt the cookie (needs ``pip install "sessionlayer[crypto]"``).
     :param compress: ``None`` (default): compress signed cookies, not encrypted ones,
         whose compressed length could reveal secrets to an attacker who can put
         their own text in the same session (CRIME/BREACH). ``True`` compresses both,
@@ -57,7 +57,7 @@ class CookieStore(ClientSessionStore):
             except ImportError as exc:
                 raise ConfigurationError(
                     "CookieStore(encrypt=True) needs the cryptography package:"
-                    ' pip install "wsgisession[crypto]"'
+                    ' pip install "sessionlayer[crypto]"'
                 ) from exc
 
     def bind(self, keyring: Keyring, purpose: str) -> CookieCodec:

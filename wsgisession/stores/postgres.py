@@ -28,7 +28,7 @@ A PostgreSQL that is down, or slower than *timeout* (the statement timeout), rai
 ``Retry-After`` and keeps its cookie, and service resumes by itself when the server
 is back.
 
-Needs the ``postgres`` extra: ``pip install wsgisession[postgres]`` (psycopg 3 and
+Needs the ``postgres`` extra: ``pip install sessionlayer[postgres]`` (psycopg 3 and
 psycopg_pool).
 
 When *not* to use it: on one machine without a PostgreSQL already,
@@ -94,7 +94,7 @@ def _import_psycopg() -> tuple[Any, Any]:
     except ImportError as exc:
         raise ConfigurationError(
             "PostgresStore needs the psycopg and psycopg_pool packages, which are not"
-            " installed: pip install 'wsgisession[postgres]'"
+            " installed: pip install 'sessionlayer[postgres]'"
         ) from exc
     return psycopg, psycopg_pool
 

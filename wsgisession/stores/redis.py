@@ -36,7 +36,7 @@ A Redis that is down or too slow raises
 :class:`~wsgisession.errors.StoreUnavailable`: the client gets a ``503`` and keeps
 its cookie, and service resumes by itself when Redis is back.
 
-Needs the ``redis`` extra: ``pip install wsgisession[redis]``.
+Needs the ``redis`` extra: ``pip install sessionlayer[redis]``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _import_redis() -> Any:
     except ImportError as exc:
         raise ConfigurationError(
             "RedisStore needs the redis package, which is not installed:"
-            " pip install 'wsgisession[redis]'"
+            " pip install 'sessionlayer[redis]'"
         ) from exc
     return redis
 
