@@ -6,8 +6,11 @@ runs it once per store (see ``tests/conftest.py``).
 
 from __future__ import annotations
 
+import re
+import secrets
 import threading
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -457,6 +460,18 @@ def test_missing_secret_key_fails_at_startup_saying_how_to_make_one(key: Any) ->
 def test_short_secret_key_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     SessionMiddleware(text_app(reader), secret_key="short")
     assert "use at least 32 random bytes" in caplog.text
+
+
+def test_the_readme_placeholder_key_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # The README's example key is long enough, but it is a phrase anyone can read.
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    placeholder = re.search(r'secret_key="([^"]+)"', readme)
+    assert placeholder
+    SessionMiddleware(text_app(reader), secret_key=placeholder[1])
+    assert "looks written by hand" in caplog.text
+    caplog.clear()
+    SessionMiddleware(text_app(reader), secret_key=secrets.token_urlsafe(32))
+    assert caplog.text == ""
 
 
 @pytest.mark.parametrize(

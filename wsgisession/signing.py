@@ -202,6 +202,16 @@ class PurposeSigner:
         return Unsigned(value, ts, stale)
 
 
+def _looks_written(key: bytes) -> bool:
+    """Whether *key* reads like text a person typed: random keys have no spaces.
+
+    Catches the placeholders of examples (the README's "replace me with 32+ random
+    bytes, not in git") and passphrases; like Django's ``security.W009``, a key of
+    few distinct characters counts too.
+    """
+    return any(c in b" \t" for c in key) or len(set(key)) < 10
+
+
 class Keyring:
     """The secret keys of one middleware and a :class:`PurposeSigner` per purpose.
 
@@ -228,6 +238,12 @@ class Keyring:
                 "secret_key is %d bytes; use at least %d random bytes: %s",
                 len(current),
                 MIN_KEY_BYTES,
+                _GENERATE_HINT,
+            )
+        elif _looks_written(current):
+            log.warning(
+                "secret_key looks written by hand (a phrase or a placeholder from an"
+                " example), not random: anyone who guesses it can forge sessions; %s",
                 _GENERATE_HINT,
             )
         self._keys = [current] + [
