@@ -187,3 +187,38 @@ def test_behind_a_tls_proxy_proxyfix_makes_the_cookie_secure() -> None:
     assert "Secure" not in bare.headers["Set-Cookie"]
     proxied = Client(ProxyFix(app, x_proto=1, x_host=1)).get("/", headers=https)
     assert "; Secure" in proxied.headers["Set-Cookie"]
+
+
+def test_the_deployment_guide_config_logs_a_store_outage_with_time_and_level(
+    tmp_path: Path,
+) -> None:
+    from tests.servers import BIN
+    from tests.test_readme import code_block
+
+    (tmp_path / "gunicorn.conf.py").write_text(code_block("python", "workers = 4"))
+    (tmp_path / "myapp.py").write_text(
+        "from wsgisession import from_config, session\n\n\n"
+        "def app(environ, start_response):\n"
+        "    session['visits'] = session.get('visits', 0) + 1\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'counted']\n\n\n"
+        "app = from_config(app)\n"
+    )
+    port, closed = free_port(), free_port()
+    log = tmp_path / "gunicorn.log"
+    command = [str(BIN / "gunicorn"), "--config", str(tmp_path / "gunicorn.conf.py")]
+    command += ["--chdir", str(tmp_path), "--workers", "1", "--bind", f"127.0.0.1:{port}"]
+    env = {
+        "WSGISESSION_SECRET_KEY": SECRET,
+        "WSGISESSION_STORE": f"redis://127.0.0.1:{closed}/0",
+    }
+    with running([*command, "myapp:app"], port, log, env):
+        status, headers, _ = Browser(port).request("GET", "/")
+    assert status == 503
+    assert "Retry-After" in headers
+    logged = re.compile(
+        r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[ERROR\] wsgisession: "
+        r"session store unavailable",
+        re.MULTILINE,
+    )
+    assert logged.search(log.read_text()), log.read_text()
