@@ -83,6 +83,7 @@ $(VENV)/.docs-installed: pyproject.toml $(VENV)/.dev-installed
 ## make docs: the documentation site (Sphinx) in docs/_build/html; a warning fails it
 docs: $(VENV)/.docs-installed
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "The documentation is in docs/_build/html/index.html"
 
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.dev-installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres,bench]'

@@ -1,8 +1,9 @@
-"""The public surface is governed: ``wsgisession.__all__``, the package and the API page agree.
+"""The public surface is governed: ``wsgisession.__all__``, the package and the API pages agree.
 
-A name becomes public by being added to ``__all__`` and documented in
-``docs/api.rst``; forgetting either fails here, and so does a name that leaks into
-the package without being listed.
+A name becomes public by being added to ``__all__`` and documented on one page of
+the API reference (``docs/api/*.rst``, listed by ``docs/api.rst``); forgetting
+either fails here, and so does a name documented twice, a page the reference does
+not list, or a name that leaks into the package without being listed.
 """
 
 from __future__ import annotations
@@ -10,35 +11,52 @@ from __future__ import annotations
 import inspect
 import re
 import types
+from collections import Counter
 from pathlib import Path
 
 import wsgisession
 import wsgisession.errors
 
-API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+#: The reference's index, and its pages: one per topic.
+API_INDEX = DOCS / "api.rst"
+API_PAGES = sorted((DOCS / "api").glob("*.rst"))
+
+_ENTRY = re.compile(
+    r"^\.\. (?:autoclass|autofunction|autoexception|py:data):: wsgisession\.(\w+)$",
+    re.MULTILINE,
+)
+#: The errors are documented where they are defined, as a whole module.
+_ERRORS_MODULE = re.compile(r"^\.\. automodule:: wsgisession\.errors$", re.MULTILINE)
 
 
-def documented_names() -> set[str]:
-    """The top-level names the API page documents one by one, and the errors."""
-    text = API_PAGE.read_text()
-    names = set(
-        re.findall(
-            r"^\.\. (?:autoclass|autofunction|autoexception|py:data):: wsgisession\.(\w+)$",
-            text,
-            re.MULTILINE,
-        )
+def documented_names() -> Counter[str]:
+    """Each top-level name the API pages document, with how many times it is."""
+    names: Counter[str] = Counter()
+    for page in API_PAGES:
+        text = page.read_text()
+        names.update(_ENTRY.findall(text))
+        names.update(wsgisession.errors.__all__ * len(_ERRORS_MODULE.findall(text)))
+    return names
+
+
+def test_the_reference_lists_every_api_page() -> None:
+    assert len(API_PAGES) >= 5, "the pages of docs/api/ were not found"
+    listed = re.findall(r"^   (api/[\w-]+)$", API_INDEX.read_text(), re.MULTILINE)
+    assert sorted(listed) == sorted(f"api/{page.stem}" for page in API_PAGES), (
+        "docs/api.rst's table of contents and the pages of docs/api/ differ"
     )
-    # The errors are documented where they are defined, as a whole module.
-    assert ".. automodule:: wsgisession.errors" in text
-    return names | set(wsgisession.errors.__all__)
 
 
 def test_all_lists_exactly_the_documented_names() -> None:
     assert len(wsgisession.__all__) == len(set(wsgisession.__all__)), "listed twice"
     listed = set(wsgisession.__all__)
     documented = documented_names()
-    assert sorted(listed - documented) == [], "public but not in docs/api.rst"
-    assert sorted(documented - listed) == [], "documented but not in __all__"
+    assert sorted(listed - set(documented)) == [], "public but not in docs/api/"
+    assert sorted(set(documented) - listed) == [], "documented but not in __all__"
+    assert sorted(name for name, count in documented.items() if count > 1) == [], (
+        "documented on more than one page, or twice on one"
+    )
 
 
 def test_the_package_exports_nothing_it_does_not_list() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import sys
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
+import wsgisession.testing
 from tests.conftest import SECRET, text_app
 from wsgisession import ServerSessionStore, SessionMiddleware, SQLiteStore, from_config, session
 
@@ -163,6 +166,42 @@ def test_the_flask_remember_me_example_gives_a_permanent_session_or_not(
     assert f"Max-Age={31 * 86400}" in remembered.headers["Set-Cookie"]
     browser = app.test_client().post("/login", data={"user": "alice"})
     assert "Max-Age" not in browser.headers["Set-Cookie"]
+
+
+# docs/testing.md's first example is a test of its own (it runs with the other
+# snippets below): broken in either way that matters, it must fail.
+TESTING_EXAMPLE = "with session_transaction(client) as saved:"
+
+
+@contextmanager
+def _saves_nothing(client: Client, **options: Any) -> Iterator[dict[str, Any]]:
+    yield {}
+
+
+def test_the_testing_example_fails_if_session_transaction_saves_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(wsgisession.testing, "session_transaction", _saves_nothing)
+    with pytest.raises(AssertionError):
+        exec(code_block("python", TESTING_EXAMPLE), {})  # noqa: S102
+
+
+def test_the_testing_example_fails_if_its_variable_shadows_session() -> None:
+    # The mistake the example once made: `as session` replaced the proxy the app reads,
+    # so the app saw the transaction's session whatever the client sent.
+    shadowed = (
+        code_block("python", TESTING_EXAMPLE)
+        .replace(" as saved:", " as session:")
+        .replace("saved[", "session[")
+    )
+    with pytest.raises(AssertionError):
+        exec(shadowed, {})  # noqa: S102
+
+
+def test_the_pytest_plugin_example_passes(wsgisession_client: Any) -> None:
+    namespace: dict[str, Any] = {}
+    exec(code_block("python", "def test_visits(wsgisession_client)"), namespace)  # noqa: S102
+    namespace["test_visits"](wsgisession_client)
 
 
 PYTHON = snippets("python")

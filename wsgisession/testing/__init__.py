@@ -10,8 +10,8 @@ Both find the :class:`~wsgisession.SessionMiddleware` by following the ``wsgi_ap
 and ``app`` attributes from ``client.application`` (a Flask app, middlewares that
 keep the app they wrap as ``.app``); pass ``middleware=`` when it is hidden::
 
-    with session_transaction(client) as session:
-        session["user_id"] = 42
+    with session_transaction(client) as saved:
+        saved["user_id"] = 42
     assert client.get("/account").status_code == 200
     assert read_session(client)["user_id"] == 42
 

@@ -16,8 +16,8 @@ any project that has wsgisession:
 
     def test_cart(wsgisession_client):
         client = wsgisession_client(my_app)
-        with session_transaction(client) as session:
-            session["cart"] = ["apple"]
+        with session_transaction(client) as saved:
+            saved["cart"] = ["apple"]
         assert "apple" in client.get("/cart").text
 
 Override ``wsgisession_store`` in a ``conftest.py`` to run the same tests against
