@@ -333,6 +333,113 @@ def test_a_csrf_token_from_before_django_login_stops_validating(
     assert client.post("/visit", data={"csrf_token": after}).status_code == 200
 
 
+#: Django's SECRET_KEY after a rotation in the tests below (the old one becomes a
+#: SECRET_KEY_FALLBACKS entry).
+ROTATED_KEY = "django-tests-rotated-" + "r" * 40
+
+
+def logged_in_request(session_key: str | None) -> Any:
+    """A Django request whose session is the one *session_key* names, as Django's tests build it."""
+    from django.http import HttpRequest
+
+    from wsgisession.contrib.django.engine import SessionStore
+
+    request = HttpRequest()
+    request.session = SessionStore(session_key)
+    return request
+
+
+@contextlib.contextmanager
+def override_wsgisession(store: ClientSessionStore | ServerSessionStore) -> Iterator[None]:
+    """``WSGISESSION`` as :func:`project` sets it, for the session engine."""
+    from django.test.utils import override_settings
+
+    with override_settings(WSGISESSION={"store": store, "secret_key": SECRET}):
+        yield
+
+
+@pytest.mark.usefixtures("user")
+def test_get_user_upgrades_an_auth_hash_made_with_a_fallback_key_under_a_new_session_key(
+    store: ClientSessionStore | ServerSessionStore,
+) -> None:
+    # Django's auth_tests.test_basic.TestGetUser.test_get_user_fallback_secret, on our
+    # engine, then carried on: the key read right after get_user() (before any save)
+    # must name the session with the upgraded hash. On the cookie store the key is the
+    # signed data, and it named the data as cycle_key() had signed it: the old hash.
+    from django.conf import settings
+    from django.contrib.auth import get_user
+    from django.test.utils import override_settings
+
+    old_key = settings.SECRET_KEY
+    with override_wsgisession(store):
+        client = project(store)
+        assert log_in(client) == "ok"
+        cookie = client.get_cookie("sessionid")
+        assert cookie is not None
+        request = logged_in_request(cookie.value)
+        before = request.session.session_key
+        with override_settings(SECRET_KEY=ROTATED_KEY, SECRET_KEY_FALLBACKS=[old_key]):
+            assert get_user(request).get_username() == "ada", "the fallback key verifies"
+            key = request.session.session_key
+            assert key != before, "get_user() cycled the key"
+            request.session.save()  # what the response does
+            assert request.session.session_key == key, "the key read before the save names it"
+        with override_settings(SECRET_KEY=ROTATED_KEY):  # the fallback is retired
+            assert get_user(logged_in_request(key)).get_username() == "ada"
+            assert get_user(logged_in_request(before)).is_anonymous
+
+
+@pytest.mark.usefixtures("user")
+def test_a_session_key_read_in_user_logged_in_names_the_logged_in_session(
+    store: ClientSessionStore | ServerSessionStore,
+) -> None:
+    # What apps that list a user's sessions do: login() cycles the key, then writes
+    # the user into the session and sends user_logged_in.
+    from django.contrib.auth import get_user
+    from django.contrib.auth.signals import user_logged_in
+
+    recorded: list[str | None] = []
+
+    def record(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+        recorded.append(request.session.session_key)
+
+    user_logged_in.connect(record)
+    try:
+        assert log_in(project(store)) == "ok"
+    finally:
+        user_logged_in.disconnect(record)
+    with override_wsgisession(store):
+        assert get_user(logged_in_request(recorded[0])).get_username() == "ada"
+
+
+@pytest.mark.usefixtures("user")
+def test_rotating_djangos_secret_key_with_a_fallback_keeps_users_logged_in(
+    store: ClientSessionStore | ServerSessionStore,
+) -> None:
+    # The project signs with Django's SECRET_KEY (the default): the rotation moves our
+    # signatures and Django's auth hash together.
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    old_key = settings.SECRET_KEY
+    with override_settings(WSGISESSION={"store": store}):
+        app = django_app(views(), MIDDLEWARE)
+        client = Client(app)
+        assert log_in(client) == "ok"
+        before = client.get_cookie("sessionid")
+        assert before is not None
+        with override_settings(SECRET_KEY=ROTATED_KEY, SECRET_KEY_FALLBACKS=[old_key]):
+            assert client.get("/whoami").text == "ada"
+        upgraded = client.get_cookie("sessionid")
+        assert upgraded is not None
+        assert upgraded.value != before.value, "a new cookie, with the new hash and signature"
+        with override_settings(SECRET_KEY=ROTATED_KEY):
+            assert client.get("/whoami").text == "ada"
+            replay = Client(app)
+            replay.set_cookie("sessionid", before.value)
+            assert replay.get("/whoami").text == "anonymous", "the old key verifies no more"
+
+
 def session_views() -> list[Any]:
     """Views using Django's session API the way apps do."""
     from django.http import HttpRequest, HttpResponse

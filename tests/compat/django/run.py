@@ -39,6 +39,7 @@ LABELS = [
     "sessions_tests",
     "messages_tests.test_session",
     "test_client",
+    "auth_tests.test_basic",
     "auth_tests.test_views",
     "auth_tests.test_login",
     "auth_tests.test_middleware",

@@ -217,7 +217,7 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
                 if view.session.accessed:
                     patch_vary_headers(response, ("Cookie",))
                 return response
-            if _config.save_every_request() and view.session_key and not view.is_empty():
+            if _config.save_every_request() and not view.session.new and not view.is_empty():
                 view.session.reissue()
             wrote = view.written  # not modified: no serialization before the save
             try:

@@ -195,14 +195,29 @@ class DjangoSession(SessionView):
         stays the same for the life of the session, until :meth:`cycle_key` (or
         ``clear()``), although the cookie itself is re-signed at each renewal: a key
         recorded at login keeps naming the session, and :meth:`exists` and
-        :meth:`delete` ask the store, not the key's age. On a cookie store it is the
-        cookie's current value, as with Django's ``signed_cookies``. It is set by
-        :meth:`save` and ``None`` after :meth:`flush`.
+        :meth:`delete` ask the store, not the key's age. On a cookie store the data
+        is the key, as with Django's ``signed_cookies``: it is the signed cookie of
+        the session's current data, so read after a change it signs the data again
+        (a save, with no I/O) rather than name the session as it was. So after
+        ``django.contrib.auth.get_user()`` replaced an auth hash made with a
+        ``SECRET_KEY_FALLBACKS`` key (``cycle_key()``, then the new hash), the key
+        opens the session with the new hash. It is set by :meth:`save` and ``None``
+        after :meth:`flush`.
         """
-        if self._key is UNSET:
+        key = self._key
+        if key is UNSET:
             session = self.session
-            self._key = None if session.new else self.middleware.session_key(session)
-        return self._key
+            key = self._key = None if session.new else self.middleware.session_key(session)
+        if key is not None and not self._expired and self._stale_cookie_key():
+            self.save_cookie()
+            key = self._key
+        return key
+
+    def _stale_cookie_key(self) -> bool:
+        # On a cookie store the key is the signed data: stale once the data changed
+        # (compared by content, so an unchanged session is not signed again).
+        store = self.middleware.store
+        return not isinstance(store, ServerSessionStore) and self.session.modified
 
     def save(self, must_create: bool = False) -> None:
         """Save the session now, as a Django engine does; :attr:`session_key` is its key.

@@ -1,0 +1,1 @@
+"""Upgrade fixtures: what each release wrote, read by every later one."""
