@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
         "wsgisession._backends",
         "wsgisession.messages",
         "wsgisession.vars",
+        "wsgisession.migration",
     ),
     # 3. request data and access control, built on the session
     ("wsgisession.request", "wsgisession.access", "wsgisession.metrics"),

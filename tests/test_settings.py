@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ import flask
 import pytest
 from werkzeug.wrappers import Response
 
-from wsgisession import RequestLimits, SessionMiddleware, from_config
+from wsgisession import RequestLimits, SessionMiddleware, SQLiteStore, from_config
 from wsgisession.contrib.flask import init_app
 from wsgisession.errors import ConfigurationError
+from wsgisession.migration import OldCookie
 
 from .conftest import SECRET
 from .djangoapp import django_app
@@ -32,6 +34,23 @@ from .djangoapp import django_app
 def outage_page(refusal: Exception, environ: dict[str, Any]) -> Response:
     """An error_page for the samples."""
     return Response("down", status=503)
+
+
+class LegacyReader:
+    """A migration reader for the samples: reads nothing."""
+
+    cookie = OldCookie("legacy_sid")
+    client_side = False
+
+    def read(self, value: str) -> dict[str, Any] | None:
+        return None
+
+    def remaining(self) -> int | None:
+        return 0
+
+
+legacy_reader = LegacyReader()
+UNTIL = datetime(2027, 1, 31, tzinfo=UTC)
 
 
 #: A value for each argument but ``app`` and ``store``: as Python or TOML gives it,
@@ -58,6 +77,8 @@ SAMPLES: dict[str, tuple[Any, str, Any]] = {
     ),
     "error_page": (f"{__name__}:outage_page", f"{__name__}:outage_page", outage_page),
     "check_store": (False, "false", False),
+    "migrate_from": (f"{__name__}:legacy_reader", f"{__name__}:legacy_reader", legacy_reader),
+    "migrate_until": (UNTIL.isoformat(), UNTIL.isoformat(), UNTIL),
 }
 STORE = "memory://"
 
@@ -105,6 +126,8 @@ def toml_file(tmp_path: Path, settings: dict[str, Any]) -> Path:
 
 
 def base(name: str) -> dict[str, Any]:
+    if name == "migrate_until":  # an end date is for a migration
+        return {"secret_key": SECRET, "migrate_from": f"{__name__}:legacy_reader"}
     return {} if name == "secret_key" else {"secret_key": SECRET}
 
 
@@ -141,7 +164,8 @@ def test_flask_init_app_takes_every_argument(name: str, built: list[dict[str, An
     native, _, expected = SAMPLES[name]
     flask_app = flask.Flask(__name__)
     flask_app.secret_key = SECRET
-    sessions = init_app(flask_app, store=STORE, **{name: native})
+    extra = {key: value for key, value in base(name).items() if key != "secret_key"}
+    sessions = init_app(flask_app, store=STORE, **extra, **{name: native})
     assert sessions.session_middleware() is not None
     assert built[-1][name] == expected
 
@@ -159,6 +183,7 @@ def test_django_wsgisession_takes_every_argument(name: str, built: list[dict[str
 
 def test_the_command_line_takes_every_argument_from_its_config_file(tmp_path: Path) -> None:
     settings = {name: native for name, (native, _, _) in SAMPLES.items()}
+    SQLiteStore(tmp_path / "s.sqlite3").ping()  # `check` creates no database
     path = toml_file(tmp_path, {**settings, "store": f"sqlite:///{tmp_path / 's.sqlite3'}"})
     done = subprocess.run(
         [sys.executable, "-m", "wsgisession", "check", "--config", str(path)],

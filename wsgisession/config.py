@@ -25,6 +25,7 @@ import json
 import os
 import tomllib
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -32,6 +33,7 @@ from .access.devices import track_devices, tracking_options
 from .errors import ConfigurationError
 from .limits import RequestLimits
 from .middleware import SessionMiddleware
+from .migration import MigrationReader
 from .stores.base import ClientSessionStore, ServerSessionStore
 from .stores.cookie import CookieStore
 from .stores.memory import LRUStore
@@ -192,6 +194,38 @@ def _error_page(setting: str, value: Any) -> ErrorPage | None:
     return cast("ErrorPage", value)
 
 
+def _migrate_from(setting: str, value: Any) -> MigrationReader | None:
+    fix = (
+        "give a migration reader (see wsgisession.migration) or its dotted path, e.g."
+        " 'myapp.legacy:reader'"
+    )
+    if isinstance(value, str):
+        if value.lower() in _NONE:
+            return None
+        value = _import(value, setting, fix)
+    if value is None:
+        return None
+    if not isinstance(value, MigrationReader):
+        raise ConfigurationError(f"{setting} is {value!r}, not a migration reader: {fix}")
+    return value
+
+
+def _migrate_until(setting: str, value: Any) -> datetime | None:
+    if isinstance(value, str):
+        if value.lower() in _NONE:
+            return None
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise _fail(setting, value, _UNTIL) from None
+    if value is not None and not isinstance(value, datetime):
+        raise _fail(setting, value, _UNTIL)
+    return value
+
+
+_UNTIL = "a date and time with its UTC offset, e.g. 2027-01-31T00:00:00+00:00"
+
+
 def _track_devices(setting: str, value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         value = _json(setting, value, "true, false or a table of track_devices() options")
@@ -220,6 +254,8 @@ _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "limits": _limits,
     "error_page": _error_page,
     "check_store": _optional_bool,
+    "migrate_from": _migrate_from,
+    "migrate_until": _migrate_until,
 }
 #: Besides those: the store (a URL, a class path with ``store_options``, or a store)
 #: and device tracking (:func:`~wsgisession.track_devices`'s options, or ``True``).

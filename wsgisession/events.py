@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeGuard
 from uuid import UUID
 
 if TYPE_CHECKING:
@@ -70,6 +70,10 @@ class EventName(StrEnum):
     TAMPERED = "tampered"
     #: The store failed; the client got a ``503``.
     STORE_ERROR = "store_error"
+    #: A session of the system being replaced was carried over
+    #: (:mod:`wsgisession.migration`); a carried-over login also gives
+    #: :attr:`LOGGED_IN` with the reason ``"migrated"``.
+    MIGRATED = "migrated"
 
 
 class SessionEvent(NamedTuple):
@@ -83,6 +87,30 @@ class SessionEvent(NamedTuple):
     handle: str | None = None
     #: Why, in a few words (``"idle too long"``, ``"revoke_all"``, an error class).
     reason: str | None = None
+
+
+#: Where Flask-Login and Django keep the logged-in user's id in the session.
+FRAMEWORK_LOGIN_KEYS = ("_user_id", "_auth_user_id")
+
+
+def login_of(data: dict[str, Any]) -> str | int | UUID | None:
+    """Who session *data* is logged in as, whoever logged it in, or ``None``.
+
+    :func:`~wsgisession.login`'s record first, then Flask-Login's and Django's keys.
+    """
+    auth = data.get(AUTH_KEY)
+    if type(auth) is dict and is_user_id(auth.get("id")):
+        return auth["id"]  # type: ignore[no-any-return]
+    for key in FRAMEWORK_LOGIN_KEYS:
+        value = data.get(key)
+        if is_user_id(value):
+            return value
+    return None
+
+
+def is_user_id(value: object) -> TypeGuard[str | int | UUID]:
+    """Whether *value* can be a user id: a ``str``, ``int`` (not ``bool``) or ``UUID``."""
+    return isinstance(value, (str, int, UUID)) and not isinstance(value, bool)
 
 
 def identity(data: dict[str, Any] | None) -> tuple[str | int | UUID | None, str | None]:

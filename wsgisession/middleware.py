@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,7 @@ from .cookies import KEYRING_KEY, MAX_COOKIE_AGE, CookieOptions, request_cookie_
 from .errors import ConfigurationError, StoreUnavailable
 from .events import HOOKS_KEY, SessionEvent, SessionHooks
 from .limits import RequestLimits, check_limits
+from .migration import MIGRATED_KEY, Migration, MigrationReader
 from .sessions import Session
 from .signing import Keyring
 from .stores.base import ClientSessionStore, ServerSessionStore
@@ -75,6 +77,11 @@ log = logging.getLogger("wsgisession")
 #: response itself (Flask's ``save_session``): the middleware then adds no session
 #: headers when the response starts.
 SAVED_KEY = "wsgisession.saved"
+
+#: Set in the environ by an integration that answered a store outage itself (Flask's
+#: ``save_session`` turns the response into the 503): the request's session changes
+#: are dropped, as when the outage reaches the middleware, never saved after the body.
+DROPPED_KEY = "wsgisession.dropped"
 
 
 def _add_vary_cookie(headers: list[tuple[str, str]]) -> None:
@@ -111,9 +118,22 @@ def _response_headers(
     cookie = session.commit(int(time.time()))
     if cookie is not None:
         headers.append(("Set-Cookie", cookie[2]))
+        old = session.environ.get(MIGRATED_KEY)  # type: ignore[union-attr]
+        if old is not None:  # a carried-over session: the old system's cookie goes
+            headers.append(("Set-Cookie", old.delete_header()))
         if no_store:
             _add_no_store(headers)
     return headers
+
+
+def _migration(
+    reader: MigrationReader | None, until: datetime | None, cookie_name: str
+) -> Migration | None:
+    if reader is None:
+        if until is not None:
+            raise ConfigurationError("migrate_until was given without migrate_from")
+        return None
+    return Migration(reader, until, cookie_name=cookie_name)
 
 
 def _error_start_response(
@@ -216,9 +236,16 @@ class SessionMiddleware:
         for every store (one connection to Redis or PostgreSQL, closed again, so
         it is safe before gunicorn forks); ``False``: never (requests answer
         ``503`` until the store works).
+    :param migrate_from: A :class:`~wsgisession.migration.MigrationReader` of the
+        sessions of the system being replaced: a request without a session of ours
+        but with a valid old session gets its data in a new session of ours, once,
+        so nobody is logged out by the switch (:mod:`wsgisession.migration`).
+    :param migrate_until: When old sessions stop being carried over (a
+        timezone-aware ``datetime``); required for a reader of client-side (cookie)
+        sessions, at most 400 days away.
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
-        attribute, an unknown store type, *error_page* not callable, or a store
-        that failed its check.
+        attribute, an unknown store type, *error_page* not callable, a store
+        that failed its check, or a migration reader without its end date.
     """
 
     def __init__(
@@ -243,6 +270,8 @@ class SessionMiddleware:
         limits: RequestLimits | None = None,
         error_page: ErrorPage | None = None,
         check_store: bool | None = None,
+        migrate_from: MigrationReader | None = None,
+        migrate_until: datetime | None = None,
     ) -> None:
         self.app = app
         self.limits = check_limits(limits)
@@ -301,6 +330,9 @@ class SessionMiddleware:
         self._check_multiprocess = isinstance(self.store, ServerSessionStore) and (
             self.store.process_local
         )
+        #: The reader of the replaced system's sessions, while a migration runs.
+        self.migration = _migration(migrate_from, migrate_until, cookie_name)
+        self._backend.migration = self.migration
         check_store_at_start(self.store, check_store)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -512,7 +544,9 @@ class SessionMiddleware:
         """
         try:
             late = session.has_unsaved_writes or (streamed and session.may_have_changed_in_place)
-            if session.loaded and late:
+            # The client was told 503: saving its change now would apply it twice
+            # when it retries.
+            if session.loaded and late and DROPPED_KEY not in (session.environ or {}):
                 session.commit(int(time.time()), late=True)
         except StoreUnavailable:
             log.warning("a session change made after the headers was lost (store unavailable)")

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .. import serialization
 from ..cookies import MAX_COOKIE_AGE, CookieOptions, request_cookie_values
 from ..errors import StoreUnavailable
-from ..sessions import Pending, Saved
+from ..events import Acceptance, EventName, login_of
+from ..sessions import Loaded, Pending, Saved, SessionState
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
     from ..events import SessionHooks
+    from ..migration import Migration
 
 
 log = logging.getLogger("wsgisession")
@@ -170,6 +172,52 @@ class _Base:
         self.default_max_age = times.max_age
         #: Event callbacks and device tracking; ``None`` (nothing to call) until used.
         self.hooks: SessionHooks | None = None
+        #: The reader of the old system's sessions, while a migration runs.
+        self.migration: Migration | None = None
+
+    def _fresh(self, environ: WSGIEnvironment, now: int) -> Loaded:
+        """A new session for a request without a session cookie of ours.
+
+        While a migration runs, the old system's session, if the request has one.
+        """
+        if self.migration is not None:
+            carried = self._carried_over(self.migration, environ, now)
+            if carried is not None:
+                return carried
+        return {}, SessionState(now), True, ()
+
+    def _refused(self, environ: WSGIEnvironment, now: int, exc: Exception) -> Loaded:
+        """A new session for a session cookie that failed verification.
+
+        While a migration runs, it may be the old system's cookie of the same name.
+        """
+        if self.migration is not None:
+            carried = self._carried_over(self.migration, environ, now)
+            if carried is not None:
+                return carried
+        log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
+        if self.hooks is not None:
+            self.hooks.emit(EventName.TAMPERED, reason=type(exc).__name__)
+        return {}, SessionState(now), True, ()
+
+    def _carried_over(
+        self, migration: Migration, environ: WSGIEnvironment, now: int
+    ) -> Loaded | None:
+        data = migration.carry_over(environ)
+        if not data:
+            return None
+        record = SessionState(now)
+        if self.hooks is not None:
+            # Device tracking adopts a carried-over login as it adopts any login it
+            # has not seen: a device from now on, ended by revoke_all.
+            if self.hooks.accept(data, record, environ) is Acceptance.REFUSED:
+                return {}, SessionState(now), True, ()
+            self.hooks.emit(EventName.MIGRATED, data, "migrated")
+            user = login_of(data)
+            if user is not None:
+                self.hooks.emit(EventName.LOGGED_IN, data, "migrated", user_id=user)
+        # Every key counts as written: the session is saved under a new id.
+        return data, record, True, tuple(data)
 
     def _cookie_value(self, environ: WSGIEnvironment) -> str | None:
         # A cookie that turns out invalid is ignored, never deleted: during a rolling

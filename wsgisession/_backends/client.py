@@ -42,16 +42,14 @@ class ClientBackend(_Base):
 
     def load_session(self, session: Session) -> Loaded:
         now = int(time.time())
-        value = self._cookie_value(session.environ or {})
+        environ = session.environ or {}
+        value = self._cookie_value(environ)
         if value is None:
-            return {}, SessionState(now), True, ()
+            return self._fresh(environ, now)
         try:
             contents, data, payload, known = self._read(value)
         except (BadData, ValueError, TypeError, RecursionError) as exc:
-            log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
-            if self.hooks is not None:
-                self.hooks.emit(EventName.TAMPERED, reason=type(exc).__name__)
-            return {}, SessionState(now), True, ()
+            return self._refused(environ, now, exc)
         reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
         if reason is not None:
             log.info("the session cookie expired (%s); starting a fresh session", reason)
@@ -70,7 +68,7 @@ class ClientBackend(_Base):
         record.known = known
         if self.hooks is None:
             return data, record, False, ()
-        verdict = self.hooks.accept(data, record, session.environ or {})
+        verdict = self.hooks.accept(data, record, environ)
         if verdict is Acceptance.REFUSED:
             # Revoked (a "not before" stamp): the cookie is still signed and unexpired,
             # so it is refused here, and replaced by the next write.

@@ -78,8 +78,17 @@ class ServerBackend(_Base):
         now = int(time.time())
         environ = session.environ or {}
         value = self._cookie_value(environ)
-        contents = None if value is None else self._valid_cookie(value, now)
-        if contents is None:
+        if value is None:
+            return self._fresh(environ, now)
+        try:
+            contents = self.read_cookie(value)
+        except (BadData, ValueError) as exc:
+            return self._refused(environ, now, exc)
+        reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
+        if reason is not None:
+            log.info("the session cookie expired (%s); starting a fresh session", reason)
+            if self.hooks is not None:
+                self.hooks.emit(EventName.EXPIRED, reason=reason)
             return {}, SessionState(now), True, ()
         assert contents.sid is not None
         key = self.store_key(contents.sid)
@@ -116,23 +125,6 @@ class ServerBackend(_Base):
             return {}, SessionState(now, had_cookie=True), True, ()
         adopted = (DEVICE_KEY,) if verdict is Acceptance.ADOPTED else ()
         return data, loaded, False, adopted
-
-    def _valid_cookie(self, value: str, now: int) -> CookieContents | None:
-        """What a session cookie says, if it verifies and has not expired."""
-        try:
-            contents = self.read_cookie(value)
-        except (BadData, ValueError) as exc:
-            log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
-            if self.hooks is not None:
-                self.hooks.emit(EventName.TAMPERED, reason=type(exc).__name__)
-            return None
-        reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
-        if reason is not None:
-            log.info("the session cookie expired (%s); starting a fresh session", reason)
-            if self.hooks is not None:
-                self.hooks.emit(EventName.EXPIRED, reason=reason)
-            return None
-        return contents
 
     def _stored(self, key: str, now: int) -> tuple[str, dict[str, bytes] | None, bool]:
         """The key and record of *key*, following a rotation's forward; whether it did."""

@@ -12,11 +12,19 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from uuid import UUID
 
 from ..errors import ConfigurationError
-from ..events import AUTH_KEY, DEVICE_KEY, Acceptance, EventName, SessionHooks
+from ..events import (
+    AUTH_KEY,
+    DEVICE_KEY,
+    Acceptance,
+    EventName,
+    SessionHooks,
+    is_user_id,
+    login_of,
+)
 from ..stores.base import ServerSessionStore, SessionIndex
 
 if TYPE_CHECKING:
@@ -32,9 +40,6 @@ FRESH_KEY = "wsgisession.devices.fresh"
 #: The environ key naming a handle whose login restores an earlier one (a remember-me
 #: cookie): once indexed, it is checked against the user's "not before" stamp.
 RECHECK_KEY = "wsgisession.devices.recheck"
-#: Where a session that logged in while tracking was off names its user: the login
-#: record of wsgisession's ``login()``, then Flask-Login's and Django's session keys.
-UNTRACKED_LOGIN_KEYS = ("_user_id", "_auth_user_id")
 #: Browsers keep no cookie longer than 400 days: a stamp older than that stops nothing.
 STAMP_TTL = 400 * 86400
 
@@ -64,19 +69,12 @@ def untracked_login(data: dict[str, Any]) -> tuple[UserId, float | None] | None:
 
     Such a session logged in while tracking was off (or before this version).
     """
+    user = login_of(data)
+    if user is None:
+        return None
     auth = data.get(AUTH_KEY)
-    if type(auth) is dict and _is_id(auth.get("id")):
-        at = auth.get("at")
-        return auth["id"], at.timestamp() if isinstance(at, datetime) else None
-    for key in UNTRACKED_LOGIN_KEYS:
-        value = data.get(key)
-        if _is_id(value):
-            return value, None
-    return None
-
-
-def _is_id(value: object) -> TypeGuard[UserId]:
-    return isinstance(value, (str, int, UUID)) and not isinstance(value, bool)
+    at = auth.get("at") if type(auth) is dict and auth.get("id") == user else None
+    return user, at.timestamp() if isinstance(at, datetime) else None
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,7 @@ def device_record(data: dict[str, Any] | None) -> dict[str, Any] | None:
     if (
         type(device) is not dict
         or not isinstance(device.get("h"), str)
-        or not _is_id(device.get("u"))
+        or not is_user_id(device.get("u"))
     ):
         return None
     return cast("dict[str, Any]", device)
