@@ -23,16 +23,55 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[demo,redis]'
 	touch $@
 
+# The demo targets check $(PORT) first: on a busy port gunicorn only says
+# "Connection in use" for a while, then exits, and never mentions PORT=.
+define DEMO_PORT_CHECK
+import errno, socket, sys
+
+
+def bind(port):
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+
+
+def free_after(port):
+    for candidate in range(port + 1, min(port + 100, 65535) + 1):
+        try:
+            bind(candidate)
+        except OSError:
+            continue
+        return candidate
+    return None
+
+
+text, target = sys.argv[1:]
+if not text.isdigit() or not 1 <= int(text) <= 65535:
+    sys.exit(f"PORT must be a port number from 1 to 65535, not {text!r}; run make {target} PORT=8000")
+port = int(text)
+try:
+    bind(port)
+except OSError as exc:
+    other = free_after(port) or "another port"
+    if exc.errno == errno.EADDRINUSE:
+        sys.exit(f"port {port} is in use; run make {target} PORT={other}")
+    sys.exit(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); run make {target} PORT={other}")
+endef
+export DEMO_PORT_CHECK
+
 ## make demo: serve the demo site under gunicorn on http://127.0.0.1:$(PORT)
 demo: $(VENV)/.demo-installed
+	@$(BIN)/python -c "$$DEMO_PORT_CHECK" '$(PORT)' $@
 	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) demo.wsgi:app
 
 ## make demo-flask: the same site on Flask (wsgisession.contrib.flask), same gunicorn conf
 demo-flask: $(VENV)/.demo-installed
+	@$(BIN)/python -c "$$DEMO_PORT_CHECK" '$(PORT)' $@
 	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) demo.flask_app:app
 
 ## make demo-django: the same site on Django (wsgisession.contrib.django), same gunicorn conf
 demo-django: $(VENV)/.demo-installed
+	@$(BIN)/python -c "$$DEMO_PORT_CHECK" '$(PORT)' $@
 	$(BIN)/gunicorn --config demo/gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'demo.django_app:create_app()'
 
 ## make test: lint, type-check, build the docs, the whole test suite, then Flask's

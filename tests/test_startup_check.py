@@ -177,6 +177,7 @@ def test_check_command_says_a_working_store_works(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    SQLiteStore("sessions.sqlite3").ping()  # made by the app; `check` creates nothing
     assert main(["check", "--store", "sqlite:///sessions.sqlite3"]) == 0
     assert capsys.readouterr().out == f"SQLiteStore({str(tmp_path / 'sessions.sqlite3')!r}) works\n"
 

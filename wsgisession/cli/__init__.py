@@ -18,15 +18,21 @@ Settings come as in :func:`~wsgisession.from_config`: ``--config`` names a TOML
 file, ``WSGISESSION_*`` environment variables override it, and the options given
 here override both. ``serve`` exports its options as ``WSGISESSION_*`` variables
 before importing the app, so they also reach an app that calls ``from_config()``
-itself and the process werkzeug's reloader starts.
+itself and the process werkzeug's reloader starts; an app wrapped already in a
+middleware that does not use them is refused, rather than served without them.
 
-Every error is one line on stderr and exit status 1 (2 for a usage error).
+Every error is one line on stderr. The exit status is 0 on success, 1 for an
+error (a bad setting, a store that does not work, an invalid cookie, a busy port),
+2 for a usage error (an unknown option, a missing argument, a value of the wrong
+form) and 130 when interrupted (Ctrl-C; ``serve``, which runs until then, exits 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import importlib.metadata
 import inspect as _inspect
 import os
 import secrets
@@ -36,7 +42,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from werkzeug.serving import run_simple
 
@@ -45,7 +51,9 @@ from ..errors import SessionError
 from ..middleware import SessionMiddleware
 from ..stores.base import ServerSessionStore
 from ..stores.cookie import CookieStore
+from ..stores.postgres import PostgresStore
 from ..stores.redis import RedisStore
+from ..stores.sqlite import SQLiteStore
 from ..testing import find_middleware
 from ._common import CommandError, _must_exist, _settings
 from ._cookie_report import _inspect_cookie
@@ -109,19 +117,59 @@ def _session_middleware_in(app: Any) -> SessionMiddleware | None:
 
 def _check_port(host: str, port: int) -> None:
     # werkzeug binds only after the banner is out; a busy port must fail first.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as werkzeug chooses
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise CommandError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}; another server"
-                " holds the port: stop it, or pick another with --port"
-            ) from None
+            raise CommandError(f"cannot listen on {host}:{port}: {_why(exc, host)}") from None
+
+
+def _why(exc: OSError, host: str) -> str:
+    """Why a bind failed, from its errno, and which option fixes it."""
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host {host!r} ({reason}): check --host"
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is in use (another server holds it): stop it, or pick another with --port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"this machine has no address {host} ({reason}): use --host 127.0.0.1 (this"
+            " machine only), 0.0.0.0 (every interface) or one of its own addresses"
+        )
+    if exc.errno == errno.EACCES:
+        return f"{reason}: ports below 1024 need root; pick another with --port"
+    return f"{reason}: check --host and --port"
+
+
+def _ignored(args: argparse.Namespace, found: SessionMiddleware, options: dict[str, Any]) -> str:
+    """The options that *found*, the app's own middleware, does not use ('' if none).
+
+    The middleware the app built keeps its own settings: serve can only pass the
+    options on as WSGISESSION_* variables, which from_config() and init_app() read
+    and a SessionMiddleware(...) built in code does not. Rebuilding it here would
+    leave the app's references to it (device tracking, event callbacks, store
+    wrappers) on the old one, so an option it does not use is refused instead.
+    """
+    ignored = [f"--config {args.config}"] if args.config else []
+    if args.store is not None and repr(found.store) != repr(options["store"]):
+        ignored.append(f"--store {args.store}")
+    if args.secret_key is not None and found.keyring.keys[0] != args.secret_key.encode():
+        ignored.append("--secret-key")
+    return ", ".join(ignored)
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Every value is checked before anything else: the port, the app, the banner.
+    if args.secret_key == "":
+        raise CommandError("--secret-key is empty: `wsgisession secret` prints a new key")
+    options = middleware_options(args.config, environ=_settings(args, ("secret_key", "store")))
+    if args.config and args.no_wrap:
+        raise CommandError(
+            f"--config {args.config} is read only for an app serve wraps, and --no-wrap"
+            " serves it as it is: drop one of the two"
+        )
     for name in ("secret_key", "store"):
         if getattr(args, name) is not None:
             os.environ[f"WSGISESSION_{name.upper()}"] = getattr(args, name)
@@ -134,6 +182,14 @@ def _serve(args: argparse.Namespace) -> int:
         _check_port(args.host, args.port)
     app = _load_app(args.app)
     found = _session_middleware_in(app)
+    if found is not None and (ignored := _ignored(args, found, options)):
+        raise CommandError(
+            f"{args.app} is wrapped in SessionMiddleware already, with sessions in"
+            f" {found.store!r}, so {ignored} would be ignored: build that middleware with"
+            " wsgisession.from_config(app) (it reads the WSGISESSION_* variables serve"
+            " sets from --store and --secret-key; from_config(app, FILE) reads a file),"
+            " or give it the settings in your code and drop the options"
+        )
     if found is not None or args.no_wrap:
         store = repr(found.store) if found is not None else "none (not wrapped)"
         wrap_hint = ""
@@ -228,7 +284,14 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{store or CookieStore()!r} keeps sessions in the cookie: nothing to check")
         return 0
     try:
-        store.ping()
+        # A check reports; it creates nothing: no SQLite file, no PostgreSQL table.
+        if isinstance(store, SQLiteStore):
+            _must_exist(store)
+            store.check_file()
+        else:
+            if isinstance(store, PostgresStore):
+                store.create_table = False
+            store.ping()
     finally:
         store.close()
     print(f"{store!r} works")
@@ -262,6 +325,41 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, not {text!r}")
+    return int(text)
+
+
+def _version() -> str:
+    """``wsgisession 1.0.0rc1 (sessionlayer)``: the version of the distribution installed.
+
+    Looked up by the import package, since the distribution's name is not the import
+    name (``wsgisession`` on the package index is another project's).
+    """
+    provided_by = importlib.metadata.packages_distributions().get(_PROG, [])
+    for name in dict.fromkeys(["sessionlayer", *provided_by]):
+        try:
+            return f"{_PROG} {importlib.metadata.version(name)} ({name})"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return f"{_PROG}: version unknown (no installed distribution provides it)"
+
+
+class _Version(argparse.Action):
+    """``--version``: looks the version up only when asked."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        print(_version())
+        parser.exit()
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser that keeps its options and commands, for _dashed_values()."""
 
@@ -278,10 +376,17 @@ class _Parser(argparse.ArgumentParser):
             self.options[name] = action.nargs is None
         return action
 
+    def error(self, message: str) -> NoReturn:
+        """A usage error: one line, as every other error, and exit status 2."""
+        self.exit(2, f"{_PROG}: error: {message} (see {self.prog} --help)\n")
+
 
 def _parser() -> _Parser:
     parser = _Parser(
         prog=_PROG, description="Sessions for WSGI apps: a development server and tools."
+    )
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, help="print the version installed and exit"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.commands = commands.choices
@@ -305,7 +410,7 @@ def _parser() -> _Parser:
     serve.add_argument("app", metavar="MODULE:APP", help="the WSGI app, e.g. myapp.wsgi:app")
     settings(serve, "where sessions live (a store URL; default: the cookie)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=5000, help="port to listen on (5000)")
+    serve.add_argument("--port", type=_port, default=5000, help="port to listen on (5000)")
     serve.add_argument("--reload", action="store_true", help="restart when the code changes")
     serve.add_argument(
         "--no-wrap", action="store_true", help="serve the app as it is, without SessionMiddleware"

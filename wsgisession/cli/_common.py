@@ -31,8 +31,21 @@ def _settings(args: argparse.Namespace, names: Sequence[str]) -> Mapping[str, st
 
 
 def _must_exist(store: Any) -> None:
-    if isinstance(store, SQLiteStore) and not os.path.exists(store.path):
+    """Refuse a SQLite path where there is no database: the commands create nothing."""
+    if not isinstance(store, SQLiteStore) or os.path.exists(store.path):
+        return
+    fix = (
+        "check the path (sqlite:///relative/path is in the working directory,"
+        " sqlite:////absolute/path is not)"
+    )
+    folder = os.path.dirname(store.path)
+    if not os.path.isdir(folder):
         raise CommandError(
-            f"there is no session database at {store.path!r}: check the path (sqlite:///"
-            "relative/path is in the working directory, sqlite:////absolute/path is not)"
+            f"there is no session database at {store.path!r}, nor a directory {folder!r}:"
+            f" {fix}; the app cannot create the file until that directory exists and is"
+            " writable by it"
         )
+    raise CommandError(
+        f"there is no session database at {store.path!r}: {fix}; the app creates the"
+        " file when it first starts"
+    )

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from urllib.parse import quote
 
 from ..errors import ConfigurationError, StoreUnavailable
 from . import _sqlite_index
@@ -391,6 +392,46 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
         finally:
             if conn is not None:
                 conn.close()
+
+    def check_file(self) -> None:
+        """Check the database as :meth:`ping` does, but create and change nothing.
+
+        What ``wsgisession check`` runs: the file must exist, be a wsgisession
+        database this version can use (an older layout, which the first write
+        migrates, passes), and it and its directory must be writable by this
+        process. It is only read, on a read-only connection; :meth:`ping` instead
+        creates a missing file and migrates an old one.
+
+        :raises StoreUnavailable: there is no file, it cannot be read or written, or
+            it is not a wsgisession database; the message names the file.
+        """
+        if not os.path.isfile(self.path):
+            raise StoreUnavailable(
+                f"there is no session database at {self.path!r}: SQLiteStore creates it"
+                " on first use; if the app has run, check the path"
+            )
+        for what, path in (("file", self.path), ("directory", os.path.dirname(self.path))):
+            if not os.access(path, os.R_OK | os.W_OK):
+                raise StoreUnavailable(
+                    f"the session database {self.path!r} cannot be written: this process"
+                    f" may not write its {what} {path!r} (SQLite writes -wal and -shm files"
+                    " beside the database); give the app's user write access to both"
+                )
+        # A read-only connection to a WAL database creates the -wal and -shm files
+        # when they are missing (no process has it open) and cannot remove them
+        # again; with no -wal file, the database file holds everything, and reading
+        # it as immutable touches nothing else.
+        live = os.path.exists(self.path + "-wal")
+        uri = f"file:{quote(self.path)}?{'mode=ro' if live else 'immutable=1'}"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout)
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                self._check_layout(version, _tables(conn))
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
 
     def close(self) -> None:
         """Close this process's idle connections; the store reopens them on next use."""
