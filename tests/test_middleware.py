@@ -465,7 +465,7 @@ def test_short_secret_key_logs_a_warning(caplog: pytest.LogCaptureFixture) -> No
 def test_the_readme_placeholder_key_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     # The README's example key is long enough, but it is a phrase anyone can read.
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    placeholder = re.search(r'secret_key="([^"]+)"', readme)
+    placeholder = re.search(r'secret_key\s*=\s*"([^"]+)"', readme)
     assert placeholder
     SessionMiddleware(text_app(reader), secret_key=placeholder[1])
     assert "looks written by hand" in caplog.text
