@@ -227,3 +227,70 @@ def test_a_carried_over_login_is_a_login_for_events_and_devices(server_store: An
 def test_the_reader_must_have_the_interface() -> None:
     with pytest.raises(ConfigurationError, match="must be a migration reader"):
         SessionMiddleware(text_app(cart), secret_key=SECRET, migrate_from=object())  # type: ignore[arg-type]
+
+
+#: An app that still reads the old system's sessions, as a deployment would hold it.
+MIGRATING_APP = """
+from datetime import datetime, timedelta, timezone
+
+from wsgisession import SessionMiddleware
+from wsgisession.migration import OldCookie
+
+
+class Legacy:
+    cookie = OldCookie("legacy_sid")
+    client_side = {client_side}
+
+    def __init__(self):
+        self.sessions = {{"a": {{"n": 1}}, "b": {{"n": 2}}}}
+
+    def read(self, value):
+        return self.sessions.pop(value, None)
+
+    def remaining(self):
+        return None if self.client_side else len(self.sessions)
+
+
+def app(environ, start_response):
+    start_response("200 OK", [])
+    return [b""]
+
+
+app = SessionMiddleware(
+    app,
+    secret_key="{secret}",
+    migrate_from=Legacy(),
+    migrate_until=datetime.now(timezone.utc) + timedelta(days={days}),
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("client_side", "days", "expected"),
+    [
+        (False, 7, ["old sessions not carried over yet: 2", "not done: keep the reader"]),
+        (True, 7, ["old cookies honoured until: ", "not done: keep the reader"]),
+        (True, -1, ["done: the reader can be removed"]),
+    ],
+)
+def test_the_command_line_says_when_the_reader_can_be_removed(
+    client_side: bool,
+    days: int,
+    expected: list[str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from wsgisession.cli import main
+
+    module = f"migrating_{'client' if client_side else 'server'}_{days + 1}"
+    (tmp_path / f"{module}.py").write_text(
+        MIGRATING_APP.format(client_side=client_side, secret=SECRET, days=days)
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["migration-status", f"{module}:app"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("reading: Legacy ('legacy_sid' cookies)")
+    for line in expected:
+        assert line in out

@@ -8,6 +8,7 @@
     wsgisession check --store redis://cache.internal:6379/0
     wsgisession gc --store sqlite:////var/lib/myapp/sessions.sqlite3
     wsgisession migrate --store postgresql://app@db.internal/app
+    wsgisession migration-status myapp.wsgi:app
 
 ``serve`` is werkzeug's development server, for your own machine only: it serves
 one request at a time per thread, has no protection against slow clients and is
@@ -316,6 +317,32 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- migration-status ------------------------------------------------------------
+
+
+def _migration_status(args: argparse.Namespace) -> int:
+    app = _load_app(args.app)
+    middleware = _session_middleware_in(app)
+    if middleware is None:
+        raise CommandError(f"{args.app} has no SessionMiddleware (init_app, wrap, from_config)")
+    migration = middleware.migration
+    if migration is None:
+        print(f"{args.app} carries no sessions over: it has no migrate_from reader")
+        return 0
+    status = migration.status()
+    print(f"reading: {status.source} ({migration.reader.cookie.name!r} cookies)")
+    if status.remaining is not None:
+        print(f"old sessions not carried over yet: {status.remaining}")
+    if status.until is not None:
+        print(f"old cookies honoured until: {status.until.isoformat()}")
+    print(
+        "done: the reader can be removed"
+        if status.done
+        else "not done: keep the reader (each process logs what it carries over)"
+    )
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------
 
 
@@ -473,6 +500,16 @@ def _parser() -> _Parser:
     )
     migrate.add_argument("--store", metavar="URL", help="the store URL (or WSGISESSION_STORE)")
     migrate.set_defaults(run=_migrate)
+
+    status = commands.add_parser(
+        "migration-status",
+        help="how the carrying over of the replaced system's sessions is going",
+        description="Load the app, and say how many old sessions its migrate_from reader"
+        " has left to carry over and until when old cookies are honoured: whether the"
+        " reader can be removed.",
+    )
+    status.add_argument("app", metavar="MODULE:APP", help="the WSGI app, e.g. myapp.wsgi:app")
+    status.set_defaults(run=_migration_status)
     return parser
 
 
