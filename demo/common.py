@@ -1,5 +1,11 @@
 """What the three variants of the demo share: users, forms, pages' words, settings.
 
+The three variants are one site: the same pages, the same words (field errors,
+error pages, CSRF refusals, notices), the same JSON, the same cookie lifetimes.
+``tests/demo_contract.py`` sends the same requests to all three and checks that
+they answer alike. What they must agree on lives here, so that each variant only
+says it in its framework's idiom.
+
 The pages themselves are the Jinja templates in ``demo/templates`` (one layout for
 all three variants) and the stylesheet ``demo/static/demo.css``. Each variant gives
 the templates the same names: ``title``, ``user`` (the name shown, or ``None``),
@@ -12,19 +18,40 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from wsgisession import SQLiteStore, rules, store_from_url
+from jinja2 import Environment, FileSystemLoader
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
+from werkzeug.wrappers import Response
+
+from wsgisession import SessionInfo, SQLiteStore, rules, store_from_url
+from wsgisession.errors import HTTPError
 from wsgisession.stores import ClientSessionStore, ServerSessionStore
 
 from ._keyfile import read_or_create_key
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
+
+#: The demo's own logger (wsgisession logs to ``wsgisession``); gunicorn.conf.py
+#: gives both a time and a level.
+log = logging.getLogger("demo")
 
 #: The users of every variant: name -> (password, is admin). Django keeps them in its
 #: database (``migrate`` creates it); the others hash them at start-up.
@@ -69,7 +96,26 @@ class CartItem:
     item: str = field(metadata=rules(min_length=1, max_length=50, strip=True))
 
 
-#: What a refusal page says, by status.
+#: How long a session lasts unused, in every variant: the anonymous visitor's cookie
+#: and a "remember me" login (14 days, Django's default); a login without "remember
+#: me" ends with the browser.
+SESSION_MAX_AGE = 14 * 86400
+
+#: What a form says next to a field it refused: one sentence per field, whatever the
+#: rule broken (missing, blank, too long, not an address), in every variant.
+FIELD_ERRORS = {
+    "name": "Enter your name, up to 100 characters.",
+    "email": "Enter an e-mail address, such as alice@example.com.",
+    "item": "Enter an item, up to 50 characters.",
+}
+
+
+def field_errors(fields: Iterable[str | None]) -> dict[str, str]:
+    """The site's sentence for each of *fields* that has one (the fields with errors)."""
+    return {name: FIELD_ERRORS[name] for name in fields if name in FIELD_ERRORS}
+
+
+#: The heading of an error page, by status.
 ERROR_TITLES = {
     400: "Bad request",
     401: "Please log in",
@@ -81,11 +127,205 @@ ERROR_TITLES = {
     503: "Try again shortly",
 }
 
-#: What a refused form (CSRF) says: a stale page after a logout or login, mostly.
-STALE_FORM = (
-    "This form was out of date: you logged in or out since the page was shown."
-    " Nothing was changed. Go back, reload the page and try again."
+#: What an error page says, by status (405 names the method).
+ERROR_MESSAGES = {
+    400: "The site could not understand that request. Go back and try again.",
+    403: "This page needs the admin role.",
+    404: "There is no page at this address. Check it for typos, or start from the home page.",
+    405: "This page does not take a {method} request.",
+    413: "That was more than the site takes in one request.",
+    500: "Something went wrong on our side. Please try again.",
+    503: "The site is briefly unavailable. Please try again in a few seconds.",
+}
+
+#: The ``error`` of a JSON error body, by status (wsgisession's own errors bring theirs).
+ERROR_CODES = {
+    400: "bad_request",
+    401: "not_logged_in",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    500: "server_error",
+    503: "store_unavailable",
+}
+
+
+def error_message(code: int, method: str = "GET") -> str:
+    """What the error page of status *code* says (for a request of *method*)."""
+    return ERROR_MESSAGES.get(code, ERROR_MESSAGES[500]).format(method=method)
+
+
+def error_json(code: int, method: str = "GET") -> dict[str, str]:
+    """The JSON body of an error: ``{"error": ..., "message": ...}``, as wsgisession's."""
+    return {"error": ERROR_CODES.get(code, "error"), "message": error_message(code, method)}
+
+
+def wants_json(path: str, accept: str | None) -> bool:
+    """Whether an error is answered in JSON: an ``/api/`` path, or a client that
+    ranks JSON above HTML. Everyone else gets a page of the site."""
+    if path.startswith("/api/"):
+        return True
+    accepted = parse_accept_header(accept, MIMEAccept)
+    return accepted.best_match(["text/html", "application/json"]) == "application/json"
+
+
+#: What the page of a refused form (CSRF) says, by the refusal's reason: the
+#: ``reason`` of wsgisession's ``CsrfError`` (Django's reasons are mapped to these).
+#: A token that does not match may be stale or altered: nothing tells them apart,
+#: so that sentence names both; a session with no token at all has ended.
+CSRF_REFUSALS = {
+    "no_secret": (
+        "This form was out of date: your session ended (you logged out, or it expired)"
+        " after the page was shown. Nothing was changed. Go back, reload the page and"
+        " try again."
+    ),
+    "invalid": (
+        "This form's security token did not match your session, so nothing was changed:"
+        " the page is from before you last logged in or out, or the form was altered."
+        " Go back, reload the page and try again."
+    ),
+    "missing": (
+        "This form came without its security token, so nothing was changed."
+        " Go back, reload the page and try again."
+    ),
+    "origin": (
+        "This form was sent from another site, so nothing was changed."
+        " To do this, use the form on this site."
+    ),
+}
+
+
+def csrf_message(reason: str) -> str:
+    """What the page of a CSRF refusal with *reason* says."""
+    return CSRF_REFUSALS.get(reason, CSRF_REFUSALS["invalid"])
+
+
+#: On the login page when a guard sent the visitor there (``?next=``).
+LOGIN_NEEDED = "Please log in to see that page."
+
+#: To a browser whose login ended without its own logout: another device ended it.
+SIGNED_OUT_ELSEWHERE = "You were logged out from another device. Log in again to continue."
+
+#: A signed cookie saying "this browser logged in" (set at login, deleted at logout),
+#: which outlives the session: a request that has it and no login was logged out
+#: elsewhere (revoked from the devices page, "log out everywhere else").
+SIGNED_IN_COOKIE = "signed_in"
+
+#: The devices page on a store that keeps no server record (``cookie://``).
+DEVICES_UNAVAILABLE = (
+    "This site keeps your session in your browser's cookie only, so it has no list of"
+    " the other places where you are logged in and cannot log them out from here."
 )
+
+#: Browsers, then systems, as a User-Agent names them: the first match wins, so a
+#: name that others copy (Chrome's "Safari", Android's "Linux") comes after them.
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("HeadlessChrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+)
+_SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def browser_name(user_agent: str) -> str:
+    """``"Firefox on Linux"``: a User-Agent, simply read; ``"Unknown browser"`` if unread."""
+    browser = next((name for token, name in _BROWSERS if token in user_agent), None)
+    system = next((name for token, name in _SYSTEMS if token in user_agent), None)
+    if browser is None:
+        return f"Unknown browser on {system}" if system else "Unknown browser"
+    return f"{browser} on {system}" if system else browser
+
+
+def when(moment: datetime) -> str:
+    """``"7 Dec 2026, 14:05 UTC"``: a time the devices page shows."""
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class Device:
+    """A row of the devices page, from wsgisession's ``SessionInfo``."""
+
+    handle: str
+    browser: str
+    user_agent: str
+    ip: str
+    logged_in: str
+    logged_in_iso: str
+    last_seen: str
+    last_seen_iso: str
+    current: bool
+
+
+def device_rows(sessions: Iterable[SessionInfo]) -> list[Device]:
+    """The rows of the devices page: browsers named, times readable."""
+    return [
+        Device(
+            handle=s.handle,
+            browser=browser_name(s.user_agent),
+            user_agent=s.user_agent,
+            ip=s.ip or "",
+            logged_in=when(s.logged_in),
+            logged_in_iso=s.logged_in.isoformat(),
+            last_seen=when(s.last_seen),
+            last_seen_iso=s.last_seen.isoformat(),
+            current=s.current,
+        )
+        for s in sessions
+    ]
+
+
+_pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+
+
+def outage_page(
+    framework: str, admin_url: str
+) -> Callable[[HTTPException, WSGIEnvironment], WSGIApplication]:
+    """The ``error_page`` of a store outage: the site's 503 page, made without a session.
+
+    The store is down, so this page cannot use the session (no user, no flash, no
+    CSRF token) nor a framework's templates that would; it renders the shared
+    templates itself, the same in every variant. An ``/api/`` request gets JSON.
+    """
+
+    def page(refusal: HTTPException, environ: WSGIEnvironment) -> WSGIApplication:
+        code = refusal.code or 503
+        if wants_json(environ.get("PATH_INFO", "/"), environ.get("HTTP_ACCEPT")):
+            body = refusal.json() if isinstance(refusal, HTTPError) else error_json(code)
+            return Response(json.dumps(body), status=code, mimetype="application/json")
+        html = _pages.get_template("error.html").render(
+            title=ERROR_TITLES.get(code, "Error"),
+            user=None,
+            messages=[],
+            code=code,
+            message=error_message(code),
+            csrf_token=lambda: "",
+            csrf_name="",
+            csrf_header="",
+            admin_url=admin_url,
+            framework=framework,
+        )
+        response = Response(html, status=code, mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return page
+
 
 #: The session cookie's name in every variant.
 COOKIE_NAME = "session"

@@ -6,11 +6,13 @@ comes in through :func:`~wsgisession.contrib.flask.init_app` (the session) and
 ``CsrfMiddleware`` around ``app.wsgi_app``. Access checks are wsgisession's
 ``login_required`` decorator, whose ``401``/``403`` Flask's error handlers render.
 A request the CSRF check refuses comes back into Flask (its ``error_page``) so that
-the same handler renders it with the layout.
+the same handler renders it with the layout; ``/api/`` requests get JSON. A store
+outage gets the site's 503 page through ``init_app(error_page=...)``.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -22,6 +24,7 @@ from wsgisession import (
     CsrfMiddleware,
     body,
     current_user,
+    get_signed_cookie,
     login,
     login_required,
     logout,
@@ -29,23 +32,36 @@ from wsgisession import (
     revoke,
     safe_next,
     sessions_of,
+    set_signed_cookie,
     track_devices,
     validate_body,
 )
 from wsgisession.contrib.flask import init_app
-from wsgisession.errors import ConfigurationError, CsrfError
+from wsgisession.errors import ConfigurationError, CsrfError, HTTPError
 from wsgisession.stores import ServerSessionStore
 
 from .common import (
+    DEVICES_UNAVAILABLE,
     ERROR_TITLES,
-    STALE_FORM,
+    LOGIN_NEEDED,
+    SESSION_MAX_AGE,
+    SIGNED_IN_COOKIE,
+    SIGNED_OUT_ELSEWHERE,
     STATIC,
     TEMPLATES,
     CartItem,
     Profile,
     check_password,
+    csrf_message,
+    device_rows,
+    error_json,
+    error_message,
+    field_errors,
+    log,
+    outage_page,
     secret_key,
     session_store,
+    wants_json,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +69,8 @@ if TYPE_CHECKING:
 
 #: Where a refusal of the CSRF check waits for Flask to render it.
 REFUSAL_KEY = "demo.refusal"
+
+FRAMEWORK = "Flask"
 
 bp = flask.Blueprint("demo", __name__)
 
@@ -75,7 +93,7 @@ def layout_context() -> dict[str, Any]:
         "csrf_name": "csrf_token",
         "csrf_header": "X-CSRF-Token",
         "admin_url": "/admin",
-        "framework": "Flask",
+        "framework": FRAMEWORK,
         "page_data": htmlsafe_json_dumps(
             {"title": flask.g.get("title"), "user": flask.session.get("name") or None}
         ),
@@ -108,11 +126,7 @@ def home(form: dict[str, str] | None = None, **errors: str) -> flask.Response:
 def profile() -> Any:
     result = validate_body(Profile)
     if result.value is None:
-        errors = {}
-        if result.error("name"):
-            errors["name"] = f"A name {result.error('name')}."
-        if result.error("email"):
-            errors["email"] = "Enter an e-mail address, such as alice@example.com."
+        errors = field_errors(error.field for error in result.errors)
         return home(form=flask.request.form.to_dict(), **errors)
     flask.session["name"] = result.value.name
     flask.session["email"] = result.value.email
@@ -124,7 +138,9 @@ def profile() -> Any:
 def forget() -> Any:
     flask.session.clear()
     flask.flash("Forgotten. This is a new session.")
-    return flask.redirect("/", 303)
+    response = flask.redirect("/", 303)
+    response.delete_cookie(SIGNED_IN_COOKIE)
+    return response
 
 
 @bp.route("/cart", methods=["GET", "POST"])
@@ -136,7 +152,7 @@ def cart() -> Any:
             flask.session.setdefault("cart", []).append(result.value.item)
             flask.flash(f"Added {result.value.item} to your cart.", "success")
             return flask.redirect("/cart", 303)
-        errors["item"] = f"An item {result.error('item')}."
+        errors = field_errors(error.field for error in result.errors)
     return page(
         "cart.html",
         "Your cart",
@@ -162,9 +178,17 @@ def login_page() -> Any:
         name = form.get("username", "")
         roles = check_password(name, form.get("password", ""))
         if roles is not None:
-            login(name, roles=roles, name=name.title(), remember="remember" in form)
+            remember = "remember" in form
+            login(name, roles=roles, name=name.title(), remember=remember)
+            # The profile belongs to the user: a name typed in before is not theirs.
+            flask.session.pop("name", None)
+            flask.session.pop("email", None)
             flask.flash(f"Welcome back, {name.title()}.", "success")
-            return flask.redirect(safe_next(flask.request.args.get("next")), 303)
+            response = flask.redirect(safe_next(flask.request.args.get("next")), 303)
+            set_signed_cookie(
+                response.headers, SIGNED_IN_COOKIE, 1, max_age=SESSION_MAX_AGE if remember else None
+            )
+            return response
         error = "Wrong user name or password."
     query = flask.request.query_string.decode()
     return page(
@@ -172,6 +196,9 @@ def login_page() -> Any:
         "Log in",
         status=400 if error else 200,
         error=error,
+        notice=LOGIN_NEEDED
+        if flask.request.method == "GET" and "next" in flask.request.args
+        else "",
         action="/login" + (f"?{query}" if "next" in flask.request.args else ""),
         form={"username": form.get("username", ""), "remember": "remember" in form},
     )
@@ -181,7 +208,9 @@ def login_page() -> Any:
 def logout_view() -> Any:
     logout()
     flask.flash("You are logged out.")
-    return flask.redirect("/", 303)
+    response = flask.redirect("/", 303)
+    response.delete_cookie(SIGNED_IN_COOKIE)
+    return response
 
 
 @bp.get("/admin")
@@ -203,9 +232,16 @@ def devices() -> Any:
             flask.flash("That session had already ended.", "warning")
         return flask.redirect("/devices", 303)
     try:
-        return page("devices.html", "Your devices", devices=sessions_of())
-    except ConfigurationError as exc:
-        return page("devices.html", "Your devices", unavailable=str(exc))
+        listed = sessions_of()
+    except ConfigurationError as exc:  # the cookie store: no server record to list
+        log.info("the devices page lists nothing: %s", exc)
+        return page("devices.html", "Your devices", unavailable=DEVICES_UNAVAILABLE)
+    return page("devices.html", "Your devices", devices=device_rows(listed))
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Any:
+    return flask.send_from_directory(STATIC, "favicon.ico")
 
 
 @bp.before_app_request
@@ -216,18 +252,41 @@ def refused_outside() -> None:
         raise refusal
 
 
+@bp.before_app_request
+def logged_out_elsewhere() -> None:
+    """A browser that had logged in, whose login ended without its logout: say so."""
+    request = flask.request
+    if request.method != "GET" or request.endpoint in (None, "static", "demo.favicon"):
+        return
+    if get_signed_cookie(request.environ, SIGNED_IN_COOKIE) and current_user() is None:
+        flask.flash(SIGNED_OUT_ELSEWHERE, "warning")
+
+        @flask.after_this_request
+        def forget_login(response: flask.Response) -> flask.Response:
+            response.delete_cookie(SIGNED_IN_COOKIE)
+            return response
+
+
 @bp.app_errorhandler(HTTPException)
 def error(exc: HTTPException) -> Any:
     """Every HTTP error as a page of the site; JSON for API clients; 401: log in."""
-    wants = flask.request.accept_mimetypes.best_match(["text/html", "application/json"])
-    if flask.request.path.startswith("/api/") or wants == "application/json":
-        return exc.get_response(flask.request.environ)
+    request = flask.request
     code = exc.code or 500
-    if code == 401:
-        target = flask.request.full_path.removesuffix("?")
+    if wants_json(request.path, request.headers.get("Accept")):
+        data = exc.json() if isinstance(exc, HTTPError) else error_json(code, request.method)
+        response = flask.Response(json.dumps(data), code, content_type="application/json")
+    elif code == 401:
+        target = request.full_path.removesuffix("?")
         return flask.redirect("/login?" + urlencode({"next": target}), 303)
-    message = STALE_FORM if isinstance(exc, CsrfError) else exc.description
-    response = page("error.html", ERROR_TITLES.get(code, "Error"), code, code=code, message=message)
+    else:
+        message = (
+            csrf_message(exc.reason)
+            if isinstance(exc, CsrfError)
+            else error_message(code, request.method)
+        )
+        response = page(
+            "error.html", ERROR_TITLES.get(code, "Error"), code, code=code, message=message
+        )
     # What a client needs whatever the page looks like: when to retry, what to use.
     for name, value in exc.get_headers():
         if name in ("Allow", "Retry-After", "WWW-Authenticate"):
@@ -239,6 +298,8 @@ def create_app() -> flask.Flask:
     """The Flask app: the blueprint, the CSRF check, then the session (``init_app``)."""
     app = flask.Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.secret_key = secret_key()
+    # Flask sends no SameSite by default; the other variants' cookies are Lax.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.register_blueprint(bp)
     flask_wsgi = app.wsgi_app
 
@@ -247,10 +308,19 @@ def create_app() -> flask.Flask:
         return flask_wsgi
 
     app.wsgi_app = CsrfMiddleware(app.wsgi_app, error_page=back_into_flask)  # type: ignore[method-assign]
-    sessions = init_app(app, store=session_store())
+    sessions = init_app(
+        app,
+        store=session_store(),
+        # Flask's own default is a cookie that ends with the browser, and "remember
+        # me" for 30 days; the site's sessions last 14 days in every variant.
+        max_age=SESSION_MAX_AGE,
+        error_page=outage_page(FRAMEWORK, "/admin"),
+    )
     middleware = sessions.session_middleware()
     if middleware is not None and isinstance(middleware.store, ServerSessionStore):
         track_devices(middleware)
+    else:
+        log.info("device tracking is off: the cookie store keeps no record to list or end")
     return app
 
 

@@ -6,7 +6,9 @@ in and out (passwords hashed with scrypt, "remember me"), says what happened wit
 flash messages, passes page data to JavaScript with ``at_json``, has an admin page
 only the ``admin`` role may see, and a "Your devices" page listing your sessions.
 Every form carries a CSRF token; a refused request gets a page of the site
-(``error_page=``), not a line of plain text. The same site runs on Flask
+(``error_page=``), not a line of plain text, and an ``/api/`` request JSON. A
+browser logged out from another device is told so (a signed cookie,
+``set_signed_cookie``, remembers that it had logged in). The same site runs on Flask
 (:mod:`demo.flask_app`) and Django (:mod:`demo.django_app`) with their own idioms,
 from the same templates (``demo/templates``) and stylesheet (``demo/static``).
 Users: ``alice``/``wonderland`` (admin) and ``bob``/``builder``.
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.wrappers import Request, Response
 
@@ -37,6 +39,7 @@ from wsgisession import (
     current_user,
     flash,
     get_flashed_messages,
+    get_signed_cookie,
     login,
     logout,
     logout_everywhere,
@@ -44,22 +47,35 @@ from wsgisession import (
     safe_next,
     session,
     sessions_of,
+    set_signed_cookie,
     track_devices,
     validate_body,
 )
-from wsgisession.errors import ConfigurationError, CsrfError
+from wsgisession.errors import ConfigurationError, CsrfError, HTTPError
 from wsgisession.stores import ServerSessionStore
 
 from .common import (
+    DEVICES_UNAVAILABLE,
     ERROR_TITLES,
-    STALE_FORM,
+    LOGIN_NEEDED,
+    SESSION_MAX_AGE,
+    SIGNED_IN_COOKIE,
+    SIGNED_OUT_ELSEWHERE,
     STATIC,
     TEMPLATES,
     CartItem,
     Profile,
     check_password,
+    csrf_message,
+    device_rows,
+    error_json,
+    error_message,
+    field_errors,
+    log,
+    outage_page,
     secret_key,
     session_store,
+    wants_json,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +84,8 @@ if TYPE_CHECKING:
 templates = Environment(
     loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True)
 )
+
+FRAMEWORK = "plain WSGI (werkzeug)"
 
 
 class Visitor:
@@ -107,7 +125,7 @@ def render(template: str, title: str, status: int = 200, **context: Any) -> Resp
         csrf_name="csrf_token",
         csrf_header="X-CSRF-Token",
         admin_url="/admin",
-        framework="plain WSGI (werkzeug)",
+        framework=FRAMEWORK,
         page_data=at_json("page"),
         **context,
     )
@@ -141,11 +159,7 @@ def profile(request: Request) -> Response:
     """POST /profile: check the form with ``validate_body``; errors go by the fields."""
     result = validate_body(Profile)
     if result.value is None:
-        errors = {}
-        if result.error("name"):
-            errors["name"] = f"A name {result.error('name')}."
-        if result.error("email"):
-            errors["email"] = "Enter an e-mail address, such as alice@example.com."
+        errors = field_errors(error.field for error in result.errors)
         return home(request, form=dict(request.form), **errors)
     Visitor.name.set(result.value.name)
     Visitor.email.set(result.value.email)
@@ -154,10 +168,12 @@ def profile(request: Request) -> Response:
 
 
 def forget(request: Request) -> Response:
-    """POST /forget: clear the whole session (and get a new session id)."""
+    """POST /forget: clear the whole session (and get a new session id), login too."""
     session.clear()
     flash("Forgotten. This is a new session.")
-    return redirect("/")
+    response = redirect("/")
+    response.delete_cookie(SIGNED_IN_COOKIE)
+    return response
 
 
 def cart(request: Request) -> Response:
@@ -169,7 +185,7 @@ def cart(request: Request) -> Response:
             session.setdefault("cart", []).append(result.value.item)
             flash(f"Added {result.value.item} to your cart.", FlashLevel.SUCCESS)
             return redirect("/cart")
-        errors["item"] = f"An item {result.error('item')}."
+        errors = field_errors(error.field for error in result.errors)
     return render(
         "cart.html",
         "Your cart",
@@ -189,15 +205,25 @@ def api_cart(request: Request) -> Response:
 
 
 def login_page(request: Request) -> Response:
-    """GET shows the form; POST checks the password and logs in (new session id)."""
+    """GET shows the form; POST checks the password and logs in (new session id).
+
+    The profile belongs to the user: a name typed in before logging in is not theirs.
+    """
     error = ""
     if request.method == "POST":
         name = request.form.get("username", "")
         roles = check_password(name, request.form.get("password", ""))
         if roles is not None:
-            login(name, roles=roles, name=name.title(), remember="remember" in request.form)
+            remember = "remember" in request.form
+            login(name, roles=roles, name=name.title(), remember=remember)
+            Visitor.name.remove()
+            Visitor.email.remove()
             flash(f"Welcome back, {name.title()}.", FlashLevel.SUCCESS)
-            return redirect(safe_next(request.args.get("next")))
+            response = redirect(safe_next(request.args.get("next")))
+            set_signed_cookie(
+                response.headers, SIGNED_IN_COOKIE, 1, max_age=SESSION_MAX_AGE if remember else None
+            )
+            return response
         error = "Wrong user name or password."
     action = "/login" + (f"?{request.query_string.decode()}" if "next" in request.args else "")
     return render(
@@ -205,6 +231,7 @@ def login_page(request: Request) -> Response:
         "Log in",
         status=400 if error else 200,
         error=error,
+        notice=LOGIN_NEEDED if request.method == "GET" and "next" in request.args else "",
         action=action,
         form={"username": request.form.get("username", ""), "remember": "remember" in request.form},
     )
@@ -214,7 +241,9 @@ def logout_view(request: Request) -> Response:
     """POST /logout: end the session."""
     logout()
     flash("You are logged out.")
-    return redirect("/")
+    response = redirect("/")
+    response.delete_cookie(SIGNED_IN_COOKIE)
+    return response
 
 
 def admin(request: Request) -> Response:
@@ -234,9 +263,11 @@ def devices(request: Request) -> Response:
             flash("That session had already ended.", FlashLevel.WARNING)
         return redirect("/devices")
     try:
-        return render("devices.html", "Your devices", devices=sessions_of())
-    except ConfigurationError as exc:
-        return render("devices.html", "Your devices", unavailable=str(exc))
+        listed = sessions_of()
+    except ConfigurationError as exc:  # the cookie store: no server record to list
+        log.info("the devices page lists nothing: %s", exc)
+        return render("devices.html", "Your devices", unavailable=DEVICES_UNAVAILABLE)
+    return render("devices.html", "Your devices", devices=device_rows(listed))
 
 
 ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
@@ -255,25 +286,21 @@ ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
 }
 
 
-def error_response(refusal: HTTPException, *, with_session: bool = True) -> Response:
-    """The site's page for *refusal* (a 403, 404, 405, 503 …), in the layout."""
+def error_response(refusal: HTTPException, request: Request) -> Response:
+    """The site's answer to *refusal* (a 403, 404, 405 …): JSON to an ``/api/`` request
+    or a client that asks for it, else a page in the layout."""
     code = refusal.code or 500
-    message = STALE_FORM if isinstance(refusal, CsrfError) else refusal.description
-    if not with_session:  # the store is down: a page that needs no session
-        page = templates.get_template("error.html").render(
-            title=ERROR_TITLES.get(code, "Error"),
-            user=None,
-            messages=[],
-            code=code,
-            message=message,
-            csrf_token=lambda: "",
-            csrf_name="",
-            csrf_header="",
-            admin_url="/admin",
-            framework="plain WSGI (werkzeug)",
+    if wants_json(request.path, request.headers.get("Accept")):
+        data = (
+            refusal.json() if isinstance(refusal, HTTPError) else error_json(code, request.method)
         )
-        response = Response(page, status=code, content_type="text/html; charset=utf-8")
+        response = Response(json.dumps(data), status=code, content_type="application/json")
     else:
+        message = (
+            csrf_message(refusal.reason)
+            if isinstance(refusal, CsrfError)
+            else error_message(code, request.method)
+        )
         response = render(
             "error.html", ERROR_TITLES.get(code, "Error"), status=code, code=code, message=message
         )
@@ -286,30 +313,34 @@ def error_response(refusal: HTTPException, *, with_session: bool = True) -> Resp
 
 def error_page(refusal: HTTPException, environ: WSGIEnvironment) -> WSGIApplication:
     """``error_page=`` of the guards and the CSRF check: the site's own page."""
-    return error_response(refusal)
+    return error_response(refusal, Request(environ))
 
 
-def outage_page(refusal: HTTPException, environ: WSGIEnvironment) -> WSGIApplication:
-    """``error_page=`` of the session middleware: a store outage, so no session."""
-    return error_response(refusal, with_session=False)
+def logged_out_elsewhere(request: Request) -> bool:
+    """Whether this browser had logged in, and its login ended without its logout."""
+    return bool(get_signed_cookie(request.environ, SIGNED_IN_COOKIE)) and current_user() is None
 
 
 @Request.application  # type: ignore[arg-type]
 def site(request: Request) -> Response:
     """Dispatch to the view for the method and path; errors as pages of the site."""
-    from werkzeug.exceptions import MethodNotAllowed, NotFound
-
+    ended = request.method == "GET" and logged_out_elsewhere(request)
+    if ended:
+        flash(SIGNED_OUT_ELSEWHERE, FlashLevel.WARNING)
     try:
         view = ROUTES.get((request.method, request.path))
         if view is not None:
-            return view(request)
-        allowed = [method for method, path in ROUTES if path == request.path]
-        raise MethodNotAllowed(allowed) if allowed else NotFound()
+            response = view(request)
+        else:
+            allowed = [method for method, path in ROUTES if path == request.path]
+            raise MethodNotAllowed(allowed) if allowed else NotFound()
     except HTTPException as exc:
-        wants = request.accept_mimetypes.best_match(["text/html", "application/json"])
-        if request.path.startswith("/api/") or wants == "application/json":
-            return exc.get_response(request.environ)  # type: ignore[return-value]
-        return error_response(exc, with_session=exc.code != 503)
+        if exc.code == 503:  # the store is down: a page that needs no session
+            return outage(exc, request.environ)  # type: ignore[return-value]
+        response = error_response(exc, request)
+    if ended:
+        response.delete_cookie(SIGNED_IN_COOKIE)
+    return response
 
 
 def protect(app: WSGIApplication) -> WSGIApplication:
@@ -319,14 +350,25 @@ def protect(app: WSGIApplication) -> WSGIApplication:
     return CsrfMiddleware(app, error_page=error_page)
 
 
+#: The 503 page of a store outage (made without the session).
+outage = outage_page(FRAMEWORK, "/admin")
+
+
 def create_app() -> WSGIApplication:
     """The site with its middlewares, outermost last; devices tracked on server stores."""
     middleware = SessionMiddleware(
-        protect(site), secret_key=secret_key(), store=session_store(), error_page=outage_page
+        protect(site),
+        secret_key=secret_key(),
+        store=session_store(),
+        max_age=SESSION_MAX_AGE,
+        error_page=outage,
     )
     if isinstance(middleware.store, ServerSessionStore):
         track_devices(middleware)
-    return SharedDataMiddleware(middleware, {"/static": str(STATIC)})
+    else:
+        log.info("device tracking is off: the cookie store keeps no record to list or end")
+    exports = {"/static": str(STATIC), "/favicon.ico": str(STATIC / "favicon.ico")}
+    return SharedDataMiddleware(middleware, exports)
 
 
 app = create_app()

@@ -77,7 +77,7 @@ def test_remember_me_keeps_the_session_past_the_browser(client: Any) -> None:
 def test_form_errors_by_the_fields_with_the_input_kept(client: Any) -> None:
     answer = post(client, "/profile", name="Ada", email="nope")
     assert answer.status_code == 400
-    assert 'id="email-error">Enter a valid email address.<' in answer.text
+    assert 'id="email-error">Enter an e-mail address, such as alice@example.com.<' in answer.text
     assert 'value="nope"' in answer.text
     blank = post(client, "/cart", item="  ")
     assert (blank.status_code, 'id="item-error"' in blank.text) == (400, True)

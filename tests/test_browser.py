@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from demo.common import SIGNED_OUT_ELSEWHERE
 from tests.conftest import SECRET
 from tests.servers import free_port, gunicorn, running
 from tests.services import skip_or_fail
@@ -222,7 +223,9 @@ def test_the_whole_site_in_a_real_browser_on_every_variant(
     )
     submit(driver, "/cart", item="pear")
     assert driver.find_element(By.CSS_SELECTOR, ".error-code").text == "403"
-    assert "This form was out of date" in driver.page_source
+    # The page after the logout gave the session a new CSRF secret: the old token
+    # does not match it, which is all a server can tell (or the form was altered).
+    assert "the page is from before you last logged in or out" in driver.page_source
     shot(driver, variant, "09-stale-form")
 
     driver.get(f"{site}/login")
@@ -291,5 +294,137 @@ def test_revoking_another_browsers_session_from_your_devices_page(
     phone.refresh()
     assert "Logged in as" not in phone.page_source
     assert '<a href="/login">Log in</a>' in phone.page_source
+    assert flashes(phone) == [SIGNED_OUT_ELSEWHERE], "the phone is told why"
     driver.refresh()
     assert "Logged in as" in driver.page_source
+
+
+#: A phone's width and a laptop's, in CSS pixels.
+PHONE, DESKTOP = 390, 1280
+
+
+def at_width(driver: Any, width: int) -> None:
+    """Make the page *width* CSS pixels wide (the browser's window, not an emulation
+    that would zoom out to fit a page too wide)."""
+    driver.set_window_size(width, 900)
+    assert driver.execute_script("return window.innerWidth") == width
+
+
+def fits(driver: Any) -> None:
+    """The page does not scroll sideways."""
+    scroll, width = driver.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert scroll <= width, f"{driver.current_url}: {scroll} px wide in a {width} px window"
+
+
+def on_screen(driver: Any, element: Any) -> bool:
+    """Whether *element* is shown, all of it within the window's width."""
+    left, right = driver.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return [r.left, r.right]", element
+    )
+    width = driver.execute_script("return window.innerWidth")
+    return bool(element.is_displayed()) and left >= 0 and right <= width
+
+
+def lines(driver: Any, element: Any) -> int:
+    """On how many lines the text of *element* is laid out."""
+    return int(
+        driver.execute_script(
+            "const range = document.createRange(); range.selectNodeContents(arguments[0]);"
+            "return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;",
+            element,
+        )
+    )
+
+
+def test_every_page_fits_a_phone_and_a_laptop_on_every_variant(
+    driver: Any, variant_site: tuple[str, str]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    variant, site = variant_site
+    for width, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        at_width(driver, width)
+        driver.delete_all_cookies()
+        driver.get(f"{site}/")
+        fits(driver)
+        log_in = driver.find_element(By.LINK_TEXT, "Log in")
+        assert on_screen(driver, log_in), f"'Log in' is on the screen at {width} px"
+        for link in driver.find_elements(By.CSS_SELECTOR, "nav.main a"):
+            assert on_screen(driver, link), link.text
+        shot(driver, variant, f"{name}-01-home")
+
+        driver.get(f"{site}/devices")  # a guard sends the visitor to log in, with a notice
+        assert flashes(driver) == ["Please log in to see that page."]
+        fits(driver)
+        shot(driver, variant, f"{name}-02-login-notice")
+
+        driver.get(f"{site}/cart")
+        submit(driver, "/cart", item="   ")
+        assert (
+            driver.find_element(By.ID, "item-error").text == "Enter an item, up to 50 characters."
+        )
+        fits(driver)
+        shot(driver, variant, f"{name}-03-cart-error")
+
+        driver.get(f"{site}/no-such-page")
+        assert driver.find_element(By.CSS_SELECTOR, ".error-code").text == "404"
+        fits(driver)
+        shot(driver, variant, f"{name}-04-not-found")
+
+        driver.get(f"{site}/login")
+        submit(driver, "/login", username="alice", password="wonderland")
+        fits(driver)
+        assert on_screen(driver, driver.find_element(By.ID, "logout"))
+        assert lines(driver, driver.find_element(By.ID, "logout")) == 1
+        assert "Logged in as Alice" in nav_user(driver)
+        for link in driver.find_elements(By.CSS_SELECTOR, "nav.main a"):
+            assert on_screen(driver, link), link.text
+        shot(driver, variant, f"{name}-05-logged-in")
+        if width == DESKTOP:
+            logout = driver.find_element(By.ID, "logout")
+            brand = driver.find_element(By.CSS_SELECTOR, ".brand")
+            assert logout.location["y"] - brand.location["y"] < 20, "one line on a laptop"
+
+
+def test_the_devices_page_reads_well_and_tells_a_revoked_browser_on_every_variant(
+    driver: Any, second_driver: Any, variant_site: tuple[str, str]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    variant, site = variant_site
+    phone, laptop = second_driver, driver
+    at_width(phone, PHONE)
+    phone.get(f"{site}/login")
+    phone.find_element(By.NAME, "remember").click()
+    submit(phone, "/login", username="bob", password="builder")
+    laptop.get(f"{site}/login")
+    submit(laptop, "/login", username="bob", password="builder")
+
+    for width, name in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        at_width(laptop, width)
+        laptop.get(f"{site}/devices")
+        fits(laptop)
+        browsers = laptop.find_elements(By.CSS_SELECTOR, "table.devices .browser")
+        assert [b.text for b in browsers] == ["Chrome on Linux"] * 2
+        agent = laptop.execute_script("return navigator.userAgent")
+        assert {b.get_attribute("title") for b in browsers} == {agent}, "the raw User-Agent"
+        times = laptop.find_elements(By.CSS_SELECTOR, "table.devices time")
+        assert len(times) == 4
+        for moment in times:
+            assert lines(laptop, moment) == 1, f"{moment.text!r} wraps at {width} px"
+        [revoke] = laptop.find_elements(By.CSS_SELECTOR, "button.revoke")
+        assert lines(laptop, revoke) == 1, f"'Log out' wraps at {width} px"
+        assert on_screen(laptop, revoke)
+        shot(laptop, variant, f"{name}-06-devices")
+
+    submit(laptop, "/devices")  # the phone's "Log out"
+    assert flashes(laptop) == ["That session is logged out."]
+    phone.refresh()
+    assert flashes(phone) == [SIGNED_OUT_ELSEWHERE]
+    assert on_screen(phone, phone.find_element(By.LINK_TEXT, "Log in"))
+    fits(phone)
+    shot(phone, variant, "phone-07-logged-out-elsewhere")
+    phone.get(f"{site}/devices")
+    assert flashes(phone) == ["Please log in to see that page."], "told once"

@@ -475,6 +475,37 @@ def test_a_store_outage_while_saving_answers_503() -> None:
     assert "Set-Cookie" not in response.headers
 
 
+def test_a_save_that_met_an_outage_is_not_retried_after_the_503(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The client was told 503: its change is dropped, as the core middleware and the
+    Django integration drop it, not saved after the body once the store answers again
+    (the client's retry would then count twice) nor logged as a change made late."""
+    store = LRUStore()
+    client = make_app(store=store).test_client()
+    assert client.get("/count").text == "1"
+    save = store.save
+    calls: list[object] = []
+
+    def down_once(*args: Any, **kwargs: Any) -> Any:
+        from wsgisession.errors import StoreUnavailable
+
+        calls.append(args)
+        if len(calls) == 1:
+            raise StoreUnavailable("down for the test")
+        return save(*args, **kwargs)
+
+    store.save = down_once  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="wsgisession"):
+        response = client.get("/count")
+        response.close()  # the end of the response, where a late change would be saved
+    assert response.status_code == 503
+    assert len(calls) == 1, "no second save after the 503"
+    assert "after the response headers" not in caplog.text
+    assert "after the headers" not in caplog.text
+    assert client.get("/count").text == "2", "the change the 503 refused was dropped"
+
+
 def test_a_request_serializes_each_changed_value_once(
     server_store: ServerSessionStore, count_dumps: Callable[[], list[object]]
 ) -> None:

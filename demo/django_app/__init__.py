@@ -16,7 +16,7 @@ import fcntl
 import os
 from typing import TYPE_CHECKING
 
-from demo.common import ACCOUNTS, COOKIE_NAME, secret_key, session_store
+from demo.common import ACCOUNTS, COOKIE_NAME, log, outage_page, secret_key, session_store
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -61,7 +61,10 @@ def create_app() -> WSGIApplication:
         cookie_name=COOKIE_NAME,
         secret_key=secret_key(),
         store=session_store(),
+        error_page=outage_page("Django", "/admin/"),
     )
     if isinstance(middleware.store, ServerSessionStore):
         track_devices(middleware)
+    else:
+        log.info("device tracking is off: the cookie store keeps no record to list or end")
     return middleware

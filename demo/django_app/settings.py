@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from demo.common import COOKIE_NAME, STATIC, TEMPLATES, secret_key
+from demo.common import COOKIE_NAME, SESSION_MAX_AGE, STATIC, TEMPLATES, secret_key
 
 VAR = Path(os.environ.get("WSGISESSION_DEMO_VAR", tempfile.gettempdir()))
 
@@ -28,12 +28,20 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "demo.django_app.views.ErrorPages",
+    "demo.django_app.views.LoggedOutElsewhere",
 ]
 SESSION_ENGINE = "wsgisession.contrib.django.engine"
 SESSION_COOKIE_NAME = COOKIE_NAME
+# As in the other variants: 14 days unused for a visitor and a "remember me" login.
+SESSION_COOKIE_AGE = SESSION_MAX_AGE
 CSRF_FAILURE_VIEW = "demo.django_app.views.csrf_failure"
 # The CSRF secret lives in the session, so a logout ends every form shown before it.
 CSRF_USE_SESSIONS = True
+# The header the other variants read (X-CSRF-Token), so one fetch() serves all three.
+CSRF_HEADER_NAME = "HTTP_X_CSRF_TOKEN"
+# Log times (and Django's access log) in UTC, as gunicorn and the other variants do:
+# Django would otherwise set the process's time zone to America/Chicago.
+TIME_ZONE = "UTC"
 LOGIN_URL = "/login"
 TEMPLATES = [
     {

@@ -22,4 +22,5 @@ urlpatterns = [
     path("admin/", views.admin_site.urls),
     # The demo serves its stylesheet (and the admin's) itself: no web server in front.
     re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
+    path("favicon.ico", serve, {"path": "favicon.ico", "insecure": True}),
 ]

@@ -1,8 +1,14 @@
-"""Views of the Django demo: Django forms, auth, messages and request.session."""
+"""Views of the Django demo: Django forms, auth, messages and request.session.
+
+The site is the one the other variants serve (``demo/common.py`` has its words), so
+where Django's defaults differ the demo says what the others say: the field errors,
+the error pages, a ``303`` to the login page, JSON for ``/api/`` requests (the cart
+API reads its body with wsgisession's ``body()``, as the others do).
+"""
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -13,19 +19,42 @@ from django.contrib.auth import authenticate
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware import csrf
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from jinja2 import Environment
 from jinja2.utils import htmlsafe_json_dumps
 
-from demo.common import ERROR_TITLES, STALE_FORM
-from wsgisession import logout_everywhere, record_login, revoke, safe_next, sessions_of
-from wsgisession.errors import ConfigurationError
+from demo.common import (
+    DEVICES_UNAVAILABLE,
+    ERROR_TITLES,
+    LOGIN_NEEDED,
+    SESSION_MAX_AGE,
+    SIGNED_IN_COOKIE,
+    SIGNED_OUT_ELSEWHERE,
+    CartItem,
+    csrf_message,
+    device_rows,
+    error_json,
+    error_message,
+    field_errors,
+    log,
+    wants_json,
+)
+from wsgisession import (
+    body,
+    catch_http_errors,
+    logout_everywhere,
+    record_login,
+    revoke,
+    safe_next,
+    sessions_of,
+)
+from wsgisession.errors import ConfigurationError, NotLoggedIn
 
 
 def environment(**options: Any) -> Environment:
@@ -48,7 +77,7 @@ def layout_context(request: HttpRequest) -> dict[str, Any]:
         "messages": [(m.level_tag or "info", str(m)) for m in messages.get_messages(request)],
         "csrf_token": lambda: get_token(request),
         "csrf_name": "csrfmiddlewaretoken",
-        "csrf_header": "X-CSRFToken",
+        "csrf_header": "X-CSRF-Token",  # settings.CSRF_HEADER_NAME
         "admin_url": "/admin/",
         "framework": "Django",
         "page_data": htmlsafe_json_dumps({"user": user.username if user else None}),
@@ -74,7 +103,30 @@ class CartForm(forms.Form):
 
 
 def _errors(form: forms.Form) -> dict[str, str]:
-    return {name: " ".join(errors) for name, errors in form.errors.items()}
+    return field_errors(form.errors)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return wants_json(request.path, request.headers.get("Accept"))
+
+
+def login_first(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Django's ``login_required``, answering as the other variants' guard does: a
+    ``303`` to the login page with ``next``, or ``401`` JSON for an API client."""
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if _wants_json(request):
+            refusal = NotLoggedIn()
+            response = JsonResponse(refusal.json(), status=401)
+            response["WWW-Authenticate"] = "Cookie"
+            return response
+        query = urlencode({"next": request.get_full_path()})
+        return HttpResponseRedirect(f"/login?{query}", status=303)
+
+    return guarded
 
 
 @require_GET
@@ -111,7 +163,9 @@ def profile(request: HttpRequest) -> HttpResponse:
 def forget(request: HttpRequest) -> HttpResponse:
     request.session.flush()
     messages.info(request, "Forgotten. This is a new session.")
-    return HttpResponseRedirect("/", status=303)
+    response = HttpResponseRedirect("/", status=303)
+    response.delete_cookie(SIGNED_IN_COOKIE)
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -133,15 +187,10 @@ def cart(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@catch_http_errors  # body()'s 400 (every field error, as JSON) rather than Django's 500
 def api_cart(request: HttpRequest) -> HttpResponse:
-    try:
-        data = json.loads(request.body)
-    except ValueError:
-        data = None
-    form = CartForm(data if isinstance(data, dict) else {})
-    if not form.is_valid():
-        return JsonResponse({"error": "invalid", "fields": form.errors}, status=400)
-    request.session.setdefault("cart", []).append(form.cleaned_data["item"])
+    added = body(CartItem)
+    request.session.setdefault("cart", []).append(added.item)
     return JsonResponse({"cart": request.session["cart"]})
 
 
@@ -155,11 +204,24 @@ def login_page(request: HttpRequest) -> HttpResponse:
             password=request.POST.get("password", ""),
         )
         if user is not None:
+            remember = "remember" in request.POST
             auth_login(request, user)
-            request.session.set_expiry(None if "remember" in request.POST else 0)
+            request.session.set_expiry(None if remember else 0)
             record_login(user.username, request.environ)
+            # The profile belongs to the user: a name typed in before is not theirs.
+            request.session.pop("name", None)
+            request.session.pop("email", None)
             messages.success(request, f"Welcome back, {user.first_name or user.username}.")
-            return HttpResponseRedirect(safe_next(request.GET.get("next")), status=303)
+            response = HttpResponseRedirect(safe_next(request.GET.get("next")), status=303)
+            response.set_signed_cookie(
+                SIGNED_IN_COOKIE,
+                "1",
+                salt=SIGNED_IN_COOKIE,
+                max_age=SESSION_MAX_AGE if remember else None,
+                httponly=True,
+                samesite="Lax",
+            )
+            return response
         error = "Wrong user name or password."
     query = request.META.get("QUERY_STRING", "")
     return page(
@@ -168,6 +230,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
         "Log in",
         status=400 if error else 200,
         error=error,
+        notice=LOGIN_NEEDED if request.method == "GET" and "next" in request.GET else "",
         action="/login" + (f"?{query}" if "next" in request.GET else ""),
         form={"username": request.POST.get("username", ""), "remember": "remember" in request.POST},
     )
@@ -177,10 +240,12 @@ def login_page(request: HttpRequest) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     auth_logout(request)
     messages.info(request, "You are logged out.")
-    return HttpResponseRedirect("/", status=303)
+    response = HttpResponseRedirect("/", status=303)
+    response.delete_cookie(SIGNED_IN_COOKIE)
+    return response
 
 
-@login_required
+@login_first
 @require_http_methods(["GET", "POST"])
 def devices(request: HttpRequest) -> HttpResponse:
     username = request.user.get_username()
@@ -195,13 +260,18 @@ def devices(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect("/devices", status=303)
     try:
         listed = sessions_of(username)
-    except ConfigurationError as exc:
-        return page(request, "devices.html", "Your devices", unavailable=str(exc))
-    return page(request, "devices.html", "Your devices", devices=listed)
+    except ConfigurationError as exc:  # the cookie store: no server record to list
+        log.info("the devices page lists nothing: %s", exc)
+        return page(request, "devices.html", "Your devices", unavailable=DEVICES_UNAVAILABLE)
+    return page(request, "devices.html", "Your devices", devices=device_rows(listed))
 
 
-def error_page(request: HttpRequest, code: int, message: str) -> HttpResponse:
-    """The site's page for an HTTP error, in the layout."""
+def error_page(request: HttpRequest, code: int, message: str | None = None) -> HttpResponse:
+    """The site's page for an HTTP error, in the layout; JSON for an API client."""
+    if _wants_json(request):
+        return JsonResponse(error_json(code, request.method or "GET"), status=code)
+    if message is None:
+        message = error_message(code, request.method or "GET")
     return page(
         request,
         "error.html",
@@ -213,22 +283,34 @@ def error_page(request: HttpRequest, code: int, message: str) -> HttpResponse:
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """handler403: the reason given to PermissionDenied, if any."""
-    return error_page(
-        request,
-        403,
-        str(exception) if exception and str(exception) else "You may not see this page.",
-    )
+    """handler403: the admin pages, for a user without the admin role."""
+    return error_page(request, 403)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler404."""
-    return error_page(request, 404, "The requested URL was not found on the server.")
+    return error_page(request, 404)
+
+
+def csrf_reason(reason: str) -> str:
+    """Django's reason for a CSRF refusal under wsgisession's name for it: ``missing``,
+    ``invalid`` (a token that does not match, or malformed), ``no_secret`` (the
+    session has no CSRF secret: it ended) or ``origin``."""
+    if reason == csrf.REASON_CSRF_TOKEN_MISSING:
+        return "missing"
+    if reason.startswith("CSRF cookie"):  # REASON_NO_CSRF_COOKIE, or a damaged secret
+        return "no_secret"
+    if reason.startswith("CSRF token"):  # "CSRF token from POST incorrect." and the like
+        return "invalid"
+    return "origin"
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """CSRF_FAILURE_VIEW: a stale form (after a logout, say) gets a friendly page."""
-    return error_page(request, 403, STALE_FORM)
+    """CSRF_FAILURE_VIEW: the page saying why (or JSON, with Django's reason)."""
+    ours = csrf_reason(reason)
+    if _wants_json(request):
+        return JsonResponse({"error": f"csrf_{ours}", "message": reason}, status=403)
+    return error_page(request, 403, csrf_message(ours))
 
 
 class ErrorPages:
@@ -240,9 +322,32 @@ class ErrorPages:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if response.status_code == 405 and not response.content:
-            page_ = error_page(request, 405, f"This page does not take a {request.method} request.")
+            page_ = error_page(request, 405)
             page_["Allow"] = response["Allow"]
             return page_
+        return response
+
+
+class LoggedOutElsewhere:
+    """Django middleware: a browser that had logged in (the signed cookie set at login)
+    and whose login ended without its own logout is told it was logged out elsewhere."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        ended = (
+            request.method == "GET"
+            and not request.path.startswith("/static/")
+            and request.path != "/favicon.ico"
+            and request.get_signed_cookie(SIGNED_IN_COOKIE, None, salt=SIGNED_IN_COOKIE) is not None
+            and not request.user.is_authenticated
+        )
+        if ended:
+            messages.warning(request, SIGNED_OUT_ELSEWHERE)
+        response = self.get_response(request)
+        if ended:
+            response.delete_cookie(SIGNED_IN_COOKIE)
         return response
 
 

@@ -50,7 +50,7 @@ from ..access.devices import Devices, track_devices
 from ..config import middleware_options
 from ..context import SESSION_KEY, bind, unbind
 from ..errors import StoreUnavailable
-from ..middleware import SAVED_KEY, SessionMiddleware, check_store_at_start
+from ..middleware import DROPPED_KEY, SAVED_KEY, SessionMiddleware, check_store_at_start
 from ..request.params import set_path_params
 from ..stores.cookie import CookieStore
 from ._flask_login import _connect_flask_login, _sync_remember_issued
@@ -115,7 +115,7 @@ class WsgiSessionInterface(SessionInterface):
             headers = self._save(app, session, middleware, response)
         except StoreUnavailable as exc:
             _become(response, refusal_response(exc, environ, middleware.error_page))
-            environ[SAVED_KEY] = True
+            environ[SAVED_KEY] = environ[DROPPED_KEY] = True
             return
         environ[SAVED_KEY] = True
         cache_control = response.headers.get("Cache-Control")
