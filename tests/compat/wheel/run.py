@@ -10,7 +10,7 @@ Django engine) would go unnoticed. This script:
    points, and nothing of the checkout besides (tests, demo, benchmarks);
 3. installs the wheel, not the checkout, into a new virtualenv
    (``.venv/wheel-test/``) with Flask, Django and pytest;
-4. runs ``test_installed.py`` there, from a directory outside the checkout: the
+4. runs ``smoke.py`` there, from a directory outside the checkout: the
    README's quick start under ``wsgisession serve``, ``--version`` and ``--help``,
    the README's Flask and Django examples, and the pytest plugin.
 """
@@ -89,9 +89,9 @@ def main() -> int:
         # Outside the checkout, so that only the installed package can be imported.
         tests = work / "smoke"
         tests.mkdir()
-        shutil.copy(HERE / "test_installed.py", tests)
+        shutil.copy(HERE / "smoke.py", tests)
         done = subprocess.run(
-            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_installed.py"],
+            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "smoke.py"],
             cwd=tests,
             env={
                 "PATH": f"{python.parent}:/usr/bin:/bin",
