@@ -106,7 +106,7 @@ class MigrationReader(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class MigrationStatus:
-    """How a migration is going, for the log and ``wsgisession migrate --status``.
+    """How a migration is going, for the log and ``wsgisession migration-status``.
 
     :param source: What is read (the reader's class name).
     :param carried: Sessions carried over by this process since it started.
@@ -258,4 +258,4 @@ def _storable(old: dict[str, Any]) -> dict[str, Any]:
 def _when_to_stop(until: datetime | None) -> str:
     if until is not None:
         return f"old cookies are honoured until {until.isoformat()}"
-    return "remove the reader once `wsgisession migrate --status` shows none left"
+    return "remove the reader once `wsgisession migration-status` shows none left"

@@ -114,7 +114,7 @@ def test_missing_cryptography_is_a_configuration_error_saying_how_to_install(
     # Forget the store's encryption module, so constructing the store imports it anew.
     monkeypatch.delitem(sys.modules, "wsgisession.stores._encrypted", raising=False)
     monkeypatch.delattr(wsgisession.stores, "_encrypted", raising=False)
-    with pytest.raises(ConfigurationError, match=r'pip install "wsgisession\[crypto\]"'):
+    with pytest.raises(ConfigurationError, match=r'pip install "sessionlayer\[crypto\]"'):
         CookieStore(encrypt=True)
     CookieStore()  # the signed store needs nothing more
 

@@ -357,7 +357,7 @@ def test_without_the_redis_package_the_error_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)
-    with pytest.raises(ConfigurationError, match=r"pip install 'wsgisession\[redis\]'"):
+    with pytest.raises(ConfigurationError, match=r"pip install 'sessionlayer\[redis\]'"):
         RedisStore()
     with pytest.raises(ConfigurationError, match="pip install"):
         store_from_url("redis://127.0.0.1:6379/0")

@@ -323,6 +323,11 @@ def _migrate(args: argparse.Namespace) -> int:
 def _migration_status(args: argparse.Namespace) -> int:
     app = _load_app(args.app)
     middleware = _session_middleware_in(app)
+    if middleware is None and type(app).__module__.startswith("django."):
+        # Django's WSGI handler: its session middleware is made from the settings.
+        from ..contrib.django import session_middleware
+
+        middleware = session_middleware()
     if middleware is None:
         raise CommandError(f"{args.app} has no SessionMiddleware (init_app, wrap, from_config)")
     migration = middleware.migration

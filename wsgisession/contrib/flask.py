@@ -28,7 +28,9 @@ Beyond Flask's cookie session:
   (and "remember me" logins), so a planted session id is worthless after login;
 - ``csrf_token()`` is a Jinja global (unless another extension, Flask-WTF say,
   registered one);
-- ``request.view_args`` become the path parameters of :func:`~wsgisession.param`.
+- ``request.view_args`` become the path parameters of :func:`~wsgisession.param`;
+- ``migrate_from="flask"`` or ``"flask-session"`` carries each user's session of
+  the system being replaced over, so the switch logs nobody out.
 
 WSGI middlewares that need the session (:class:`~wsgisession.CsrfMiddleware`,
 guards) go on ``app.wsgi_app`` *before* :func:`init_app`, so that they run inside it.
@@ -36,6 +38,7 @@ guards) go on ``app.wsgi_app`` *before* :func:`init_app`, so that they run insid
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -54,6 +57,7 @@ from ..middleware import DROPPED_KEY, SAVED_KEY, SessionMiddleware, check_store_
 from ..request.params import set_path_params
 from ..stores.cookie import CookieStore
 from ._flask_login import _connect_flask_login, _sync_remember_issued
+from ._flask_migration import adopt_permanent, build_reader, check_migration, reader_name
 from ._flask_session import FlaskSession
 
 if TYPE_CHECKING:
@@ -143,6 +147,8 @@ class WsgiSessionInterface(SessionInterface):
         environ = core.environ or {}
         if not core.accessed and self.sessions.refreshes_each_request(environ, middleware):
             session.load_for_renewal()
+        if middleware.migration is not None and core.accessed:
+            adopt_permanent(session)  # Flask's "_permanent" key, in a carried-over session
         if self.sessions.devices is not None and hasattr(app, "login_manager"):
             _sync_remember_issued(app, core, response)  # Flask-Login's remember cookie
         if core.accessed and session.resend:
@@ -316,6 +322,17 @@ def init_app(app: Flask, **options: Any) -> FlaskSessionMiddleware:
     (:func:`~wsgisession.record_login`) and each logout forgets it first, so
     ``sessions_of()``, ``revoke()`` and ``logout_everywhere()`` work in views.
 
+    Switching from Flask's own sessions or Flask-Session logs nobody out with
+    ``migrate_from="flask"`` (Flask's signed cookies; ``migrate_until`` is then
+    required, at most ``PERMANENT_SESSION_LIFETIME`` away) or
+    ``migrate_from="flask-session"`` (Flask-Session 0.8's records on Redis or
+    SQLAlchemy, each deleted as it is carried over): a user's old session becomes a
+    session of ours on their next request, logins included. The reader is built from
+    ``app.config`` as it is when ``init_app`` runs (the ``SESSION_COOKIE_*`` and
+    Flask-Session's settings; the secret keys are read at each request). ::
+
+        init_app(app, store="redis://localhost:6379/0", migrate_from="flask-session")
+
     :param app: The Flask application.
     :param options: Settings as above.
     :returns: The middleware now in ``app.wsgi_app`` (also in
@@ -324,7 +341,13 @@ def init_app(app: Flask, **options: Any) -> FlaskSessionMiddleware:
     """
     settings = dict(app.config.get("WSGISESSION") or {})
     settings.update(options)
-    options = middleware_options(settings)
+    environ = dict(os.environ)
+    # "flask" and "flask-session" name readers built from this app's configuration.
+    source = reader_name(settings, environ)
+    if source is not None:
+        settings["migrate_from"] = build_reader(source, app)
+    options = middleware_options(settings, environ=environ)
+    check_migration(app, options, source)
     devices = options.pop("track_devices", None)
     sessions = FlaskSessionMiddleware(app, app.wsgi_app, options, devices=devices)
     app.wsgi_app = sessions  # type: ignore[method-assign]

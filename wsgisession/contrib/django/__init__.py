@@ -24,9 +24,41 @@ that need the session (:class:`~wsgisession.CsrfMiddleware`, guards), form
 parameters read with :func:`~wsgisession.param`, and changes made while a streamed
 response is produced need the session at the WSGI layer: use :func:`wrap` as well,
 which the middleware then simply adopts.
+
+Switching from one of Django's engines logs nobody out with
+``WSGISESSION["migrate_from"]`` set to that engine's path: its sessions are carried
+over by a :class:`DjangoEngineReader` (see :mod:`wsgisession.migration`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._config import core_middleware
+from ._migration import DjangoEngineReader
 from .middleware import SessionMiddleware, to_django_response, wrap
 from .session import DjangoSession
 
-__all__ = ["DjangoSession", "SessionMiddleware", "to_django_response", "wrap"]
+if TYPE_CHECKING:
+    from ...middleware import SessionMiddleware as CoreMiddleware
+
+__all__ = [
+    "DjangoEngineReader",
+    "DjangoSession",
+    "SessionMiddleware",
+    "session_middleware",
+    "to_django_response",
+    "wrap",
+]
+
+
+def session_middleware() -> CoreMiddleware:
+    """The wsgisession middleware behind the current settings (``WSGISESSION``).
+
+    For tools outside a request: ``wsgisession migration-status`` asks it for its
+    migration reader. Django must be set up (``django.setup()``, as
+    ``get_wsgi_application()`` does).
+
+    :raises ConfigurationError: a bad setting.
+    """
+    return core_middleware()

@@ -10,6 +10,7 @@ test client's ``client.login()`` saved is the one the next request loads, also w
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 from ...config import from_config, store_from_url
+from ._migration import engine_reader
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -47,6 +49,7 @@ HONOURED_SETTINGS = (
     "SESSION_EXPIRE_AT_BROWSER_CLOSE",
     "SESSION_SAVE_EVERY_REQUEST",
 )
+_MIGRATE_FROM_ENV = "WSGISESSION_MIGRATE_FROM"
 _WATCHED = frozenset({*HONOURED_SETTINGS, "WSGISESSION", "SECRET_KEY", "SECRET_KEY_FALLBACKS"})
 
 
@@ -98,11 +101,14 @@ _stores: dict[str, ClientSessionStore | ServerSessionStore] = {}
 
 
 def resolved(options: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`config` with its store built, one store object per store URL.
+    """:func:`config` with its store built, one store object per store URL, and a
+    Django session engine's path in ``migrate_from`` made its reader.
 
     A ``memory://`` store is then the same object for the Django middleware, the
     session engine and ``wrap()``, and survives a test's ``override_settings`` of a
     cookie attribute.
+
+    :raises ConfigurationError: an engine in ``migrate_from`` that Django cannot open.
     """
     wanted = config(options)
     spec = wanted.get("store")
@@ -111,6 +117,9 @@ def resolved(options: Mapping[str, Any]) -> dict[str, Any]:
         if store is None:
             store = _stores[spec] = store_from_url(spec)
         wanted["store"] = store
+    reader = engine_reader(wanted.get("migrate_from"))
+    if reader is not None:
+        wanted["migrate_from"] = reader
     return wanted
 
 
@@ -119,11 +128,18 @@ def build(app: WSGIApplication, options: Mapping[str, Any]) -> SessionMiddleware
 
     :func:`resolved` settings, read by :func:`~wsgisession.from_config`: every
     setting it takes (``error_page``, ``limits``, ``track_devices`` …) is a
-    ``WSGISESSION`` key.
+    ``WSGISESSION`` key. ``WSGISESSION_MIGRATE_FROM`` may name an engine too.
 
     :raises ConfigurationError: a bad setting.
     """
-    return from_config(app, resolved(options))
+    wanted = resolved(options)
+    environ: Mapping[str, str] = os.environ
+    reader = engine_reader(environ.get(_MIGRATE_FROM_ENV))
+    if reader is not None:
+        # The variable wins over WSGISESSION, as every WSGISESSION_* variable does.
+        wanted["migrate_from"] = reader
+        environ = {name: value for name, value in environ.items() if name != _MIGRATE_FROM_ENV}
+    return from_config(app, wanted, environ=environ)
 
 
 def core_middleware() -> SessionMiddleware:

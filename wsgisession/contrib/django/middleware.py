@@ -29,6 +29,7 @@ from ...access.devices import record_login
 from ...context import SESSION_KEY, bind, unbind
 from ...cookies import request_cookies
 from ...errors import StoreUnavailable
+from ...migration import MIGRATED_KEY
 from . import _config
 from .engine import SessionStore
 from .session import DjangoSession
@@ -231,7 +232,7 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
                 failed = True  # nothing more to save: the store is down
                 return self._outage(request, exc)
             if used:
-                self._apply(request, response, view.middleware, cookie)
+                self._apply(request, response, view, cookie)
             name = view.middleware.cookie.name
             ended = wrote and view.is_empty() and name not in response.cookies
             if ended and name in request.COOKIES:
@@ -260,7 +261,7 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
     def _apply(
         request: HttpRequest,
         response: HttpResponseBase,
-        middleware: CoreMiddleware,
+        view: DjangoSession,
         cookie: CookieWrite | None,
     ) -> None:
         # Through response.set_cookie/delete_cookie, as Django's middleware does, so
@@ -269,8 +270,12 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         patch_vary_headers(response, ("Cookie",))
         if cookie is None:
             return
+        middleware = view.middleware
         if middleware.no_store and not response.has_header("Cache-Control"):
             response["Cache-Control"] = "no-store"
+        old = (view.session.environ or {}).get(MIGRATED_KEY)
+        if old is not None:  # a carried-over session: the old system's cookie goes
+            response.delete_cookie(old.name, path=old.path, domain=old.domain)
         options = middleware.cookie
         value, max_age, _ = cookie
         if value is None:
