@@ -200,6 +200,13 @@ class _Base:
             self.hooks.emit(EventName.TAMPERED, reason=type(exc).__name__)
         return {}, SessionState(now), True, ()
 
+    def _expired(self, now: int, reason: str) -> Loaded:
+        """A new session for a session cookie too old for its lifetime."""
+        log.info("the session cookie expired (%s); starting a fresh session", reason)
+        if self.hooks is not None:
+            self.hooks.emit(EventName.EXPIRED, reason=reason)
+        return {}, SessionState(now), True, ()
+
     def _carried_over(
         self, migration: Migration, environ: WSGIEnvironment, now: int
     ) -> Loaded | None:

@@ -52,10 +52,7 @@ class ClientBackend(_Base):
             return self._refused(environ, now, exc)
         reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
         if reason is not None:
-            log.info("the session cookie expired (%s); starting a fresh session", reason)
-            if self.hooks is not None:
-                self.hooks.emit(EventName.EXPIRED, reason=reason)
-            return {}, SessionState(now), True, ()
+            return self._expired(now, reason)
         record = _new_record(SessionState)  # slot by slot, as in _issue
         record.created = contents.created
         record.issued = contents.issued

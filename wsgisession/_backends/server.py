@@ -86,10 +86,7 @@ class ServerBackend(_Base):
             return self._refused(environ, now, exc)
         reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
         if reason is not None:
-            log.info("the session cookie expired (%s); starting a fresh session", reason)
-            if self.hooks is not None:
-                self.hooks.emit(EventName.EXPIRED, reason=reason)
-            return {}, SessionState(now), True, ()
+            return self._expired(now, reason)
         assert contents.sid is not None
         key = self.store_key(contents.sid)
         key, record, forwarded = self._stored(key, now)
