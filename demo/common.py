@@ -307,7 +307,8 @@ def outage_page(
         code = refusal.code or 503
         if wants_json(environ.get("PATH_INFO", "/"), environ.get("HTTP_ACCEPT")):
             body = refusal.json() if isinstance(refusal, HTTPError) else error_json(code)
-            return Response(json.dumps(body), status=code, mimetype="application/json")
+            answer = Response(json.dumps(body), status=code, mimetype="application/json")
+            return _when_to_retry(answer, refusal)
         html = _pages.get_template("error.html").render(
             title=ERROR_TITLES.get(code, "Error"),
             user=None,
@@ -322,9 +323,18 @@ def outage_page(
         )
         response = Response(html, status=code, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
-        return response
+        return _when_to_retry(response, refusal)
 
     return page
+
+
+def _when_to_retry(response: Response, refusal: HTTPException) -> Response:
+    # A view that met the outage returns this page itself, without the middleware
+    # that would add the refusal's Retry-After: the client must still learn it.
+    for name, value in refusal.get_headers():
+        if name == "Retry-After":
+            response.headers[name] = value
+    return response
 
 
 #: The session cookie's name in every variant.

@@ -125,12 +125,12 @@ def test_no_code_block_is_cut_off_at_desktop_width(driver: Any, site: Path, page
 
 
 @pytest.mark.slow
-def test_the_quick_start_shows_its_whole_session_middleware_line(driver: Any, site: Path) -> None:
+def test_the_quick_start_shows_its_first_app_whole(driver: Any, site: Path) -> None:
     open_page(driver, site, "quickstart.html", DESKTOP)
     line = driver.execute_script(
         """
         const pre = [...document.querySelectorAll("pre")]
-            .find(pre => pre.textContent.includes("app = SessionMiddleware("));
+            .find(pre => pre.textContent.includes("app = from_config(app)"));
         const range = document.createRange();
         range.selectNodeContents(pre);
         return [range.getBoundingClientRect().right, pre.getBoundingClientRect().right];
