@@ -22,11 +22,13 @@ import json
 import logging
 import os
 import secrets
+import tempfile
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from jinja2 import Environment, FileSystemLoader
 from werkzeug.datastructures import MIMEAccept
@@ -79,6 +81,12 @@ def check_password(name: str, password: str) -> tuple[str, ...] | None:
     salt, expected, roles = USERS.get(name, (b"0" * 16, b"", ()))
     ok = hmac.compare_digest(_hash(password, salt), expected)
     return roles if ok and name in USERS else None
+
+
+def roles_of(name: object) -> tuple[str, ...] | None:
+    """The roles of the user called *name*; ``None`` if there is no such user."""
+    user = USERS.get(name) if isinstance(name, str) else None
+    return None if user is None else user[2]
 
 
 @dataclass
@@ -216,6 +224,13 @@ SIGNED_IN_COOKIE = "signed_in"
 DEVICES_UNAVAILABLE = (
     "This site keeps your session in your browser's cookie only, so it has no list of"
     " the other places where you are logged in and cannot log them out from here."
+)
+
+#: The devices page before the switch to wsgisession: the framework's own sessions
+#: keep no list of a user's sessions.
+DEVICES_NOT_LISTED = (
+    "This site's sessions keep no list of the places where you are logged in, so it"
+    " cannot show them or log them out from here."
 )
 
 #: Browsers, then systems, as a User-Agent names them: the first match wins, so a
@@ -363,3 +378,91 @@ def session_store() -> ClientSessionStore | ServerSessionStore:
     if url:
         return store_from_url(url)
     return SQLiteStore(HERE / "sessions.sqlite3")
+
+
+def var_dir() -> Path:
+    """Where the demo keeps its files: ``WSGISESSION_DEMO_VAR``, else the temporary
+    directory (Django's database, the day of the switch)."""
+    return Path(os.environ.get("WSGISESSION_DEMO_VAR") or tempfile.gettempdir())
+
+
+# -- The switch to wsgisession, with everyone still logged in (docs/demo.md) ----------
+
+#: ``flask`` (``django``): the Flask (Django) variant runs on its framework's own
+#: sessions, as the site did before the switch to wsgisession.
+SESSIONS_VARIABLE = "WSGISESSION_DEMO_SESSIONS"
+#: ``flask`` (``django``): the variant runs on wsgisession and carries each browser's
+#: session of its framework over (``migrate_from``), so the switch logs nobody out.
+MIGRATE_VARIABLE = "WSGISESSION_DEMO_MIGRATE_FROM"
+
+#: Which sessions a Flask or Django variant runs on: ``"own"``, its framework's
+#: (before the switch); ``"migrating"``, wsgisession's, carrying the framework's over;
+#: ``"wsgisession"``, ours alone.
+Stage = Literal["own", "migrating", "wsgisession"]
+
+
+def switch_stage(framework: Literal["flask", "django"]) -> Stage:
+    """Where the *framework* variant stands in the switch, from the two variables.
+
+    :param framework: The value the variables take for this variant.
+    :raises ValueError: a variable naming another framework, or both variables set.
+    """
+    own = os.environ.get(SESSIONS_VARIABLE, "").strip().lower()
+    migrate = os.environ.get(MIGRATE_VARIABLE, "").strip().lower()
+    if own not in ("", "wsgisession", framework):
+        raise ValueError(
+            f"{SESSIONS_VARIABLE}={own!r}: the {framework.title()} demo runs on"
+            f" {framework!r} (its framework's own sessions) or 'wsgisession' (the default)"
+        )
+    if migrate not in ("", framework):
+        raise ValueError(
+            f"{MIGRATE_VARIABLE}={migrate!r}: the {framework.title()} demo carries over"
+            f" {framework!r} sessions only"
+        )
+    if own == framework and migrate:
+        raise ValueError(
+            f"{SESSIONS_VARIABLE}={framework} runs the site before the switch and"
+            f" {MIGRATE_VARIABLE}={framework} after it: set one of them"
+        )
+    if own == framework:
+        return "own"
+    return "migrating" if migrate else "wsgisession"
+
+
+def _switch_file(framework: str) -> Path:
+    return var_dir() / f"wsgisession-demo-{framework}-switched-at"
+
+
+def switch_day(framework: str) -> datetime:
+    """When the *framework* variant first ran with the migration on (UTC).
+
+    Kept in a file in :func:`var_dir`, written at that first start, so that every
+    worker and every restart gets the same date: the migration's end date is fixed
+    from it, as the migration guide asks, not moved at each restart. Running the
+    variant on its own sessions again deletes the file (:func:`forget_switch`).
+
+    :raises ValueError: a file that does not hold a date with a time zone.
+    """
+    path = _switch_file(framework)
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(datetime.now(UTC).isoformat(timespec="seconds"))
+            with suppress(FileExistsError):  # another worker was first: its date wins
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    text = path.read_text().strip()
+    try:
+        day = datetime.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is None or day.tzinfo is None:
+        raise ValueError(f"{path} should hold the date of the switch, not {text!r}: delete it")
+    return day
+
+
+def forget_switch(framework: str) -> None:
+    """Back to the framework's own sessions: the next switch has a day of its own."""
+    _switch_file(framework).unlink(missing_ok=True)

@@ -8,20 +8,37 @@ comes in through :func:`~wsgisession.contrib.flask.init_app` (the session) and
 A request the CSRF check refuses comes back into Flask (its ``error_page``) so that
 the same handler renders it with the layout; ``/api/`` requests get JSON. A store
 outage gets the site's 503 page through ``init_app(error_page=...)``.
+
+The switch from Flask's own sessions, with everyone still logged in (docs/demo.md):
+
+- ``WSGISESSION_DEMO_SESSIONS=flask``: the site before the switch, on Flask's own
+  cookie session (no ``init_app``), keeping its logins as a plain Flask app does,
+  in ``session["user_id"]``, "remember me" as ``session.permanent``, and a CSRF token
+  of its own (:data:`own_accounts`);
+- ``WSGISESSION_DEMO_MIGRATE_FROM=flask``: the site on wsgisession, with
+  ``init_app(..., migrate_from="flask", migrate_until=...)``: each browser's Flask
+  session is carried over on its next request, and :func:`adopt_flask_login` makes
+  the login in it a login of ours.
 """
 
 from __future__ import annotations
 
+import functools
+import hmac
 import json
-from typing import TYPE_CHECKING, Any
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 import flask
 from jinja2.utils import htmlsafe_json_dumps
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from wsgisession import (
     CsrfMiddleware,
+    RequestScope,
     body,
     current_user,
     get_signed_cookie,
@@ -41,10 +58,13 @@ from wsgisession.errors import ConfigurationError, CsrfError, HTTPError
 from wsgisession.stores import ServerSessionStore
 
 from .common import (
+    DEVICES_NOT_LISTED,
     DEVICES_UNAVAILABLE,
     ERROR_TITLES,
     LOGIN_NEEDED,
+    MIGRATE_VARIABLE,
     SESSION_MAX_AGE,
+    SESSIONS_VARIABLE,
     SIGNED_IN_COOKIE,
     SIGNED_OUT_ELSEWHERE,
     STATIC,
@@ -57,10 +77,14 @@ from .common import (
     error_json,
     error_message,
     field_errors,
+    forget_switch,
     log,
     outage_page,
+    roles_of,
     secret_key,
     session_store,
+    switch_day,
+    switch_stage,
     wants_json,
 )
 
@@ -70,15 +94,22 @@ if TYPE_CHECKING:
 #: Where a refusal of the CSRF check waits for Flask to render it.
 REFUSAL_KEY = "demo.refusal"
 
+#: Where the app keeps the function naming the logged-in user (``app.extensions``):
+#: wsgisession's login, or before the switch the one kept in Flask's session.
+USER_NAME_KEY = "demo.user_name"
+
 FRAMEWORK = "Flask"
 
+V = TypeVar("V", bound=Callable[..., Any])
+
+#: The site: the pages that are the same whoever keeps the session and the login.
 bp = flask.Blueprint("demo", __name__)
 
 
 def user_name() -> str | None:
     """The name of the logged-in user, as the site shows it; ``None``: not logged in."""
-    user = current_user()
-    return str(user.extra.get("name", user.user_id)) if user else None
+    named: Callable[[], str | None] = flask.current_app.extensions[USER_NAME_KEY]
+    return named()
 
 
 @bp.app_context_processor
@@ -170,101 +201,27 @@ def api_cart() -> Any:
     return {"cart": flask.session["cart"]}
 
 
-@bp.route("/login", methods=["GET", "POST"])
-def login_page() -> Any:
-    form = flask.request.form
-    error = ""
-    if flask.request.method == "POST":
-        name = form.get("username", "")
-        roles = check_password(name, form.get("password", ""))
-        if roles is not None:
-            remember = "remember" in form
-            login(name, roles=roles, name=name.title(), remember=remember)
-            # The profile belongs to the user: a name typed in before is not theirs.
-            flask.session.pop("name", None)
-            flask.session.pop("email", None)
-            flask.flash(f"Welcome back, {name.title()}.", "success")
-            response = flask.redirect(safe_next(flask.request.args.get("next")), 303)
-            set_signed_cookie(
-                response.headers, SIGNED_IN_COOKIE, 1, max_age=SESSION_MAX_AGE if remember else None
-            )
-            return response
-        error = "Wrong user name or password."
-    query = flask.request.query_string.decode()
+def login_form(error: str = "") -> flask.Response:
+    """The login page, or the form again with *error* after a wrong password."""
+    request = flask.request
+    query = request.query_string.decode()
     return page(
         "login.html",
         "Log in",
         status=400 if error else 200,
         error=error,
-        notice=LOGIN_NEEDED
-        if flask.request.method == "GET" and "next" in flask.request.args
-        else "",
-        action="/login" + (f"?{query}" if "next" in flask.request.args else ""),
-        form={"username": form.get("username", ""), "remember": "remember" in form},
+        notice=LOGIN_NEEDED if request.method == "GET" and "next" in request.args else "",
+        action="/login" + (f"?{query}" if "next" in request.args else ""),
+        form={
+            "username": request.form.get("username", ""),
+            "remember": "remember" in request.form,
+        },
     )
-
-
-@bp.post("/logout")
-def logout_view() -> Any:
-    logout()
-    flask.flash("You are logged out.")
-    response = flask.redirect("/", 303)
-    response.delete_cookie(SIGNED_IN_COOKIE)
-    return response
-
-
-@bp.get("/admin")
-@login_required(roles=["admin"])
-def admin() -> Any:
-    return page("admin.html", "Admin")
-
-
-@bp.route("/devices", methods=["GET", "POST"])
-@login_required
-def devices() -> Any:
-    if flask.request.method == "POST":
-        if flask.request.form.get("everywhere"):
-            ended = logout_everywhere()
-            flask.flash(f"Logged out everywhere else ({ended} other session(s) ended).")
-        elif revoke(flask.request.form.get("handle", "")):
-            flask.flash("That session is logged out.", "success")
-        else:
-            flask.flash("That session had already ended.", "warning")
-        return flask.redirect("/devices", 303)
-    try:
-        listed = sessions_of()
-    except ConfigurationError as exc:  # the cookie store: no server record to list
-        log.info("the devices page lists nothing: %s", exc)
-        return page("devices.html", "Your devices", unavailable=DEVICES_UNAVAILABLE)
-    return page("devices.html", "Your devices", devices=device_rows(listed))
 
 
 @bp.get("/favicon.ico")
 def favicon() -> Any:
     return flask.send_from_directory(STATIC, "favicon.ico")
-
-
-@bp.before_app_request
-def refused_outside() -> None:
-    """A request the CSRF check refused: raise its refusal for the handler below."""
-    refusal = flask.request.environ.get(REFUSAL_KEY)
-    if refusal is not None:
-        raise refusal
-
-
-@bp.before_app_request
-def logged_out_elsewhere() -> None:
-    """A browser that had logged in, whose login ended without its logout: say so."""
-    request = flask.request
-    if request.method != "GET" or request.endpoint in (None, "static", "demo.favicon"):
-        return
-    if get_signed_cookie(request.environ, SIGNED_IN_COOKIE) and current_user() is None:
-        flask.flash(SIGNED_OUT_ELSEWHERE, "warning")
-
-        @flask.after_this_request
-        def forget_login(response: flask.Response) -> flask.Response:
-            response.delete_cookie(SIGNED_IN_COOKIE)
-            return response
 
 
 @bp.app_errorhandler(HTTPException)
@@ -294,13 +251,269 @@ def error(exc: HTTPException) -> Any:
     return response
 
 
+# -- Logging in with wsgisession --------------------------------------------------
+
+accounts = flask.Blueprint("accounts", __name__)
+
+
+def wsgisession_user() -> str | None:
+    """The name of the user logged in with :func:`~wsgisession.login`, if any."""
+    user = current_user()
+    return str(user.extra.get("name", user.user_id)) if user else None
+
+
+def log_in(name: str, roles: tuple[str, ...], *, remember: bool) -> None:
+    """Log *name* in with wsgisession (a new session id, a device of the user), and
+    set the signed cookie saying this browser logged in (see ``logged_out_elsewhere``)."""
+    login(name, roles=roles, name=name.title(), remember=remember)
+
+    @flask.after_this_request
+    def signed_in(response: flask.Response) -> flask.Response:
+        max_age = SESSION_MAX_AGE if remember else None
+        set_signed_cookie(response.headers, SIGNED_IN_COOKIE, 1, max_age=max_age)
+        return response
+
+
+@accounts.route("/login", methods=["GET", "POST"])
+def login_page() -> Any:
+    form = flask.request.form
+    if flask.request.method == "GET":
+        return login_form()
+    name = form.get("username", "")
+    roles = check_password(name, form.get("password", ""))
+    if roles is None:
+        return login_form("Wrong user name or password.")
+    log_in(name, roles, remember="remember" in form)
+    # The profile belongs to the user: a name typed in before is not theirs.
+    flask.session.pop("name", None)
+    flask.session.pop("email", None)
+    flask.flash(f"Welcome back, {name.title()}.", "success")
+    return flask.redirect(safe_next(flask.request.args.get("next")), 303)
+
+
+@accounts.post("/logout")
+def logout_view() -> Any:
+    logout()
+    flask.flash("You are logged out.")
+    response = flask.redirect("/", 303)
+    response.delete_cookie(SIGNED_IN_COOKIE)
+    return response
+
+
+@accounts.get("/admin")
+@login_required(roles=["admin"])
+def admin() -> Any:
+    return page("admin.html", "Admin")
+
+
+@accounts.route("/devices", methods=["GET", "POST"])
+@login_required
+def devices() -> Any:
+    if flask.request.method == "POST":
+        if flask.request.form.get("everywhere"):
+            ended = logout_everywhere()
+            flask.flash(f"Logged out everywhere else ({ended} other session(s) ended).")
+        elif revoke(flask.request.form.get("handle", "")):
+            flask.flash("That session is logged out.", "success")
+        else:
+            flask.flash("That session had already ended.", "warning")
+        return flask.redirect("/devices", 303)
+    try:
+        listed = sessions_of()
+    except ConfigurationError as exc:  # the cookie store: no server record to list
+        log.info("the devices page lists nothing: %s", exc)
+        return page("devices.html", "Your devices", unavailable=DEVICES_UNAVAILABLE)
+    return page("devices.html", "Your devices", devices=device_rows(listed))
+
+
+@accounts.before_app_request
+def refused_outside() -> None:
+    """A request the CSRF check refused: raise its refusal for the handler below."""
+    refusal = flask.request.environ.get(REFUSAL_KEY)
+    if refusal is not None:
+        raise refusal
+
+
+@accounts.before_app_request
+def logged_out_elsewhere() -> None:
+    """A browser that had logged in, whose login ended without its logout: say so."""
+    request = flask.request
+    if request.method != "GET" or request.endpoint in (None, "static", "demo.favicon"):
+        return
+    if get_signed_cookie(request.environ, SIGNED_IN_COOKIE) and current_user() is None:
+        flask.flash(SIGNED_OUT_ELSEWHERE, "warning")
+
+        @flask.after_this_request
+        def forget_login(response: flask.Response) -> flask.Response:
+            response.delete_cookie(SIGNED_IN_COOKIE)
+            return response
+
+
+# -- Before the switch: logging in with Flask's own session ----------------------
+# What a plain Flask app keeps in its signed cookie, as Flask's tutorial does: the
+# user's id, "remember me" as session.permanent, and a CSRF token of its own. Of
+# wsgisession, only RequestScope (for validate_body(), see create_app) and CsrfError
+# (for the refusal's page, the same as after the switch) remain.
+
+#: Where the site keeps the logged-in user before the switch (Flask's tutorial's key).
+USER_ID_KEY = "user_id"
+#: Where it keeps its CSRF token before the switch (Flask-WTF's key).
+OWN_CSRF_KEY = "csrf_token"
+
+own_accounts = flask.Blueprint("own_accounts", __name__)
+
+
+def flask_session_user() -> str | None:
+    """The name of the user ``session["user_id"]`` names, if there is such a user."""
+    name = flask.session.get(USER_ID_KEY)
+    return name.title() if isinstance(name, str) and roles_of(name) is not None else None
+
+
+def own_csrf_token() -> str:
+    """The session's CSRF token, made on first use."""
+    token = flask.session.get(OWN_CSRF_KEY)
+    if not isinstance(token, str):
+        token = flask.session[OWN_CSRF_KEY] = secrets.token_urlsafe(32)
+    return token
+
+
+@own_accounts.app_context_processor
+def own_layout_context() -> dict[str, Any]:
+    return {"csrf_token": own_csrf_token, "session_owner": "Flask's own"}
+
+
+@own_accounts.before_app_request
+def check_own_csrf_token() -> None:
+    """Refuse a POST whose token (form field or header) is not the session's."""
+    request = flask.request
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    expected = flask.session.get(OWN_CSRF_KEY)
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
+    if not isinstance(expected, str):
+        raise CsrfError("no_secret", "The session has no CSRF token: it ended.")
+    if not sent:
+        raise CsrfError("missing", "The request came without its CSRF token.")
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfError("invalid", "The CSRF token does not match the session.")
+
+
+def own_login_required(roles: tuple[str, ...] = ()) -> Callable[[V], V]:
+    """The view runs for a logged-in user with *roles*; else a 401 (log in) or 403."""
+
+    def decorate(view: V) -> V:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            user_roles = roles_of(flask.session.get(USER_ID_KEY))
+            if user_roles is None:
+                raise Unauthorized()
+            if not set(roles) <= set(user_roles):
+                raise Forbidden()
+            return view(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+@own_accounts.route("/login", methods=["GET", "POST"])
+def own_login_page() -> Any:
+    form = flask.request.form
+    if flask.request.method == "GET":
+        return login_form()
+    name = form.get("username", "")
+    if check_password(name, form.get("password", "")) is None:
+        return login_form("Wrong user name or password.")
+    # A new CSRF token for the login; the profile belongs to the user.
+    for key in (OWN_CSRF_KEY, "name", "email"):
+        flask.session.pop(key, None)
+    flask.session[USER_ID_KEY] = name
+    # PERMANENT_SESSION_LIFETIME; otherwise the cookie ends with the browser.
+    flask.session.permanent = "remember" in form
+    flask.flash(f"Welcome back, {name.title()}.", "success")
+    return flask.redirect(safe_next(flask.request.args.get("next")), 303)
+
+
+@own_accounts.post("/logout")
+def own_logout() -> Any:
+    flask.session.clear()
+    flask.flash("You are logged out.")
+    return flask.redirect("/", 303)
+
+
+@own_accounts.get("/admin")
+@own_login_required(roles=("admin",))
+def own_admin() -> Any:
+    return page("admin.html", "Admin")
+
+
+@own_accounts.get("/devices")
+@own_login_required()
+def own_devices() -> Any:
+    return page("devices.html", "Your devices", unavailable=DEVICES_NOT_LISTED)
+
+
+# -- The switch: the login carried over from Flask's session becomes ours --------
+
+
+def adopt_flask_login() -> None:
+    """While migrating: the login carried over from Flask's session becomes ours.
+
+    Before the switch the site kept the user in ``session["user_id"]`` and "remember
+    me" as ``session.permanent`` (Flask's ``_permanent`` key); ``migrate_from="flask"``
+    carries them over with the rest of the session (the cart, the profile). The first
+    request that finds them logs that user in as the login page does: a new session
+    id, a device on the devices page, "remember me" kept. The old CSRF token goes:
+    wsgisession's replaces it.
+    """
+    if flask.request.endpoint in (None, "static", "demo.favicon"):
+        return
+    session = flask.session
+    if USER_ID_KEY not in session and OWN_CSRF_KEY not in session:
+        return
+    session.pop(OWN_CSRF_KEY, None)
+    name = session.pop(USER_ID_KEY, None)
+    roles = roles_of(name)
+    if not isinstance(name, str) or roles is None:  # nobody, or an account now gone
+        return
+    log_in(name, roles, remember=bool(session.pop("_permanent", False)))
+
+
+# -- The app ----------------------------------------------------------------------
+
+
 def create_app() -> flask.Flask:
-    """The Flask app: the blueprint, the CSRF check, then the session (``init_app``)."""
+    """The Flask app: the site, then the logins and the session of the switch's stage.
+
+    On wsgisession (the default, or while migrating): the CSRF check, then the session
+    (``init_app``). Before the switch (``WSGISESSION_DEMO_SESSIONS=flask``): Flask's
+    own session.
+    """
+    stage = switch_stage("flask")
     app = flask.Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.secret_key = secret_key()
     # Flask sends no SameSite by default; the other variants' cookies are Lax.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # "Remember me" in Flask's own session, and the age limit of one carried over.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=SESSION_MAX_AGE)
     app.register_blueprint(bp)
+    if stage == "own":
+        return _on_flask_sessions(app)
+    migration: dict[str, Any] = {}
+    if stage == "migrating":
+        # Before the accounts' hooks, which look for a login: by then it is ours.
+        app.before_request(adopt_flask_login)
+        # Fixed, not "now + lifetime" at each start: after that day no cookie Flask
+        # signed before the switch is valid anyway.
+        until = switch_day("flask") + app.permanent_session_lifetime
+        migration = {"migrate_from": "flask", "migrate_until": until}
+        log.info(
+            "%s=flask: carrying Flask's sessions over until %s",
+            MIGRATE_VARIABLE,
+            until.isoformat(),
+        )
+    app.register_blueprint(accounts)
+    app.extensions[USER_NAME_KEY] = wsgisession_user
     flask_wsgi = app.wsgi_app
 
     def back_into_flask(refusal: HTTPException, environ: WSGIEnvironment) -> WSGIApplication:
@@ -315,12 +528,27 @@ def create_app() -> flask.Flask:
         # me" for 30 days; the site's sessions last 14 days in every variant.
         max_age=SESSION_MAX_AGE,
         error_page=outage_page(FRAMEWORK, "/admin"),
+        **migration,
     )
     middleware = sessions.session_middleware()
     if middleware is not None and isinstance(middleware.store, ServerSessionStore):
         track_devices(middleware)
     else:
         log.info("device tracking is off: the cookie store keeps no record to list or end")
+    return app
+
+
+def _on_flask_sessions(app: flask.Flask) -> flask.Flask:
+    """Before the switch: Flask's own session and the logins kept in it.
+
+    ``RequestScope`` binds each request for ``validate_body()`` and ``body()``, the
+    forms' checks; it has no session.
+    """
+    app.register_blueprint(own_accounts)
+    app.extensions[USER_NAME_KEY] = flask_session_user
+    app.wsgi_app = RequestScope(app.wsgi_app)  # type: ignore[method-assign]
+    forget_switch("flask")
+    log.info("%s=flask: Flask's own sessions, as before the switch", SESSIONS_VARIABLE)
     return app
 
 

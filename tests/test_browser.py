@@ -17,7 +17,7 @@ import pytest
 
 from demo.common import SIGNED_OUT_ELSEWHERE
 from tests.conftest import SECRET
-from tests.servers import free_port, gunicorn, running
+from tests.servers import Browser, free_port, gunicorn, running
 from tests.services import skip_or_fail
 
 pytestmark = pytest.mark.slow
@@ -428,3 +428,105 @@ def test_the_devices_page_reads_well_and_tells_a_revoked_browser_on_every_varian
     shot(phone, variant, "phone-07-logged-out-elsewhere")
     phone.get(f"{site}/devices")
     assert flashes(phone) == ["Please log in to see that page."], "told once"
+
+
+#: What the footer says the session is, on each side of the switch.
+SESSIONS_BEFORE = {"flask": "Flask's own", "django": "Django's own"}
+
+
+def footer(driver: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.TAG_NAME, "footer").text)
+
+
+def cart_items(driver: Any) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [li.text for li in driver.find_elements(By.CSS_SELECTOR, "ul.items li")]
+
+
+def our_session(value: str, store: Path) -> dict[str, Any]:
+    """The data of the session of ours the cookie *value* names in *store*; ``{}``
+    when it names none (a cookie of Flask's or Django's own sessions, say)."""
+    from werkzeug.test import Client
+
+    from wsgisession import SessionMiddleware, SQLiteStore
+    from wsgisession.testing import read_session
+
+    sessions = SQLiteStore(store)
+    try:
+        client = Client(SessionMiddleware(lambda e, s: [], secret_key=SECRET, store=sessions))
+        client.set_cookie("session", value, domain="localhost")
+        return dict(read_session(client))
+    finally:
+        sessions.close()
+
+
+@pytest.mark.parametrize("variant", ["flask", "django"])
+def test_switching_from_the_frameworks_own_sessions_logs_nobody_out(
+    driver: Any, variant: str, tmp_path: Path
+) -> None:
+    """docs/demo.md's switch: Alice logs in on the framework's own sessions, fills her
+    cart, the site restarts on wsgisession with the migration on, and she is still
+    logged in, with her cart, on a session of ours (carried over once)."""
+    from selenium.webdriver.common.by import By
+
+    port = free_port()
+    site = f"http://127.0.0.1:{port}"
+    store = tmp_path / "sessions.sqlite3"
+    env = {
+        "WSGISESSION_SECRET_KEY": SECRET,
+        "WSGISESSION_STORE": f"sqlite:///{store}",
+        "WSGISESSION_DEMO_VAR": str(tmp_path),
+    }
+    command = gunicorn(port, "--workers", "2", app=VARIANTS[variant][0])
+    driver.set_window_size(1100, 760)
+
+    before = {**env, "WSGISESSION_DEMO_SESSIONS": variant}
+    with running(command, port, tmp_path / "before.log", before):
+        driver.get(f"{site}/login")
+        driver.find_element(By.NAME, "remember").click()
+        submit(driver, "/login", username="alice", password="wonderland")
+        driver.get(f"{site}/cart")
+        submit(driver, "/cart", item="teapot")
+        assert nav_user(driver).startswith("Logged in as Alice")
+        assert cart_items(driver) == ["teapot"]
+        assert SESSIONS_BEFORE[variant] in footer(driver)
+        shot(driver, variant, "switch-1-before")
+        old = driver.get_cookie("session")
+        assert old is not None
+        assert our_session(old["value"], store) == {}, "the framework's own cookie"
+
+    # The same port, key, store and database; the migration on.
+    after = {**env, "WSGISESSION_DEMO_MIGRATE_FROM": variant}
+    log = tmp_path / "after.log"
+    with running(command, port, log, after):
+        driver.refresh()
+        assert nav_user(driver).startswith("Logged in as Alice")
+        assert cart_items(driver) == ["teapot"]
+        assert "the session is wsgisession's" in footer(driver)
+        shot(driver, variant, "switch-2-after")
+        cookie = driver.get_cookie("session")
+        assert cookie is not None
+        assert cookie["value"] != old["value"]
+        assert our_session(cookie["value"], store)["cart"] == ["teapot"], "a session of ours"
+        assert "expiry" in cookie, "'remember me' still outlives the browser"
+
+        driver.refresh()  # Flask renews the cookie at each request: same session
+        assert nav_user(driver).startswith("Logged in as Alice")
+        assert cart_items(driver) == ["teapot"]
+        assert our_session(driver.get_cookie("session")["value"], store)["cart"] == ["teapot"]
+        driver.get(f"{site}/devices")  # the carried login is a device like any other
+        rows = driver.find_elements(By.CSS_SELECTOR, "table.devices tbody tr")
+        assert [("(this browser)" in row.text) for row in rows] == [True]
+        shot(driver, variant, "switch-3-devices")
+        assert log.read_text().count("carried a session over") == 1, "once, not per request"
+
+        # A copy of the old cookie (another browser, a thief): Django's record was
+        # deleted as it was carried over; Flask's cookie, which no server can delete,
+        # is honoured until migrate_until, as Flask honoured it.
+        copy = Browser(port)
+        copy.cookies["session"] = old["value"]
+        copied = "Logged in as <b>Alice</b>" in copy.get("/cart")
+        assert copied is (variant == "flask")

@@ -10,6 +10,7 @@ tests here start them.
 
 from __future__ import annotations
 
+import html
 import importlib
 import os
 import re
@@ -294,6 +295,112 @@ def test_the_flask_variant_uses_flask_session_and_jinja(
         import flask
 
         assert flask.session["visits"] == 2
+
+
+def flask_stage(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, **variables: str) -> Any:
+    """The Flask variant at the stage of the switch the WSGISESSION_DEMO_* *variables*
+    name, on one key, store and WSGISESSION_DEMO_VAR whatever the stage."""
+    monkeypatch.setenv("WSGISESSION_SECRET_KEY", "demo-test-key-" + "d" * 32)
+    monkeypatch.setenv("WSGISESSION_STORE", f"sqlite:///{tmp_path}/demo.sqlite3")
+    monkeypatch.setenv("WSGISESSION_DEMO_VAR", str(tmp_path))
+    for name in ("WSGISESSION_DEMO_SESSIONS", "WSGISESSION_DEMO_MIGRATE_FROM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return build("flask")
+
+
+def test_before_the_switch_the_flask_variant_keeps_its_logins_in_flasks_own_cookie(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from flask.sessions import SecureCookieSessionInterface
+
+    from demo.common import csrf_message
+
+    app = flask_stage(monkeypatch, tmp_path, WSGISESSION_DEMO_SESSIONS="flask")
+    assert type(app.session_interface) is SecureCookieSessionInterface
+    client = Client(app)
+    assert "the session is Flask&#39;s own." in client.get("/").text
+    assert client.get("/devices").headers["Location"] == "/login?next=%2Fdevices"
+    log_in(client, "bob", "builder")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    data = app.session_interface.get_signing_serializer(app).loads(cookie.value)
+    assert (data["user_id"], data["_permanent"]) == ("bob", False)  # a plain Flask login
+    assert "Logged in as <b>Bob</b>" in client.get("/").text
+    assert client.get("/admin").status_code == 403
+    forged = client.post("/cart", data={"csrf_token": "forged", "item": "pear"})
+    assert forged.status_code == 403
+    assert csrf_message("invalid") in html.unescape(forged.text)
+    assert client.post("/cart", data={"item": "pear"}).status_code == 403
+    assert post(client, "/cart", item="pear").status_code == 303
+    post(client, "/logout")
+    assert "Logged in as" not in client.get("/cart").text
+
+
+def test_the_flask_switch_carries_the_login_and_the_cart_over_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from datetime import datetime, timedelta
+
+    from wsgisession.testing import find_middleware, read_session
+
+    before = Client(flask_stage(monkeypatch, tmp_path, WSGISESSION_DEMO_SESSIONS="flask"))
+    log_in_form = {"username": "alice", "password": "wonderland", "remember": "1"}
+    post(before, "/login", **log_in_form)
+    post(before, "/cart", item="teapot")
+    old = before.get_cookie("session")
+    assert old is not None
+
+    app = flask_stage(monkeypatch, tmp_path, WSGISESSION_DEMO_MIGRATE_FROM="flask")
+    after = Client(app)
+    after.set_cookie("session", old.value)
+    page = after.get("/cart").text
+    assert "Logged in as <b>Alice</b>" in page
+    assert "<li>teapot</li>" in page
+    ours = after.get_cookie("session")
+    assert ours is not None
+    assert ours.value != old.value
+    assert ours.expires is not None, "'remember me' outlives the browser still"
+    data = read_session(after)
+    assert data["cart"] == ["teapot"]
+    assert "user_id" not in data, "the old login became one of ours"
+    assert "(this browser)" in after.get("/devices").text
+    assert after.get("/admin").status_code == 200
+    assert after.get_cookie("session").value == ours.value
+
+    # migrate_until: the day of the first start with the migration on, plus Flask's
+    # PERMANENT_SESSION_LIFETIME; the same at every restart.
+    kept = tmp_path / "wsgisession-demo-flask-switched-at"
+    day = datetime.fromisoformat(kept.read_text())
+    until = day + timedelta(days=14)
+    assert find_middleware(app).migration.until == until
+    again = flask_stage(monkeypatch, tmp_path, WSGISESSION_DEMO_MIGRATE_FROM="flask")
+    assert find_middleware(again).migration.until == until
+    flask_stage(monkeypatch, tmp_path, WSGISESSION_DEMO_SESSIONS="flask")
+    assert not kept.exists(), "back before the switch, the next switch has its own day"
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"WSGISESSION_DEMO_SESSIONS": "django"}, "the Flask demo runs on 'flask'"),
+        ({"WSGISESSION_DEMO_MIGRATE_FROM": "django"}, "carries over 'flask' sessions only"),
+        (
+            {"WSGISESSION_DEMO_SESSIONS": "flask", "WSGISESSION_DEMO_MIGRATE_FROM": "flask"},
+            "set one of them",
+        ),
+    ],
+)
+def test_the_switch_variables_are_checked(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    from demo.common import switch_stage
+
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message):
+        switch_stage("flask")
 
 
 def run_in_a_process_of_its_own(module: str, tmp_path: Any) -> None:

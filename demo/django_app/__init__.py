@@ -8,6 +8,10 @@ and the admin at ``/admin/``. wsgisession is the session engine
 around the WSGI handler. :func:`create_app` migrates the database (in
 ``WSGISESSION_DEMO_VAR``, default the system's temporary directory) and creates
 alice (a superuser) and bob.
+
+``WSGISESSION_DEMO_SESSIONS=django`` serves the site on Django's own sessions, as
+before the switch to wsgisession; ``WSGISESSION_DEMO_MIGRATE_FROM=django`` on
+wsgisession, carrying those sessions over (see :mod:`demo.django_app.settings`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,16 @@ import fcntl
 import os
 from typing import TYPE_CHECKING
 
-from demo.common import ACCOUNTS, COOKIE_NAME, log, outage_page, secret_key, session_store
+from demo.common import (
+    ACCOUNTS,
+    COOKIE_NAME,
+    MIGRATE_VARIABLE,
+    SESSIONS_VARIABLE,
+    log,
+    outage_page,
+    secret_key,
+    session_store,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -56,6 +69,16 @@ def create_app() -> WSGIApplication:
 
     django.setup()
     _migrate_and_seed()
+    from django.conf import settings
+
+    if settings.SWITCH_STAGE == "own":
+        from wsgisession import RequestScope
+
+        log.info("%s=django: Django's own sessions, as before the switch", SESSIONS_VARIABLE)
+        # Bound for body() in the cart's API; no session of ours.
+        return RequestScope(get_wsgi_application())
+    if settings.SWITCH_STAGE == "migrating":
+        log.info("%s=django: carrying the sessions of Django's db engine over", MIGRATE_VARIABLE)
     middleware = wrap(
         get_wsgi_application(),
         cookie_name=COOKIE_NAME,

@@ -1,14 +1,28 @@
-"""Django settings of the demo."""
+"""Django settings of the demo.
+
+``WSGISESSION_DEMO_SESSIONS=django`` runs the site on Django's own sessions, the
+``db`` engine, as before the switch to wsgisession; ``WSGISESSION_DEMO_MIGRATE_FROM=django``
+runs it on wsgisession, carrying each browser's session of that engine over
+(``WSGISESSION["migrate_from"]``), logins included (docs/demo.md).
+"""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
+from demo.common import (
+    COOKIE_NAME,
+    SESSION_MAX_AGE,
+    STATIC,
+    TEMPLATES,
+    secret_key,
+    switch_stage,
+    var_dir,
+)
 
-from demo.common import COOKIE_NAME, SESSION_MAX_AGE, STATIC, TEMPLATES, secret_key
-
-VAR = Path(os.environ.get("WSGISESSION_DEMO_VAR", tempfile.gettempdir()))
+VAR = var_dir()
+#: Where the site stands in the switch to wsgisession: "own", "migrating" or "wsgisession".
+SWITCH_STAGE = switch_stage("django")
+#: The session engine the site ran on before the switch.
+OWN_SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 DEBUG = False
 SECRET_KEY = secret_key()
@@ -31,6 +45,14 @@ MIDDLEWARE = [
     "demo.django_app.views.LoggedOutElsewhere",
 ]
 SESSION_ENGINE = "wsgisession.contrib.django.engine"
+if SWITCH_STAGE != "wsgisession":
+    # Django's sessions live in its django_session table, which the migration reads.
+    INSTALLED_APPS.append("django.contrib.sessions")
+if SWITCH_STAGE == "own":
+    MIDDLEWARE[0] = "django.contrib.sessions.middleware.SessionMiddleware"
+    SESSION_ENGINE = OWN_SESSION_ENGINE
+elif SWITCH_STAGE == "migrating":
+    WSGISESSION = {"migrate_from": OWN_SESSION_ENGINE}
 SESSION_COOKIE_NAME = COOKIE_NAME
 # As in the other variants: 14 days unused for a visitor and a "remember me" login.
 SESSION_COOKIE_AGE = SESSION_MAX_AGE

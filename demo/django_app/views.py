@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import authenticate
 from django.contrib.auth import login as auth_login
@@ -30,6 +31,7 @@ from jinja2 import Environment
 from jinja2.utils import htmlsafe_json_dumps
 
 from demo.common import (
+    DEVICES_NOT_LISTED,
     DEVICES_UNAVAILABLE,
     ERROR_TITLES,
     LOGIN_NEEDED,
@@ -49,7 +51,6 @@ from wsgisession import (
     body,
     catch_http_errors,
     logout_everywhere,
-    record_login,
     revoke,
     safe_next,
     sessions_of,
@@ -61,6 +62,11 @@ def environment(**options: Any) -> Environment:
     """The Jinja environment of Django's Jinja2 backend (the shared templates)."""
     options.pop("autoescape", None)
     return Environment(autoescape=True, **options)
+
+
+def on_own_sessions() -> bool:
+    """Whether the site runs on Django's own sessions, as before the switch."""
+    return bool(settings.SWITCH_STAGE == "own")
 
 
 def user_name(request: HttpRequest) -> str | None:
@@ -81,6 +87,7 @@ def layout_context(request: HttpRequest) -> dict[str, Any]:
         "admin_url": "/admin/",
         "framework": "Django",
         "page_data": htmlsafe_json_dumps({"user": user.username if user else None}),
+        "session_owner": "Django's own" if on_own_sessions() else "wsgisession's",
     }
 
 
@@ -168,11 +175,22 @@ def forget(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def add_to_cart(request: HttpRequest, item: str) -> list[str]:
+    """Add *item* to the session's cart, a change inside a value; the cart."""
+    items: list[str] = request.session.setdefault("cart", [])
+    items.append(item)
+    if on_own_sessions():
+        # Django's own sessions see assignments only; wsgisession compares content,
+        # so after the switch this line can go.
+        request.session.modified = True
+    return items
+
+
 @require_http_methods(["GET", "POST"])
 def cart(request: HttpRequest) -> HttpResponse:
     form = CartForm(request.POST) if request.method == "POST" else None
     if form is not None and form.is_valid():
-        request.session.setdefault("cart", []).append(form.cleaned_data["item"])
+        add_to_cart(request, form.cleaned_data["item"])
         messages.success(request, f"Added {form.cleaned_data['item']} to your cart.")
         return HttpResponseRedirect("/cart", status=303)
     return page(
@@ -190,8 +208,7 @@ def cart(request: HttpRequest) -> HttpResponse:
 @catch_http_errors  # body()'s 400 (every field error, as JSON) rather than Django's 500
 def api_cart(request: HttpRequest) -> HttpResponse:
     added = body(CartItem)
-    request.session.setdefault("cart", []).append(added.item)
-    return JsonResponse({"cart": request.session["cart"]})
+    return JsonResponse({"cart": add_to_cart(request, added.item)})
 
 
 @require_http_methods(["GET", "POST"])
@@ -207,7 +224,8 @@ def login_page(request: HttpRequest) -> HttpResponse:
             remember = "remember" in request.POST
             auth_login(request, user)
             request.session.set_expiry(None if remember else 0)
-            record_login(user.username, request.environ)
+            # With wsgisession, auth's user_logged_in signal records the login as a
+            # device of user.pk, the id a login carried over from Django's sessions has.
             # The profile belongs to the user: a name typed in before is not theirs.
             request.session.pop("name", None)
             request.session.pop("email", None)
@@ -248,18 +266,22 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @login_first
 @require_http_methods(["GET", "POST"])
 def devices(request: HttpRequest) -> HttpResponse:
-    username = request.user.get_username()
+    if on_own_sessions():  # Django's sessions: no list of a user's sessions to show
+        if request.method == "POST":
+            return HttpResponseRedirect("/devices", status=303)
+        return page(request, "devices.html", "Your devices", unavailable=DEVICES_NOT_LISTED)
+    user_id = request.user.pk
     if request.method == "POST":
         if request.POST.get("everywhere"):
             ended = logout_everywhere()
             messages.info(request, f"Logged out everywhere else ({ended} other session(s) ended).")
-        elif revoke(request.POST.get("handle", ""), user_id=username):
+        elif revoke(request.POST.get("handle", ""), user_id=user_id):
             messages.success(request, "That session is logged out.")
         else:
             messages.warning(request, "That session had already ended.")
         return HttpResponseRedirect("/devices", status=303)
     try:
-        listed = sessions_of(username)
+        listed = sessions_of(user_id)
     except ConfigurationError as exc:  # the cookie store: no server record to list
         log.info("the devices page lists nothing: %s", exc)
         return page(request, "devices.html", "Your devices", unavailable=DEVICES_UNAVAILABLE)
