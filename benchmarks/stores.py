@@ -92,21 +92,43 @@ def sqlite(redis: RedisTarget | None, tmp: Path) -> Suite:
     return suite("wsgisession SQLiteStore", SQLiteStore(tmp / "bench.sqlite3"), "temp file, WAL")
 
 
-def redis_store(redis: RedisTarget | None, tmp: Path) -> Suite:
+def sqlite_encrypted(redis: RedisTarget | None, tmp: Path) -> Suite:
+    store = SQLiteStore(tmp / "bench-encrypted.sqlite3", encrypt=True)
+    return suite("wsgisession SQLiteStore (encrypted)", store, "each value AES-256-GCM")
+
+
+def redis_store(redis: RedisTarget | None, tmp: Path, *, encrypt: bool = False) -> Suite:
     if redis is None:
         raise ImportError("no Redis (install the redis package and redis-server)")
-    store = RedisStore(redis.url, prefix=redis.prefix + "ws:")
-    made = suite("wsgisession RedisStore", store, "one hash per session")
+    if encrypt:
+        store = RedisStore(redis.url, prefix=redis.prefix + "ws-encrypted:", encrypt=True)
+        made = suite("wsgisession RedisStore (encrypted)", store, "each value AES-256-GCM")
+    else:
+        store = RedisStore(redis.url, prefix=redis.prefix + "ws:")
+        made = suite("wsgisession RedisStore", store, "one hash per session")
     made.redis = True
     return made
 
 
-def postgres_store(redis: RedisTarget | None, tmp: Path) -> Suite:
+def redis_encrypted(redis: RedisTarget | None, tmp: Path) -> Suite:
+    return redis_store(redis, tmp, encrypt=True)
+
+
+def postgres_store(redis: RedisTarget | None, tmp: Path, *, encrypt: bool = False) -> Suite:
     target = common.postgres
     if target is None:
         raise ImportError("no PostgreSQL (install psycopg and run a server, or --postgres-url)")
+    if encrypt:
+        store = PostgresStore(
+            target.url, schema=target.schema, table="wsgisession_encrypted", encrypt=True
+        )
+        return suite("wsgisession PostgresStore (encrypted)", store, "each value AES-256-GCM")
     store = PostgresStore(target.url, schema=target.schema, table="wsgisession")
     return suite("wsgisession PostgresStore", store, "one jsonb row per session")
+
+
+def postgres_encrypted(redis: RedisTarget | None, tmp: Path) -> Suite:
+    return postgres_store(redis, tmp, encrypt=True)
 
 
 class RawPing:
@@ -158,6 +180,9 @@ SUITES: list[Callable[[RedisTarget | None, Path], Suite]] = [
     cookie_encrypted,
     lru,
     sqlite,
+    sqlite_encrypted,
     redis_store,
+    redis_encrypted,
     postgres_store,
+    postgres_encrypted,
 ]

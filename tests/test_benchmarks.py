@@ -34,7 +34,7 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     names = {system["name"] for system in results["per_request"]["systems"]}
     assert {"wsgisession cookie", "wsgisession cookie (encrypted)", "wsgisession LRUStore"} <= names
     # Every system the benchmark knows either ran or was reported as skipped, with why.
-    assert len(names) + len(results["skipped"]) == 15
+    assert len(names) + len(results["skipped"]) == 18
     assert all(reason for reason in results["skipped"].values())
     for system in results["per_request"]["systems"]:
         assert set(system["modes"]) == {"untouched", "read", "write"}

@@ -13,6 +13,7 @@ from tests.conftest import SECRET, text_app
 from wsgisession import (
     CookieStore,
     LRUStore,
+    PostgresStore,
     RedisStore,
     SessionMiddleware,
     SQLiteStore,
@@ -107,8 +108,33 @@ def test_a_redis_url_without_prefix_uses_the_default_prefix() -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///sessions.sqlite3?encrypt=true",
+        "redis://cache:6379/0?encrypt=1&prefix=app:&socket_timeout=1",
+        "unix:///run/redis.sock?encrypt=yes",
+        "redis+sentinel://s1:26379,s2:26379/mymaster/0?encrypt=true&socket_timeout=1",
+        "postgresql://app@db/app?encrypt=true&table=sessions&sslmode=require",
+    ],
+)
+def test_a_server_store_url_can_ask_for_encryption_at_rest(url: str) -> None:
+    store = store_from_url(url)
+    assert isinstance(store, SQLiteStore | RedisStore | PostgresStore)
+    assert store.encrypt is True
+    assert "encrypt" not in getattr(store, "url", "")  # not passed on to redis-py or libpq
+    assert "encrypt=True" in repr(store)
+    off = store_from_url(url.split("?")[0] + "?encrypt=off")
+    assert off.encrypt is False
+    assert "encrypt" not in repr(off)
+
+
+@pytest.mark.parametrize(
     ("url", "message"),
     [
+        ("sqlite:///x.sqlite3?encrypt=maybe", "encrypt in the store URL .* true or false"),
+        ("redis://cache:6379/0?encrypt=maybe", "encrypt in the store URL .* true or false"),
+        ("postgresql://db/app?encrypt=maybe", "encrypt in the store URL .* true or false"),
+        ("memory://?encrypt=true", "unknown option 'encrypt'"),
         ("memcached://cache:11211", "unknown store URL scheme 'memcached'"),
         ("sessions.sqlite3", "has no scheme"),
         ("memory://?max_entry=5", "did you mean 'max_entries'"),

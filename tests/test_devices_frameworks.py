@@ -23,6 +23,7 @@ from wsgisession import (
     CookieStore,
     ServerSessionStore,
     SQLiteStore,
+    ended_elsewhere,
     logout_everywhere,
     revoke_all,
     sessions_of,
@@ -83,6 +84,13 @@ def flask_app(store: Any, **options: Any) -> flask.Flask:
     def whoami() -> str:
         user = flask_login.current_user
         return str(user.id) if user.is_authenticated else "anonymous"
+
+    @app.get("/messages")
+    def messages() -> str:
+        # Where a layout shows flash messages: first, why this browser was logged out.
+        if ended_elsewhere():
+            flask.flash("You were logged out: you logged in on another device.")
+        return json.dumps(flask.get_flashed_messages())
 
     @app.post("/admin/revoke")
     @flask_login.login_required
@@ -156,6 +164,54 @@ def tracked_options(store: Any, tmp_path: Path) -> dict[str, Any]:
 def forget_the_session(client: Any) -> None:
     """The browser ends its session (closed), keeping only its remember-me cookie."""
     client.delete_cookie("session")
+
+
+# A cap on sessions per user (issue 29): Flask-Login's logins count, and are refused.
+
+
+def test_flask_login_logins_beyond_the_cap_end_the_oldest_and_its_owner_is_told(
+    server_store: ServerSessionStore,
+) -> None:
+    app = flask_app(server_store, track_devices={"max_per_user": 2})
+    laptop, phone, tablet = (flask_browser(app, name) for name in ("laptop", "phone", "tablet"))
+    for client in (laptop, phone, tablet):
+        assert client.post("/login?user=ann").text == "in"
+    assert laptop.get("/whoami").text == "anonymous"
+    assert json.loads(laptop.get("/messages").text) == [
+        "You were logged out: you logged in on another device."
+    ]
+    assert json.loads(laptop.get("/messages").text) == []
+    assert sorted(d["ua"] for d in json.loads(tablet.get("/devices").text)) == ["phone", "tablet"]
+    assert phone.get("/whoami").text == "ann"
+
+
+def test_flask_login_login_beyond_the_cap_is_refused_with_409(
+    server_store: ServerSessionStore,
+) -> None:
+    app = flask_app(server_store, track_devices={"max_per_user": 1, "when_full": "refuse"})
+    laptop, phone = flask_browser(app, "laptop"), flask_browser(app, "phone")
+    assert laptop.post("/login?user=ann&remember=1").text == "in"
+    refused = phone.post("/login?user=ann&remember=1")
+    assert refused.status_code == 409
+    assert "log out on one of them" in refused.text
+    assert phone.get_cookie("remember_token") is None  # not remembered either
+    assert phone.get("/whoami").text == "anonymous"
+    assert json.loads(laptop.get("/devices").text) == [{"current": True, "ua": "laptop"}]
+
+
+def test_a_remember_cookie_does_not_log_back_in_a_browser_the_cap_ended(
+    server_store: ServerSessionStore,
+) -> None:
+    # Else the ended browser would log in again at once, ending another in turn.
+    app = flask_app(server_store, track_devices={"max_per_user": 1})
+    laptop, phone = flask_browser(app, "laptop"), flask_browser(app, "phone")
+    laptop.post("/login?user=ann&remember=1")
+    phone.post("/login?user=ann")
+    assert laptop.get("/whoami").text == "anonymous"
+    assert laptop.get_cookie("remember_token") is None  # deleted by Flask-Login
+    assert phone.get("/whoami").text == "ann"
+    # Told why all the same, on the page that shows messages.
+    assert len(json.loads(laptop.get("/messages").text)) == 1
 
 
 # "Log out everywhere" against Flask-Login's remember-me cookie (issue 25, item 5).
@@ -295,6 +351,9 @@ def django_urls() -> _UrlConf:
     def devices(request: HttpRequest) -> HttpResponse:
         return HttpResponse(listing())
 
+    def ended(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(str(ended_elsewhere()))
+
     def password(request: HttpRequest) -> HttpResponse:
         # The recipe: Django's own password change, then end every other session.
         user = request.user
@@ -311,6 +370,7 @@ def django_urls() -> _UrlConf:
             path("logout", logout),
             path("whoami", whoami),
             path("devices", devices),
+            path("ended", ended),
             path("password", password),
         ]
     )
@@ -327,7 +387,13 @@ def django_user() -> str:
 
 
 @pytest.fixture
-def django_clients(server_store: ServerSessionStore) -> Iterator[Any]:
+def tracking() -> Any:
+    """The ``track_devices`` setting of the Django project (a test may override it)."""
+    return True
+
+
+@pytest.fixture
+def django_clients(server_store: ServerSessionStore, tracking: Any) -> Iterator[Any]:
     """Make Django test clients, each with its own User-Agent, on a tracked project."""
     configure()
     from django.test import Client
@@ -336,7 +402,7 @@ def django_clients(server_store: ServerSessionStore) -> Iterator[Any]:
     with override_settings(
         MIDDLEWARE=MIDDLEWARE,
         ROOT_URLCONF=django_urls(),
-        WSGISESSION={"store": server_store, "secret_key": SECRET, "track_devices": True},
+        WSGISESSION={"store": server_store, "secret_key": SECRET, "track_devices": tracking},
     ):
         yield lambda agent: Client(HTTP_USER_AGENT=agent)
 
@@ -416,3 +482,32 @@ def test_django_revoke_all_with_the_pk_as_a_str_ends_the_users_sessions(
     pk = User.objects.get(username=django_user).pk
     assert admin.get(f"/revoke-user?pk={pk}").text == "1"
     assert laptop.get("/whoami").text == "anonymous"
+
+
+@pytest.mark.parametrize("tracking", [{"max_per_user": 1}])
+def test_django_logins_beyond_the_cap_end_the_oldest(django_clients: Any, django_user: str) -> None:
+    laptop, phone = django_clients("laptop"), django_clients("phone")
+    assert laptop.get(f"/login?user={django_user}&password=first-password").text == "in"
+    assert phone.get(f"/login?user={django_user}&password=first-password").text == "in"
+    assert laptop.get("/whoami").text == "anonymous"
+    assert laptop.get("/ended").text == "session cap"
+    assert laptop.get("/ended").text == "None"
+    assert devices_seen_by(phone) == [{"current": True, "ua": "phone"}]
+
+
+@pytest.mark.parametrize("tracking", [{"max_per_user": 1, "when_full": "refuse"}])
+def test_django_login_beyond_the_cap_is_refused_with_409(
+    django_clients: Any, django_user: str
+) -> None:
+    laptop, phone = django_clients("laptop"), django_clients("phone")
+    assert laptop.get(f"/login?user={django_user}&password=first-password").text == "in"
+    refused = phone.get(f"/login?user={django_user}&password=first-password")
+    assert refused.status_code == 409
+    assert phone.get("/whoami").text == "anonymous"
+    assert laptop.get("/whoami").text == django_user
+    assert devices_seen_by(laptop) == [{"current": True, "ua": "laptop"}]
+    # The test client's login() goes through the same signal: refused too.
+    from wsgisession import TooManySessions
+
+    with pytest.raises(TooManySessions):
+        django_clients("script").login(username=django_user, password="first-password")

@@ -5,7 +5,8 @@ logs a user in and a view fills a cart. Then the project switches ``MIDDLEWARE``
 ``SESSION_ENGINE`` to ours with ``WSGISESSION["migrate_from"]`` naming the old
 engine, and the next request, through our integration, has the cart and the
 logged-in user: for each engine (db, cache on locmem and on Redis, cached_db, file,
-signed_cookies), on our stores.
+signed_cookies), on our stores. The lifetime Django's ``set_expiry()`` gave a session
+comes along: a login that was to end with the browser still does.
 """
 
 from __future__ import annotations
@@ -25,13 +26,20 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from werkzeug.test import Client
 
-from wsgisession import ClientSessionStore, ServerSessionStore, revoke_all, sessions_of
-from wsgisession.contrib.django import DjangoEngineReader
+from wsgisession import (
+    ClientSessionStore,
+    ServerSessionStore,
+    revoke_all,
+    session,
+    sessions_of,
+)
+from wsgisession.contrib.django import DjangoEngineReader, wrap
 from wsgisession.errors import ConfigurationError
 
 from .conftest import REDIS_RUN_PREFIX, SECRET, STORES, Clock, drop_store
-from .djangoapp import _UrlConf, migrate
+from .djangoapp import _UrlConf, django_app, migrate
 from .services import require_redis
 
 Store = ClientSessionStore | ServerSessionStore
@@ -63,9 +71,25 @@ def urls() -> _UrlConf:
         request.session.modified = True  # for Django's engines: a change in place
         return HttpResponse(",".join(request.session["cart"]))
 
-    def browser_session(request: HttpRequest) -> HttpResponse:
-        request.session.set_expiry(0)  # "remember me" unticked
+    def set_expiry(request: HttpRequest) -> HttpResponse:
+        if "seconds" in request.GET:
+            request.session.set_expiry(int(request.GET["seconds"]))  # 0: "remember me" unticked
+        else:
+            request.session.set_expiry(timedelta(hours=float(request.GET["hours"])))
         return HttpResponse(",".join(sorted(request.session.keys())))
+
+    def lifetime(request: HttpRequest) -> HttpResponse:
+        # Django's getters first: they see the carried lifetime at the session's first use.
+        django_session = request.session
+        ends = django_session.get_expire_at_browser_close()
+        age = django_session.get_expiry_age()
+        user = request.user
+        name = user.get_username() if user.is_authenticated else "anonymous"
+        return HttpResponse(f"{name}|{ends}|{age}|{','.join(sorted(django_session.keys()))}")
+
+    def core_cart(request: HttpRequest) -> HttpResponse:
+        # wsgisession's own session, not request.session (nor request.user).
+        return HttpResponse(",".join(session.get("cart", [])))
 
     def devices(request: HttpRequest) -> HttpResponse:
         return HttpResponse(json.dumps([d.user_agent for d in sessions_of()]))
@@ -77,7 +101,9 @@ def urls() -> _UrlConf:
         [
             path("whoami", whoami),
             path("buy", buy),
-            path("browser-session", browser_session),
+            path("set-expiry", set_expiry),
+            path("lifetime", lifetime),
+            path("core-cart", core_cart),
             path("devices", devices),
             path("revoke-all", revoke),
         ]
@@ -282,19 +308,139 @@ def test_a_session_of_the_old_engine_is_carried_over_with_its_login(
         assert text(browser.get("/whoami")) == "ada|tea,jam,milk"
 
 
-@pytest.mark.parametrize("old", ["db", "signed_cookies"], indirect=True)
-def test_the_old_session_s_own_lifetime_is_left_out(old: OldEngine, tmp_path: Path) -> None:
-    cookies = logged_in_before_the_switch(old)
-    with djangos_own(old):
+def with_expiry(engine: OldEngine, cookies: dict[str, str], expiry: str) -> dict[str, str]:
+    """``set_expiry()`` through Django's middleware and engine (``seconds=0``,
+    ``hours=2`` …); the session cookie the browser then holds."""
+    with djangos_own(engine):
         browser = client(cookies)
-        assert "_session_expiry" in text(browser.get("/browser-session"))
-        cookies = {"sessionid": browser.cookies["sessionid"].value}
+        assert "_session_expiry" in text(browser.get(f"/set-expiry?{expiry}"))
+    return {"sessionid": browser.cookies["sessionid"].value}
+
+
+def lifetime_of(morsel: Any) -> tuple[Any, Any]:
+    """The Max-Age and Expires a Set-Cookie gives (``""``: none, a browser session)."""
+    return morsel["max-age"], morsel["expires"]
+
+
+KEYS = "_auth_user_backend,_auth_user_hash,_auth_user_id,cart"
+
+
+@pytest.mark.parametrize("old", ["db", "signed_cookies"], indirect=True)
+@pytest.mark.parametrize("kind", ["cookie", "sqlite"])
+@pytest.mark.parametrize(
+    ("expiry", "max_age", "getters"),
+    [
+        ("seconds=0", None, f"True|{TWO_WEEKS}"),  # "remember me" unticked
+        ("seconds=3600", 3600, "False|3600"),
+        (None, TWO_WEEKS, f"False|{TWO_WEEKS}"),  # Django's default: ours
+    ],
+)
+def test_the_old_session_s_own_lifetime_is_carried_over(
+    old: OldEngine,
+    kind: str,
+    tmp_path: Path,
+    expiry: str | None,
+    max_age: int | None,
+    getters: str,
+) -> None:
+    cookies = logged_in_before_the_switch(old)
+    if expiry is not None:
+        cookies = with_expiry(old, cookies, expiry)
+    with ours(old, STORES[kind](tmp_path)):
+        browser = client(cookies)
+        first = browser.get("/lifetime")
+        # Still logged in, with the lifetime Django gave the session, and without
+        # Django's key for it, from the session's first use on.
+        assert text(first) == f"ada|{getters}|{KEYS}"
+        ours_now = first.cookies["sessionid"]
+        assert ours_now.value not in ("", cookies["sessionid"])
+        if max_age is None:  # ends with the browser: neither Max-Age nor Expires
+            assert lifetime_of(ours_now) == ("", "")
+            assert "max-age" not in ours_now.output().lower()
+            assert "expires" not in ours_now.output().lower()
+        else:
+            assert ours_now["max-age"] == max_age
+            assert ours_now["expires"]
+        # Kept with the session of ours from now on.
+        assert text(browser.get("/buy?item=milk")) == "tea,jam,milk"
+        assert text(browser.get("/lifetime")) == f"ada|{getters}|{KEYS}"
+
+
+@pytest.mark.parametrize("old", ["db", "signed_cookies"], indirect=True)
+def test_a_date_set_with_set_expiry_is_carried_over(old: OldEngine, tmp_path: Path) -> None:
+    cookies = with_expiry(old, logged_in_before_the_switch(old), "hours=2")
     with ours(old, STORES["sqlite"](tmp_path)):
         browser = client(cookies)
-        assert text(browser.get("/whoami")) == "ada|tea,jam"
-        # Carried over with our default lifetime, without Django's expiry key.
-        assert browser.cookies["sessionid"]["max-age"] == TWO_WEEKS
-        assert "_session_expiry" not in text(browser.get("/browser-session"))
+        first = browser.get("/whoami")
+        assert text(first) == "ada|tea,jam"
+        assert 7200 - 60 <= first.cookies["sessionid"]["max-age"] <= 7200
+
+
+@pytest.mark.parametrize("old", ["db", "signed_cookies"], indirect=True)
+def test_expire_at_browser_close_is_carried_over_where_max_age_differs(
+    old: OldEngine, tmp_path: Path
+) -> None:
+    from django.test.utils import override_settings
+
+    with override_settings(SESSION_EXPIRE_AT_BROWSER_CLOSE=True):
+        cookies = logged_in_before_the_switch(old)
+        # Ours is given a lifetime of its own: our new sessions get it…
+        with ours(old, STORES["sqlite"](tmp_path), max_age=TWO_WEEKS):
+            assert client().get("/buy?item=x").cookies["sessionid"]["max-age"] == TWO_WEEKS
+            # … but the old ones ended with the browser, and still do.
+            browser = client(cookies)
+            first = browser.get("/lifetime")
+            assert text(first) == f"ada|True|{TWO_WEEKS}|{KEYS}"
+            assert lifetime_of(first.cookies["sessionid"]) == ("", "")
+
+
+@pytest.mark.parametrize("old", ["db"], indirect=True)
+def test_the_view_s_own_set_expiry_wins_over_the_carried_one(
+    old: OldEngine, tmp_path: Path
+) -> None:
+    cookies = with_expiry(old, logged_in_before_the_switch(old), "seconds=0")
+    with ours(old, STORES["cookie"](tmp_path)):
+        browser = client(cookies)
+        first = browser.get("/set-expiry?seconds=600")
+        assert text(first) == KEYS
+        assert first.cookies["sessionid"]["max-age"] == 600
+        assert text(browser.get("/lifetime")) == f"ada|False|600|{KEYS}"
+
+
+@pytest.mark.parametrize("old", ["signed_cookies"], indirect=True)
+@pytest.mark.parametrize("expiry", ["seconds=3600", "hours=1"])
+def test_a_signed_cookie_past_its_own_lifetime_is_not_carried_over(
+    old: OldEngine, tmp_path: Path, clock: Clock, expiry: str
+) -> None:
+    cookies = with_expiry(old, logged_in_before_the_switch(old), expiry)
+    with ours(old, STORES["cookie"](tmp_path)):
+        clock.advance(3500)
+        assert text(client(cookies).get("/whoami")) == "ada|tea,jam"
+        # The browser dropped it an hour after it was set: only a copy sends it now
+        # (Django itself checked SESSION_COOKIE_AGE only).
+        clock.advance(200)
+        assert text(client(cookies).get("/whoami")) == "anonymous|"
+
+
+@pytest.mark.parametrize("old", ["db"], indirect=True)
+@pytest.mark.parametrize("wrapped", [False, True], ids=["middleware", "wrap"])
+def test_the_lifetime_is_carried_over_when_only_wsgisession_s_session_is_used(
+    old: OldEngine, tmp_path: Path, wrapped: bool
+) -> None:
+    cookies = with_expiry(old, logged_in_before_the_switch(old), "seconds=0")
+    with ours(old, STORES["sqlite"](tmp_path)):
+        app = django_app(urls().urlpatterns, OUR_MIDDLEWARE)
+        browser = Client(wrap(app) if wrapped else app)
+        browser.set_cookie("sessionid", cookies["sessionid"])
+        # Only wsgisession's session is used, never request.session: the cookie set
+        # with the response (by the WSGI layer inside wrap()) still has the lifetime.
+        first = browser.get("/core-cart")
+        assert first.text == "tea,jam"
+        (set_cookie,) = first.headers.getlist("Set-Cookie")
+        assert set_cookie.strip().startswith("sessionid=")
+        assert "max-age" not in set_cookie.lower()
+        assert "expires" not in set_cookie.lower()
+        assert browser.get("/lifetime").text == f"ada|True|{TWO_WEEKS}|{KEYS}"
 
 
 def test_a_replayed_old_cookie_gets_a_fresh_session(

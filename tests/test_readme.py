@@ -121,6 +121,32 @@ def test_the_devices_example_lists_revokes_and_guards_the_password_page(
     sessions.store.close()
 
 
+def test_the_session_cap_example_ends_the_oldest_and_says_why(
+    tmp_path: Path, monkeypatch: Any, clock: Any
+) -> None:
+    from wsgisession import track_devices
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WSGISESSION_SECRET_KEY", SECRET)
+    namespace: dict[str, Any] = {}
+    exec(code_block("python", "track_devices(capped, max_per_user=3)"), namespace)  # noqa: S102
+    capped = namespace["capped"]
+    browsers = [Client(capped) for _ in range(4)]
+    for browser in browsers:
+        assert browser.get("/login?user=ann").text == "logged in"
+        clock.advance(1)
+    first = browsers[0].get("/").text
+    assert first == "anonymous\nYou were logged out: you logged in on another device."
+    assert browsers[0].get("/").text == "anonymous"
+    assert [b.get("/").text for b in browsers[1:]] == ["ann"] * 3
+    # The same app with when_full="refuse": a fifth login is refused with a 409.
+    track_devices(capped, max_per_user=3, when_full="refuse")
+    refused = Client(capped).get("/login?user=ann")
+    assert refused.status_code == 409
+    assert "log out on one of them" in refused.text
+    capped.store.close()
+
+
 def test_the_limits_example_raises_the_form_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     from wsgisession import RequestLimits, optional_param
 

@@ -79,6 +79,7 @@ SAMPLES: dict[str, tuple[Any, str, Any]] = {
     "check_store": (False, "false", False),
     "migrate_from": (f"{__name__}:legacy_reader", f"{__name__}:legacy_reader", legacy_reader),
     "migrate_until": (UNTIL.isoformat(), UNTIL.isoformat(), UNTIL),
+    "header": ("X-Auth-Token", "X-Auth-Token", "X-Auth-Token"),
 }
 STORE = "memory://"
 
@@ -200,7 +201,9 @@ def build_with(surface: str, settings: dict[str, Any]) -> None:
     if surface == "dict":
         from_config(app, settings, environ={})
     elif surface == "flask":
-        init_app(flask.Flask(__name__), **settings)
+        # Flask's middleware is built at the first request (Flask's settings may
+        # change until then): build it now.
+        init_app(flask.Flask(__name__), **settings).session_middleware()
     else:
         django_app([], ["wsgisession.contrib.django.SessionMiddleware"], WSGISESSION=settings)
 
@@ -211,3 +214,49 @@ def test_a_bad_value_gets_the_same_error_everywhere(surface: str) -> None:
     with pytest.raises(ConfigurationError) as failed:
         build_with(surface, settings)
     assert "unknown limit 'max_form_partz': did you mean 'max_form_parts'?" in str(failed.value)
+
+
+@pytest.mark.parametrize("surface", ["dict", "toml", "env", "flask", "django"])
+def test_every_surface_turns_the_cookie_off_for_header_sessions(
+    surface: str, built: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    # TOML has no null: cookie_name = false (or "none") turns the cookie off.
+    off = {"cookie_name": False, "header": "X-Auth-Token"}
+    if surface == "dict":
+        from_config(app, {"secret_key": SECRET, "store": STORE, **off}, environ={})
+    elif surface == "toml":
+        from_config(
+            app, toml_file(tmp_path, {"secret_key": SECRET, "store": STORE, **off}), environ={}
+        )
+    elif surface == "env":
+        environ = {"WSGISESSION_COOKIE_NAME": "none", "WSGISESSION_HEADER": "X-Auth-Token"}
+        from_config(app, {"secret_key": SECRET, "store": STORE}, environ=environ)
+    elif surface == "flask":
+        flask_app = flask.Flask(__name__)
+        flask_app.secret_key = SECRET
+        init_app(flask_app, store=STORE, cookie_name=None, header="X-Auth-Token")
+        flask_app.extensions["wsgisession"].session_middleware()
+    else:
+        django_app(
+            [],
+            ["wsgisession.contrib.django.SessionMiddleware"],
+            WSGISESSION={"store": STORE, "cookie_name": None, "header": "X-Auth-Token"},
+        )
+    assert built[-1]["cookie_name"] is None
+    assert built[-1]["header"] == "X-Auth-Token"
+
+
+@pytest.mark.parametrize("surface", ["dict", "flask", "django"])
+def test_a_cookie_off_without_a_header_gets_the_same_error_everywhere(surface: str) -> None:
+    settings = {"secret_key": SECRET, "store": STORE, "cookie_name": None}
+    with pytest.raises(ConfigurationError) as failed:
+        build_with(surface, settings)
+    assert "sessions need a header to travel in: add header='X-Auth-Token'" in str(failed.value)
+
+
+@pytest.mark.parametrize("surface", ["dict", "flask", "django"])
+def test_a_bad_session_header_gets_the_same_error_everywhere(surface: str) -> None:
+    settings = {"secret_key": SECRET, "store": STORE, "header": "Cookie"}
+    with pytest.raises(ConfigurationError) as failed:
+        build_with(surface, settings)
+    assert "header='Cookie' names a header HTTP gives a meaning of its own" in str(failed.value)

@@ -11,6 +11,7 @@ from .access._view_guards import login_required as login_required
 from .access.csrf import CsrfMiddleware as CsrfMiddleware
 from .access.csrf import csrf_token as csrf_token
 from .access.devices import SessionInfo as SessionInfo
+from .access.devices import ended_elsewhere as ended_elsewhere
 from .access.devices import forget_device as forget_device
 from .access.devices import logout_everywhere as logout_everywhere
 from .access.devices import record_login as record_login
@@ -38,6 +39,7 @@ from .cookies import CookieOptions as CookieOptions
 from .cookies import get_signed_cookie as get_signed_cookie
 from .cookies import set_signed_cookie as set_signed_cookie
 from .errors import AccessDenied as AccessDenied
+from .errors import AmbiguousSession as AmbiguousSession
 from .errors import BadBody as BadBody
 from .errors import BadParam as BadParam
 from .errors import ConfigurationError as ConfigurationError
@@ -48,6 +50,7 @@ from .errors import NotLoggedIn as NotLoggedIn
 from .errors import SessionError as SessionError
 from .errors import SessionTooLarge as SessionTooLarge
 from .errors import StoreUnavailable as StoreUnavailable
+from .errors import TooManySessions as TooManySessions
 from .events import EventName as EventName
 from .events import SessionEvent as SessionEvent
 from .limits import RequestLimits as RequestLimits
@@ -85,6 +88,7 @@ from .vars import SessionVar as SessionVar
 
 __all__ = [
     "AccessDenied",
+    "AmbiguousSession",
     "Auth",
     "AuthInfo",
     "AuthRedirect",
@@ -122,6 +126,7 @@ __all__ = [
     "SessionTooLarge",
     "SessionVar",
     "StoreUnavailable",
+    "TooManySessions",
     "Validation",
     "at",
     "at_json",
@@ -129,6 +134,7 @@ __all__ = [
     "catch_http_errors",
     "csrf_token",
     "current_user",
+    "ended_elsewhere",
     "flash",
     "forget_device",
     "fresh_login_required",

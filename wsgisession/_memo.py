@@ -10,7 +10,7 @@ never change for the owner are kept, so a remembered answer is the answer.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 __all__ = ["MEMO_SIZE", "Memo"]
@@ -35,10 +35,10 @@ class Memo(Generic[_V]):
     def __init__(self, size: int = MEMO_SIZE) -> None:
         # OrderedDict: dropping the oldest is O(1); next(iter()) on a plain dict
         # walks past every slot deleted since its last resize.
-        self._entries: OrderedDict[str, _V] = OrderedDict()
+        self._entries: OrderedDict[Hashable, _V] = OrderedDict()
         self._size = size
 
-    def get(self, key: str) -> _V | None:
+    def get(self, key: Hashable) -> _V | None:
         """The answer remembered for *key*, if any."""
         return self._entries.get(key)
 
@@ -53,7 +53,7 @@ class Memo(Generic[_V]):
             self.put(key, answer)
         return answer
 
-    def put(self, key: str, answer: _V) -> None:
+    def put(self, key: Hashable, answer: _V) -> None:
         """Remember *answer* for *key*."""
         entries = self._entries
         entries[key] = answer

@@ -239,7 +239,7 @@ def _track_devices(setting: str, value: Any) -> dict[str, Any] | None:
 _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "secret_key": _secret,
     "fallback_secret_keys": _secret_list,
-    "cookie_name": _str,
+    "cookie_name": _optional_str,
     "max_age": _seconds,
     "absolute_max_age": _seconds,
     "refresh_interval": _seconds,
@@ -256,6 +256,7 @@ _MIDDLEWARE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "check_store": _optional_bool,
     "migrate_from": _migrate_from,
     "migrate_until": _migrate_until,
+    "header": _optional_str,
 }
 #: Besides those: the store (a URL, a class path with ``store_options``, or a store)
 #: and device tracking (:func:`~wsgisession.track_devices`'s options, or ``True``).
@@ -286,15 +287,16 @@ def store_from_url(url: str) -> Store:
     """Build a store from a URL.
 
     - ``redis://host:6379/0?prefix=app:``: ``RedisStore`` (``rediss://`` for TLS,
-      ``unix:///path.sock``; other query options go to redis-py);
+      ``unix:///path.sock``; ``?encrypt=true``; other query options go to redis-py);
     - ``redis+sentinel://h1:26379,h2:26379/mymaster/0``: ``RedisStore`` on the
-      master the sentinels name (``?prefix=``, ``?socket_timeout=``);
+      master the sentinels name (``?prefix=``, ``?socket_timeout=``, ``?encrypt=``);
     - ``postgresql://user@host:5432/db``: ``PostgresStore`` (``postgres://`` too;
-      ``?schema=&table=&timeout=&max_size=&gc_interval=&create_table=``; other query
-      options go to libpq);
+      ``?schema=&table=&timeout=&max_size=&gc_interval=&create_table=&encrypt=``;
+      other query options go to libpq);
     - ``sqlite:///sessions.sqlite3``: ``SQLiteStore`` at a path relative to the
       working directory; ``sqlite:////var/lib/app/sessions.sqlite3`` (four slashes)
-      at an absolute path, as SQLAlchemy reads them (``?busy_timeout=5&gc_interval=60``);
+      at an absolute path, as SQLAlchemy reads them
+      (``?busy_timeout=5&gc_interval=60&encrypt=true``);
     - ``memory://?max_entries=10000``: ``LRUStore``;
     - ``cookie://``: ``CookieStore`` (``?compress_min_size=512``, ``?encrypt=true``).
 
@@ -317,18 +319,14 @@ def store_from_url(url: str) -> Store:
             "max_size": _int,
             "gc_interval": _float_or_none,
             "create_table": _bool,
+            "encrypt": _bool,
         }
         return PostgresStore(libpq_url, **_url_options(url, urlencode(own), converters))
     if scheme in ("redis", "rediss", "unix", "redis+sentinel"):
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        prefixes = [value for name, value in query if name == "prefix"]
-        if not prefixes:
-            return RedisStore(url)
-        # Rebuilt by hand: urlunsplit would turn unix:///path into unix:/path.
-        rest = urlencode([(name, value) for name, value in query if name != "prefix"])
-        return RedisStore(url.partition("?")[0] + (f"?{rest}" if rest else ""), prefix=prefixes[-1])
+        return _redis_store(url, parts.query)
     if scheme == "sqlite":
-        options = _url_options(url, parts.query, {"busy_timeout": _float, "gc_interval": _float})
+        converters = {"busy_timeout": _float, "gc_interval": _float, "encrypt": _bool}
+        options = _url_options(url, parts.query, converters)
         return SQLiteStore(_sqlite_path(url, parts.netloc, parts.path), **options)
     if scheme in ("memory", "cookie"):
         if parts.netloc or parts.path.strip("/"):
@@ -344,6 +342,18 @@ def store_from_url(url: str) -> Store:
         " redis+sentinel://, postgresql://, sqlite://, memory:// or cookie://, or a dotted"
         " class path"
     )
+
+
+def _redis_store(url: str, query: str) -> RedisStore:
+    # The store's own options come out of the query; the rest goes to redis-py.
+    own = {"prefix": _str, "encrypt": _bool}
+    pairs = parse_qsl(query, keep_blank_values=True)
+    options = _url_options(url, urlencode([p for p in pairs if p[0] in own]), own)
+    if not options:
+        return RedisStore(url)
+    # Rebuilt by hand: urlunsplit would turn unix:///path into unix:/path.
+    rest = urlencode([(name, value) for name, value in pairs if name not in own])
+    return RedisStore(url.partition("?")[0] + (f"?{rest}" if rest else ""), **options)
 
 
 def _sqlite_path(url: str, netloc: str, path: str) -> str:
@@ -507,7 +517,9 @@ def from_config(
       ``path``, ``domain``, ``secure``, ``httponly``, ``samesite``, ``partitioned``,
       ``no_store``, ``rotation_grace``, as for the middleware. ``"none"`` stands for
       ``None`` (TOML has no null), and ``secure = "auto"`` for "Secure exactly on
-      HTTPS";
+      HTTPS"; ``cookie_name = false`` (or ``"none"``) sets no cookie;
+    - ``header``: the request and response header that carries sessions for API
+      clients (``"X-Auth-Token"``);
     - ``limits``: a table of :class:`~wsgisession.RequestLimits` fields
       (``{max_form_parts = 5000}``) or a ``RequestLimits``;
     - ``error_page``: the callable that answers a store outage, or its dotted path

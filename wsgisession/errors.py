@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.datastructures import MIMEAccept, WWWAuthenticate
 from werkzeug.exceptions import (
     BadRequest,
+    Conflict,
     Forbidden,
     HTTPException,
     ServiceUnavailable,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AccessDenied",
+    "AmbiguousSession",
     "BadBody",
     "BadParam",
     "ConfigurationError",
@@ -40,6 +42,7 @@ __all__ = [
     "SessionError",
     "SessionTooLarge",
     "StoreUnavailable",
+    "TooManySessions",
 ]
 
 
@@ -217,6 +220,34 @@ class AccessDenied(HTTPError, Forbidden):
         HTTPError.__init__(self, description)
 
 
+class TooManySessions(HTTPError, Conflict):
+    """A login refused because the user has as many sessions as allowed: ``409``.
+
+    Raised by :func:`~wsgisession.login` (and the Flask-Login and Django logins)
+    under ``track_devices(middleware, max_per_user=N, when_full="refuse")``: the
+    user is logged in on *N* devices already. The session stays logged out and no
+    device is recorded; the user logs out elsewhere (or the app ends a session for
+    them, :meth:`~wsgisession.access.devices.Devices.revoke`) and tries again.
+
+    :param limit: The most sessions a user may have (``max_per_user``).
+    :param description: What the client reads.
+    """
+
+    error_code = "too_many_sessions"
+
+    def __init__(self, limit: int, description: str | None = None) -> None:
+        self.limit = limit
+        HTTPError.__init__(
+            self,
+            description
+            or (
+                f"You are logged in on {limit} device{'s' if limit != 1 else ''} already,"
+                " the most allowed: log out on one of them, then log in here again."
+            ),
+            f"login refused: the user already has {limit} sessions (max_per_user={limit})",
+        )
+
+
 class CsrfError(HTTPError, Forbidden):
     """A state-changing request failed the CSRF check: ``403 Forbidden``.
 
@@ -233,6 +264,31 @@ class CsrfError(HTTPError, Forbidden):
         HTTPError.__init__(self, description)
         self.reason = reason
         self.error_code = f"csrf_{reason}"
+
+
+class AmbiguousSession(HTTPError, BadRequest):
+    """The request sends its session twice, in the cookie and in the session header: ``400``.
+
+    Answered by :class:`~wsgisession.SessionMiddleware` (configured with
+    ``header=``) before the application runs, rather than guess which one the client
+    meant: a browser adds the cookie by itself, and only the header exempts a
+    request from the CSRF check. A client that carries its session in the header
+    must not send the session cookie (``fetch(..., {credentials: "omit"})``).
+
+    :param header: The session header's name.
+    :param cookie: The session cookie's name.
+    """
+
+    error_code = "ambiguous_session"
+
+    def __init__(self, header: str, cookie: str) -> None:
+        HTTPError.__init__(
+            self,
+            f"The request sends a session in both the {header!r} header and the {cookie!r}"
+            " cookie: send only one of them.",
+        )
+        self.header = header
+        self.cookie = cookie
 
 
 class BadParam(HTTPError, BadRequest):

@@ -61,7 +61,8 @@ class EventName(StrEnum):
     LOGGED_IN = "logged_in"
     #: :func:`~wsgisession.logout`.
     LOGGED_OUT = "logged_out"
-    #: Ended from elsewhere: ``revoke()``, ``revoke_all()``, a "not before" stamp.
+    #: Ended from elsewhere: ``revoke()``, ``revoke_all()``, a "not before" stamp,
+    #: a login beyond ``max_per_user`` (the reason ``"session cap"``).
     REVOKED = "revoked"
     #: A cookie too old for its idle or absolute lifetime, or a session whose stored
     #: record is gone (expired, or ended while a request was in flight).

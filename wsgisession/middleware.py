@@ -20,7 +20,12 @@ What happens per request:
 - a tampered, expired or unreadable cookie gives a fresh, empty session and a
   warning in the ``wsgisession`` log, never an error page;
 - a store outage answers ``503`` with ``Retry-After`` and no ``Set-Cookie``, so the
-  client keeps its session for when the store is back.
+  client keeps its session for when the store is back;
+- with ``header="X-Auth-Token"``, API, mobile and command-line clients may carry the
+  session in that header instead of the cookie (``cookie_name=None`` turns the
+  cookie off): a response sends the new value back in the same header, ``""`` when
+  the session ended, and a request sending both the header and the cookie is
+  refused with ``400``.
 
 When *not* to use it: a cookie session (the default store) is readable by the
 client (unless ``CookieStore(encrypt=True)``) and cannot be revoked before it
@@ -45,14 +50,16 @@ from ._backends import (
     ClientBackend,
     CookieContents,
     ServerBackend,
+    SessionHeader,
     SessionTimes,
+    Transport,
 )
 from ._input import keep_body_readable
 from ._options import check_bool, count
 from ._refusals import ErrorPage, answer_refusal, check_error_page
 from .context import SESSION_KEY, _environ, unbind
 from .cookies import KEYRING_KEY, MAX_COOKIE_AGE, CookieOptions, request_cookie_values
-from .errors import ConfigurationError, StoreUnavailable
+from .errors import AmbiguousSession, ConfigurationError, StoreUnavailable
 from .events import HOOKS_KEY, SessionEvent, SessionHooks
 from .limits import RequestLimits, check_limits
 from .migration import MIGRATED_KEY, Migration, MigrationReader
@@ -96,6 +103,19 @@ def _add_vary_cookie(headers: list[tuple[str, str]]) -> None:
     headers.append(("Vary", "Cookie"))
 
 
+def _add_vary(headers: list[tuple[str, str]], names: tuple[str, ...]) -> None:
+    # As _add_vary_cookie, for a middleware with a session header: the response
+    # depends on that header too (and on the cookie, unless there is none).
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == "vary":
+            tokens = {token.strip().lower() for token in value.split(",")}
+            missing = [item for item in names if item.lower() not in tokens]
+            if missing and "*" not in tokens:
+                headers[index] = (name, ", ".join([value, *missing] if value.strip() else missing))
+            return
+    headers.append(("Vary", ", ".join(names)))
+
+
 def _add_no_store(headers: list[tuple[str, str]]) -> None:
     # A response that sets a session cookie is one user's page: a shared cache must
     # not keep it, nor the browser show it again after logout (back button).
@@ -106,34 +126,55 @@ def _add_no_store(headers: list[tuple[str, str]]) -> None:
 
 
 def _response_headers(
-    session: Session, headers: list[tuple[str, str]], no_store: bool
+    session: Session, headers: list[tuple[str, str]], middleware: SessionMiddleware
 ) -> list[tuple[str, str]]:
     """Save a used session (:meth:`Session.commit`) and add its headers to *headers*.
 
-    ``Vary: Cookie`` always, ``Set-Cookie`` when the save (or an earlier one in the
-    request) decided a cookie, and then ``Cache-Control: no-store`` unless *headers*
-    has a ``Cache-Control`` or *no_store* is off.
+    ``Vary`` always (``Cookie``, and the session header if there is one); when the
+    save (or an earlier one in the request) decided a new value for the client,
+    ``Set-Cookie`` or, for a session carried in the header, that header; then
+    ``Cache-Control: no-store`` unless *headers* has a ``Cache-Control`` or the
+    middleware's ``no_store`` is off.
     """
-    _add_vary_cookie(headers)
+    header = middleware.header
+    if header is None:
+        _add_vary_cookie(headers)
+    else:
+        _add_vary(headers, middleware.vary)
     cookie = session.commit(int(time.time()))
     if cookie is not None:
-        headers.append(("Set-Cookie", cookie[2]))
+        if header is not None and session.transport == "header":
+            headers.append((header, cookie[2]))
+        else:
+            headers.append(("Set-Cookie", cookie[2]))
         old = session.environ.get(MIGRATED_KEY)  # type: ignore[union-attr]
         if old is not None:  # a carried-over session: the old system's cookie goes
             headers.append(("Set-Cookie", old.delete_header()))
-        if no_store:
+        if middleware.no_store:
             _add_no_store(headers)
     return headers
 
 
 def _migration(
-    reader: MigrationReader | None, until: datetime | None, cookie_name: str
+    reader: MigrationReader | None, until: datetime | None, cookie_name: str | None
 ) -> Migration | None:
     if reader is None:
         if until is not None:
             raise ConfigurationError("migrate_until was given without migrate_from")
         return None
     return Migration(reader, until, cookie_name=cookie_name)
+
+
+def _session_header(header: str | None, cookie_name: str | None) -> SessionHeader | None:
+    if header is None:
+        if cookie_name is None:
+            raise ConfigurationError(
+                "cookie_name=None turns the session cookie off, so sessions need a header"
+                " to travel in: add header='X-Auth-Token' (or a name of your own), or give"
+                " a cookie name"
+            )
+        return None
+    return SessionHeader(header, cookie_name)
 
 
 def _error_start_response(
@@ -195,6 +236,8 @@ class SessionMiddleware:
         (default :class:`~wsgisession.CookieStore`) or a
         :class:`~wsgisession.ServerSessionStore`.
     :param cookie_name: The cookie's name; ``__Host-session`` is the most locked-down.
+        ``None``: no cookie at all, every session travels in *header* (an API with no
+        browser pages); the cookie attributes below are then unused.
     :param max_age: Idle timeout in seconds (sliding): a session unused for this
         long is gone. ``None`` makes a cookie that ends with the browser session.
         Over :data:`~wsgisession.cookies.MAX_COOKIE_AGE` (400 days, the longest
@@ -243,9 +286,22 @@ class SessionMiddleware:
     :param migrate_until: When old sessions stop being carried over (a
         timezone-aware ``datetime``); required for a reader of client-side (cookie)
         sessions, at most 400 days away.
+    :param header: A request and response header that carries the session in place
+        of the cookie, for API, mobile and command-line clients (``"X-Auth-Token"``,
+        as Spring Session's ``HeaderHttpSessionIdResolver``). A request that sends it
+        (empty until the client has a session) gets the session its value names; a
+        response that gives the client a new value (a new session, a new id, a
+        renewal; with the cookie store, any change) sends it in the same header, and
+        an empty one when the session ended. The value is exactly what the cookie's
+        would be. Such a session is no ambient credential, so
+        :class:`~wsgisession.CsrfMiddleware` asks no token of it; a request that sends
+        both the header and the session cookie is answered ``400``
+        (:class:`~wsgisession.errors.AmbiguousSession`). ``None`` (default): the
+        cookie only, at no cost per request.
     :raises ConfigurationError: a missing secret key, an invalid cookie name or
         attribute, an unknown store type, *error_page* not callable, a store
-        that failed its check, or a migration reader without its end date.
+        that failed its check, a migration reader without its end date, a *header*
+        that is not a header name of one's own, or neither a cookie nor a header.
     """
 
     def __init__(
@@ -255,7 +311,7 @@ class SessionMiddleware:
         secret_key: str | bytes | None,
         fallback_secret_keys: Iterable[str | bytes] = (),
         store: ClientSessionStore | ServerSessionStore | None = None,
-        cookie_name: str = "session",
+        cookie_name: str | None = "session",
         max_age: int | None = 1209600,
         absolute_max_age: int | None = None,
         refresh_interval: int | None = None,
@@ -272,21 +328,33 @@ class SessionMiddleware:
         check_store: bool | None = None,
         migrate_from: MigrationReader | None = None,
         migrate_until: datetime | None = None,
+        header: str | None = None,
     ) -> None:
         self.app = app
         self.limits = check_limits(limits)
         self.error_page = check_error_page(error_page)
         self.keyring = Keyring(secret_key, fallback_secret_keys)
         max_age = _clamped_max_age(max_age)
-        self.cookie = CookieOptions(
-            name=cookie_name,
-            max_age=max_age,
-            path=path,
-            domain=domain,
-            secure=secure,
-            httponly=httponly,
-            samesite=samesite,
-            partitioned=partitioned,
+        #: The session cookie's name and attributes; ``None`` with ``cookie_name=None``.
+        self.cookie: CookieOptions | None = None
+        if cookie_name is not None:
+            self.cookie = CookieOptions(
+                name=cookie_name,
+                max_age=max_age,
+                path=path,
+                domain=domain,
+                secure=secure,
+                httponly=httponly,
+                samesite=samesite,
+                partitioned=partitioned,
+            )
+        session_header = _session_header(header, cookie_name)
+        #: The session header's name (``header=``); ``None``: sessions travel in the cookie.
+        self.header = header
+        #: The request headers a response that used the session varies on: ``Cookie``,
+        #: the session header, or both.
+        self.vary = tuple(
+            name for name in ("Cookie" if cookie_name is not None else None, header) if name
         )
         times = SessionTimes(
             count("max_age", max_age, unit="seconds", optional=True),
@@ -294,15 +362,21 @@ class SessionMiddleware:
             count("refresh_interval", refresh_interval, minimum=0, unit="seconds", optional=True),
         )
         self.store = CookieStore() if store is None else store
-        purpose = f"wsgisession.session:{cookie_name}"
+        # The value is signed for the session it names, whichever way it travels:
+        # the cookie's name, else (no cookie) the header's.
+        purpose = (
+            f"wsgisession.session:{cookie_name}"
+            if cookie_name is not None
+            else f"wsgisession.session-header:{str(header).lower()}"
+        )
         self._backend: ClientBackend | ServerBackend
         if isinstance(self.store, ClientSessionStore):
             self._backend = ClientBackend(
-                self.store.bind(self.keyring, purpose), self.cookie, times
+                self.store.bind(self.keyring, purpose), self.cookie, times, session_header
             )
         elif isinstance(self.store, ServerSessionStore):
             self._backend = ServerBackend(
-                self.store, self.keyring.signer(purpose), self.cookie, times
+                self.store, self.keyring.signer(purpose), self.cookie, times, session_header
             )
         else:
             raise ConfigurationError(
@@ -330,15 +404,20 @@ class SessionMiddleware:
         self._check_multiprocess = isinstance(self.store, ServerSessionStore) and (
             self.store.process_local
         )
+        # Whether a request needs a look before the app runs (the warning above, the
+        # session header's 400): decided here, so that without either a request pays
+        # one attribute test.
+        self._inspect = self._check_multiprocess or session_header is not None
         #: The reader of the replaced system's sessions, while a migration runs.
         self.migration = _migration(migrate_from, migrate_until, cookie_name)
         self._backend.migration = self.migration
         check_store_at_start(self.store, check_store)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self._check_multiprocess:
-            self._warn_if_multiprocess(environ)
-        no_store = self.no_store
+        if self._inspect:
+            refusal = self._inspect_request(environ)
+            if refusal is not None:
+                return refusal(environ, start_response)
         if environ.get("CONTENT_TYPE") or self.limits is not None:
             keep_body_readable(environ, self.limits)  # a body: GET requests skip the call
         session = self.open_session(environ)
@@ -352,7 +431,7 @@ class SessionMiddleware:
             # session.environ, not environ: a closure over environ would make it a
             # cell in __call__, which costs the untouched path (instruction budget).
             if session.loaded and SAVED_KEY not in session.environ:  # type: ignore[operator]
-                headers = _response_headers(session, list(headers), no_store)
+                headers = _response_headers(session, list(headers), self)
             write = start_response(status, headers, exc_info)
             started = True
             return write
@@ -390,6 +469,12 @@ class SessionMiddleware:
             return app_iter
         return ClosingIterator(app_iter, partial(self._finish, session, token, streamed=True))
 
+    def _inspect_request(self, environ: WSGIEnvironment) -> AmbiguousSession | None:
+        """What a request needs before the app runs; the refusal to answer it with, if any."""
+        if self._check_multiprocess:
+            self._warn_if_multiprocess(environ)
+        return self.refusal_for(environ)
+
     # -- the session lifecycle, public for integrations -----------------------
     # Flask's session interface, Django's middleware and engine, and the test helpers
     # run a session through these three steps outside __call__.
@@ -403,7 +488,8 @@ class SessionMiddleware:
         left alone: bind it with :func:`wsgisession.context.bind` if code without the
         environ must see this session.
 
-        :param environ: A WSGI environ; its ``Cookie`` header says which session.
+        :param environ: A WSGI environ; its ``Cookie`` header (or the session header)
+            says which session.
         """
         session = Session(self._backend, environ)
         environ[SESSION_KEY] = session
@@ -411,6 +497,39 @@ class SessionMiddleware:
         if self._backend.hooks is not None:
             environ[HOOKS_KEY] = self._backend.hooks
         return session
+
+    def refusal_for(self, environ: WSGIEnvironment) -> AmbiguousSession | None:
+        """The ``400`` this middleware answers the request *environ* with before the app
+        runs, or ``None``: a request that sends its session in both the session header
+        and the session cookie (:class:`~wsgisession.errors.AmbiguousSession`).
+
+        ``__call__`` checks it; an integration that runs the session steps itself
+        (Django's middleware) answers with it.
+
+        :param environ: A WSGI environ.
+        """
+        header = self._backend.header
+        if header is None or not header.ambiguous(environ):
+            return None
+        log.warning(
+            "refused %s %s with 400: it sends a session in both the %s header and the"
+            " session cookie",
+            environ.get("REQUEST_METHOD", "GET"),
+            environ.get("PATH_INFO", "/"),
+            header.name,
+        )
+        assert header.cookie_name is not None  # ambiguous: there is a cookie
+        return AmbiguousSession(header.name, header.cookie_name)
+
+    def transport(self, environ: WSGIEnvironment) -> Transport:
+        """How the session of the request *environ* travels: ``"cookie"`` or ``"header"``.
+
+        ``"header"`` when the request sends the session header, or there is no cookie;
+        the same as :attr:`Session.transport` of its session.
+
+        :param environ: A WSGI environ.
+        """
+        return self._backend.transport(environ)
 
     def session_key(self, session: Session) -> str | None:
         """A name of *session* that :meth:`open_session_by_key` opens again.
@@ -427,8 +546,22 @@ class SessionMiddleware:
         if key is not None:
             return key
         # A cookie session, or one reached through a rotation's forward (whose id
-        # this request never learns): the name is the cookie it came with.
-        values = request_cookie_values(session.environ or {}, self.cookie.name)
+        # this request never learns): the name is the value it came with.
+        return self.sent_value(session.environ or {})
+
+    def sent_value(self, environ: WSGIEnvironment) -> str | None:
+        """The session value the request *environ* sends, not verified: its session
+        header's when its session travels there, else its session cookie's.
+
+        ``None`` when it sends none, an empty one, or several cookies of the name.
+
+        :param environ: A WSGI environ.
+        """
+        header = self._backend.header
+        if header is not None and header.carries(environ):
+            return header.value(environ)
+        assert self.cookie is not None  # no header: a cookie
+        values = request_cookie_values(environ, self.cookie.name)
         return values[0] if len(values) == 1 and values[0] else None
 
     def open_session_by_key(self, key: str | None) -> Session:
@@ -438,14 +571,19 @@ class SessionMiddleware:
         id was issued here, and the store says whether the session is still alive.
         A forged, unknown or ended key gives a new, empty session.
 
-        :param key: What :meth:`session_key` returned, or a session cookie's value.
+        :param key: What :meth:`session_key` returned, or a session cookie's (or
+            header's) value.
         """
         backend = self._backend
         if key and isinstance(backend, ServerBackend):
             key = backend.restamp(key)
         environ: WSGIEnvironment = {"wsgi.url_scheme": "http"}
         if key:
-            environ["HTTP_COOKIE"] = dump_cookie(self.cookie.name, key, path=None)
+            if self.cookie is not None:
+                environ["HTTP_COOKIE"] = dump_cookie(self.cookie.name, key, path=None)
+            else:
+                assert backend.header is not None  # no cookie: a header
+                environ[backend.header.environ_key] = key
         return self.open_session(environ)
 
     # -- events ----------------------------------------------------------------
@@ -516,11 +654,14 @@ class SessionMiddleware:
     ) -> list[tuple[str, str]]:
         """Save *session* if it changed (or is due for renewal); the headers to send.
 
-        Returns *headers* (a new list when ``None``) with ``Vary: Cookie`` merged in
-        when the session was used, and ``Set-Cookie`` (plus ``Cache-Control:
-        no-store`` unless *headers* has a ``Cache-Control`` or ``no_store=False``)
-        when its cookie must be set or deleted. May be called again in the same
-        request: later changes are saved and the cookie is returned again.
+        Returns *headers* (a new list when ``None``) with ``Vary: Cookie`` (and the
+        session header, if there is one: :attr:`vary`) merged in when the session
+        was used, and ``Set-Cookie`` (plus ``Cache-Control: no-store`` unless
+        *headers* has a ``Cache-Control`` or ``no_store=False``) when its cookie must
+        be set or deleted; for a session carried in the session header
+        (:attr:`Session.transport`), that header instead of ``Set-Cookie``, empty to
+        end it. May be called again in the same request: later changes are saved and
+        the value is returned again.
 
         :param session: A session from :meth:`open_session`.
         :param headers: The response's headers so far.
@@ -530,7 +671,7 @@ class SessionMiddleware:
         headers = [] if headers is None else headers
         if not session.loaded:
             return headers
-        return _response_headers(session, headers, self.no_store)
+        return _response_headers(session, headers, self)
 
     def close_session(self, session: Session, *, streamed: bool = False) -> None:
         """After the response: save what changed since :meth:`save_session`, if possible.
@@ -598,6 +739,7 @@ class SessionMiddleware:
     def _warn_if_multiprocess(self, environ: WSGIEnvironment) -> None:
         if environ.get("wsgi.multiprocess"):
             self._check_multiprocess = False
+            self._inspect = self._backend.header is not None
             log.warning(
                 "%s keeps sessions inside one process, but this server runs several"
                 " processes: each has its own sessions, so users will appear logged out"

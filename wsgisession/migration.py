@@ -144,13 +144,14 @@ class Migration:
     :param until: For a client-side reader (required, at most 400 days away): when
         old cookies stop being honoured. Optional for a server-side reader.
     :param cookie_name: Our own session cookie's name: when the old cookie has the
-        same name, ours replaces it rather than deleting it.
+        same name, ours replaces it rather than deleting it. ``None``: we set no
+        cookie (sessions travel in a header).
     :raises ConfigurationError: a reader without the interface, or a client-side one
         without a valid *until*.
     """
 
     def __init__(
-        self, reader: MigrationReader, until: datetime | None = None, *, cookie_name: str
+        self, reader: MigrationReader, until: datetime | None = None, *, cookie_name: str | None
     ) -> None:
         if not isinstance(reader, MigrationReader) or not isinstance(reader.cookie, OldCookie):
             raise ConfigurationError(

@@ -64,7 +64,8 @@ class SessionState:
     :param issued: When its cookie was last issued: the idle clock (``None``: never).
     :param lifetime: The session's own lifetime as the client's cookie has it:
         ``None`` (the middleware's ``max_age``), ``0`` (ends with the browser) or seconds.
-    :param had_cookie: Whether the client holds a valid session cookie of ours.
+    :param had_cookie: Whether the client holds a valid session cookie of ours (or,
+        for a session carried in the session header, a valid header value).
     :param stale: Whether that cookie verified under a fallback key: re-issue it.
     :param sid: A server store's session id (secret: what the cookie proves).
     :param key: A server store's key for it (SHA-256 of the id, not secret); ``None``
@@ -134,7 +135,9 @@ SaveOutcome: TypeAlias = Literal["saved", "gone", "revoked", "lost"]
 #: The session cookie a save decided to send: its value (``None``: delete the
 #: cookie), its ``Max-Age`` (``None``: ends with the browser), and the ``Set-Cookie``
 #: header made of them for a WSGI response. A framework that sets cookies itself
-#: (Django's ``response.set_cookie``) takes the first two.
+#: (Django's ``response.set_cookie``) takes the first two. For a session carried in
+#: the session header (:attr:`Session.transport`), the third is that header's value:
+#: the first, or ``""`` to end the session.
 CookieWrite: TypeAlias = "tuple[str | None, int | None, str]"
 
 #: What a backend's save returns: the new record (``None``: unchanged), the cookie
@@ -203,6 +206,9 @@ class SessionBackend(Protocol):
 
     def invalidate_session(self, record: SessionState) -> SessionState:
         """Delete the stored session now; the record of a session with none."""
+
+    def transport(self, environ: WSGIEnvironment) -> Literal["cookie", "header"]:
+        """How the session of the request *environ* travels."""
 
     def save(self, pending: Pending, now: int, late: bool) -> Saved:
         """Plan what *pending* needs written, write it, and say how it went.
@@ -388,6 +394,22 @@ class Session(MutableMapping[str, Any]):
     @new.setter
     def new(self, value: bool) -> None:
         self._new = value
+
+    @property
+    def transport(self) -> Literal["cookie", "header"]:
+        """How this request's session travels: ``"cookie"`` or ``"header"``.
+
+        ``"header"`` when the middleware has a session header
+        (``SessionMiddleware(header="X-Auth-Token")``) and the request sends it, or
+        the middleware sets no cookie: a new value for the client then goes back in
+        that header rather than in ``Set-Cookie``. Such a session is no ambient
+        credential (a browser never sends the header by itself), so
+        :class:`~wsgisession.CsrfMiddleware` asks no token of it. Reading it does
+        not load the session.
+        """
+        if self._backend is None or self.environ is None:
+            return "cookie"
+        return self._backend.transport(self.environ)
 
     @property
     def write_count(self) -> int:

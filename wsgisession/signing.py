@@ -152,7 +152,10 @@ class PurposeSigner:
 
     def __init__(self, keys: Iterable[bytes], purpose: str) -> None:
         self.purpose = purpose
-        self._signers = [_Signer(key, purpose) for key in keys]
+        #: The current key, then the fallback keys (for deriving other keys, as
+        #: :attr:`Keyring.keys`: a server store's encryption keys).
+        self.keys = tuple(keys)
+        self._signers = [_Signer(key, purpose) for key in self.keys]
         # The last timestamp and its encoding: most signatures fall in the same second.
         self._stamp = (-1, b"")
 

@@ -24,7 +24,7 @@ import base64
 import json
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from ..conftest import (
 )
 from ..djangoapp import django_app
 from ..services import require_redis
+from ..stores.test_encrypted_records import raw_records
 from . import make_fixtures, site
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -80,15 +81,17 @@ def _bytes(value: dict[str, str]) -> bytes:
     return base64.b64decode(value["base64"])
 
 
-def restore_sqlite(fixture_set: Path, spec: dict[str, Any], tmp_path: Path) -> SQLiteStore:
+def restore_sqlite(
+    fixture_set: Path, spec: dict[str, Any], tmp_path: Path, **options: Any
+) -> SQLiteStore:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "sessions.sqlite3"
     shutil.copyfile(fixture_set / spec["file"], path)
-    return SQLiteStore(path)
+    return SQLiteStore(path, **options)
 
 
-def restore_redis(fixture_set: Path, spec: dict[str, Any]) -> Any:
-    store = redis_test_store()
+def restore_redis(fixture_set: Path, spec: dict[str, Any], **options: Any) -> Any:
+    store = redis_test_store(**options)
     client = store.client
     for entry in json.loads((fixture_set / spec["file"]).read_text()):
         name = store.prefix + entry["key"]
@@ -110,7 +113,7 @@ _PG_WRITE = {
 }
 
 
-def restore_postgres(fixture_set: Path, spec: dict[str, Any]) -> PostgresStore:
+def restore_postgres(fixture_set: Path, spec: dict[str, Any], **options: Any) -> PostgresStore:
     document = json.loads((fixture_set / spec["file"]).read_text())
     url, table = require_postgres(), postgres_test_table()
     for statement in document["ddl"]:  # that version's own tables
@@ -122,12 +125,15 @@ def restore_postgres(fixture_set: Path, spec: dict[str, Any]) -> PostgresStore:
         insert = f"INSERT INTO {target} ({names}) VALUES ({values})"  # noqa: S608 - our names
         for row in dump["rows"]:
             postgres_sql(insert, *row)
-    return PostgresStore(url, schema=POSTGRES_RUN_SCHEMA, table=table)
+    return PostgresStore(url, schema=POSTGRES_RUN_SCHEMA, table=table, **options)
 
 
 @contextmanager
-def restored(kind: str | None, fixture_set: Path, tmp_path: Path) -> Iterator[Any]:
-    """The store *kind* of the set, holding what the set's version wrote (``None``: none)."""
+def restored(kind: str | None, fixture_set: Path, tmp_path: Path, **options: Any) -> Iterator[Any]:
+    """The store *kind* of the set, holding what the set's version wrote (``None``: none).
+
+    :param options: For the server store (``encrypt=True``).
+    """
     specs = manifest(fixture_set)["stores"]
     if kind is None:
         yield None
@@ -137,11 +143,11 @@ def restored(kind: str | None, fixture_set: Path, tmp_path: Path) -> Iterator[An
     elif kind == "cookie-encrypted":
         store = CookieStore(encrypt=True)
     elif kind == "sqlite":
-        store = restore_sqlite(fixture_set, specs["sqlite"], tmp_path)
+        store = restore_sqlite(fixture_set, specs["sqlite"], tmp_path, **options)
     elif kind == "redis":
-        store = restore_redis(fixture_set, specs["redis"])
+        store = restore_redis(fixture_set, specs["redis"], **options)
     elif kind == "postgres":
-        store = restore_postgres(fixture_set, specs["postgres"])
+        store = restore_postgres(fixture_set, specs["postgres"], **options)
     else:
         raise AssertionError(f"a fixture names a store this test does not know: {kind}")
     try:
@@ -171,12 +177,23 @@ def site_app(entry: dict[str, Any], secret_key: str, store: Any, stamps: Any) ->
 # -- the tests --------------------------------------------------------------------------
 
 
-def read_site(fixture_set: Path, entry: dict[str, Any], clock: Clock, tmp_path: Path) -> None:
-    """Read every page of a site of *fixture_set* again; each must answer as it did."""
+def read_site(
+    fixture_set: Path,
+    entry: dict[str, Any],
+    clock: Clock,
+    tmp_path: Path,
+    check: Callable[[Any], None] | None = None,
+    **options: Any,
+) -> None:
+    """Read every page of a site of *fixture_set* again; each must answer as it did.
+
+    :param check: Called with the site's store once every page was read.
+    :param options: For the site's store (``encrypt=True``).
+    """
     written = manifest(fixture_set)
     clock.now = written["written_at"] + AS_OF
     with ExitStack() as stack:
-        store = stack.enter_context(restored(entry["store"], fixture_set, tmp_path))
+        store = stack.enter_context(restored(entry["store"], fixture_set, tmp_path, **options))
         stamps = stack.enter_context(restored(entry.get("revocation_store"), fixture_set, tmp_path))
         app = site_app(entry, written["secret_key"], store, stamps)
         for session in entry["sessions"]:
@@ -193,6 +210,8 @@ def read_site(fixture_set: Path, entry: dict[str, Any], clock: Clock, tmp_path: 
                 assert client.post("/csrf").status_code == 403, f"{where}: the check runs"
                 accepted = client.post("/csrf", data={"csrf_token": token})
                 assert accepted.status_code == 200, f"{where}: {accepted.text}"
+        if check is not None:
+            check(store)
 
 
 @pytest.mark.parametrize(("fixture_set", "entry"), list(cases()))
@@ -200,6 +219,25 @@ def test_a_site_reads_what_an_older_version_wrote(
     fixture_set: Path, entry: dict[str, Any], clock: Clock, tmp_path: Path
 ) -> None:
     read_site(fixture_set, entry, clock, tmp_path)
+
+
+SERVER_SITES = [
+    case for case in cases() if case.values[1]["store"] in ("sqlite", "redis", "postgres")
+]
+
+
+@pytest.mark.parametrize(("fixture_set", "entry"), SERVER_SITES)
+def test_an_encrypting_store_reads_what_an_older_version_wrote_in_clear(
+    fixture_set: Path, entry: dict[str, Any], clock: Clock, tmp_path: Path
+) -> None:
+    # Turning encrypt=True on logs nobody out; each record read is sealed in place.
+    def all_sealed(store: Any) -> None:
+        records = raw_records(store)
+        assert records, "the set's records are there"
+        for record in records.values():
+            assert all(value[:1] == b"\x01" for value in record.values()), record
+
+    read_site(fixture_set, entry, clock, tmp_path, check=all_sealed, encrypt=True)
 
 
 def test_this_version_writes_a_set_it_reads(clock: Clock, tmp_path: Path) -> None:

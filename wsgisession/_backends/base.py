@@ -1,4 +1,4 @@
-"""What both backends share: expiry rules, cookie reading, the save at header time."""
+"""What both backends share: expiry rules, reading the value sent, the save at header time."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ..events import SessionHooks
     from ..migration import Migration
+    from .transport import SessionHeader, Transport
 
 
 log = logging.getLogger("wsgisession")
@@ -166,8 +167,20 @@ def _biggest_keys(data: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 class _Base:
-    def __init__(self, cookie: CookieOptions, times: SessionTimes) -> None:
+    def __init__(
+        self,
+        cookie: CookieOptions | None,
+        times: SessionTimes,
+        header: SessionHeader | None = None,
+    ) -> None:
+        #: The session cookie; ``None`` when sessions travel in the header only.
         self.cookie = cookie
+        #: The session header; ``None`` (most apps): sessions travel in the cookie.
+        self.header = header
+        named = cookie if cookie is not None else header
+        assert named is not None, "a session travels in a cookie, a header or both"
+        #: The session's name, for messages: its cookie's, else its header's.
+        self.session_name = named.name
         self.times = times
         self.default_max_age = times.max_age
         #: Event callbacks and device tracking; ``None`` (nothing to call) until used.
@@ -226,11 +239,30 @@ class _Base:
         # Every key counts as written: the session is saved under a new id.
         return data, record, True, tuple(data)
 
-    def _cookie_value(self, environ: WSGIEnvironment) -> str | None:
+    def transport(self, environ: WSGIEnvironment) -> Transport:
+        """How the session of the request *environ* travels: ``"cookie"`` or ``"header"``."""
+        header = self.header
+        return "header" if header is not None and header.carries(environ) else "cookie"
+
+    def _client_value(self, environ: WSGIEnvironment) -> str | None:
+        """The session value the request sends: its session header's, else its cookie's."""
+        header = self.header
+        if header is not None and header.carries(environ):
+            if header.ambiguous(environ):
+                # SessionMiddleware answers such a request 400 before the app runs;
+                # a session opened outside it (a test helper) trusts neither.
+                log.warning(
+                    "the request sends both the %s header and a session cookie; trusting"
+                    " neither, starting a fresh session",
+                    header.name,
+                )
+                return None
+            return header.value(environ)
         # A cookie that turns out invalid is ignored, never deleted: during a rolling
         # key rotation another worker may already sign with a key this one lacks, and
         # deleting would log the user out. A request that writes replaces it.
-        values = request_cookie_values(environ, self.cookie.name)
+        name = self.cookie.name  # type: ignore[union-attr]  # no header: a cookie
+        values = request_cookie_values(environ, name)
         if not values:
             return None
         if len(values) > 1:
@@ -239,10 +271,32 @@ class _Base:
                 " parent domain?); trusting neither, starting a fresh session. A __Host-"
                 " cookie name rules this out.",
                 len(values),
-                self.cookie.name,
+                name,
             )
             return None
         return values[0] or None
+
+    def _issue_line(
+        self, value: str, environ: WSGIEnvironment, max_age: int | None, *, plain: bool
+    ) -> str:
+        """What the response carries to give the client *value*: a ``Set-Cookie`` value,
+        or for a session that travels in the header, *value* itself."""
+        header = self.header
+        if header is not None and header.carries(environ):
+            return value
+        cookie = self.cookie
+        assert cookie is not None  # no cookie: every session travels in the header
+        return cookie.set_header(value, environ, max_age=max_age, plain=plain)
+
+    def _delete_line(self, environ: WSGIEnvironment) -> str:
+        """What the response carries to end the client's session: a ``Set-Cookie``
+        that deletes the cookie, or for a session that travels in the header, ``""``."""
+        header = self.header
+        if header is not None and header.carries(environ):
+            return ""
+        cookie = self.cookie
+        assert cookie is not None  # no cookie: every session travels in the header
+        return cookie.delete_header(environ)
 
     def save(self, pending: Pending, now: int, late: bool) -> Saved:
         """Plan what *pending* needs written, write it, and say how it went."""

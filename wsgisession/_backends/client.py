@@ -23,6 +23,7 @@ from .base import (
 
 if TYPE_CHECKING:
     from ..stores.base import CookieCodec
+    from .transport import SessionHeader
 
 
 log = logging.getLogger("wsgisession")
@@ -32,8 +33,14 @@ _new_record = object.__new__
 class ClientBackend(_Base):
     """Sessions kept whole in the cookie (:class:`~wsgisession.CookieStore`)."""
 
-    def __init__(self, codec: CookieCodec, cookie: CookieOptions, times: SessionTimes) -> None:
-        super().__init__(cookie, times)
+    def __init__(
+        self,
+        codec: CookieCodec,
+        cookie: CookieOptions | None,
+        times: SessionTimes,
+        header: SessionHeader | None = None,
+    ) -> None:
+        super().__init__(cookie, times, header)
         self.codec = codec
         # Cookie values decoded before (wsgisession._memo): the browser sends the same
         # one until a response changes it. The codec remembers what it verified;
@@ -43,7 +50,7 @@ class ClientBackend(_Base):
     def load_session(self, session: Session) -> Loaded:
         now = int(time.time())
         environ = session.environ or {}
-        value = self._cookie_value(environ)
+        value = self._client_value(environ)
         if value is None:
             return self._fresh(environ, now)
         try:
@@ -193,10 +200,8 @@ class ClientBackend(_Base):
         return None, None, "saved"
 
     def _emptied(self, pending: Pending, record: SessionState, now: int) -> Saved:
-        """An empty session: its cookie, if the client has one, is deleted."""
-        cookie = (
-            (None, 0, self.cookie.delete_header(pending.environ)) if record.had_cookie else None
-        )
+        """An empty session: its cookie (or header value), if the client has one, is deleted."""
+        cookie = (None, 0, self._delete_line(pending.environ)) if record.had_cookie else None
         if cookie is None and not pending.fresh:
             return None, None, "saved"
         created = now if pending.fresh else record.created
@@ -219,12 +224,18 @@ class ClientBackend(_Base):
         # value again (it used to: a memo lookup on every write).
         value = codec.encode_at(payload, now) if codec.remembers_issued else codec.encode(payload)
         max_age = self.times.cookie_max_age(created, now, pending.lifetime)
-        header = self.cookie.set_header(
-            value, pending.environ, max_age=max_age, plain=codec.plain_output
-        )
+        carrier = self.header
+        if carrier is not None and carrier.carries(pending.environ):
+            header = value  # the session header's value: the cookie's, as it is
+        else:
+            header = self.cookie.set_header(  # type: ignore[union-attr]  # no header: a cookie
+                value, pending.environ, max_age=max_age, plain=codec.plain_output
+            )
         if len(header) > MAX_COOKIE_SIZE:
+            # Carried in the header too: a session fits either way, and proxies cap
+            # response header lines near 4 or 8 KB.
             raise SessionTooLarge(
-                len(header), MAX_COOKIE_SIZE, _biggest_keys(pending.data), self.cookie.name
+                len(header), MAX_COOKIE_SIZE, _biggest_keys(pending.data), self.session_name
             )
         if self.hooks is not None and event is not None:
             self.hooks.emit(event, pending.data)

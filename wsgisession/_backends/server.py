@@ -34,6 +34,7 @@ from .base import (
 if TYPE_CHECKING:
     from ..signing import PurposeSigner
     from ..stores.base import ServerSessionStore
+    from .transport import SessionHeader
 
 
 log = logging.getLogger("wsgisession")
@@ -43,6 +44,9 @@ log = logging.getLogger("wsgisession")
 #: value starts with ``->`` (it is not JSON), so session data cannot pass for it.
 MOVED = "_wsgisession.moved"
 _MOVED_PREFIX = b"-> "
+#: The first byte of a value a store with ``encrypt=True`` sealed
+#: (``stores/_sealed.py``); no serialized value starts with it.
+SEALED = b"\x01"
 _new_record = object.__new__
 
 
@@ -57,11 +61,14 @@ class ServerBackend(_Base):
         self,
         store: ServerSessionStore,
         signer: PurposeSigner,
-        cookie: CookieOptions,
+        cookie: CookieOptions | None,
         times: SessionTimes,
+        header: SessionHeader | None = None,
     ) -> None:
-        super().__init__(cookie, times)
-        self.store = store
+        super().__init__(cookie, times, header)
+        # A store with encrypt=True hands back a view that seals each value under keys
+        # derived from these; any other store is itself, at no cost per request.
+        self.store = store.bind(signer.keys)
         self.signer = signer
         #: Seconds an old id still leads to the session after a rotation without a
         #: privilege change (``regenerate(privilege_change=False)``); 0: never.
@@ -77,7 +84,7 @@ class ServerBackend(_Base):
     def load_session(self, session: Session) -> Loaded:
         now = int(time.time())
         environ = session.environ or {}
-        value = self._cookie_value(environ)
+        value = self._client_value(environ)
         if value is None:
             return self._fresh(environ, now)
         try:
@@ -139,6 +146,14 @@ class ServerBackend(_Base):
         try:
             return self.decode_record(record)
         except (ValueError, TypeError, RecursionError) as exc:
+            if any(value[:1] == SEALED for value in record.values()):
+                # Sealed by a process with encrypt=True (a rolling deploy that turns
+                # encryption on): not corrupt, and not ours to delete.
+                log.warning(
+                    "a session record is sealed (encrypt=True elsewhere) but this store"
+                    " does not encrypt; starting a fresh session, the record is kept"
+                )
+                return None
             log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
             if self.hooks is not None:
                 self.hooks.emit(EventName.TAMPERED, reason="corrupt record")
@@ -447,7 +462,13 @@ class ServerBackend(_Base):
             signed, CookieContents(record.created, now, False, sid=record.sid, lifetime=lifetime)
         )
         max_age = self.times.cookie_max_age(record.created, now, lifetime)
-        header = self.cookie.set_header(signed, pending.environ, max_age=max_age, plain=True)
+        carrier = self.header
+        if carrier is not None and carrier.carries(pending.environ):
+            header = signed  # the session header's value: the cookie's, as it is
+        else:  # no header: a cookie
+            header = self.cookie.set_header(  # type: ignore[union-attr]
+                signed, pending.environ, max_age=max_age, plain=True
+            )
         # Built slot by slot: SessionState(...) costs three times as much here, on
         # every renewal; likewise on every load (benchmarks/instructions.py).
         issued = _new_record(SessionState)
@@ -466,14 +487,14 @@ class ServerBackend(_Base):
     def _ended(
         self, pending: Pending, record: SessionState, outcome: SaveOutcome, *, late: bool = False
     ) -> Saved:
-        """The session has no stored record: delete the client's cookie, if it has one."""
+        """The session has no stored record: delete the client's cookie (or header value)."""
         keep = late or not record.had_cookie
         ended = SessionState(
             record.created, record.issued, record.lifetime, record.had_cookie and keep, record.stale
         )
         if keep:
             return ended, None, outcome
-        return ended, (None, 0, self.cookie.delete_header(pending.environ)), outcome
+        return ended, (None, 0, self._delete_line(pending.environ)), outcome
 
 
 class _StorePlan(NamedTuple):

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 from uuid import UUID
 
-from ..errors import ConfigurationError
+from .. import serialization
+from .._options import count
+from ..errors import ConfigurationError, StoreUnavailable
 from ..events import (
     AUTH_KEY,
     DEVICE_KEY,
@@ -25,14 +29,17 @@ from ..events import (
     is_user_id,
     login_of,
 )
-from ..stores.base import ServerSessionStore, SessionIndex
+from ..stores.base import IndexEntry, ServerSessionStore, SessionIndex
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
     from ..sessions import SessionState
 
+log = logging.getLogger("wsgisession")
+
 UserId = str | int | UUID
+WhenFull = Literal["end_oldest", "refuse"]
 
 #: The environ key naming the handle :func:`record_login` created in this request,
 #: until its index entry is written.
@@ -40,8 +47,22 @@ FRESH_KEY = "wsgisession.devices.fresh"
 #: The environ key naming a handle whose login restores an earlier one (a remember-me
 #: cookie): once indexed, it is checked against the user's "not before" stamp.
 RECHECK_KEY = "wsgisession.devices.recheck"
+#: The environ key naming the handle of a login that the cap on sessions refused.
+REFUSED_KEY = "wsgisession.devices.refused"
 #: Browsers keep no cookie longer than 400 days: a stamp older than that stops nothing.
 STAMP_TTL = 400 * 86400
+#: The one field of the record a session ended by the cap leaves behind, so that its
+#: owner's next request can be told why (:func:`~wsgisession.ended_elsewhere`):
+#: ``{"r": reason, "t": when}``. Plain session data: a session holding only it is
+#: anonymous.
+ENDED_KEY = "_wsgisession.ended"
+#: The reason the cap gives, in the note and in the ``revoked`` event.
+CAP_REASON = "session cap"
+#: How long the note lives when the ended session's lifetime is not on record (an
+#: entry written before the index kept it): the server's limit for a browser session.
+ENDED_TTL = 14 * 86400
+# Each failed try means another login of the user got in meanwhile.
+_ADMIT_TRIES = 50
 
 
 def user_token(user_id: UserId) -> str:
@@ -97,6 +118,54 @@ class SessionInfo:
     current: bool
 
 
+def session_cap(max_per_user: object, when_full: object, index: SessionIndex | None) -> int | None:
+    """*max_per_user* once checked against *when_full* and the store's *index*.
+
+    :raises ConfigurationError: a bad value, a cookie store (no index: its sessions
+        cannot be counted), or an index without :meth:`SessionIndex.index_admit`.
+    """
+    if when_full not in ("end_oldest", "refuse"):
+        raise ConfigurationError(f'when_full must be "end_oldest" or "refuse", not {when_full!r}')
+    limit = count("max_per_user", max_per_user, optional=True)
+    if limit is None:
+        return None
+    if index is None:
+        raise ConfigurationError(
+            "max_per_user needs a server-side store: a cookie session lives in its"
+            " browser alone, so the server can neither count a user's sessions nor end"
+            " one to make room. Use SQLiteStore, RedisStore, PostgresStore or LRUStore"
+        )
+    if type(index).index_admit is SessionIndex.index_admit:
+        raise ConfigurationError(
+            f"max_per_user needs {type(index).__name__} to count and add a user's"
+            " sessions in one atomic step: implement SessionIndex.index_admit on it,"
+            " or use SQLiteStore, RedisStore, PostgresStore or LRUStore"
+        )
+    return limit
+
+
+def least_recently_seen(entries: Iterable[IndexEntry]) -> list[IndexEntry]:
+    """*entries* by their last-seen time, oldest first (an unreadable one first of all)."""
+
+    def seen(entry: IndexEntry) -> tuple[float, float]:
+        try:
+            info = json.loads(entry.info)
+            return float(info["s"]), float(info.get("l") or 0)
+        except (ValueError, KeyError, TypeError):
+            return 0.0, 0.0
+
+    return sorted(entries, key=seen)
+
+
+def ended_ttl(entry: IndexEntry) -> int:
+    """How long the note left by ended session *entry* lives: the session's lifetime."""
+    try:
+        ttl = json.loads(entry.info).get("x")
+    except (ValueError, AttributeError):
+        ttl = None
+    return ttl if type(ttl) is int and ttl > 0 else ENDED_TTL
+
+
 def device_record(data: dict[str, Any] | None) -> dict[str, Any] | None:
     device = data.get(DEVICE_KEY) if data else None
     if (
@@ -119,6 +188,9 @@ class Devices:
     :param user_agent_length: Keep at most this many characters of ``User-Agent``.
     :param revocation_store: For cookie sessions: a server store keeping one "not
         before" stamp per user, shared by every worker process (not ``LRUStore``).
+    :param max_per_user: The most sessions a user may have at once; ``None``: no cap.
+    :param when_full: At a login beyond *max_per_user*: ``"end_oldest"`` ends the
+        user's least recently seen sessions, ``"refuse"`` refuses the login.
     """
 
     def __init__(
@@ -128,6 +200,8 @@ class Devices:
         client_ip: Literal["full", "prefix", "none"] = "full",
         user_agent_length: int = 160,
         revocation_store: SessionIndex | None = None,
+        max_per_user: int | None = None,
+        when_full: WhenFull = "end_oldest",
     ) -> None:
         if client_ip not in ("full", "prefix", "none"):
             raise ConfigurationError(
@@ -169,6 +243,14 @@ class Devices:
                 " revocation_store=SQLiteStore(...) (or RedisStore) to track_devices,"
                 " or use a server-side store"
             )
+        self.max_per_user = session_cap(max_per_user, when_full, self.index)
+        self.when_full: WhenFull = when_full
+        #: Where the note of a session ended by the cap is written: the store the
+        #: middleware calls (:func:`track_devices` sets it), which writes session
+        #: records as the middleware does (a store with ``encrypt=True`` seals them).
+        self.records: ServerSessionStore | None = (
+            store if isinstance(store, ServerSessionStore) else None
+        )
         self.client_ip = client_ip
         self.user_agent_length = user_agent_length
         self.revocation_store = revocation_store
@@ -256,14 +338,13 @@ class Devices:
             return True
         fresh = environ.get(FRESH_KEY) == device["h"]
         user = user_token(device["u"])
-        written = self.index.index_put(
-            user,
-            device["h"],
-            key,
-            self._info(environ, device.get("c")),
-            2 * ttl,  # a save between refreshes extends the record by up to one ttl
-            expect=None if fresh else old_key,
-        )
+        info = self._info(environ, device.get("c"), ttl)
+        # A save between refreshes extends the record by up to one ttl.
+        if fresh and self.max_per_user is not None:
+            written = self._admit(device, user, key, info, 2 * ttl, environ)
+        else:
+            expect = None if fresh else old_key
+            written = self.index.index_put(user, device["h"], key, info, 2 * ttl, expect=expect)
         if written and fresh:
             # Written: a later save of this same request (Django's login() then
             # session.save() then set_expiry()) moves or renews the entry it wrote.
@@ -275,13 +356,73 @@ class Devices:
                     return False
         return written
 
-    def _info(self, environ: WSGIEnvironment, logged_in: object) -> bytes:
+    def _admit(
+        self,
+        device: dict[str, Any],
+        user: str,
+        key: str,
+        info: bytes,
+        ttl: int,
+        environ: WSGIEnvironment,
+    ) -> bool:
+        """Index a new login under the cap: make room, or refuse it (``False``).
+
+        The store counts, evicts and adds in one atomic step
+        (:meth:`SessionIndex.index_admit`); the victims are chosen here, from a
+        listing, so a login that got in meanwhile makes the step fail and this one
+        count again.
+        """
+        index, limit, handle = self.index, self.max_per_user, device["h"]
+        assert index is not None
+        assert limit is not None
+        for _ in range(_ADMIT_TRIES):
+            others = [entry for entry in index.index_list(user) if entry.handle != handle]
+            excess = len(others) + 1 - limit
+            if excess > 0 and self.when_full == "refuse":
+                break
+            evict = [entry.handle for entry in least_recently_seen(others)[: max(excess, 0)]]
+            ended = index.index_admit(user, handle, key, info, ttl, limit=limit, evict=evict)
+            if ended is not None:
+                self._end(device["u"], ended)
+                return True
+        else:
+            log.warning(
+                "a login could not be counted against max_per_user after %d tries (other"
+                " logins of the user kept getting in first); it was not kept",
+                _ADMIT_TRIES,
+            )
+        environ[REFUSED_KEY] = handle
+        return False
+
+    def _end(self, user_id: UserId, ended: list[IndexEntry]) -> None:
+        """Leave a note in place of each session the cap ended, and tell the hooks."""
+        note = serialization.dumps({"r": CAP_REASON, "t": int(time.time())}).encode()
+        for entry in ended:
+            if self.records is not None:
+                try:
+                    # Created afresh: the store deleted the record with the entry.
+                    self.records.save(
+                        entry.key, {ENDED_KEY: note}, (), ended_ttl(entry), create=True
+                    )
+                except StoreUnavailable as exc:
+                    # The session is ended all the same; its owner is just not told why.
+                    log.warning("could not leave the note of a session ended by the cap: %s", exc)
+            if self.hooks is not None:
+                self.hooks.emit(
+                    EventName.REVOKED, reason=CAP_REASON, user_id=user_id, handle=entry.handle
+                )
+
+    def _info(self, environ: WSGIEnvironment, logged_in: object, ttl: int | None = None) -> bytes:
         info = {
             "l": logged_in,
-            "s": int(time.time()),
+            # To the millisecond: the cap ends the least recently seen of sessions
+            # that may all have been seen within one second.
+            "s": round(time.time(), 3),
             "ua": str(environ.get("HTTP_USER_AGENT", ""))[: self.user_agent_length],
             "ip": self._ip(environ),
         }
+        if ttl is not None:
+            info["x"] = ttl  # the session's lifetime: how long a note in its place lives
         return json.dumps(info, separators=(",", ":")).encode()
 
     def _ip(self, environ: WSGIEnvironment) -> str | None:

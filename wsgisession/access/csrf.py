@@ -23,6 +23,12 @@ Put it *inside* :class:`~wsgisession.SessionMiddleware`::
 
     app = SessionMiddleware(CsrfMiddleware(app), secret_key=SECRET_KEY)
 
+A session carried in the session header (``SessionMiddleware(header=...)``: API,
+mobile and command-line clients) is not checked: a browser never sends that header
+by itself, so another site cannot make it act for the user. The same app's
+cookie-carried sessions are checked as ever, and a request that sends both the
+header and the cookie never gets here (``SessionMiddleware`` answers it ``400``).
+
 When *not* to use it: an API authenticated by a bearer token or an API key rather
 than a cookie is not exposed to CSRF (another site cannot make the browser send the
 header), so its paths can go in ``exempt_paths``. Behind a reverse proxy that
@@ -179,7 +185,10 @@ class CsrfMiddleware:
         with ``/``, a trusted origin that is not ``scheme://host[:port]``,
         *limits* that is not a ``RequestLimits``, or *error_page* not callable.
 
-    The check, for a method other than ``GET``, ``HEAD``, ``OPTIONS``, ``TRACE``:
+    The check, for a method other than ``GET``, ``HEAD``, ``OPTIONS``, ``TRACE``, on
+    a session carried in the cookie (:attr:`Session.transport
+    <wsgisession.Session.transport>`; one carried in the session header is no ambient
+    credential, and passes):
 
     1. ``Origin``, if sent, must be this site's own origin or a trusted one; over
        HTTPS without ``Origin``, ``Referer`` must be present and same-origin;
@@ -233,7 +242,8 @@ class CsrfMiddleware:
         return origin
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if SESSION_KEY not in environ:
+        session: Session | None = environ.get(SESSION_KEY)
+        if session is None:
             raise RuntimeError(
                 "CsrfMiddleware found no session: it keeps its secret in the session, so"
                 " it must be inside SessionMiddleware, as in"
@@ -242,7 +252,13 @@ class CsrfMiddleware:
         if self.limits is not None:
             keep_body_readable(environ, self.limits)
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        if method in SAFE_METHODS or self.exempt_paths.covers_strictly(environ):
+        if (
+            method in SAFE_METHODS
+            or self.exempt_paths.covers_strictly(environ)
+            # Sent in the session header: no browser sends it unasked, so no other
+            # site can (SessionMiddleware refuses a request that sends the cookie too).
+            or session.transport == "header"
+        ):
             return self.app(environ, start_response)
         try:
             self.check(environ)

@@ -39,6 +39,15 @@ user's "not before" stamp on every store, and a logged-in session without a devi
 record is compared with it on its next request, then becomes a device. User ids
 are compared by their string form: ``42`` and ``"42"`` are one user.
 
+**A cap on sessions per user**: ``track_devices(sessions, max_per_user=3)``. At a
+login beyond it, ``when_full="end_oldest"`` (the default) ends the user's least
+recently seen sessions, each replaced by a note that :func:`ended_elsewhere` reads
+on its owner's next request; ``when_full="refuse"`` refuses the login with
+:class:`~wsgisession.errors.TooManySessions` (``409``). The count and the new
+entry are one atomic step of the store
+(:meth:`~wsgisession.stores.SessionIndex.index_admit`), so concurrent logins never
+exceed the cap.
+
 Framework logins feed the index by themselves once tracking is on:
 ``init_app(app, track_devices=True)`` connects Flask-Login's signals, and
 ``WSGISESSION = {..., "track_devices": True}`` Django's ``user_logged_in`` signal
@@ -48,21 +57,26 @@ logging the user in, and its logout :func:`forget_device`.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import secrets
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..context import current_environ, get_session
-from ..errors import ConfigurationError
-from ..events import DEVICE_KEY, HOOKS_KEY, SessionHooks
-from ..stores.base import SessionIndex
+from ..errors import ConfigurationError, TooManySessions
+from ..events import AUTH_KEY, DEVICE_KEY, FRAMEWORK_LOGIN_KEYS, HOOKS_KEY, SessionHooks, login_of
+from ..stores.base import ServerSessionStore, SessionIndex
 from ._tracking import (
+    ENDED_KEY,
     FRESH_KEY,
     RECHECK_KEY,
+    REFUSED_KEY,
     Devices,
     SessionInfo,
     UserId,
+    WhenFull,
     same_user,
     untracked_login,
     user_token,
@@ -75,9 +89,14 @@ if TYPE_CHECKING:
     from ..middleware import SessionMiddleware
     from ..sessions import Session
 
+#: Where a session records who is logged in: wsgisession's, Flask-Login's, Django's.
+_LOGIN_KEYS = (AUTH_KEY, *FRAMEWORK_LOGIN_KEYS)
+
 __all__ = [
     "Devices",
     "SessionInfo",
+    "ended_elsewhere",
+    "ended_note",
     "forget_device",
     "login_valid_from",
     "logout_everywhere",
@@ -97,6 +116,8 @@ def track_devices(
     client_ip: Literal["full", "prefix", "none"] = "full",
     user_agent_length: int = 160,
     revocation_store: SessionIndex | None = None,
+    max_per_user: int | None = None,
+    when_full: WhenFull = "end_oldest",
 ) -> Devices:
     """Keep a per-user index of *middleware*'s logged-in sessions; see the module doc.
 
@@ -104,41 +125,71 @@ def track_devices(
     :param client_ip: ``"full"``, ``"prefix"`` or ``"none"`` (see :class:`Devices`).
     :param user_agent_length: Keep at most this many characters of ``User-Agent``.
     :param revocation_store: For a cookie store: where "not before" stamps live.
+    :param max_per_user: The most sessions one user may have at once (``None``, the
+        default: no cap). Checked at each login, atomically per user on every store.
+    :param when_full: What a login beyond *max_per_user* does: ``"end_oldest"``
+        (default) ends the user's least recently seen sessions, so that
+        *max_per_user* remain with the new one (their owners learn why from
+        :func:`ended_elsewhere`); ``"refuse"`` refuses the login with
+        :class:`~wsgisession.errors.TooManySessions` (``409``).
     :raises ConfigurationError: a server store without
         :class:`~wsgisession.stores.SessionIndex`, a cookie store without
-        *revocation_store*, or an in-process one (``LRUStore``) as *revocation_store*.
+        *revocation_store*, or an in-process one (``LRUStore``) as *revocation_store*;
+        *max_per_user* on a cookie store (its sessions cannot be counted).
     """
     devices = Devices(
         middleware.store,
         client_ip=client_ip,
         user_agent_length=user_agent_length,
         revocation_store=revocation_store,
+        max_per_user=max_per_user,
+        when_full=when_full,
     )
+    if devices.max_per_user is not None:
+        # The store the middleware calls (the one given, or a view of it that seals
+        # what it keeps, or an observer's wrapper): returning it leaves it in place.
+        devices.records = middleware.wrap_store(_unchanged)
     devices.hooks = middleware.hooks
     devices.hooks.tracker = devices
     return devices
+
+
+def _unchanged(store: ServerSessionStore) -> ServerSessionStore:
+    return store
 
 
 def tracking_options(setting: object) -> dict[str, Any] | None:
     """The keyword arguments of :func:`track_devices` that an integration's
     ``track_devices`` setting asks for, or ``None`` for no tracking.
 
-    For ``init_app(app, track_devices=...)`` (Flask) and ``WSGISESSION`` (Django):
-    ``True``, or a mapping of :func:`track_devices` options (``{"client_ip":
-    "prefix"}``); ``False`` or ``None``: off.
+    For ``init_app(app, track_devices=...)`` (Flask), ``WSGISESSION`` (Django) and
+    :func:`~wsgisession.from_config` (a TOML table, JSON in
+    ``WSGISESSION_TRACK_DEVICES``): ``True``, or a mapping of :func:`track_devices`
+    options (``{"client_ip": "prefix", "max_per_user": 3}``); ``False`` or
+    ``None``: off. The values are checked by :func:`track_devices`.
 
-    :raises ConfigurationError: anything else.
+    :raises ConfigurationError: anything else, or an option :func:`track_devices`
+        does not take.
     """
     if setting is None or setting is False:
         return None
     if setting is True:
         return {}
-    if isinstance(setting, Mapping):
-        return dict(setting)
-    raise ConfigurationError(
-        f"track_devices must be True, False or a dict of track_devices() options"
-        f' such as {{"client_ip": "prefix"}}, not {setting!r}'
-    )
+    if not isinstance(setting, Mapping):
+        raise ConfigurationError(
+            f"track_devices must be True, False or a dict of track_devices() options"
+            f' such as {{"client_ip": "prefix"}}, not {setting!r}'
+        )
+    known = list(inspect.signature(track_devices).parameters)[1:]
+    for name in setting:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigurationError(
+                f"unknown track_devices option {name!r}: {hint}track_devices() takes"
+                f" {', '.join(sorted(known))}"
+            )
+    return dict(setting)
 
 
 # -- in a request ----------------------------------------------------------------
@@ -176,6 +227,10 @@ def record_login(
         (a remember-me cookie): when that credential was issued (Unix time). A
         :func:`revoke_all` after it ends the session, even one landing during this
         request. Default: now.
+    :raises TooManySessions: with ``max_per_user`` and ``when_full="refuse"``, when
+        the user has that many sessions already: the session is then logged out
+        (ended, as by :func:`~wsgisession.logout`) and nothing is recorded. The
+        session is stored by this call in that mode, so the verdict comes now.
     """
     environ = current_environ() if environ is None else environ
     devices = _devices(environ)
@@ -203,6 +258,55 @@ def record_login(
     # a framework that moved the id and saved before calling this (Django's
     # cycle_key()) would otherwise leave the new device out of the index.
     session.reissue()
+    if devices.max_per_user is not None and devices.when_full == "refuse":
+        # Stored now, not with the response, so that the cap's verdict (taken with
+        # the index entry, in one atomic step) comes before the view answers.
+        session.commit(int(time.time()))
+        if environ.get(REFUSED_KEY) == handle:
+            del environ[REFUSED_KEY]
+            session.invalidate()  # logged out: the record the commit wrote is gone
+            raise TooManySessions(devices.max_per_user)
+
+
+def ended_elsewhere(environ: WSGIEnvironment | None = None) -> str | None:
+    """Why this browser's login was ended from elsewhere, said once; else ``None``.
+
+    ``"session cap"``: a login of the same user on another device ended it
+    (``track_devices(..., max_per_user=N)``). The session ended holds only that
+    note, so its next request is anonymous; the first call that finds the note
+    removes it and moves the session to a new id, so a flash message set now
+    lands in a fresh session::
+
+        if ended_elsewhere():
+            flash("You were logged out because you logged in on another device.")
+
+    Call it where the pages show flash messages (a ``before_request`` hook, the
+    layout's view); it loads the session, and a request without a session cookie
+    costs nothing. Works without device tracking too (it then finds nothing).
+
+    :param environ: The request's WSGI environ (default: the current request).
+    """
+    session = get_session(current_environ() if environ is None else environ)
+    reason = ended_note(session)
+    if reason is None:
+        return None
+    del session[ENDED_KEY]
+    if login_of({key: session.get(key) for key in _LOGIN_KEYS}) is not None:
+        return None  # logged in again meanwhile, on this browser: nothing to say
+    session.regenerate()
+    return reason
+
+
+def ended_note(session: Session) -> str | None:
+    """The reason in *session*'s "ended elsewhere" note, left in place; ``None`` if none.
+
+    For integrations that act on it before the app reads it with
+    :func:`ended_elsewhere` (Flask-Login's remember cookie must not log such a
+    browser back in).
+    """
+    note = session.get(ENDED_KEY)
+    reason = note.get("r") if isinstance(note, dict) else None
+    return reason if isinstance(reason, str) else None
 
 
 def revoked_after(

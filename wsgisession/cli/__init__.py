@@ -8,6 +8,7 @@
     wsgisession check --store redis://cache.internal:6379/0
     wsgisession gc --store sqlite:////var/lib/myapp/sessions.sqlite3
     wsgisession migrate --store postgresql://app@db.internal/app
+    wsgisession migrate --encrypt --store redis://cache.internal:6379/0 --secret-key KEY
     wsgisession migration-status myapp.wsgi:app
 
 ``serve`` is werkzeug's development server, for your own machine only: it serves
@@ -50,6 +51,7 @@ from werkzeug.serving import run_simple
 from ..config import from_config, middleware_options, store_from_url
 from ..errors import SessionError
 from ..middleware import SessionMiddleware
+from ..signing import Keyring
 from ..stores.base import ServerSessionStore
 from ..stores.cookie import CookieStore
 from ..stores.postgres import PostgresStore
@@ -303,7 +305,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    if args.secret_key is not None and not args.encrypt:
+        raise CommandError("--secret-key is only for migrate --encrypt")
     store = store_from_url(_store_url(args, "postgresql://user@host/db"))
+    if args.encrypt:
+        return _encrypt(args, store)
     migrate = getattr(store, "migrate", None)
     if not callable(migrate):
         print(f"{store!r} needs no migration: it creates what it needs by itself")
@@ -314,6 +320,44 @@ def _migrate(args: argparse.Namespace) -> int:
         if isinstance(store, ServerSessionStore):
             store.close()
     print(f"{store!r} is ready")
+    return 0
+
+
+def _encrypt(args: argparse.Namespace, store: Any) -> int:
+    if not isinstance(store, SQLiteStore | RedisStore | PostgresStore):
+        raise CommandError(
+            f"{store!r} cannot be encrypted in place: --encrypt is for SQLite, Redis and"
+            " PostgreSQL stores (memory:// is not at rest; cookies: cookie://?encrypt=true)"
+        )
+    keys = ("WSGISESSION_SECRET_KEY", "WSGISESSION_FALLBACK_SECRET_KEYS")
+    environ = {k: v for k, v in _settings(args, ("secret_key",)).items() if k in keys}
+    options = middleware_options(None, environ=environ)
+    if not options.get("secret_key"):
+        raise CommandError(
+            "no secret key: pass --secret-key KEY or set WSGISESSION_SECRET_KEY, the app's"
+            " own (its fallback keys from WSGISESSION_FALLBACK_SECRET_KEYS)"
+        )
+    keyring = Keyring(options["secret_key"], options.get("fallback_secret_keys", ()))
+    _must_exist(store)
+    started = time.monotonic()
+    try:
+        if isinstance(store, PostgresStore):
+            store.migrate()
+        report = store.encrypt_records(keyring.keys)
+    finally:
+        store.close()
+    elapsed = time.monotonic() - started
+    print(
+        f"sealed {report.sealed} of {report.records} session{'s' * (report.records != 1)}"
+        f" in {store!r} under the current key in {elapsed:.1f} s (the others already were)"
+    )
+    if report.refused:
+        raise CommandError(
+            f"{report.refused} stored session{'s' * (report.refused != 1)} did not open with"
+            " the keys given and were left as they are: if that is most of them, the key is"
+            " not the app's (pass its current key and its fallback keys); otherwise they"
+            " were altered, and the app refuses them too"
+        )
     return 0
 
 
@@ -499,11 +543,23 @@ def _parser() -> _Parser:
 
     migrate = commands.add_parser(
         "migrate",
-        help="create a PostgreSQL store's table and index",
+        help="create a PostgreSQL store's table and index; --encrypt: seal stored sessions",
         description="Create the schema, table and expiry index a PostgreSQL store needs,"
-        " if missing (the store also does it on first use, given the rights).",
+        " if missing (the store also does it on first use, given the rights). With"
+        " --encrypt, seal every session stored in a SQLite, Redis or PostgreSQL store in"
+        " place, under the app's secret key, while the app keeps serving.",
     )
     migrate.add_argument("--store", metavar="URL", help="the store URL (or WSGISESSION_STORE)")
+    migrate.add_argument(
+        "--encrypt",
+        action="store_true",
+        help="seal each stored value under the secret key (for encrypt=true stores)",
+    )
+    migrate.add_argument(
+        "--secret-key",
+        metavar="KEY",
+        help="with --encrypt: the app's secret key (or WSGISESSION_SECRET_KEY)",
+    )
     migrate.set_defaults(run=_migrate)
 
     status = commands.add_parser(

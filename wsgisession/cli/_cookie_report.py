@@ -41,8 +41,13 @@ def _duration(seconds: int) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
+def _name(middleware: SessionMiddleware) -> str:
+    # The session's name: its cookie's, or its header's when it sets no cookie.
+    return middleware.cookie.name if middleware.cookie is not None else str(middleware.header)
+
+
 def _read(middleware: SessionMiddleware, value: str) -> CookieContents:
-    name = middleware.cookie.name
+    name = _name(middleware)
     try:
         return middleware.read_cookie(value)
     except BadData as exc:
@@ -81,8 +86,9 @@ def _inspect_cookie(args: argparse.Namespace) -> int:
 
 
 def _report(middleware: SessionMiddleware, value: str) -> int:
-    if value.startswith(middleware.cookie.name + "="):
-        value = value[len(middleware.cookie.name) + 1 :]
+    name = _name(middleware)
+    if value.startswith(name + "="):
+        value = value[len(name) + 1 :]
     contents = _read(middleware, value)
     times, now = middleware.times, int(time.time())
     reason = times.expired(contents.issued, contents.created, now, contents.lifetime)
@@ -93,7 +99,7 @@ def _report(middleware: SessionMiddleware, value: str) -> int:
         )
     store = middleware.store
     data = contents.data
-    lines = [f"valid session cookie {middleware.cookie.name!r} ({store!r})"]
+    lines = [f"valid session cookie {name!r} ({store!r})"]
     if isinstance(store, ServerSessionStore):
         assert contents.sid is not None
         try:

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from werkzeug.exceptions import Unauthorized
 
-from ..access.devices import forget_device, login_valid_from, record_login, revoked_after
+from ..access.devices import (
+    ended_note,
+    forget_device,
+    login_valid_from,
+    record_login,
+    revoked_after,
+)
 from ..context import SESSION_KEY
 from ..cookies import get_signed_cookie, set_signed_cookie
 
@@ -146,6 +152,13 @@ def _vet_remember_cookie() -> None:
     user_id = decode_cookie(cookie)
     if user_id is None:
         return  # not a valid cookie: Flask-Login ignores it too
+    wsgi_session = _request_session()
+    if wsgi_session is not None and ended_note(wsgi_session) is not None:
+        # This browser's login was ended by the cap on sessions: its remember cookie
+        # logging it back in would end another session in turn.
+        session["_remember"] = "clear"
+        log.info("refused the remember-me cookie of a session the cap on sessions ended")
+        return
     environ = request.environ
     issued = _issued(environ, name, cookie)
     if revoked_after(user_id, issued, environ):

@@ -108,7 +108,11 @@ class WsgiSessionInterface(SessionInterface):
         return FlaskSession(session, lifetime=self.sessions.lifetime())
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        """Save the session if needed; add its cookie and ``Vary: Cookie`` to *response*."""
+        """Save the session if needed; add its cookie and ``Vary: Cookie`` to *response*.
+
+        A session carried in the session header (``header=``) gets that header
+        instead of the cookie, and ``Vary`` names it too.
+        """
         if not isinstance(session, FlaskSession):
             return
         environ = session.session.environ or {}
@@ -123,17 +127,22 @@ class WsgiSessionInterface(SessionInterface):
             return
         environ[SAVED_KEY] = True
         cache_control = response.headers.get("Cache-Control")
+        session_header = (middleware.header or "").lower()
         cookies = False
         for name, value in headers:
             lowered = name.lower()
             if lowered == "set-cookie":
                 response.headers.add("Set-Cookie", value)
                 cookies = True
+            elif lowered == session_header:
+                response.headers[name] = value
+                cookies = True
             elif lowered == "cache-control" and cache_control is None:
                 response.headers["Cache-Control"] = value
         # Flask's rule: Vary when the session was used or its cookie is set.
         if cookies or session.accessed:
-            response.vary.add("Cookie")
+            for name in middleware.vary:
+                response.vary.add(name)
 
     def _save(
         self,
@@ -279,7 +288,7 @@ class FlaskSessionMiddleware:
             "SESSION_REFRESH_EACH_REQUEST"
         ):
             return False
-        return f"{middleware.cookie.name}=" in environ.get("HTTP_COOKIE", "")
+        return middleware.sent_value(environ) is not None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         middleware = self.session_middleware()

@@ -5,13 +5,15 @@ per user and handle, pointing at a record key) and ``<table>_stamps`` (one "not
 before" stamp per user), created on the first use of the index. Moving an entry is
 an ``UPDATE … WHERE key = expected`` (a compare-and-set: under READ COMMITTED it
 waits for a revocation holding the row, then finds the row gone), and a revocation
-deletes the entry and the record in one transaction.
+deletes the entry and the record in one transaction. A login under a cap on
+sessions counts, evicts and inserts in one transaction that holds an advisory lock
+for its user.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from .base import IndexEntry, SessionIndex
@@ -44,6 +46,15 @@ _SQL = {
         " ON CONFLICT (uid) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires"
     ),
     "gc": "DELETE FROM DEVICES WHERE expires <= now()",
+    # A transaction-scoped lock per user (the two-key form: a key space of its own),
+    # so the logins of one user are counted one after the other.
+    "lock_user": "SELECT pg_advisory_xact_lock(hashtext('DEVICES'), hashtext(%s))",
+    "admit_list": (
+        "SELECT d.handle, d.key, coalesce(r.expires > now(), false) AND d.expires > now()"
+        " FROM DEVICES AS d LEFT JOIN TABLE AS r ON r.key = d.key WHERE d.uid = %s"
+    ),
+    "evict": "DELETE FROM DEVICES WHERE uid = %s AND handle = ANY(%s) RETURNING handle, key, info",
+    "delete_records": "DELETE FROM TABLE WHERE key = ANY(%s)",
 }
 
 
@@ -112,6 +123,41 @@ class PostgresIndex(SessionIndex):
             return bool(self._index(lambda c, s: c.execute(s["insert"], params).rowcount))
         params = (key, info, int(ttl), user, handle, expect)
         return bool(self._index(lambda c, s: c.execute(s["move"], params).rowcount))
+
+    def index_admit(
+        self,
+        user: str,
+        handle: str,
+        key: str,
+        info: bytes,
+        ttl: int,
+        *,
+        limit: int,
+        evict: Collection[str] = (),
+    ) -> list[IndexEntry] | None:
+        """Count, evict and add in one transaction under a per-user advisory lock.
+
+        See the base class. Row locks would not do: a concurrent login inserts a new
+        row, which no ``SELECT … FOR UPDATE`` of the existing ones can lock.
+        """
+        evicted = list(evict)
+
+        def work(conn: Any, sql: dict[str, str]) -> list[IndexEntry] | None:
+            with conn.transaction():
+                conn.execute(sql["lock_user"], (user,))
+                rows = conn.execute(sql["admit_list"], (user,)).fetchall()
+                current = next((k for h, k, _ in rows if h == handle), None)
+                kept = sum(1 for h, _, live in rows if live and h not in evicted)
+                if current is not None or kept >= limit:
+                    return [] if current == key else None
+                removed = conn.execute(sql["evict"], (user, evicted)) if evicted else None
+                ended = [IndexEntry(h, k, bytes(i)) for h, k, i in removed or ()]
+                if ended:
+                    conn.execute(sql["delete_records"], ([entry.key for entry in ended],))
+                conn.execute(sql["insert"], (user, handle, key, info, int(ttl)))
+            return ended
+
+        return self._index(work)
 
     def index_list(self, user: str) -> list[IndexEntry]:
         """The entries of *user* whose record is live, in one join; dead ones are dropped."""

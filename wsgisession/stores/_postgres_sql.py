@@ -41,6 +41,11 @@ SQL = {
         "DELETE FROM TABLE WHERE key IN (SELECT key FROM TABLE"
         " WHERE expires <= now() LIMIT %s FOR UPDATE SKIP LOCKED)"
     ),
+    # Sealing records in place (encrypt=True): a batch of live keys, and a
+    # compare-and-set of a row's fields under its lock.
+    "keys": "SELECT key FROM TABLE WHERE key > %s AND expires > now() ORDER BY key LIMIT %s",
+    "lock": "SELECT data FROM TABLE WHERE key = %s AND expires > now() FOR UPDATE",
+    "set_data": "UPDATE TABLE SET data = %s WHERE key = %s",
 }
 
 

@@ -9,11 +9,14 @@ Every script touches one key, so the index works on Redis Cluster too: moving an
 entry is a compare-and-set on the user's hash, and revoking deletes the record
 *before* removing the entry with a compare-and-delete, retrying when a request
 moved the entry meanwhile (that request's new record is then deleted as well).
+A login under a cap on sessions is one script too: it counts the hash, removes the
+entries to evict and adds the new one, and the evicted records are deleted next.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -40,6 +43,34 @@ if cur and string.sub(cur, 1, #ARGV[2] + 1) == ARGV[2] .. ' ' then
   return 1
 end
 return 0
+"""
+# KEYS[1]: the user's hash. ARGV: handle, key, info, ttl, limit, then the handles to
+# evict. Returns nil (no room, or the handle exists), or 1 then each removed entry's
+# handle and value (a leading 1, so that nothing removed is not nil).
+_ADMIT = b"""
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  if string.sub(cur, 1, #ARGV[2] + 1) == ARGV[2] .. ' ' then return {1} end
+  return nil
+end
+local kept = redis.call('HLEN', KEYS[1])
+for i = 6, #ARGV do
+  kept = kept - redis.call('HEXISTS', KEYS[1], ARGV[i])
+end
+if kept >= tonumber(ARGV[5]) then return nil end
+local ended = {1}
+for i = 6, #ARGV do
+  local value = redis.call('HGET', KEYS[1], ARGV[i])
+  if value then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    table.insert(ended, ARGV[i])
+    table.insert(ended, value)
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
+local ttl = tonumber(ARGV[4])
+if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
+return ended
 """
 # Far more than any real race needs: each retry means a request moved the entry again.
 _REVOKE_TRIES = 20
@@ -80,6 +111,39 @@ class RedisIndex(SessionIndex):
         """Compare-and-set the entry: one ``EVAL``."""
         value = key.encode("ascii") + b" " + info
         return bool(self._script(_PUT, self._user_key(user), handle, expect or "", value, ttl))
+
+    def index_admit(
+        self,
+        user: str,
+        handle: str,
+        key: str,
+        info: bytes,
+        ttl: int,
+        *,
+        limit: int,
+        evict: Collection[str] = (),
+    ) -> list[IndexEntry] | None:
+        """Count, evict and add in one ``EVAL``, then delete the evicted records.
+
+        See the base class. The script counts the hash's entries, so the caller
+        lists them first (:meth:`index_list` drops those whose record expired). The
+        records are deleted after their entries are gone, the one order a
+        single-key script allows: a request of an evicted session that renews or
+        moves it meanwhile finds its entry gone and ends it.
+        """
+        args = (self._user_key(user), handle, key, info, ttl, limit, *evict)
+        with self._errors():
+            result = self.client.eval(_ADMIT, 1, *args)
+            if result is None:
+                return None
+            pairs = result[1:]
+            ended = [
+                IndexEntry(_text(h), *_split(v))
+                for h, v in zip(pairs[::2], pairs[1::2], strict=True)
+            ]
+            for entry in ended:
+                self.client.delete(self.prefix + entry.key)
+        return ended
 
     def index_list(self, user: str) -> list[IndexEntry]:
         """``HGETALL`` and one pipelined ``EXISTS`` per entry; dead entries are dropped."""

@@ -3,14 +3,15 @@
 Two tables beside the records: ``wsgisession_devices`` (one row per user and
 handle, pointing at a record key) and ``wsgisession_stamps`` (one "not before"
 stamp per user). Every change is one ``BEGIN IMMEDIATE`` transaction, so a
-revocation and a request moving the same entry are serialized by SQLite itself.
+revocation and a request moving the same entry are serialized by SQLite itself, and
+so are two logins counted against a cap on sessions.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from .base import IndexEntry, SessionIndex
@@ -82,6 +83,45 @@ class SQLiteIndex(SessionIndex):
                 (user, handle, key, info, now + ttl),
             )
         return True
+
+    def index_admit(
+        self,
+        user: str,
+        handle: str,
+        key: str,
+        info: bytes,
+        ttl: int,
+        *,
+        limit: int,
+        evict: Collection[str] = (),
+    ) -> list[IndexEntry] | None:
+        """Count, evict and add in one ``BEGIN IMMEDIATE`` transaction; see the base class.
+
+        The transaction holds SQLite's write lock from its first statement, so two
+        logins of one user (or of any users) are counted one after the other.
+        """
+        now = time.time()
+        with self._transaction() as conn:
+            rows = conn.execute(_LIST, (now, user)).fetchall()
+            current = next((str(k) for h, k, _, _ in rows if h == handle), None)
+            kept = sum(1 for h, _, _, live in rows if live and h not in evict)
+            if current is not None or kept >= limit:
+                conn.execute("ROLLBACK")
+                return [] if current == key else None
+            ended = [IndexEntry(str(h), str(k), _blob(i)) for h, k, i, _ in rows if h in evict]
+            for entry in ended:
+                conn.execute("DELETE FROM wsgisession_fields WHERE key = ?", (entry.key,))
+                conn.execute("DELETE FROM wsgisession_records WHERE key = ?", (entry.key,))
+            conn.executemany(
+                "DELETE FROM wsgisession_devices WHERE user = ? AND handle = ?",
+                [(user, entry.handle) for entry in ended],
+            )
+            conn.execute(
+                "INSERT INTO wsgisession_devices (user, handle, key, info, expires)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (user, handle, key, info, now + ttl),
+            )
+        return ended
 
     def index_list(self, user: str) -> list[IndexEntry]:
         """The entries of *user* whose record is live, in one join; dead ones are dropped."""

@@ -17,7 +17,7 @@ four short methods.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -131,6 +131,19 @@ class ServerSessionStore(ABC):
     def touch(self, key: str, ttl: int) -> None:
         """Reset the record's time to live to *ttl* seconds, if the record exists."""
 
+    def bind(self, keys: Sequence[bytes]) -> ServerSessionStore:
+        """The store a middleware with the secret *keys* calls: this one, by default.
+
+        Called once, when the middleware is created. A store that encrypts what it
+        keeps (``SQLiteStore``, ``RedisStore``, ``PostgresStore`` with
+        ``encrypt=True``) returns a view of itself that seals each value under keys
+        derived from *keys*; every other store needs no keys and returns itself, so
+        its requests cost nothing more.
+
+        :param keys: The current secret key first, then the fallback keys.
+        """
+        return self
+
     def close(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
         """Release connections or files. Optional."""
 
@@ -208,6 +221,38 @@ class SessionIndex(ABC):
     @abstractmethod
     def index_forget(self, user: str, handle: str, key: str) -> None:
         """Drop the entry *handle* of *user* if it still points at *key* (a logout)."""
+
+    def index_admit(
+        self,
+        user: str,
+        handle: str,
+        key: str,
+        info: bytes,
+        ttl: int,
+        *,
+        limit: int,
+        evict: Collection[str] = (),
+    ) -> list[IndexEntry] | None:
+        """Add the entry of a new login, *handle* → *key*, if *user* has room for it.
+
+        For a cap on sessions per user (``track_devices(max_per_user=...)``). One
+        atomic step per user, so two logins at the cap never both get in: the
+        entries *evict* (chosen by the caller from :meth:`index_list`) are removed
+        and their records deleted, and the new entry is added, when fewer than
+        *limit* entries of *user* with a live record are left besides it; otherwise
+        nothing changes. Optional: the stores of this package implement it; a store
+        without it cannot cap sessions (``ConfigurationError`` at start-up).
+
+        :param limit: The most entries *user* may have, the new one included.
+        :param evict: Handles to end to make room; those already gone are ignored.
+        :returns: The entries removed (as they were; their records are deleted),
+            ``[]`` when *handle* already points at *key*, ``None`` when nothing was
+            written: no room, or *handle* exists.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement SessionIndex.index_admit,"
+            " which a cap on sessions per user needs"
+        )
 
     @abstractmethod
     def get_not_before(self, user: str) -> float | None:

@@ -187,12 +187,47 @@ class LRUStore(ServerSessionStore, SessionIndex):
             if (current[0] if current is not None else None) != expect:
                 return False
             entries[handle] = (key, info, now + ttl)
-            self._puts += 1
-            if self._puts % _SWEEP_EVERY == 0:
-                for name in list(self._users):
-                    self._prune(name, now)
-                self._stamps = {u: v for u, v in self._stamps.items() if v[1] > now}
+            self._written(now)
         return True
+
+    def _written(self, now: float) -> None:
+        # Caller holds the lock.
+        self._puts += 1
+        if self._puts % _SWEEP_EVERY == 0:
+            for name in list(self._users):
+                self._prune(name, now)
+            self._stamps = {u: v for u, v in self._stamps.items() if v[1] > now}
+
+    def index_admit(
+        self,
+        user: str,
+        handle: str,
+        key: str,
+        info: bytes,
+        ttl: int,
+        *,
+        limit: int,
+        evict: Collection[str] = (),
+    ) -> list[IndexEntry] | None:
+        """Count, evict and add under the lock; see the base class."""
+        now = time.time()
+        with self._lock:
+            entries = self._prune(user, now)
+            current = entries.get(handle)
+            if current is not None:
+                return [] if current[0] == key else None
+            if sum(1 for h in entries if h not in evict) >= limit:
+                return None
+            ended = []
+            for name in evict:
+                entry = entries.pop(name, None)
+                if entry is not None:
+                    self._drop(entry[0])
+                    ended.append(IndexEntry(name, entry[0], entry[1]))
+            entries[handle] = (key, info, now + ttl)
+            self._users[user] = entries
+            self._written(now)
+        return ended
 
     def index_list(self, user: str) -> list[IndexEntry]:
         """The live entries of *user*; dead ones are dropped."""

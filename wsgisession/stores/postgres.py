@@ -44,15 +44,19 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._options import a
 from ..errors import ConfigurationError, StoreUnavailable
 from ._postgres_index import PostgresIndex
 from ._postgres_sql import SQL, decode_value, encode_value, field_name, unfield
-from .base import ServerSessionStore
+from ._sealing import SealableStore
+
+if TYPE_CHECKING:
+    from ._sealed import Replacement
 
 __all__ = ["MAX_TABLE_NAME", "PostgresStore"]
 
@@ -71,7 +75,15 @@ _DERIVED_SUFFIXES = ("_expires", "_devices", "_stamps")
 MAX_TABLE_NAME = 63 - max(len(suffix) for suffix in _DERIVED_SUFFIXES)
 
 #: Query options of a store URL that are the store's own, not libpq's.
-_OWN_OPTIONS = ("schema", "table", "timeout", "max_size", "gc_interval", "create_table")
+_OWN_OPTIONS = (
+    "schema",
+    "table",
+    "timeout",
+    "max_size",
+    "gc_interval",
+    "create_table",
+    "encrypt",
+)
 
 
 #: pg_class.relkind, for messages.
@@ -99,7 +111,7 @@ def _import_psycopg() -> tuple[Any, Any]:
     return psycopg, psycopg_pool
 
 
-class PostgresStore(PostgresIndex, ServerSessionStore):
+class PostgresStore(PostgresIndex, SealableStore):
     """Keep sessions in a PostgreSQL table, one row per session.
 
     ::
@@ -124,10 +136,18 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
     :param create_table: Create the schema, table and index on first use if they are
         missing. ``False`` for a role without DDL rights: run ``wsgisession migrate
         --store URL`` once with one that has them.
+    :param encrypt: Seal each value with AES-256-GCM, under a key derived from the
+        middleware's secret key, and store keyed hashes of the session's key names
+        (needs ``pip install "sessionlayer[crypto]"``): a backup or a replica holds
+        no session data. Rows written in clear before are still read, and sealed
+        when next loaded or by ``wsgisession migrate --encrypt``
+        (``store.encrypt_records(keys)``).
     :raises ConfigurationError: psycopg is missing, a name is not a plain SQL
-        identifier, *table* is longer than :data:`MAX_TABLE_NAME` (55) characters, or
-        a number is out of range.
+        identifier, *table* is longer than :data:`MAX_TABLE_NAME` (55) characters, a
+        number is out of range, or ``encrypt=True`` without the cryptography package.
     """
+
+    seal_purpose = "wsgisession.store:postgres"
 
     def __init__(
         self,
@@ -139,8 +159,10 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
         max_size: int = 10,
         gc_interval: float | None = 300.0,
         create_table: bool = True,
+        encrypt: bool = False,
     ) -> None:
         self._psycopg, self._psycopg_pool = _import_psycopg()
+        self._init_encrypt(encrypt)
         if not isinstance(url, str):
             raise ConfigurationError(f"PostgresStore url must be a str, not {url!r}")
         for name, value in (("schema", schema), ("table", table)):
@@ -480,6 +502,36 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
         batch = 2**31 - 1 if limit is None else limit
         return int(self._run(self._get_pool(), lambda conn: conn.execute(sql, (batch,)).rowcount))
 
+    def _record_keys(self) -> Iterator[str]:
+        sql, after = self._sql["keys"], ""
+        while True:
+            batch = partial(_fetch, sql, (after, 1000))
+            rows = self._run(self._get_pool(), batch)
+            yield from (str(key) for (key,) in rows)
+            if len(rows) < 1000:
+                return
+            after = str(rows[-1][0])
+
+    def _replace_fields(self, key: str, replacements: Sequence[Replacement]) -> None:
+        Jsonb = self._psycopg.types.json.Jsonb
+
+        def work(conn: Any) -> None:
+            with conn.transaction():
+                row = conn.execute(self._sql["lock"], (key,)).fetchone()
+                if row is None or not isinstance(row[0], dict):
+                    return
+                data = row[0]
+                for old in replacements:
+                    field = field_name(old.field)
+                    if field not in data or data[field] != encode_value(old.value):
+                        continue
+                    if old.new_field is not None and old.new_value is not None:
+                        data[field_name(old.new_field)] = encode_value(old.new_value)
+                    del data[field]
+                conn.execute(self._sql["set_data"], (Jsonb(data), key))
+
+        self._run(self._get_pool(), work)
+
     def close(self) -> None:
         """Close this process's connection pool; the store opens a new one on next use."""
         with self._lock:
@@ -489,7 +541,13 @@ class PostgresStore(PostgresIndex, ServerSessionStore):
             pool.close()
 
     def __repr__(self) -> str:
-        return f"PostgresStore({self._where!r}, table={self.qualified!r})"
+        encrypt = ", encrypt=True" if self.encrypt else ""
+        return f"PostgresStore({self._where!r}, table={self.qualified!r}{encrypt})"
+
+
+def _fetch(sql: str, params: tuple[Any, ...], conn: Any) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = conn.execute(sql, params).fetchall()
+    return rows
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:

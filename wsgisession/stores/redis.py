@@ -44,17 +44,21 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import re
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
 from ._redis_adapter import Connections
 from ._redis_index import RedisIndex
-from .base import ServerSessionStore
+from ._sealing import SealableStore
+
+if TYPE_CHECKING:
+    from ._sealed import Replacement
 
 __all__ = ["RedisStore"]
 
@@ -73,6 +77,23 @@ return 1
 """
 _SAVE_SHA = hashlib.sha1(_SAVE, usedforsecurity=False).hexdigest()
 
+# KEYS[1]: the record. ARGV: groups of four: field, the value it must still hold,
+# the new field ('' to only delete) and its value. The new field is written before
+# the old one is deleted, so the hash never empties, which would drop its TTL.
+_REPLACE = b"""
+for i = 1, #ARGV, 4 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    if ARGV[i + 2] ~= '' then redis.call('HSET', KEYS[1], ARGV[i + 2], ARGV[i + 3]) end
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return 1
+"""
+_REPLACE_SHA = hashlib.sha1(_REPLACE, usedforsecurity=False).hexdigest()
+
+#: A session record's name after the prefix: sha256 in hex (the index's are not).
+_RECORD_KEY = re.compile(r"[0-9a-f]{64}")
+
 
 def _import_redis() -> Any:
     try:
@@ -85,7 +106,7 @@ def _import_redis() -> Any:
     return redis
 
 
-class RedisStore(RedisIndex, ServerSessionStore):
+class RedisStore(RedisIndex, SealableStore):
     """Keep sessions in Redis, one hash per session.
 
     It also keeps a per-user index of sessions
@@ -114,9 +135,18 @@ class RedisStore(RedisIndex, ServerSessionStore):
         request gets a ``503``, unless *url* sets its own.
     :param sentinels: ``(host, port)`` pairs of Redis Sentinels, instead of *url*.
     :param service_name: The master's name in the sentinels' configuration.
-    :raises ConfigurationError: the redis package is missing, or *url* is malformed
-        or names an option redis-py does not have.
+    :param encrypt: Seal each value with AES-256-GCM, under a key derived from the
+        middleware's secret key, and store keyed hashes of the session's key names
+        (needs ``pip install "sessionlayer[crypto]"``): a snapshot or a replica
+        holds no session data. Hashes written in clear before are still read, and
+        sealed when next loaded or by ``wsgisession migrate --encrypt``
+        (``store.encrypt_records(keys)``).
+    :raises ConfigurationError: the redis package is missing, *url* is malformed
+        or names an option redis-py does not have, or ``encrypt=True`` without the
+        cryptography package.
     """
+
+    seal_purpose = "wsgisession.store:redis"
 
     def __init__(
         self,
@@ -127,8 +157,10 @@ class RedisStore(RedisIndex, ServerSessionStore):
         socket_timeout: float = 2.0,
         sentinels: Collection[tuple[str, int]] | None = None,
         service_name: str | None = None,
+        encrypt: bool = False,
     ) -> None:
         self._redis = _import_redis()
+        self._init_encrypt(encrypt)
         if not isinstance(prefix, str):
             raise ConfigurationError(f"RedisStore prefix must be a str, not {prefix!r}")
         self.prefix = prefix
@@ -405,6 +437,29 @@ class RedisStore(RedisIndex, ServerSessionStore):
             else:
                 fast.call("EXPIRE", self.prefix + key, ttl)
 
+    def _record_keys(self) -> Iterator[str]:
+        # The prefix is matched literally: escape what SCAN's pattern would interpret.
+        pattern = re.sub(r"([\\*?\[\]])", r"\\\1", self.prefix) + "*"
+        start = len(self.prefix)
+        with self._errors():
+            for name in self.client.scan_iter(match=pattern, count=1000):
+                rest = (name.decode("utf-8") if isinstance(name, bytes) else name)[start:]
+                if _RECORD_KEY.fullmatch(rest):
+                    yield rest
+
+    def _replace_fields(self, key: str, replacements: Sequence[Replacement]) -> None:
+        args: list[str | bytes] = []
+        for old in replacements:
+            args += (old.field, old.value, old.new_field or "", old.new_value or b"")
+        name = self.prefix + key
+        with self._errors():
+            fast = self._fast()
+            call = self.client.execute_command if fast is None else fast.call
+            try:
+                call("EVALSHA", _REPLACE_SHA, 1, name, *args)
+            except self._redis.exceptions.NoScriptError:
+                call("EVAL", _REPLACE, 1, name, *args)
+
     def close(self) -> None:
         """Close the client this store created (a client you passed is left open)."""
         if not self._owns_client:
@@ -418,4 +473,5 @@ class RedisStore(RedisIndex, ServerSessionStore):
             client.close()
 
     def __repr__(self) -> str:
-        return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
+        encrypt = ", encrypt=True" if self.encrypt else ""
+        return f"RedisStore({self._where!r}, prefix={self.prefix!r}{encrypt})"

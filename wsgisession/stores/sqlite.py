@@ -26,14 +26,18 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..errors import ConfigurationError, StoreUnavailable
 from . import _sqlite_index
+from ._sealing import SealableStore
 from ._sqlite_index import SQLiteIndex
-from .base import ServerSessionStore
+
+if TYPE_CHECKING:
+    from ._sealed import Replacement
 
 __all__ = ["SQLiteStore"]
 
@@ -84,7 +88,7 @@ def _tables(conn: sqlite3.Connection) -> frozenset[str]:
     return frozenset(str(name) for (name,) in rows)
 
 
-class SQLiteStore(SQLiteIndex, ServerSessionStore):
+class SQLiteStore(SQLiteIndex, SealableStore):
     """Keep sessions in an SQLite database file.
 
     - one row per session key, so a save writes only the keys that changed;
@@ -112,10 +116,18 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
         beside the database.
     :param busy_timeout: Seconds a write waits for another process's write to end.
     :param gc_interval: Seconds between opportunistic purges of expired sessions.
-    :raises ConfigurationError: an in-memory path, or a negative timeout.
+    :param encrypt: Seal each value with AES-256-GCM, under a key derived from the
+        middleware's secret key, and store keyed hashes of the session's key names
+        (needs ``pip install "sessionlayer[crypto]"``): a copy of the file holds
+        no session data. Records written in clear before are still read, and sealed
+        when next loaded or by ``wsgisession migrate --encrypt``
+        (``store.encrypt_records(keys)``).
+    :raises ConfigurationError: an in-memory path, a negative timeout, or
+        ``encrypt=True`` without the cryptography package.
     """
 
     ping_at_start = True
+    seal_purpose = "wsgisession.store:sqlite"
 
     def __init__(
         self,
@@ -123,6 +135,7 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
         *,
         busy_timeout: float = 5.0,
         gc_interval: float = 60.0,
+        encrypt: bool = False,
     ) -> None:
         path = os.fspath(path)
         if path in ("", ":memory:") or path.startswith("file:"):
@@ -135,6 +148,7 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
                 raise ConfigurationError(
                     f"SQLiteStore {name} must be a number of seconds >= 0, not {value!r}"
                 )
+        self._init_encrypt(encrypt)
         self.path = os.path.abspath(path)
         self.busy_timeout = float(busy_timeout)
         self.gc_interval = float(gc_interval)
@@ -443,8 +457,41 @@ class SQLiteStore(SQLiteIndex, ServerSessionStore):
         for conn in idle:
             conn.close()
 
+    def _record_keys(self) -> Iterator[str]:
+        after = ""
+        while True:
+            with self._connection() as conn:
+                rows = conn.execute(
+                    "SELECT key FROM wsgisession_records WHERE key > ? AND expires > ?"
+                    " ORDER BY key LIMIT 1000",
+                    (after, time.time()),
+                ).fetchall()
+            yield from (str(key) for (key,) in rows)
+            if len(rows) < 1000:
+                return
+            after = str(rows[-1][0])
+
+    def _replace_fields(self, key: str, replacements: Sequence[Replacement]) -> None:
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            for old in replacements:
+                # CAST: a file written by an older version may hold a value as TEXT.
+                deleted = conn.execute(
+                    "DELETE FROM wsgisession_fields"
+                    " WHERE key = ? AND field = ? AND CAST(value AS BLOB) = ?",
+                    (key, old.field, old.value),
+                ).rowcount
+                if deleted and old.new_field is not None:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO wsgisession_fields (key, field, value)"
+                        " VALUES (?, ?, ?)",
+                        (key, old.new_field, old.new_value),
+                    )
+            conn.execute("COMMIT")
+
     def __repr__(self) -> str:
-        return f"SQLiteStore({self.path!r})"
+        encrypt = ", encrypt=True" if self.encrypt else ""
+        return f"SQLiteStore({self.path!r}{encrypt})"
 
     # -- helpers (inside a transaction) --------------------------------------
 

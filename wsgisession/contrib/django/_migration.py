@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.sessions.backends import cache, cached_db, db, file, signed_cookies
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, SessionBase
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signing import JSONSerializer
+from django.core.signing import JSONSerializer, b62_decode
 from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -37,14 +40,18 @@ from django.utils.module_loading import import_string
 from ...errors import ConfigurationError, StoreUnavailable
 from ...migration import OldCookie
 
-__all__ = ["DjangoEngineReader", "engine_reader"]
+if TYPE_CHECKING:
+    from .session import DjangoSession
+
+__all__ = ["DjangoEngineReader", "adopt_lifetime", "engine_reader"]
 
 log = logging.getLogger("wsgisession")
 
 #: The engines whose records are deleted by a call that says whether it removed one.
 _SERVER_ENGINES = (db.SessionStore, cache.SessionStore, file.SessionStore)
 _KEY_CHARS = frozenset(VALID_KEY_CHARS)
-#: Django's own data about the session, not the app's: the lifetime set_expiry() set.
+#: Django's own data about the session, not the app's: the lifetime set_expiry() set
+#: (``0``: until the browser closes; seconds of inactivity; a date, as an ISO string).
 _EXPIRY = "_session_expiry"
 
 
@@ -71,8 +78,15 @@ class DjangoEngineReader:
       so reading that engine unpickles its cache entries, as it did on each request.
     - A database or cache outage raises :class:`~wsgisession.errors.StoreUnavailable`
       (``503``) and keeps the old session.
-    - The lifetime set with ``set_expiry()`` (``_session_expiry``) is left out: the
-      carried session gets ours.
+    - The session's own lifetime is carried over, as Flask's ``session.permanent`` is:
+      Django's ``_session_expiry`` (what ``set_expiry()`` set) stays in the data it
+      returns, ``0`` too when it is unset and ``SESSION_EXPIRE_AT_BROWSER_CLOSE`` is
+      on, and :func:`adopt_lifetime` gives it to the session at its first use:
+      ``0`` ends with the browser, seconds are the idle lifetime, a date (an ISO
+      string) is ``set_expiry(date)``; without it, the session gets our default. A
+      session whose date has passed is not carried over, nor a ``signed_cookies``
+      one signed longer ago than its seconds (which Django did not check, its
+      ticket #19201, but the browser did: it dropped the cookie then).
 
     ::
 
@@ -136,7 +150,9 @@ class DjangoEngineReader:
                 return None
             if not self.client_side and not _take(store):
                 return None  # a concurrent request carried it over first
-        data.pop(_EXPIRY, None)
+        signed_at = _signed_at(value) if self.client_side else None
+        if not _keep_lifetime(data, signed_at):
+            return None
         return data
 
     def remaining(self) -> int | None:
@@ -176,6 +192,91 @@ def engine_reader(path: object) -> DjangoEngineReader | None:
     if not isinstance(path, str) or _store_class(path) is None:
         return None
     return DjangoEngineReader(path)
+
+
+def adopt_lifetime(session: DjangoSession) -> None:
+    """Give a carried-over session the lifetime it had in Django's engine.
+
+    :class:`DjangoEngineReader` leaves Django's ``_session_expiry`` in the data it
+    carries over; :class:`~wsgisession.contrib.django.DjangoSession` calls this at
+    the session's first use in the request (and before saving it, should only
+    wsgisession's own API have used it), and the key goes, turned into
+    ``set_expiry()``: ``0`` ends with the browser, seconds are the idle lifetime, a
+    date is ``set_expiry(date)``. Nothing to do for any other session.
+    """
+    core = session.session
+    if _EXPIRY not in core:
+        return
+    lifetime = _lifetime(core.pop(_EXPIRY))
+    if lifetime is not None:
+        session.set_expiry(lifetime)
+
+
+def _keep_lifetime(data: dict[str, Any], signed_at: float | None) -> bool:
+    """Leave the old session's lifetime in *data* as set_expiry() takes it; ``False``
+    when that lifetime is over (the session is then not carried over).
+
+    :param signed_at: When a ``signed_cookies`` cookie was signed (its last save).
+    """
+    lifetime = _lifetime(data.pop(_EXPIRY, None))
+    if lifetime is None and settings.SESSION_EXPIRE_AT_BROWSER_CLOSE:
+        lifetime = 0  # Django's default for this session: until the browser closes
+    if lifetime is None:
+        return True
+    if isinstance(lifetime, datetime):
+        if _passed(lifetime):
+            return False
+        data[_EXPIRY] = lifetime.isoformat()
+        return True
+    if lifetime < 0:
+        return False
+    if lifetime and signed_at is not None and time.time() - signed_at > lifetime:
+        return False  # the browser dropped that cookie: only a copy can send it
+    data[_EXPIRY] = lifetime
+    return True
+
+
+def _lifetime(value: object) -> int | datetime | None:
+    """Django's ``_session_expiry`` as ``set_expiry()`` takes it; ``None`` for none
+    (or a value Django's ``set_expiry()`` does not write, logged)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return math.ceil(value) if value > 0 else math.floor(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    log.warning(
+        "migration: left out Django's %s %r, which is no lifetime set_expiry() sets:"
+        " the session gets the default lifetime",
+        _EXPIRY,
+        value,
+    )
+    return None
+
+
+def _passed(moment: datetime) -> bool:
+    """Whether *moment* is past (a naive one is local time, as Django wrote it)."""
+    try:
+        return moment.timestamp() <= time.time()
+    except (OverflowError, ValueError):
+        return moment.year < 5000  # datetime's extremes: year 1, or year 9999
+
+
+def _signed_at(value: str) -> float | None:
+    """When Django signed the ``signed_cookies`` cookie *value* (its signature,
+    checked by then, covers the time); ``None`` if it holds no time."""
+    parts = value.rsplit(":", 2)
+    if len(parts) != 3:
+        return None
+    try:
+        return float(b62_decode(parts[1]))
+    except (IndexError, ValueError):
+        return None
 
 
 def _store_class(path: str) -> Any:

@@ -31,6 +31,7 @@ from ...cookies import request_cookies
 from ...errors import StoreUnavailable
 from ...migration import MIGRATED_KEY
 from . import _config
+from ._migration import adopt_lifetime
 from .engine import SessionStore
 from .session import DjangoSession
 
@@ -166,7 +167,9 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         self.SessionStore = SessionStore
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        self.process_request(request)
+        refused = self.process_request(request)
+        if refused is not None:
+            return refused
         try:
             response = self.get_response(request)
         except BaseException:
@@ -174,10 +177,14 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
             raise
         return self.process_response(request, response)
 
-    def process_request(self, request: HttpRequest) -> None:
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
         """Open the session: ``request.session``, :data:`wsgisession.session`.
 
         :param request: The Django request.
+        :returns: ``None``, or the ``400`` for a request that sends its session in
+            both the session header and the cookie
+            (:class:`~wsgisession.errors.AmbiguousSession`), as the core middleware
+            answers it.
         """
         environ = request.META
         adopted = environ.get(SESSION_KEY)
@@ -185,13 +192,18 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
             request.session = DjangoSession(
                 adopted, environ.get(_WRAPPED), saved_by_wsgi_layer=True
             )
-            return
+            return None
         middleware = self.core
-        session_environ = _environ_for(request, middleware.cookie.name)
+        refusal = middleware.refusal_for(environ)
+        if refusal is not None:
+            return to_django_response(refusal, request)
+        cookie = middleware.cookie
+        session_environ = environ if cookie is None else _environ_for(request, cookie.name)
         session = middleware.open_session(session_environ)
         environ[_OWNED] = session_environ[_OWNED] = session
         request.session = DjangoSession(session, middleware)
         environ[_OPENED] = (session, bind(session_environ), middleware)
+        return None
 
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
@@ -210,13 +222,15 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
             self._finish(request, discard=False)
             return cast("HttpResponseBase", super().process_response(request, response))
         if opened is None:
+            if view.session.accessed:
+                adopt_lifetime(view)  # Django's set_expiry(), before wrap() saves the session
             return response  # the WSGI layer's session: wrap() saves it
         failed = response.status_code >= 500
         try:
             if failed:
                 # Django drops the session changes of a failed request.
                 if view.session.accessed:
-                    patch_vary_headers(response, ("Cookie",))
+                    patch_vary_headers(response, view.middleware.vary)
                 return response
             if _config.save_every_request() and not view.session.new and not view.is_empty():
                 view.session.reissue()
@@ -233,11 +247,13 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
                 return self._outage(request, exc)
             if used:
                 self._apply(request, response, view, cookie)
-            name = view.middleware.cookie.name
-            ended = wrote and view.is_empty() and name not in response.cookies
-            if ended and name in request.COOKIES:
+            options = view.middleware.cookie
+            if options is None or view.session.transport == "header":
+                return response
+            ended = wrote and view.is_empty() and options.name not in response.cookies
+            if ended and options.name in request.COOKIES:
                 # An ended session whose cookie did not verify: Django deletes it too.
-                _delete_cookie(response, view.middleware.cookie)
+                _delete_cookie(response, options)
             return response
         finally:
             self._finish(request, discard=failed)
@@ -267,17 +283,22 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         # Through response.set_cookie/delete_cookie, as Django's middleware does, so
         # the test client (which reads response.cookies) and other middlewares see it;
         # from the save's own values, never a Set-Cookie string parsed back.
-        patch_vary_headers(response, ("Cookie",))
+        middleware = view.middleware
+        patch_vary_headers(response, middleware.vary)
         if cookie is None:
             return
-        middleware = view.middleware
         if middleware.no_store and not response.has_header("Cache-Control"):
             response["Cache-Control"] = "no-store"
         old = (view.session.environ or {}).get(MIGRATED_KEY)
         if old is not None:  # a carried-over session: the old system's cookie goes
             response.delete_cookie(old.name, path=old.path, domain=old.domain)
-        options = middleware.cookie
         value, max_age, _ = cookie
+        if middleware.header is not None and view.session.transport == "header":
+            # The session header: the value as it is; empty when the session ended.
+            response[middleware.header] = value or ""
+            return
+        options = middleware.cookie
+        assert options is not None  # a session without the header travels in the cookie
         if value is None:
             _delete_cookie(response, options)
             return

@@ -17,6 +17,7 @@ from ...cookies import MAX_COOKIE_AGE
 from ...stores.base import ServerSessionStore
 from .._view import SessionView
 from . import _config
+from ._migration import adopt_lifetime
 
 if TYPE_CHECKING:
     from ...middleware import SessionMiddleware as CoreMiddleware
@@ -87,6 +88,7 @@ class DjangoSession(SessionView):
         self._modified: bool | None = None
         self._expiry: Any = UNSET
         self._expired = False
+        self._lifetime_adopted = False
 
     @property
     def middleware(self) -> CoreMiddleware:
@@ -101,6 +103,17 @@ class DjangoSession(SessionView):
         self._accessed = True
         if write:
             self._modified = True
+        if not self._lifetime_adopted:
+            self._adopt_lifetime()
+
+    def _adopt_lifetime(self) -> None:
+        # At the first use: a session carried over from a Django engine gets the
+        # lifetime set_expiry() gave it there (loads the session; an outage leaves it
+        # to the next use). save_cookie() and, inside wrap(), the middleware check
+        # too, for a session used only through wsgisession's own API.
+        if not self._lifetime_adopted:
+            adopt_lifetime(self)
+            self._lifetime_adopted = True
 
     def __getitem__(self, key: str) -> Any:
         self._touch()
@@ -241,6 +254,8 @@ class DjangoSession(SessionView):
         ``response.set_cookie()``.
         """
         session = self.session
+        if session.accessed:
+            self._adopt_lifetime()
         if self._expired:
             self._expired = False
             session.invalidate()
@@ -326,6 +341,7 @@ class DjangoSession(SessionView):
     def _expiry_setting(self) -> Any:
         # What Django keeps in session["_session_expiry"]: None (the default), 0 (the
         # browser session), seconds, or a datetime.
+        self._adopt_lifetime()
         if self._expiry is not UNSET:
             return self._expiry
         if not self.session.has_own_max_age:
@@ -334,7 +350,7 @@ class DjangoSession(SessionView):
 
     def get_session_cookie_age(self) -> int:
         """The default session lifetime: ``WSGISESSION["max_age"]`` or ``SESSION_COOKIE_AGE``."""
-        max_age = self.middleware.cookie.max_age
+        max_age = self.middleware.times.max_age
         return max_age if max_age is not None else _config.cookie_age({})
 
     def get_expiry_age(self, **kwargs: Any) -> int:
@@ -370,7 +386,7 @@ class DjangoSession(SessionView):
         """Whether the cookie ends with the browser session."""
         expiry = self._expiry_setting()
         if expiry is None:
-            return bool(_config.core_middleware().cookie.max_age is None)
+            return bool(_config.core_middleware().times.max_age is None)
         return bool(expiry == 0)
 
     def set_expiry(self, value: int | datetime | timedelta | None) -> None:
