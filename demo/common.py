@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import tempfile
 from collections.abc import Iterable
 from contextlib import suppress
@@ -32,12 +33,12 @@ from typing import TYPE_CHECKING, Literal
 
 from jinja2 import Environment, FileSystemLoader
 from werkzeug.datastructures import MIMEAccept
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.http import parse_accept_header
 from werkzeug.wrappers import Response
 
 from wsgisession import SessionInfo, SQLiteStore, rules, store_from_url
-from wsgisession.errors import HTTPError
+from wsgisession.errors import HTTPError, NotLoggedIn
 from wsgisession.stores import ClientSessionStore, ServerSessionStore
 
 from ._keyfile import read_or_create_key
@@ -102,6 +103,111 @@ class CartItem:
     """An item for the cart, from the form or from JSON."""
 
     item: str = field(metadata=rules(min_length=1, max_length=50, strip=True))
+
+
+# -- The API: a session carried in a header (docs/api-clients.md) --------------------
+
+#: The header an API client's session travels in (``header=`` of the middleware):
+#: a client sending it, empty until it has a value, gets its session there (the token)
+#: instead of in the cookie, which browsers keep.
+TOKEN_HEADER = "X-Auth-Token"
+
+
+@dataclass
+class Credentials:
+    """``POST /api/login``: a user name and a password, as a form or as JSON."""
+
+    username: str = field(metadata=rules(min_length=1, max_length=100))
+    password: str = field(metadata=rules(min_length=1, max_length=1000))
+
+
+def api_logged_in(username: str) -> dict[str, str]:
+    """The JSON of a login from the API: the token itself is in the header."""
+    return {
+        "user": username,
+        "message": f"Logged in: send the {TOKEN_HEADER} header of this answer with each request.",
+    }
+
+
+#: The JSON of a logout from the API (the response's header is empty: forget the token).
+API_LOGGED_OUT = {"user": None, "message": "Logged out: forget the token."}
+
+#: Why the API refuses a request whose token is not logged in: logged out, revoked
+#: from the devices page, expired, or never logged in. A token is a login.
+API_LOGIN_FIRST = (
+    f"Log in first: POST your user name and password to /api/login with an empty"
+    f" {TOKEN_HEADER} header, and send the token it answers in that header."
+)
+
+
+@dataclass(frozen=True)
+class TokenPanel:
+    """The "API token" panel of the devices page: the shell commands, for this site and
+    this user, that log in from curl, use the token and log it out."""
+
+    header: str
+    log_in: str
+    use: str
+    log_out: str
+
+
+def _command(*parts: str) -> str:
+    # One part a line, continued with "\": short enough for a phone's width, and
+    # still one command when copied.
+    return " \\\n  ".join(parts)
+
+
+def token_panel(site_url: str, username: str) -> TokenPanel:
+    """The panel's commands for the site at *site_url* (``http://127.0.0.1:8000``) and
+    the user *username* (quoted for the shell). The shell reads the password into a
+    variable: the page never shows it."""
+    site = site_url.rstrip("/")
+    sent = f'-H "{TOKEN_HEADER}: $TOKEN"'
+    cart = shlex.quote(f"{site}/api/cart")
+    return TokenPanel(
+        header=TOKEN_HEADER,
+        log_in="\n".join(
+            [
+                "read -rs PASSWORD",
+                _command(
+                    f"curl -si -H '{TOKEN_HEADER};'",
+                    f"-d {shlex.quote('username=' + username)}",
+                    '--data-urlencode "password=$PASSWORD"',
+                    shlex.quote(f"{site}/api/login"),
+                ),
+            ]
+        ),
+        use="\n".join(
+            [
+                "TOKEN='paste the value here'",
+                _command("curl -s", sent, cart),
+                _command("curl -s -d item=teapot", sent, cart),
+            ]
+        ),
+        log_out=_command("curl -s -X POST", sent, shlex.quote(f"{site}/api/logout")),
+    )
+
+
+class TokenHeaderMissing(HTTPError, BadRequest):
+    """``400``: ``POST /api/login`` without the token header, which would log in a
+    cookie session (a browser's, or none) rather than give a token."""
+
+    error_code = "token_header_missing"
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"Send the {TOKEN_HEADER} header, empty (curl -H '{TOKEN_HEADER};'),"
+            " to log in and get a token in it."
+        )
+
+
+class WrongCredentials(NotLoggedIn):
+    """``401``: the API login's user name or password is wrong."""
+
+    error_code = "wrong_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("Wrong user name or password.")
 
 
 #: How long a session lasts unused, in every variant: the anonymous visitor's cookie

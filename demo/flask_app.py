@@ -7,7 +7,8 @@ comes in through :func:`~wsgisession.contrib.flask.init_app` (the session) and
 ``login_required`` decorator, whose ``401``/``403`` Flask's error handlers render.
 A request the CSRF check refuses comes back into Flask (its ``error_page``) so that
 the same handler renders it with the layout; ``/api/`` requests get JSON. A store
-outage gets the site's 503 page through ``init_app(error_page=...)``.
+outage gets the site's 503 page through ``init_app(error_page=...)``; API clients'
+tokens travel in the ``X-Auth-Token`` header (``init_app(header=...)``).
 
 The switch from Flask's own sessions, with everyone still logged in (docs/demo.md):
 
@@ -48,16 +49,19 @@ from wsgisession import (
     logout_everywhere,
     revoke,
     safe_next,
+    session,
     sessions_of,
     set_signed_cookie,
     track_devices,
     validate_body,
 )
 from wsgisession.contrib.flask import init_app
-from wsgisession.errors import ConfigurationError, CsrfError, HTTPError
+from wsgisession.errors import ConfigurationError, CsrfError, HTTPError, NotLoggedIn
 from wsgisession.stores import ServerSessionStore
 
 from .common import (
+    API_LOGGED_OUT,
+    API_LOGIN_FIRST,
     DEVICES_NOT_LISTED,
     DEVICES_UNAVAILABLE,
     ERROR_TITLES,
@@ -69,8 +73,13 @@ from .common import (
     SIGNED_OUT_ELSEWHERE,
     STATIC,
     TEMPLATES,
+    TOKEN_HEADER,
     CartItem,
+    Credentials,
     Profile,
+    TokenHeaderMissing,
+    WrongCredentials,
+    api_logged_in,
     check_password,
     csrf_message,
     device_rows,
@@ -85,6 +94,7 @@ from .common import (
     session_store,
     switch_day,
     switch_stage,
+    token_panel,
     wants_json,
 )
 
@@ -194,8 +204,12 @@ def cart() -> Any:
     )
 
 
-@bp.post("/api/cart")
+@bp.route("/api/cart", methods=["GET", "POST"])
 def api_cart() -> Any:
+    """GET: the cart as JSON; POST with ``{"item": ...}`` (or a form) adds to it. An API
+    client's token must be logged in (``token_login_required``)."""
+    if flask.request.method == "GET":
+        return {"cart": flask.session.get("cart", [])}
     added = body(CartItem)
     flask.session.setdefault("cart", []).append(added.item)
     return {"cart": flask.session["cart"]}
@@ -323,7 +337,31 @@ def devices() -> Any:
     except ConfigurationError as exc:  # the cookie store: no server record to list
         log.info("the devices page lists nothing: %s", exc)
         return page("devices.html", "Your devices", unavailable=DEVICES_UNAVAILABLE)
-    return page("devices.html", "Your devices", devices=device_rows(listed))
+    user = current_user()
+    assert user is not None  # login_required lets only a logged-in user in
+    panel = token_panel(flask.request.host_url, str(user.user_id))
+    return page("devices.html", "Your devices", devices=device_rows(listed), token=panel)
+
+
+@accounts.post("/api/login")
+def api_login() -> Any:
+    """Check the password and log the token in; the new token comes back in the
+    ``X-Auth-Token`` header (the middleware sets it)."""
+    if session.transport != "header":
+        raise TokenHeaderMissing()
+    credentials = body(Credentials)
+    roles = check_password(credentials.username, credentials.password)
+    if roles is None:
+        raise WrongCredentials()
+    login(credentials.username, roles=roles, name=credentials.username.title())
+    return api_logged_in(credentials.username)
+
+
+@accounts.post("/api/logout")
+def api_logout() -> Any:
+    """End the session; the token's header comes back empty."""
+    logout()
+    return API_LOGGED_OUT
 
 
 @accounts.before_app_request
@@ -347,6 +385,15 @@ def logged_out_elsewhere() -> None:
         def forget_login(response: flask.Response) -> flask.Response:
             response.delete_cookie(SIGNED_IN_COOKIE)
             return response
+
+
+@accounts.before_app_request
+def token_login_required() -> None:
+    """A token (a session in the ``X-Auth-Token`` header) is a login: the cart API
+    refuses one that is not logged in (logged out, revoked, expired, or never)."""
+    request = flask.request
+    if request.endpoint == "demo.api_cart" and session.transport == "header" and not current_user():
+        raise NotLoggedIn(API_LOGIN_FIRST)
 
 
 # -- Before the switch: logging in with Flask's own session ----------------------
@@ -520,7 +567,11 @@ def create_app() -> flask.Flask:
         environ[REFUSAL_KEY] = refusal
         return flask_wsgi
 
-    app.wsgi_app = CsrfMiddleware(app.wsgi_app, error_page=back_into_flask)  # type: ignore[method-assign]
+    # /api/login logs in a token only and refuses any other request itself (a 400
+    # saying to send the header), rather than with a CSRF refusal.
+    app.wsgi_app = CsrfMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, exempt_paths=["/api/login"], error_page=back_into_flask
+    )
     sessions = init_app(
         app,
         store=session_store(),
@@ -528,6 +579,7 @@ def create_app() -> flask.Flask:
         # me" for 30 days; the site's sessions last 14 days in every variant.
         max_age=SESSION_MAX_AGE,
         error_page=outage_page(FRAMEWORK, "/admin"),
+        header=TOKEN_HEADER,  # API clients' tokens; browsers keep the cookie
         **migration,
     )
     middleware = sessions.session_middleware()

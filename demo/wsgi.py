@@ -4,7 +4,9 @@ It counts your visits, keeps a profile (a name and an e-mail address, checked by
 ``validate_body`` with the errors shown next to the fields), keeps a cart, logs you
 in and out (passwords hashed with scrypt, "remember me"), says what happened with
 flash messages, passes page data to JavaScript with ``at_json``, has an admin page
-only the ``admin`` role may see, and a "Your devices" page listing your sessions.
+only the ``admin`` role may see, and a "Your devices" page listing your sessions,
+API tokens among them: ``POST /api/login`` with the ``X-Auth-Token`` header (from
+curl, say) logs a token in, a session carried in that header (``header=``).
 Every form carries a CSRF token; a refused request gets a page of the site
 (``error_page=``), not a line of plain text, and an ``/api/`` request JSON. A
 browser logged out from another device is told so (a signed cookie,
@@ -51,10 +53,12 @@ from wsgisession import (
     track_devices,
     validate_body,
 )
-from wsgisession.errors import ConfigurationError, CsrfError, HTTPError
+from wsgisession.errors import ConfigurationError, CsrfError, HTTPError, NotLoggedIn
 from wsgisession.stores import ServerSessionStore
 
 from .common import (
+    API_LOGGED_OUT,
+    API_LOGIN_FIRST,
     DEVICES_UNAVAILABLE,
     ERROR_TITLES,
     LOGIN_NEEDED,
@@ -63,8 +67,13 @@ from .common import (
     SIGNED_OUT_ELSEWHERE,
     STATIC,
     TEMPLATES,
+    TOKEN_HEADER,
     CartItem,
+    Credentials,
     Profile,
+    TokenHeaderMissing,
+    WrongCredentials,
+    api_logged_in,
     check_password,
     csrf_message,
     device_rows,
@@ -75,6 +84,7 @@ from .common import (
     outage_page,
     secret_key,
     session_store,
+    token_panel,
     wants_json,
 )
 
@@ -196,12 +206,48 @@ def cart(request: Request) -> Response:
     )
 
 
+def json_response(data: object) -> Response:
+    return Response(json.dumps(data), content_type="application/json")
+
+
+def token_login_required() -> None:
+    """A token (a session in the ``X-Auth-Token`` header) is a login: one that is not
+    logged in (logged out, revoked, expired, or never) is refused with a ``401``."""
+    if session.transport == "header" and current_user() is None:
+        raise NotLoggedIn(API_LOGIN_FIRST)
+
+
 def api_cart(request: Request) -> Response:
-    """POST /api/cart with ``{"item": ...}``: add to the cart, answer the cart as JSON."""
-    added = body(CartItem)  # a 400 listing the bad fields, as JSON, if invalid
-    cart_items = session.setdefault("cart", [])
-    cart_items.append(added.item)
-    return Response(json.dumps({"cart": cart_items}), content_type="application/json")
+    """GET /api/cart: the cart as JSON; POST with ``{"item": ...}`` (or a form) adds to it.
+
+    A browser's fetch() sends the cookie and a CSRF token; an API client its token.
+    """
+    token_login_required()
+    cart_items = session.get("cart", [])
+    if request.method == "POST":
+        added = body(CartItem)  # a 400 listing the bad fields, as JSON, if invalid
+        cart_items = session.setdefault("cart", [])
+        cart_items.append(added.item)
+    return json_response({"cart": cart_items})
+
+
+def api_login(request: Request) -> Response:
+    """POST /api/login: check the password and log the token in; the new token comes
+    back in the ``X-Auth-Token`` header (the middleware sets it)."""
+    if session.transport != "header":
+        raise TokenHeaderMissing()
+    credentials = body(Credentials)
+    roles = check_password(credentials.username, credentials.password)
+    if roles is None:
+        raise WrongCredentials()
+    login(credentials.username, roles=roles, name=credentials.username.title())
+    return json_response(api_logged_in(credentials.username))
+
+
+def api_logout(request: Request) -> Response:
+    """POST /api/logout: end the session; the token's header comes back empty."""
+    logout()
+    return json_response(API_LOGGED_OUT)
 
 
 def login_page(request: Request) -> Response:
@@ -267,7 +313,10 @@ def devices(request: Request) -> Response:
     except ConfigurationError as exc:  # the cookie store: no server record to list
         log.info("the devices page lists nothing: %s", exc)
         return render("devices.html", "Your devices", unavailable=DEVICES_UNAVAILABLE)
-    return render("devices.html", "Your devices", devices=device_rows(listed))
+    user = current_user()
+    assert user is not None  # AuthRedirect lets only a logged-in user in
+    panel = token_panel(request.host_url, str(user.user_id))
+    return render("devices.html", "Your devices", devices=device_rows(listed), token=panel)
 
 
 ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
@@ -276,7 +325,10 @@ ROUTES: dict[tuple[str, str], Callable[[Request], Response]] = {
     ("POST", "/forget"): forget,
     ("GET", "/cart"): cart,
     ("POST", "/cart"): cart,
+    ("GET", "/api/cart"): api_cart,
     ("POST", "/api/cart"): api_cart,
+    ("POST", "/api/login"): api_login,
+    ("POST", "/api/logout"): api_logout,
     ("GET", "/login"): login_page,
     ("POST", "/login"): login_page,
     ("POST", "/logout"): logout_view,
@@ -347,7 +399,10 @@ def protect(app: WSGIApplication) -> WSGIApplication:
     """The admin guard and CSRF protection around *app*, with the site's error pages."""
     app = Auth(app, roles=["admin"], paths=["/admin"], error_page=error_page)
     app = AuthRedirect(app, location="/login", paths=["/admin", "/devices"], error_page=error_page)
-    return CsrfMiddleware(app, error_page=error_page)
+    # /api/login logs in a token only (a session in the X-Auth-Token header, which no
+    # browser sends unasked) and refuses any other request itself, with a 400 saying
+    # to send the header: not a CSRF refusal that would puzzle a curl user.
+    return CsrfMiddleware(app, exempt_paths=["/api/login"], error_page=error_page)
 
 
 #: The 503 page of a store outage (made without the session).
@@ -362,6 +417,7 @@ def create_app() -> WSGIApplication:
         store=session_store(),
         max_age=SESSION_MAX_AGE,
         error_page=outage,
+        header=TOKEN_HEADER,  # API clients' tokens; browsers keep the cookie
     )
     if isinstance(middleware.store, ServerSessionStore):
         track_devices(middleware)

@@ -27,6 +27,7 @@ import pytest
 from werkzeug.test import Client, TestResponse
 
 from tests.servers import free_port
+from wsgisession.testing import HeaderClient
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -305,12 +306,12 @@ def test_api_errors_are_json_not_pages(site: Site) -> None:
         404,
         {"error": "not_found", "message": NOT_FOUND},
     )
-    wrong = site.get("/api/cart")
+    wrong = Curl(site.client.application).put("/api/cart")  # an API client: no CSRF check
     assert (wrong.status_code, wrong.json) == (
         405,
-        {"error": "method_not_allowed", "message": "This page does not take a GET request."},
+        {"error": "method_not_allowed", "message": "This page does not take a PUT request."},
     )
-    assert "POST" in wrong.headers["Allow"]
+    assert {"GET", "POST"} <= {m.strip() for m in wrong.headers["Allow"].split(",")}
 
 
 def test_a_user_without_the_role_gets_the_same_403_page(site: Site) -> None:
@@ -585,3 +586,187 @@ def test_the_devices_page_on_the_cookie_store_speaks_to_the_user(cookie_site: Si
         " the other places where you are logged in and cannot log them out from here."
     ) in html.unescape(page.text)
     assert "track_devices" not in page.text, "no developer instruction for end users"
+
+
+# -- API tokens: a session in the X-Auth-Token header (docs/api-clients.md) ----------
+
+CURL = "curl/8.5.0"
+TOKEN = "X-Auth-Token"
+LOGIN_FIRST = {
+    "error": "not_logged_in",
+    "message": (
+        "Log in first: POST your user name and password to /api/login with an empty"
+        " X-Auth-Token header, and send the token it answers in that header."
+    ),
+}
+
+
+class Curl(HeaderClient):
+    """curl, as the devices page's panel tells the user to run it: it sends the token
+    header (empty until it has a token), keeps the value answers send back
+    (``wsgisession.testing.HeaderClient``) and says it is curl (``User-Agent``)."""
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        if not args or isinstance(args[0], str):
+            kwargs["headers"] = {"User-Agent": CURL, **kwargs.get("headers", {})}
+        return super().open(*args, **kwargs)
+
+
+def api_log_in(api: Curl, user: str, password: str, *, as_json: bool = False) -> str:
+    """Log *api* in as *user* from the API; the token the answer carries."""
+    fields = {"username": user, "password": password}
+    answer = api.post("/api/login", json=fields) if as_json else api.post("/api/login", data=fields)
+    assert (answer.status_code, answer.mimetype) == (200, "application/json"), answer.text
+    assert answer.json == {
+        "user": user,
+        "message": "Logged in: send the X-Auth-Token header of this answer with each request.",
+    }
+    assert "Set-Cookie" not in answer.headers, "a token, not a cookie"
+    assert answer.headers[TOKEN]
+    assert api.token == answer.headers[TOKEN]
+    return api.token
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["form", "json"])
+def test_an_api_client_logs_in_with_the_token_header_and_uses_it_without_csrf(
+    apps: Any, variant: str, as_json: bool
+) -> None:
+    api = Curl(apps[variant])
+    api_log_in(api, "bob", "builder", as_json=as_json)
+    cart = api.get("/api/cart")
+    assert (cart.status_code, cart.json) == (200, {"cart": []})
+    added = api.post("/api/cart", data={"item": "teapot"})  # a form, as curl -d sends it
+    assert (added.status_code, added.json) == (200, {"cart": ["teapot"]}), "no CSRF token asked"
+    added = api.post("/api/cart", json={"item": "kettle"})
+    assert (added.status_code, added.json) == (200, {"cart": ["teapot", "kettle"]})
+    assert api.get("/api/cart").json == {"cart": ["teapot", "kettle"]}
+    refused = api.post("/api/cart", json={"item": ""})
+    assert (refused.status_code, refused.json) == (
+        400,
+        {"errors": [{"field": "item", "message": "must not be empty"}]},
+    )
+
+
+def test_a_wrong_password_from_the_api_is_a_401_in_json(apps: Any, variant: str) -> None:
+    for user, password in (("alice", "nope"), ("nobody", "wonderland")):
+        api = Curl(apps[variant])
+        answer = api.post("/api/login", data={"username": user, "password": password})
+        assert (answer.status_code, answer.mimetype, answer.json) == (
+            401,
+            "application/json",
+            {"error": "wrong_credentials", "message": "Wrong user name or password."},
+        )
+        assert answer.headers["WWW-Authenticate"] == "Cookie", "as the site's other 401s"
+        assert not answer.headers.get(TOKEN)
+        assert api.token is None
+        assert api.get("/api/cart").status_code == 401
+
+
+def test_the_api_login_asks_for_the_token_header(site: Site) -> None:
+    """Without the header, POST /api/login would log in a cookie session: it says what
+    to send instead (and is no CSRF refusal, which would puzzle a curl user)."""
+    answer = site.post("/api/login", {"username": "bob", "password": "builder"})
+    assert (answer.status_code, answer.json) == (
+        400,
+        {
+            "error": "token_header_missing",
+            "message": (
+                "Send the X-Auth-Token header, empty (curl -H 'X-Auth-Token;'),"
+                " to log in and get a token in it."
+            ),
+        },
+    )
+    assert site.client.get_cookie("session") is None, "no session made, nobody logged in"
+    assert "Logged in as" not in site.get("/").text
+
+
+def test_a_token_that_is_not_logged_in_is_refused_and_a_browser_cart_is_not(site: Site) -> None:
+    api = Curl(site.client.application)
+    for answer in (api.get("/api/cart"), api.post("/api/cart", data={"item": "pear"})):
+        assert (answer.status_code, answer.json) == (401, LOGIN_FIRST)
+        assert answer.headers["WWW-Authenticate"] == "Cookie"
+    assert api.token is None
+    assert site.api('{"item": "pear"}').json == {"cart": ["pear"]}, "a visitor's cart"
+    assert site.get("/api/cart").json == {"cart": ["pear"]}
+
+
+def test_an_api_logout_ends_the_token(apps: Any, variant: str) -> None:
+    api = Curl(apps[variant])
+    token = api_log_in(api, "bob", "builder")
+    answer = api.post("/api/logout")
+    assert (answer.status_code, answer.json) == (
+        200,
+        {"user": None, "message": "Logged out: forget the token."},
+    )
+    assert answer.headers[TOKEN] == "", "empty: the session ended, forget the token"
+    assert api.token is None
+    again = api.get("/api/cart", headers={TOKEN: token})
+    assert (again.status_code, again.json) == (401, LOGIN_FIRST)
+
+
+def token_panel(page: str) -> list[str]:
+    """The commands of the devices page's "API token" panel, as the user copies them."""
+    [panel] = re.findall(r'<section class="card token-panel".*?</section>', page, re.S)
+    assert "<h2" in panel
+    blocks = re.findall(r"<pre><code>(.*?)</code></pre>", panel, re.S)
+    return [html.unescape(block) for block in blocks]
+
+
+def test_the_devices_page_tells_how_to_log_in_from_curl(apps: Any, variant: str) -> None:
+    site = Site(apps[variant])
+    site.log_in("bob", "builder")
+    page = site.get("/devices").text
+    assert '<h2 id="api-token-title">API token</h2>' in page
+    assert token_panel(page) == [
+        "read -rs PASSWORD\n"
+        "curl -si -H 'X-Auth-Token;' \\\n"
+        "  -d username=bob \\\n"
+        '  --data-urlencode "password=$PASSWORD" \\\n'
+        "  http://localhost/api/login",
+        "TOKEN='paste the value here'\n"
+        "curl -s \\\n"
+        '  -H "X-Auth-Token: $TOKEN" \\\n'
+        "  http://localhost/api/cart\n"
+        "curl -s -d item=teapot \\\n"
+        '  -H "X-Auth-Token: $TOKEN" \\\n'
+        "  http://localhost/api/cart",
+        'curl -s -X POST \\\n  -H "X-Auth-Token: $TOKEN" \\\n  http://localhost/api/logout',
+    ]
+    assert "wonderland" not in page
+    assert "builder" not in page, "the password is read by the shell, never shown"
+
+
+def test_a_token_is_a_device_revoked_from_the_browser(apps: Any, variant: str) -> None:
+    """The panel's walk-through: log in from curl, use the token, see it among the
+    devices, log it out from the browser; the token's next request is refused."""
+    laptop, api = Site(apps[variant], FIREFOX), Curl(apps[variant])
+    laptop.log_in("bob", "builder")
+    laptop.submit("/devices", "/devices", everywhere="1")  # bob's sessions of other tests
+    token = api_log_in(api, "bob", "builder")
+    assert api.post("/api/cart", data={"item": "teapot"}).json == {"cart": ["teapot"]}
+
+    page = laptop.get("/devices").text
+    rows = device_rows(page)
+    assert sorted((r["browser"], r["title"], r["current"]) for r in rows) == [
+        ("Firefox on Linux", FIREFOX, "True"),
+        ("curl", CURL, "False"),
+    ]
+    [curl_row] = [
+        row for row in re.findall(r"<tr>(.*?)</tr>", page, re.S) if f'title="{CURL}"' in row
+    ]
+    [handle] = re.findall(r'name="handle" value="([^"]+)"', curl_row)
+    assert "Log out</button>" in curl_row
+
+    done = laptop.submit("/devices", "/devices", handle=handle)
+    assert (done.status_code, done.headers["Location"]) == (303, "/devices")
+    page = laptop.get("/devices").text
+    assert flashes(page) == [("success", "That session is logged out.")]
+    assert CURL not in page, "no longer listed"
+    assert "Logged in as <b>Bob</b>" in page, "the browser stays logged in"
+
+    refused = api.get("/api/cart")
+    assert (refused.status_code, refused.json) == (401, LOGIN_FIRST)
+    assert refused.headers[TOKEN] == "", "the session ended: forget the token"
+    assert api.token is None
+    again = api.post("/api/cart", data={"item": "pear"}, headers={TOKEN: token})
+    assert (again.status_code, again.json) == (401, LOGIN_FIRST), "the old token stays refused"

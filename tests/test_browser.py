@@ -86,15 +86,23 @@ def submit(driver: Any, form_action: str, **fields: str) -> None:
     """Fill the named fields of the form posting to *form_action*, submit it, and
     wait until the page it leads to (after the redirect) has loaded."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.wait import WebDriverWait
 
     form = driver.find_element(By.CSS_SELECTOR, f'form[action^="{form_action}"]')
     for name, value in fields.items():
         field = form.find_element(By.NAME, name)
         field.clear()
         field.send_keys(value)
+    press(driver, form.find_element(By.TAG_NAME, "button"))
+
+
+def press(driver: Any, button: Any) -> None:
+    """Click *button*, which submits its form, and wait until the page it leads to
+    (after the redirect) has loaded."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
     old_page = driver.find_element(By.TAG_NAME, "html")
-    form.find_element(By.TAG_NAME, "button").click()
+    button.click()
     # A click returns before the navigation it starts: wait for the old page to go
     # and the new one to finish loading.
     wait = WebDriverWait(driver, 30)
@@ -428,6 +436,109 @@ def test_the_devices_page_reads_well_and_tells_a_revoked_browser_on_every_varian
     shot(phone, variant, "phone-07-logged-out-elsewhere")
     phone.get(f"{site}/devices")
     assert flashes(phone) == ["Please log in to see that page."], "told once"
+
+
+CURL = "curl/8.5.0"
+
+
+def api(port: int, method: str, path: str, token: str, **form: str) -> tuple[int, str | None, Any]:
+    """What ``curl -H "X-Auth-Token: $TOKEN"`` does, with http.client: one request with
+    the token header (empty: none yet) and a form body if *form*; the status, the
+    token header of the answer (``None`` if it has none) and its JSON."""
+    import http.client
+    import json
+    from urllib.parse import urlencode
+
+    headers = {"X-Auth-Token": token, "User-Agent": CURL, "Accept": "*/*"}
+    body = None
+    if form:
+        body = urlencode(form)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        answer = connection.getresponse()
+        data = json.loads(answer.read())
+        assert answer.getheader("Set-Cookie") is None, "an API client gets no cookie"
+        return answer.status, answer.getheader("X-Auth-Token"), data
+    finally:
+        connection.close()
+
+
+def page_shot(driver: Any, variant: str, step: str) -> None:
+    """A screenshot of the whole page, not just the window's height."""
+    width = driver.execute_script("return window.innerWidth")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, height + 100)
+    try:
+        shot(driver, variant, step)
+    finally:
+        at_width(driver, width)
+
+
+def test_an_api_token_is_a_device_the_browser_logs_out_on_every_variant(
+    driver: Any, variant_site: tuple[str, str]
+) -> None:
+    """The devices page's "API token" panel, followed: log in from curl (http.client
+    here) with the token header, use the token, see it among the devices, log it out
+    from the browser; the token is then refused."""
+    from selenium.webdriver.common.by import By
+
+    variant, site = variant_site
+    port = int(site.rsplit(":", 1)[1])
+    at_width(driver, DESKTOP)
+    driver.get(f"{site}/login")
+    submit(driver, "/login", username="alice", password="wonderland")
+
+    status, token, data = api(
+        port, "POST", "/api/login", "", username="alice", password="wonderland"
+    )
+    assert (status, data["user"]) == (200, "alice")
+    assert token, "the token, in the X-Auth-Token header"
+    status, _, data = api(port, "POST", "/api/cart", token, item="teapot")  # no CSRF token
+    assert (status, data) == (200, {"cart": ["teapot"]})
+    status, _, data = api(port, "GET", "/api/cart", token)
+    assert (status, data) == (200, {"cart": ["teapot"]})
+    status, none, data = api(port, "POST", "/api/login", "", username="alice", password="nope")
+    assert (status, none, data["error"]) == (401, None, "wrong_credentials")
+
+    login_form = '--data-urlencode "password=$PASSWORD" '
+    for width, name in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        at_width(driver, width)
+        driver.get(f"{site}/devices")
+        fits(driver)
+        browsers = driver.find_elements(By.CSS_SELECTOR, "table.devices .browser")
+        assert sorted(b.text for b in browsers) == ["Chrome on Linux", "curl"]
+        [curl] = [b for b in browsers if b.text == "curl"]
+        assert curl.get_attribute("title") == CURL
+        panel = driver.find_element(By.ID, "api-token")
+        assert panel.find_element(By.TAG_NAME, "h2").text == "API token"
+        commands = [pre.text for pre in panel.find_elements(By.TAG_NAME, "pre")]
+        assert commands[0].endswith(f"-d username=alice \\\n  {login_form}\\\n  {site}/api/login")
+        assert f'-H "X-Auth-Token: $TOKEN" \\\n  {site}/api/cart' in commands[1]
+        for pre in panel.find_elements(By.TAG_NAME, "pre"):
+            assert on_screen(driver, pre), f"a command runs off the screen at {width} px"
+            assert not driver.execute_script(
+                "return arguments[0].scrollWidth > arguments[0].clientWidth", pre
+            ), f"a command scrolls in its box at {width} px"
+        [revoke] = driver.find_elements(By.CSS_SELECTOR, "button.revoke")
+        assert lines(driver, revoke) == 1
+        page_shot(driver, variant, f"{name}-11-api-token")
+
+    at_width(driver, DESKTOP)
+    row = driver.find_element(By.XPATH, "//tr[.//span[@class='browser' and text()='curl']]")
+    press(driver, row.find_element(By.CSS_SELECTOR, "button.revoke"))
+    assert flashes(driver) == ["That session is logged out."]
+    assert [b.text for b in driver.find_elements(By.CSS_SELECTOR, "table.devices .browser")] == [
+        "Chrome on Linux"
+    ]
+    assert "Logged in as Alice" in nav_user(driver), "the browser stays logged in"
+
+    status, ended, data = api(port, "GET", "/api/cart", token)
+    assert (status, data["error"]) == (401, "not_logged_in"), "the token is refused"
+    assert ended == "", "and told to forget it"
+    status, _, data = api(port, "POST", "/api/cart", token, item="pear")
+    assert (status, data["error"]) == (401, "not_logged_in")
 
 
 #: What the footer says the session is, on each side of the switch.

@@ -25,6 +25,7 @@ from demo.common import (
     COOKIE_NAME,
     MIGRATE_VARIABLE,
     SESSIONS_VARIABLE,
+    TOKEN_HEADER,
     log,
     outage_page,
     secret_key,
@@ -85,6 +86,7 @@ def create_app() -> WSGIApplication:
         secret_key=secret_key(),
         store=session_store(),
         error_page=outage_page("Django", "/admin/"),
+        header=TOKEN_HEADER,  # API clients' tokens; browsers keep the cookie
     )
     if isinstance(middleware.store, ServerSessionStore):
         track_devices(middleware)

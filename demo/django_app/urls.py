@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.staticfiles.views import serve
 from django.urls import path, re_path
 
@@ -24,3 +25,7 @@ urlpatterns = [
     re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
     path("favicon.ico", serve, {"path": "favicon.ico", "insecure": True}),
 ]
+
+if settings.SWITCH_STAGE != "own":
+    # API tokens are sessions of wsgisession's, carried in the X-Auth-Token header.
+    urlpatterns += [path("api/login", views.api_login), path("api/logout", views.api_logout)]

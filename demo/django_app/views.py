@@ -3,7 +3,9 @@
 The site is the one the other variants serve (``demo/common.py`` has its words), so
 where Django's defaults differ the demo says what the others say: the field errors,
 the error pages, a ``303`` to the login page, JSON for ``/api/`` requests (the cart
-API reads its body with wsgisession's ``body()``, as the others do).
+API reads its body with wsgisession's ``body()``, as the others do). API tokens, the
+sessions carried in the ``X-Auth-Token`` header, log in with auth's ``login()`` and
+pass Django's CSRF check as they pass wsgisession's (:class:`CsrfViewMiddleware`).
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.middleware import csrf
 from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from jinja2 import Environment
 from jinja2.utils import htmlsafe_json_dumps
 
 from demo.common import (
+    API_LOGGED_OUT,
+    API_LOGIN_FIRST,
     DEVICES_NOT_LISTED,
     DEVICES_UNAVAILABLE,
     ERROR_TITLES,
@@ -39,12 +44,17 @@ from demo.common import (
     SIGNED_IN_COOKIE,
     SIGNED_OUT_ELSEWHERE,
     CartItem,
+    Credentials,
+    TokenHeaderMissing,
+    WrongCredentials,
+    api_logged_in,
     csrf_message,
     device_rows,
     error_json,
     error_message,
     field_errors,
     log,
+    token_panel,
     wants_json,
 )
 from wsgisession import (
@@ -53,9 +63,10 @@ from wsgisession import (
     logout_everywhere,
     revoke,
     safe_next,
+    session,
     sessions_of,
 )
-from wsgisession.errors import ConfigurationError, NotLoggedIn
+from wsgisession.errors import ConfigurationError, HTTPError, NotLoggedIn
 
 
 def environment(**options: Any) -> Environment:
@@ -117,6 +128,21 @@ def _wants_json(request: HttpRequest) -> bool:
     return wants_json(request.path, request.headers.get("Accept"))
 
 
+def api_refusal(refusal: HTTPError) -> JsonResponse:
+    """*refusal* as the other variants' error handlers answer an API client: its JSON,
+    its status and its ``WWW-Authenticate`` (whatever the client's ``Accept``)."""
+    response = JsonResponse(refusal.json(), status=refusal.code)
+    for name, value in refusal.get_headers():
+        if name == "WWW-Authenticate":
+            response[name] = value
+    return response
+
+
+def on_token(request: HttpRequest) -> bool:
+    """Whether the request's session travels in the ``X-Auth-Token`` header (a token)."""
+    return not on_own_sessions() and session.transport == "header"
+
+
 def login_first(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Django's ``login_required``, answering as the other variants' guard does: a
     ``303`` to the login page with ``next``, or ``401`` JSON for an API client."""
@@ -126,10 +152,7 @@ def login_first(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         if request.user.is_authenticated:
             return view(request, *args, **kwargs)
         if _wants_json(request):
-            refusal = NotLoggedIn()
-            response = JsonResponse(refusal.json(), status=401)
-            response["WWW-Authenticate"] = "Cookie"
-            return response
+            return api_refusal(NotLoggedIn())
         query = urlencode({"next": request.get_full_path()})
         return HttpResponseRedirect(f"/login?{query}", status=303)
 
@@ -204,11 +227,42 @@ def cart(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @catch_http_errors  # body()'s 400 (every field error, as JSON) rather than Django's 500
 def api_cart(request: HttpRequest) -> HttpResponse:
+    """GET: the cart as JSON; POST with ``{"item": ...}`` (or a form) adds to it."""
+    if on_token(request) and not request.user.is_authenticated:
+        # A token is a login: one logged out, revoked, expired (or never logged in).
+        return api_refusal(NotLoggedIn(API_LOGIN_FIRST))
+    if request.method == "GET":
+        return JsonResponse({"cart": request.session.get("cart", [])})
     added = body(CartItem)
     return JsonResponse({"cart": add_to_cart(request, added.item)})
+
+
+# Without the token header this view refuses the request itself (a 400 saying to send
+# it), rather than Django's CSRF check with a refusal that would puzzle a curl user.
+@csrf_exempt
+@require_POST
+@catch_http_errors
+def api_login(request: HttpRequest) -> HttpResponse:
+    """Check the password and log the token in with auth's ``login()``; the new token
+    comes back in the ``X-Auth-Token`` header (wsgisession's middleware sets it)."""
+    if not on_token(request):
+        return api_refusal(TokenHeaderMissing())
+    credentials = body(Credentials)
+    user = authenticate(request, username=credentials.username, password=credentials.password)
+    if user is None:
+        return api_refusal(WrongCredentials())
+    auth_login(request, user)  # a device of user.pk, as the login page's
+    return JsonResponse(api_logged_in(user.get_username()))
+
+
+@require_POST
+def api_logout(request: HttpRequest) -> HttpResponse:
+    """End the session; the token's header comes back empty."""
+    auth_logout(request)
+    return JsonResponse(API_LOGGED_OUT)
 
 
 @require_http_methods(["GET", "POST"])
@@ -285,7 +339,8 @@ def devices(request: HttpRequest) -> HttpResponse:
     except ConfigurationError as exc:  # the cookie store: no server record to list
         log.info("the devices page lists nothing: %s", exc)
         return page(request, "devices.html", "Your devices", unavailable=DEVICES_UNAVAILABLE)
-    return page(request, "devices.html", "Your devices", devices=device_rows(listed))
+    panel = token_panel(request.build_absolute_uri("/"), request.user.get_username())
+    return page(request, "devices.html", "Your devices", devices=device_rows(listed), token=panel)
 
 
 def error_page(request: HttpRequest, code: int, message: str | None = None) -> HttpResponse:
@@ -333,6 +388,27 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"error": f"csrf_{ours}", "message": reason}, status=403)
     return error_page(request, 403, csrf_message(ours))
+
+
+class CsrfViewMiddleware(csrf.CsrfViewMiddleware):
+    """Django's CSRF check, for a session carried in the cookie only.
+
+    A session carried in the ``X-Auth-Token`` header (a token) is no ambient
+    credential: no browser sends that header unasked, so no other site can make it
+    act for the user. It passes, as wsgisession's ``CsrfMiddleware`` lets it pass in
+    the other variants; a request sending both is refused (400) before Django.
+    """
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        callback: Callable[..., HttpResponse],
+        callback_args: Any,
+        callback_kwargs: Any,
+    ) -> HttpResponse | None:
+        if on_token(request):
+            return None
+        return super().process_view(request, callback, callback_args, callback_kwargs)
 
 
 class ErrorPages:
