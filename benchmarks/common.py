@@ -80,6 +80,43 @@ class Client:
             raise RuntimeError(f"{self.app!r} answered {self.status}")
 
 
+class HeaderClient(Client):
+    """A :class:`Client` that carries the session in a request header, as an API client does.
+
+    With ``SessionMiddleware(header=...)``: every request sends *header* (as the
+    environ's ``HTTP_X_AUTH_TOKEN`` for ``X-Auth-Token``) with the last value a
+    response gave in that header, empty while it has none (the empty header is what
+    asks for a header session), and never a ``Cookie``. :attr:`cookie` holds that
+    value, bare (no ``name=``), so a seeding client's can be handed on as a cookie is.
+    Its own cost matches :class:`Client`'s (one environ key set, the response headers
+    scanned once), so it cancels out against the bare app as that one's does.
+    """
+
+    def __init__(self, app: Any, path: str, header: str, token: str | None = None) -> None:
+        super().__init__(app, path, header, token)
+        self.header = header.lower()
+        self.key = "HTTP_" + header.upper().replace("-", "_")
+
+    def _start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
+        self.status = status
+        for name, value in headers:
+            if name.lower() == self.header:
+                self.cookie = value  # "" would mean the session ended
+        return _write
+
+    def __call__(self) -> None:
+        environ = dict(self.environ)
+        environ[self.key] = self.cookie or ""
+        result = self.app(environ, self._start_response)
+        for _ in result:
+            pass
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
 def _write(data: bytes) -> None:
     return None
 

@@ -5,7 +5,9 @@
   ``write``: it increments a counter), each through a direct WSGI call with the
   previous response's cookie sent back. Systems: wsgisession's CookieStore (signed,
   encrypted), LRUStore, SQLiteStore, RedisStore, PostgresStore (the last three also
-  with ``encrypt=True``: each value sealed at rest); Beaker (encrypted
+  with ``encrypt=True``: each value sealed at rest); CookieStore and RedisStore with
+  ``header="X-Auth-Token"``, the session sent back in that header instead of the
+  cookie (compared with the same store on the cookie); Beaker (encrypted
   cookie, memory, Redis); Flask's cookie session; Flask-Session on Redis; Django's
   ``signed_cookies``, ``cache`` and ``db`` engines (``db`` on the same PostgreSQL
   as PostgresStore, in a schema of the run's own). Each is measured above its own bare app

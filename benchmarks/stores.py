@@ -9,7 +9,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks import common
-from benchmarks.common import SECRET, SESSION, Client, RedisTarget, Suite, WSGIApp, plain_app
+from benchmarks.common import (
+    SECRET,
+    SESSION,
+    Client,
+    HeaderClient,
+    RedisTarget,
+    Suite,
+    WSGIApp,
+    plain_app,
+)
 from wsgisession import (
     ClientSessionStore,
     CookieStore,
@@ -22,6 +31,8 @@ from wsgisession import (
 )
 
 KEY = "wsgisession.session"
+#: The session header of the header-transport rows (docs/api-clients.md).
+HEADER = "X-Auth-Token"
 
 
 def _seed(environ: dict[str, Any]) -> None:
@@ -53,24 +64,46 @@ def bare_client() -> Client:
 
 
 def wrap(
-    view: Callable[[dict[str, Any]], None], store: ClientSessionStore | ServerSessionStore
+    view: Callable[[dict[str, Any]], None],
+    store: ClientSessionStore | ServerSessionStore,
+    header: str | None = None,
 ) -> WSGIApp:
-    return SessionMiddleware(plain_app(view), secret_key=SECRET, store=store)
+    return SessionMiddleware(plain_app(view), secret_key=SECRET, store=store, header=header)
 
 
-def seeded_clients(store: ClientSessionStore | ServerSessionStore) -> dict[str, Client]:
-    """A client per workload, each starting from its own copy of the logged-in session."""
-    clients = {}
+def seeded_clients(
+    store: ClientSessionStore | ServerSessionStore, header: str | None = None
+) -> dict[str, Client]:
+    """A client per workload, each starting from its own copy of the logged-in session.
+
+    With *header*, the middleware has ``header=`` (the cookie still on, as for an app
+    serving browsers and API clients) and the clients send that header, not the cookie.
+    """
+    clients: dict[str, Client] = {}
     for mode, view in VIEWS.items():
-        seed = Client(wrap(_seed, store), "/", "session")
-        seed.check()
-        clients[mode] = Client(wrap(view, store), "/", "session", seed.cookie)
+        if header is None:
+            seed = Client(wrap(_seed, store), "/", "session")
+            seed.check()
+            clients[mode] = Client(wrap(view, store), "/", "session", seed.cookie)
+        else:
+            seed = HeaderClient(wrap(_seed, store, header), "/", header)
+            seed.check()
+            if not seed.cookie:
+                raise RuntimeError(f"no {header} in the response that created the session")
+            clients[mode] = HeaderClient(wrap(view, store, header), "/", header, seed.cookie)
         clients[mode].check()
     return clients
 
 
-def suite(name: str, store: ClientSessionStore | ServerSessionStore, notes: str = "") -> Suite:
-    made = Suite(name, "wsgi", seeded_clients(store), notes)
+def suite(
+    name: str,
+    store: ClientSessionStore | ServerSessionStore,
+    notes: str = "",
+    *,
+    header: str | None = None,
+    compare: str = "",
+) -> Suite:
+    made = Suite(name, "wsgi", seeded_clients(store, header), notes, compare=compare)
     if isinstance(store, ServerSessionStore):
         made.closers.append(store.close)
     return made
@@ -78,6 +111,17 @@ def suite(name: str, store: ClientSessionStore | ServerSessionStore, notes: str 
 
 def cookie_plain(redis: RedisTarget | None, tmp: Path) -> Suite:
     return suite("wsgisession cookie", CookieStore(), "signed, HMAC-SHA256")
+
+
+def cookie_header(redis: RedisTarget | None, tmp: Path) -> Suite:
+    """CookieStore, the session carried in ``X-Auth-Token`` instead of the cookie."""
+    return suite(
+        "wsgisession cookie (header)",
+        CookieStore(),
+        f"signed, in {HEADER}",
+        header=HEADER,
+        compare="wsgisession cookie",
+    )
 
 
 def cookie_encrypted(redis: RedisTarget | None, tmp: Path) -> Suite:
@@ -97,10 +141,21 @@ def sqlite_encrypted(redis: RedisTarget | None, tmp: Path) -> Suite:
     return suite("wsgisession SQLiteStore (encrypted)", store, "each value AES-256-GCM")
 
 
-def redis_store(redis: RedisTarget | None, tmp: Path, *, encrypt: bool = False) -> Suite:
+def redis_store(
+    redis: RedisTarget | None, tmp: Path, *, encrypt: bool = False, header: str | None = None
+) -> Suite:
     if redis is None:
         raise ImportError("no Redis (install the redis package and redis-server)")
-    if encrypt:
+    if header is not None:
+        store = RedisStore(redis.url, prefix=redis.prefix + "ws-header:")
+        made = suite(
+            "wsgisession RedisStore (header)",
+            store,
+            f"one hash per session, id in {header}",
+            header=header,
+            compare="wsgisession RedisStore",
+        )
+    elif encrypt:
         store = RedisStore(redis.url, prefix=redis.prefix + "ws-encrypted:", encrypt=True)
         made = suite("wsgisession RedisStore (encrypted)", store, "each value AES-256-GCM")
     else:
@@ -112,6 +167,11 @@ def redis_store(redis: RedisTarget | None, tmp: Path, *, encrypt: bool = False) 
 
 def redis_encrypted(redis: RedisTarget | None, tmp: Path) -> Suite:
     return redis_store(redis, tmp, encrypt=True)
+
+
+def redis_header(redis: RedisTarget | None, tmp: Path) -> Suite:
+    """RedisStore, the session id carried in ``X-Auth-Token`` instead of the cookie."""
+    return redis_store(redis, tmp, header=HEADER)
 
 
 def postgres_store(redis: RedisTarget | None, tmp: Path, *, encrypt: bool = False) -> Suite:
@@ -177,11 +237,13 @@ FLOOR = "floor: raw-socket PING"
 SUITES: list[Callable[[RedisTarget | None, Path], Suite]] = [
     redis_floor,
     cookie_plain,
+    cookie_header,
     cookie_encrypted,
     lru,
     sqlite,
     sqlite_encrypted,
     redis_store,
+    redis_header,
     redis_encrypted,
     postgres_store,
     postgres_encrypted,

@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
-from benchmarks import after_round_trip
+from benchmarks import account, after_round_trip
+from wsgisession import LRUStore, RedisStore, SQLiteStore
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +37,10 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
 
     names = {system["name"] for system in results["per_request"]["systems"]}
     assert {"wsgisession cookie", "wsgisession cookie (encrypted)", "wsgisession LRUStore"} <= names
+    # The header transport runs beside the cookie it is compared with.
+    assert "wsgisession cookie (header)" in names
     # Every system the benchmark knows either ran or was reported as skipped, with why.
-    assert len(names) + len(results["skipped"]) == 18
+    assert len(names) + len(results["skipped"]) == 20
     assert all(reason for reason in results["skipped"].values())
     for system in results["per_request"]["systems"]:
         assert set(system["modes"]) == {"untouched", "read", "write"}
@@ -45,9 +51,12 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert results["scale"]["lru_memory"]["sessions"] == 1000
     assert set(results["scale"]["sqlite"]) == {"200", "1000"}
     if results["redis"] is not None:
-        trips = results["round_trips"]["systems"]["wsgisession RedisStore"]
-        # Counted on every path a command can take (redis-py's, the store's own).
-        assert [trips[mode]["round_trips"] for mode in ("untouched", "read", "write")] == [0, 1, 2]
+        # Counted on every path a command can take (redis-py's, the store's own); the
+        # session id in X-Auth-Token instead of the cookie changes nothing in Redis.
+        for name in ("wsgisession RedisStore", "wsgisession RedisStore (header)"):
+            trips = results["round_trips"]["systems"][name]
+            modes = ("untouched", "read", "write")
+            assert [trips[mode]["round_trips"] for mode in modes] == [0, 1, 2], name
     assert chart.exists() == (results["chart_skipped"] is None)
     assert len(results["targets"]) > 10
 
@@ -67,3 +76,37 @@ def test_the_after_round_trip_measurement_runs_and_cleans_up(redis_url: str) -> 
     client = redis.Redis.from_url(redis_url)
     assert not list(client.scan_iter("wsgisession-after-round-trip:*"))
     client.close()
+
+
+@pytest.mark.parametrize("store_name", ["lru", "sqlite", "redis"])
+def test_the_login_rows_of_the_account_benchmark_count_the_cap(
+    store_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # docs/benchmarks.md gives these store calls beside the timings of
+    # benchmarks/account.py's login rows: no cap, then max_per_user=3 under and at it.
+    prefix = f"wsgisession-bench-test:{uuid.uuid4().hex}:"
+    url = request.getfixturevalue("redis_url") if store_name == "redis" else ""
+    factories: dict[str, Callable[[], Any]] = {
+        "lru": LRUStore,
+        "sqlite": lambda: SQLiteStore(tmp_path / f"{uuid.uuid4().hex}.sqlite3"),
+        "redis": lambda: RedisStore(url, prefix=f"{prefix}{uuid.uuid4().hex}:"),
+    }
+    factory = factories[store_name]
+    try:
+        tracked = account.calls_per_request(factory, "tracked", "login", tmp_path)
+        under = account.calls_per_request(factory, "capped", "login", tmp_path)
+        full = account.calls_per_request(factory, "capped", "login-full", tmp_path)
+    finally:
+        if store_name == "redis":
+            client = redis.Redis.from_url(url)
+            for key in client.scan_iter(prefix + "*"):
+                client.delete(key)
+            client.close()
+    trips = {"round trips"} if store_name == "redis" else set()
+    assert {k: v for k, v in tracked.items() if k not in trips} == {"save": 1, "index_put": 1}
+    listed = {"save": 1, "index_list": 1, "index_admit": 1}
+    assert {k: v for k, v in under.items() if k not in trips} == listed
+    # At the cap each login ends the oldest session: a second save leaves its note.
+    assert {k: v for k, v in full.items() if k not in trips} == {**listed, "save": 2}
+    if store_name == "redis":
+        assert (tracked["round trips"], under["round trips"], full["round trips"]) == (2, 3, 6)
