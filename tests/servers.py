@@ -193,7 +193,8 @@ class PrivatePostgres:
     initdb refuses to run as root, so under root the server runs as ``postgres``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, primary: PrivatePostgres | None = None) -> None:
+        """A new cluster (initdb), or a streaming replica of *primary* (pg_basebackup -R)."""
         initdb, pg_ctl = _postgres_binary("initdb"), _postgres_binary("pg_ctl")
         if initdb is None or pg_ctl is None:
             skip_or_fail("the PostgreSQL server binaries (initdb, pg_ctl) are not installed")
@@ -207,15 +208,30 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres")
             self._as = ["runuser", "-u", "postgres", "--"]
+        if primary is None:
+            command = [initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust"]
+        else:
+            basebackup = _postgres_binary("pg_basebackup")
+            if basebackup is None:
+                skip_or_fail("pg_basebackup is not installed")
+            command = [
+                *(str(basebackup), "-D", str(self.data), "-R", "-X", "stream"),
+                # primary_conninfo (-R) keeps the application_name, by which the
+                # primary's synchronous_standby_names may name this replica.
+                "-d",
+                f"host=127.0.0.1 port={primary.port} user=postgres application_name=replica",
+            ]
         subprocess.run(
-            [*self._as, initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust"],
+            [*self._as, *command],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
 
-    def start(self) -> None:
+    def start(self, *settings: str) -> None:
+        """Start the server, with *settings* (``"name=value"``) on its command line."""
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += "".join(f" -c {setting}" for setting in settings)
         subprocess.run(
             [
                 *(*self._as, self.pg_ctl, "-D", str(self.data)),
@@ -249,6 +265,14 @@ class PrivatePostgres:
             except ProcessLookupError:
                 return
             time.sleep(0.05)
+
+    def promote(self) -> None:
+        """Promote this replica to a primary (``pg_ctl promote``), waiting until it is."""
+        subprocess.run(
+            [*self._as, self.pg_ctl, "-D", str(self.data), "-w", "-t", "30", "promote"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
     def remove(self) -> None:
         self.stop()
