@@ -433,3 +433,40 @@ class Browser:
         status, _, text = self.request("GET", path)
         assert status == 200, (status, text)
         return text
+
+
+# -- headless Chromium (the browser tests and the docs-site test) ----------------
+
+CHROMIUM = os.environ.get("WSGISESSION_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("WSGISESSION_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+
+
+def browser_problem() -> str | None:
+    """Why headless Chromium cannot run here, or ``None``."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed: pip install -e '.[dev]'"
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not shutil.which(path):
+            return f"no {path}: apt-get install {package} (or run .ci/run, which does)"
+    return None
+
+
+@contextmanager
+def headless_chromium() -> Iterator[object]:
+    """A headless Chromium driven through selenium, quit at the end."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    browser.set_page_load_timeout(30)
+    try:
+        yield browser
+    finally:
+        browser.quit()

@@ -8,7 +8,6 @@ reason; under ``CI=true`` it fails.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,29 +16,22 @@ import pytest
 
 from demo.common import SIGNED_OUT_ELSEWHERE
 from tests.conftest import SECRET
-from tests.servers import Browser, free_port, gunicorn, running
+from tests.servers import (
+    Browser,
+    browser_problem,
+    free_port,
+    gunicorn,
+    headless_chromium,
+    running,
+)
 from tests.services import skip_or_fail
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("WSGISESSION_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("WSGISESSION_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
-
-
-def _browser_problem() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed: pip install -e '.[dev]'"
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not shutil.which(path):
-            return f"no {path}: apt-get install {package} (or run .ci/run, which does)"
-    return None
-
 
 def require_browser() -> None:
     """Skip without Chromium and its driver, but fail under ``CI=true``."""
-    problem = _browser_problem()
+    problem = browser_problem()
     if problem is not None:
         skip_or_fail(problem)
 
@@ -48,20 +40,8 @@ def require_browser() -> None:
 def driver() -> Iterator[Any]:
     """Headless Chromium, quit after the test."""
     require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    browser.set_page_load_timeout(30)
-    try:
+    with headless_chromium() as browser:
         yield browser
-    finally:
-        browser.quit()
 
 
 @pytest.fixture
@@ -252,19 +232,8 @@ def test_the_whole_site_in_a_real_browser_on_every_variant(
 @pytest.fixture
 def second_driver(driver: Any) -> Iterator[Any]:
     """Another headless Chromium (its own cookies): the user's other device."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    browser.set_page_load_timeout(30)
-    try:
+    with headless_chromium() as browser:
         yield browser
-    finally:
-        browser.quit()
 
 
 def test_revoking_another_browsers_session_from_your_devices_page(

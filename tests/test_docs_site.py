@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,13 +21,12 @@ from typing import Any
 
 import pytest
 
+from tests.servers import browser_problem, headless_chromium
 from tests.services import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
-CHROMIUM = os.environ.get("WSGISESSION_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("WSGISESSION_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 SCREENSHOTS = Path(os.environ.get("WSGISESSION_SCREENSHOTS", ROOT / "artifacts/screenshots"))
 
 DESKTOP = (1280, 900)
@@ -45,12 +43,7 @@ def _problem() -> str | None:
     for module in ("sphinx", "myst_parser", "furo"):
         if importlib.util.find_spec(module) is None:
             return f"{module} is not installed: pip install -e '.[docs]' (make docs does)"
-    if importlib.util.find_spec("selenium") is None:
-        return "selenium is not installed: pip install -e '.[dev]'"
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not shutil.which(path):
-            return f"no {path}: apt-get install {package} (or run .ci/run, which does)"
-    return None
+    return browser_problem()
 
 
 @pytest.fixture(scope="module")
@@ -74,20 +67,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def driver(site: Path) -> Iterator[Any]:
     """Headless Chromium, for the whole module (the pages are only read)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    browser.set_page_load_timeout(30)
-    try:
+    with headless_chromium() as browser:
         yield browser
-    finally:
-        browser.quit()
 
 
 def open_page(driver: Any, site: Path, page: str, size: tuple[int, int]) -> None:
