@@ -3,7 +3,7 @@
 - **Redis**: ``MEMORY USAGE key SAMPLES 0`` (exact, the key and its value with
   Redis's own overhead) averaged over up to 200 random sessions, and the growth of
   ``used_memory`` divided by the sessions stored. wsgisession's records are written
-  as the middleware writes them (one hash per session, a field per key, see
+  as the middleware writes them (one string per session holding every field, see
   :mod:`benchmarks.scale`); Beaker's (``ext:redis``, a pickled dict under one string
   key) and Flask-Session's (msgpack under one string key) are made by their own
   middleware, one seed request per session, each in a database of its own on the

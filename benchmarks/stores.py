@@ -151,7 +151,7 @@ def redis_store(
         made = suite(
             "wsgisession RedisStore (header)",
             store,
-            f"one hash per session, id in {header}",
+            f"one string per session, id in {header}",
             header=header,
             compare="wsgisession RedisStore",
         )
@@ -160,7 +160,7 @@ def redis_store(
         made = suite("wsgisession RedisStore (encrypted)", store, "each value AES-256-GCM")
     else:
         store = RedisStore(redis.url, prefix=redis.prefix + "ws:")
-        made = suite("wsgisession RedisStore", store, "one hash per session")
+        made = suite("wsgisession RedisStore", store, "one string per session")
     made.redis = True
     return made
 

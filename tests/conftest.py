@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
+import re
 import sqlite3
+import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,6 +72,90 @@ REDIS_RUN_PREFIX = f"wsgisession-test:{uuid4().hex}:"
 def redis_test_store(**options: Any) -> RedisStore:
     """A RedisStore on the test server under a key prefix of its own."""
     return RedisStore(require_redis(), prefix=f"{REDIS_RUN_PREFIX}{uuid4().hex[:12]}:", **options)
+
+
+# RedisStore's record, read and written as docs/stores.md describes it, without the
+# store's own code (wsgisession/stores/_redis_record.py): the tests check the format.
+
+
+def redis_record_name(store: RedisStore, key: str) -> str:
+    """The Redis key of the record of store key *key*: ``prefix + name``."""
+    if re.fullmatch(r"[0-9a-f]{64}", key):
+        return store.prefix + base64.urlsafe_b64encode(bytes.fromhex(key)[:24]).decode()
+    return store.prefix + key
+
+
+def redis_unpack(blob: bytes) -> dict[str, bytes]:
+    """The fields of a record's string: format, count, lengths, then the data."""
+    code = {1: "B", 2: "H", 3: "I"}[blob[0]]
+    width = struct.calcsize(code)
+    (count,) = struct.unpack_from(">" + code, blob, 1)
+    lengths = struct.unpack_from(f">{2 * count}{code}", blob, 1 + width)
+    pos, fields = 1 + width * (1 + 2 * count), {}
+    for name_size, value_size in zip(lengths[::2], lengths[1::2], strict=True):
+        name = blob[pos : pos + name_size].decode()
+        fields[name] = blob[pos + name_size : pos + name_size + value_size]
+        pos += name_size + value_size
+    assert pos == len(blob), "the lengths do not add up to the record's size"
+    return fields
+
+
+def redis_pack(fields: dict[str, bytes]) -> bytes:
+    """*fields* as a record's string, in the smallest format that holds them."""
+    parts = [part for name, value in fields.items() for part in (name.encode(), value)]
+    top = max([len(fields), *map(len, parts)])
+    fmt, code = (1, "B") if top < 256 else (2, "H") if top < 65536 else (3, "I")
+    lengths = struct.pack(f">{1 + len(parts)}{code}", len(fields), *map(len, parts))
+    return bytes([fmt]) + lengths + b"".join(parts)
+
+
+#: The script 1.0 saved with (RedisStore._SAVE of 1.0): one hash per session under
+#: prefix + sha256(id) in hex, a field per session key.
+SAVE_1_0 = b"""
+local key = KEYS[1]
+if ARGV[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
+local n = tonumber(ARGV[3])
+for i = 4, 2 + 2 * n, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+for i = 4 + 2 * n, #ARGV do redis.call('HDEL', key, ARGV[i]) end
+if redis.call('EXISTS', key) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
+return 1
+"""
+
+
+def write_1_0(client: Any, prefix: str, key: str, fields: dict[str, bytes], ttl: int) -> str:
+    """Write *fields* as 1.0's RedisStore did; the hash's name."""
+    args: list[Any] = ["1", ttl, len(fields)]
+    for field, value in fields.items():
+        args += (field, value)
+    client.eval(SAVE_1_0, 1, prefix + key, *args)
+    return prefix + key
+
+
+def back_to_1_0(store: RedisStore, key: str, ttl: int | None = None) -> str:
+    """Turn *key*'s record into 1.0's hash: a session from before the upgrade."""
+    name = redis_record_name(store, key)
+    fields = redis_unpack(store.client.get(name))
+    left = store.client.ttl(name) if ttl is None else ttl
+    store.client.delete(name)
+    return write_1_0(store.client, store.prefix, key, fields, left)
+
+
+def redis_records(store: RedisStore) -> dict[str, dict[str, bytes]]:
+    """Every session record *store* holds, by its Redis key: strings, and hashes of 1.0.
+
+    The device index's keys (``user:`` hashes, ``notbefore:`` strings) and the markers
+    left for 10 seconds in place of a hash of 1.0 moved to a string are left out.
+    """
+    client, found = store.client, {}
+    for raw in client.scan_iter(match=store.prefix + "*"):
+        name = raw.decode()
+        rest = name[len(store.prefix) :]
+        kind, of_1_0 = client.type(raw), re.fullmatch(r"[0-9a-f]{64}", rest)
+        if kind == b"string" and not of_1_0 and not rest.startswith("notbefore:"):
+            found[name] = redis_unpack(client.get(raw))
+        elif kind == b"hash" and of_1_0:
+            found[name] = {f.decode(): v for f, v in client.hgetall(raw).items()}
+    return found
 
 
 # -- PostgreSQL: the server on 127.0.0.1:5432 or $WSGISESSION_TEST_POSTGRES_URL -----
@@ -164,8 +251,7 @@ def record_count(store: ServerSessionStore) -> int:
             conn.close()
         return int(count)
     if isinstance(store, RedisStore):
-        keys = store.client.scan_iter(match=store.prefix + "*")
-        return sum(1 for key in keys if set(store.client.hkeys(key)) != {MOVED.encode()})
+        return sum(1 for fields in redis_records(store).values() if set(fields) != {MOVED})
     if isinstance(store, PostgresStore):
         if not postgres_sql("SELECT to_regclass(%s) IS NOT NULL", store.qualified)[0][0]:
             return 0  # never used: the store creates its table on first use

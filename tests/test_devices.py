@@ -35,7 +35,7 @@ from wsgisession.errors import ConfigurationError
 from wsgisession.stores import SessionIndex
 from wsgisession.stores.postgres import PostgresStore
 
-from .conftest import SECRET, Clock, postgres_sql, text_app
+from .conftest import SECRET, Clock, postgres_sql, redis_record_name, text_app
 from .fakes import DictStore
 
 
@@ -295,7 +295,7 @@ def test_expired_sessions_drop_out_of_the_list(
         (laptops,) = [d for d in devices.sessions_of("ann") if d.user_agent == "laptop"]
         (entry,) = [e for e in devices.index.index_list("s:ann") if e.handle == laptops.handle]
         if isinstance(server_store, RedisStore):
-            server_store.client.pexpire(server_store.prefix + entry.key, 50)
+            server_store.client.pexpire(redis_record_name(server_store, entry.key), 50)
             time.sleep(0.2)
         else:
             postgres_sql(

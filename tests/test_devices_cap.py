@@ -54,6 +54,7 @@ from .conftest import (
     drop_store,
     postgres_sql,
     postgres_test_store,
+    redis_records,
     redis_test_store,
     text_app,
 )
@@ -294,9 +295,7 @@ def raw_values(store: ServerSessionStore) -> list[bytes]:
         with sqlite3.connect(store.path) as conn:
             return [bytes(v) for (v,) in conn.execute("SELECT value FROM wsgisession_fields")]
     if isinstance(store, RedisStore):
-        client = store.client
-        names = [n for n in client.scan_iter(match=store.prefix + "*") if client.type(n) == b"hash"]
-        return [value for name in names for value in client.hgetall(name).values()]
+        return [value for fields in redis_records(store).values() for value in fields.values()]
     assert isinstance(store, PostgresStore)
     rows = postgres_sql(f"SELECT data::text FROM {store.qualified}")  # noqa: S608
     return [str(data).encode() for (data,) in rows]

@@ -39,7 +39,17 @@ from wsgisession import (
 from wsgisession import session as the_session
 from wsgisession.stores._postgres_sql import encode_value as _encode
 
-from ..conftest import SECRET, drop_store, postgres_sql, record_count, redis_test_store, text_app
+from ..conftest import (
+    SECRET,
+    drop_store,
+    postgres_sql,
+    record_count,
+    redis_pack,
+    redis_record_name,
+    redis_test_store,
+    redis_unpack,
+    text_app,
+)
 from .test_cookie_store import Plant
 
 PURPOSE = "wsgisession.session:session"
@@ -210,7 +220,9 @@ def test_a_validly_signed_pickle_as_the_cookie_is_never_executed(
 def plant(store: ServerSessionStore, key: str, fields: dict[str, bytes]) -> None:
     """Write *fields* into the record under *key* from outside the store's API."""
     if isinstance(store, RedisStore):
-        store.client.hset(store.prefix + key, mapping=fields)
+        name = redis_record_name(store, key)
+        record = redis_unpack(store.client.get(name))
+        store.client.set(name, redis_pack({**record, **fields}), keepttl=True)
     elif isinstance(store, SQLiteStore):
         conn = sqlite3.connect(store.path, isolation_level=None)
         try:
@@ -266,8 +278,9 @@ def test_a_pickle_planted_as_a_whole_redis_value_is_never_executed(
         client.get("/login")
         cookie = client.get_cookie("session")
         assert cookie is not None
-        name = store.prefix + hashlib.sha256(session_id(mw, cookie.value)).hexdigest()
-        store.client.set(name, pickle.dumps(Plant(planted)))  # a string, not a hash
+        key = hashlib.sha256(session_id(mw, cookie.value)).hexdigest()
+        name = redis_record_name(store, key)
+        store.client.set(name, pickle.dumps(Plant(planted)))  # not a record
         response = client.get("/")
         assert (response.status_code, response.text) == (200, "None")
         assert not planted.exists()

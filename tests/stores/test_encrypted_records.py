@@ -33,11 +33,15 @@ from tests.conftest import (
     POSTGRES_RUN_SCHEMA,
     POSTGRES_URL,
     SECRET,
+    back_to_1_0,
     drop_store,
     postgres_sql,
     postgres_test_store,
+    redis_record_name,
+    redis_records,
     redis_test_store,
     text_app,
+    write_1_0,
 )
 from tests.services import REDIS_URL
 from tests.stores.test_server_stores import session_id, store_key
@@ -96,7 +100,8 @@ def sealed_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sto
 
 
 def raw_records(store: Store) -> dict[str, dict[str, bytes]]:
-    """Every session record as the store keeps it: stored field → stored bytes."""
+    """Every session record as the store keeps it, by :func:`stored_name`: stored field →
+    stored bytes."""
     found: dict[str, dict[str, bytes]] = {}
     if isinstance(store, SQLiteStore):
         conn = sqlite3.connect(store.path)
@@ -108,11 +113,8 @@ def raw_records(store: Store) -> dict[str, dict[str, bytes]]:
         finally:
             conn.close()
     elif isinstance(store, RedisStore):
-        client = store.client
-        for name in client.scan_iter(match=store.prefix + "*"):
-            key = name.decode()[len(store.prefix) :]
-            if len(key) == 64 and client.type(name) == b"hash":
-                found[key] = {f.decode(): v for f, v in client.hgetall(name).items()}
+        for name, fields in redis_records(store).items():
+            found[name[len(store.prefix) :]] = fields
     else:
         rows = postgres_sql(f"SELECT key, data FROM {store.qualified}")  # noqa: S608
         for key, data in rows:
@@ -120,15 +122,25 @@ def raw_records(store: Store) -> dict[str, dict[str, bytes]]:
     return found
 
 
+def stored_name(store: Store, key: str) -> str:
+    """What a record of store key *key* is found under in :func:`raw_records`, and what
+    its sealed values are bound to: the key, or RedisStore's record name."""
+    if isinstance(store, RedisStore):
+        return redis_record_name(store, key)[len(store.prefix) :]
+    return key
+
+
 def raw_dump(store: Store) -> bytes:
-    """All the bytes a copy of the store would hold: files, hashes, rows as text."""
+    """All the bytes a copy of the store would hold: files, records, rows as text."""
     if isinstance(store, SQLiteStore):
         paths = [Path(store.path), Path(store.path + "-wal")]
         return b"".join(path.read_bytes() for path in paths if path.exists())
     if isinstance(store, RedisStore):
         dump = b""
         for name in store.client.scan_iter(match=store.prefix + "*"):
-            if store.client.type(name) == b"hash":
+            if store.client.type(name) == b"string":
+                dump += store.client.get(name) + b"\n"
+            else:
                 for field, value in store.client.hgetall(name).items():
                     dump += field + b"=" + value + b"\n"
         return dump
@@ -217,9 +229,9 @@ def test_regenerate_moves_the_sealed_session_and_the_old_id_forwards_within_the_
 def test_each_value_is_sealed_under_a_fresh_salt_so_a_key_of_its_own(sealed_store: Store) -> None:
     view = bound(sealed_store)
     view.save("k" * 64, {"a": b'"same"'}, (), 60, create=True)
-    first = raw_records(sealed_store)["k" * 64]
+    first = raw_records(sealed_store)[stored_name(sealed_store, "k" * 64)]
     view.save("k" * 64, {"a": b'"same"'}, (), 60, create=False)
-    second = raw_records(sealed_store)["k" * 64]
+    second = raw_records(sealed_store)[stored_name(sealed_store, "k" * 64)]
     assert first.keys() == second.keys()  # the same field: the per-key merge finds it
     (one,), (two,) = first.values(), second.values()
     assert one[1:17] != two[1:17]
@@ -230,7 +242,7 @@ def test_a_sealed_value_follows_the_documented_format(sealed_store: Store) -> No
     # An independent implementation of the description in stores/_sealed.py.
     key = "e" * 64
     bound(sealed_store).save(key, {"user_id": b"42"}, (), 60, create=True)
-    ((field, value),) = raw_records(sealed_store)[key].items()
+    ((field, value),) = raw_records(sealed_store)[stored_name(sealed_store, key)].items()
     purpose = sealed_store.seal_purpose
     assert purpose == f"wsgisession.store:{make_kind(sealed_store)}"
 
@@ -244,7 +256,7 @@ def test_a_sealed_value_follows_the_documented_format(sealed_store: Store) -> No
     assert field == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     version, salt, body = value[:1], value[1:17], value[17:]
     value_key = hmac.digest(master, salt, hashlib.sha256)
-    aad = version + key.encode() + b"\0" + field.encode()
+    aad = version + stored_name(sealed_store, key).encode() + b"\0" + field.encode()
     plaintext = AESGCM(value_key).decrypt(bytes(12), body, aad)
     assert version == b"\x01"
     assert plaintext == (7).to_bytes(4, "big") + b"user_id" + b"42"
@@ -306,9 +318,9 @@ def test_a_write_under_a_new_key_leaves_no_field_stored_twice(sealed_store: Stor
     # form of "a" is left until the next load, which keeps the newer one.
     view = bound(rotated, NEW_KEY, SECRET)
     view.save(key, {"a": b"3"}, ["b"], 60, create=False)
-    assert len(raw_records(sealed_store)[key]) == 2
+    assert len(raw_records(sealed_store)[stored_name(sealed_store, key)]) == 2
     assert view.load(key) == {"a": b"3"}
-    assert len(raw_records(sealed_store)[key]) == 1
+    assert len(raw_records(sealed_store)[stored_name(sealed_store, key)]) == 1
     assert bound(rotated, NEW_KEY).load(key) == {"a": b"3"}
     rotated.close()
 
@@ -321,30 +333,31 @@ def test_a_store_with_only_the_old_key_refuses_what_the_new_key_sealed(
     with caplog.at_level(logging.WARNING, logger="wsgisession"):
         assert bound(sealed_store, SECRET).load(key) is None
     assert "refused a stored session" in caplog.text
-    assert raw_records(sealed_store)[key]  # refused, not deleted: it may be a rotation
+    # Refused, not deleted: it may be a rotation.
+    assert raw_records(sealed_store)[stored_name(sealed_store, key)]
 
 
 # -- tampering -------------------------------------------------------------------
 
 
 def flip_a_byte(store: Store, key: str, other: str) -> None:
-    field, value = next(iter(raw_records(store)[key].items()))
+    field, value = next(iter(raw_records(store)[stored_name(store, key)].items()))
     changed = value[:-1] + bytes([value[-1] ^ 1])
     overwrite(store, key, {field: changed})
 
 
 def move_to_another_session(store: Store, key: str, other: str) -> None:
-    field, value = next(iter(raw_records(store)[other].items()))
+    field, value = next(iter(raw_records(store)[stored_name(store, other)].items()))
     overwrite(store, key, {field: value})
 
 
 def swap_two_fields(store: Store, key: str, other: str) -> None:
-    (f1, v1), (f2, v2), *_ = raw_records(store)[key].items()
+    (f1, v1), (f2, v2), *_ = raw_records(store)[stored_name(store, key)].items()
     overwrite(store, key, {f1: v2, f2: v1})
 
 
 def truncate(store: Store, key: str, other: str) -> None:
-    field, value = next(iter(raw_records(store)[key].items()))
+    field, value = next(iter(raw_records(store)[stored_name(store, key)].items()))
     overwrite(store, key, {field: value[:20]})
 
 
@@ -402,12 +415,12 @@ def test_a_sealed_value_wins_over_a_clear_copy_of_its_key_which_the_load_deletes
     key = "w" * 64
     sealed_store.save(key, {"a": b"1", "b": b"2", "c": b"4"}, (), 60, create=True)  # in clear
     bound(sealed_store).save(key, {"a": b"3"}, ["c"], 60, create=False)  # no load first
-    record = raw_records(sealed_store)[key]
+    record = raw_records(sealed_store)[stored_name(sealed_store, key)]
     assert record["a"] == b"1"
     assert record["b"] == b"2"
     assert "c" not in record
     assert bound(sealed_store).load(key) == {"a": b"3", "b": b"2"}
-    record = raw_records(sealed_store)[key]
+    record = raw_records(sealed_store)[stored_name(sealed_store, key)]
     assert len(record) == 2
     assert set(record).isdisjoint({"a", "b"})
 
@@ -550,3 +563,73 @@ def test_a_process_without_encrypt_keeps_a_sealed_record_during_a_rolling_deploy
     again = Client(app(sealed_store))
     again.set_cookie("session", cookie)
     assert again.get("/").text == expected()
+
+
+# -- RedisStore: records of 1.0 (a hash each, values bound to the store key) -----------
+
+
+@pytest.fixture
+def sealed_redis() -> Iterator[RedisStore]:
+    made = redis_test_store(encrypt=True)
+    yield made
+    drop_store(made)
+
+
+def test_a_sealed_session_of_1_0_opens_and_is_sealed_again_for_its_new_name(
+    sealed_redis: RedisStore,
+) -> None:
+    from wsgisession.stores._sealed import RecordSealer
+
+    # 1.0 kept a hash under prefix + the store key, each value bound to that key.
+    key = hashlib.sha256(b"before the upgrade").hexdigest()
+    sealer = RecordSealer([SECRET.encode()], sealed_redis.seal_purpose)
+    field = sealer.field_name("user")
+    fields = {field: sealer.seal(key, field, "user", b"42")}
+    old = write_1_0(sealed_redis.client, sealed_redis.prefix, key, fields, 600)
+    view = bound(sealed_redis)
+    assert view.load(key) == {"user": b"42"}
+    assert sealed_redis.client.type(old) == b"string"  # the hash is gone (a marker is left)
+    ((stored_field, value),) = raw_records(sealed_redis)[stored_name(sealed_redis, key)].items()
+    assert stored_field == field
+    # Sealed again for the record's name, which is what the value is now bound to.
+    fresh = RecordSealer([SECRET.encode()], sealed_redis.seal_purpose)
+    assert fresh.open(stored_name(sealed_redis, key), field, value)[1:] == ("user", b"42")
+    with pytest.raises(ValueError, match="does not decrypt"):
+        fresh.open(key, field, value)
+    assert view.load(key) == {"user": b"42"}
+
+
+def test_migrate_encrypt_seals_the_sessions_of_1_0_and_the_app_reads_them(
+    sealed_redis: RedisStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clear = reopen(sealed_redis)
+    assert isinstance(clear, RedisStore)
+    clients = [Client(app(clear)) for _ in range(3)]
+    for n, client in enumerate(clients):
+        client.get("/set")
+        client.get(f"/add?key=n&value={n}")
+    # Two of them from before the upgrade: hashes of 1.0, in clear.
+    mw = app(clear)
+    for client in clients[:2]:
+        back_to_1_0(clear, store_key(session_id(mw, client)))
+    clear.close()
+    command = ["migrate", "--encrypt", "--store", url_of(sealed_redis), "--secret-key", SECRET]
+    assert main(command) == 0
+    assert "sealed 3 of 3 sessions" in capsys.readouterr().out
+    records = raw_records(sealed_redis)
+    assert len(records) == 3
+    for record in records.values():
+        assert set(record).isdisjoint({*SECRETS, "cart", "n"})
+        assert all(value[:1] == b"\x01" for value in record.values())
+    assert not [
+        n
+        for n in sealed_redis.client.scan_iter(match=sealed_redis.prefix + "*")
+        if sealed_redis.client.type(n) == b"hash" and b":user:" not in n
+    ]
+    encrypted = app(sealed_redis)
+    for n, client in enumerate(clients):
+        reader = Client(encrypted)
+        reader.set_cookie("session", client.get_cookie("session").value)  # type: ignore[union-attr]
+        assert reader.get("/").text == expected(n=str(n))
+    assert main(command) == 0
+    assert "sealed 0 of 3 sessions" in capsys.readouterr().out

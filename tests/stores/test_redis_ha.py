@@ -11,7 +11,8 @@ pid at the end, so the shared Redis is never touched.
   acknowledged but not yet sent to the replica: the test waits for the replica
   (``WAIT``) before killing, and the README states the window.
 - Cluster: sessions spread over the three masters' slots, the Lua save merges on
-  the node owning the key, and a dead node gives ``503`` to its sessions only.
+  the node owning the key, a session of 1.0 is moved and deleted across two slots,
+  and a dead node gives ``503`` to its sessions only.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pytest
 from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Request
 
-from tests.conftest import SECRET, text_app
+from tests.conftest import SECRET, redis_record_name, redis_unpack, text_app, write_1_0
 from tests.servers import RedisNode
 from tests.services import in_ci, skip_or_fail
 from wsgisession import RedisStore, SessionMiddleware, session, store_from_url
@@ -212,7 +213,8 @@ def test_a_sentinel_master_for_client_serves_sessions_from_the_master(
     assert [browser.get("/").text for _ in range(3)] == ["1", "2", "3"]
     master = redis.Redis(port=sentinels.master.port)
     try:
-        assert master.hgetall(f"ha:{key_of(mw, browser)}") == {b"visits": b"3"}
+        name = redis_record_name(store, key_of(mw, browser))
+        assert redis_unpack(master.get(name)) == {"visits": b"3"}
     finally:
         master.close()
         client.close()
@@ -285,7 +287,7 @@ def test_cluster_spreads_sessions_merges_with_lua_and_a_dead_node_fails_only_its
         assert browser.get("/").text == "1"
     owner = {}
     for browser in browsers:
-        node = client.get_node_from_key(prefix + key_of(mw, browser))
+        node = client.get_node_from_key(redis_record_name(store, key_of(mw, browser)))
         owner[browser] = int(node.port)
     assert set(owner.values()) == {node.port for node in cluster}  # every master has some
 
@@ -306,6 +308,25 @@ def test_cluster_spreads_sessions_merges_with_lua_and_a_dead_node_fails_only_its
     for thread in threads:
         thread.join()
     assert store.load(key_of(mw, shared)) == {"visits": b"1", "a": b"50", "b": b"50"}
+
+    # A session of 1.0 (a hash under the store key) is moved on its first load and
+    # deleted under both names: two keys, on two nodes' slots.
+    for n in range(6):
+        key = hashlib.sha256(b"old session %d" % n).hexdigest()
+        old = write_1_0(client, prefix, key, {"visits": b"7"}, 600)
+        if client.keyslot(old) == client.keyslot(redis_record_name(store, key)):
+            continue  # (the same slot by chance: try another)
+        assert store.load(key) == {"visits": b"7"}
+        assert client.get(old) == b"moved"
+        assert redis_unpack(client.get(redis_record_name(store, key))) == {"visits": b"7"}
+        store.delete(key)
+        assert client.exists(old) + client.exists(redis_record_name(store, key)) == 0
+        write_1_0(client, prefix, key, {"visits": b"7"}, 600)
+        store.delete(key)  # never loaded
+        assert client.exists(old) == 0
+        break
+    else:
+        pytest.fail("six old sessions whose two names share a slot")
 
     dead = cluster[2]
     dead.kill()

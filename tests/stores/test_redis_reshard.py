@@ -8,7 +8,7 @@ incrementing per-session counters through a real SessionMiddleware and a
 ``redis-cli --cluster reshard ... --cluster-yes``. Every server is killed by pid.
 
 What a user sees during the move (from the runs of this test): nothing, once the
-client knows the new node. Every ``HGETALL`` and ``EVALSHA`` goes through redis-py's
+client knows the new node. Every ``GET`` and ``EVALSHA`` goes through redis-py's
 ``RedisCluster`` (the store's direct path is not used with a client you pass in:
 ``_fast()`` is ``None``), which follows ``MOVED`` (11-20 per run, ``INFO
 errorstats``) and ``ASK`` (0-1 per run) by itself: every request answered ``200``,
@@ -37,7 +37,7 @@ from uuid import uuid4
 import pytest
 from werkzeug.test import Client, TestResponse
 
-from tests.conftest import SECRET, text_app
+from tests.conftest import SECRET, redis_record_name, text_app
 from tests.servers import RedisNode
 from tests.services import in_ci, skip_or_fail
 from wsgisession import RedisStore, SessionMiddleware
@@ -278,7 +278,7 @@ def test_adding_a_master_and_resharding_under_traffic_loses_no_session(
             assert after is not None
             assert after.value == cookies[t][b]
             key = key_of(mw, browser)
-            names.add(prefix + key)
+            names.add(redis_record_name(store, key))
             assert store.load(key) == {"visits": str(counts[t][b]).encode()}
             assert browser.get("/").text == str(counts[t][b] + 1)
     # Some sessions now live on the new node (SCAN on one node sees only its keys).

@@ -1,9 +1,11 @@
 """The per-user session index of RedisStore (see :class:`~wsgisession.stores.SessionIndex`).
 
 A hash per user, ``prefix + "user:" + sha256(user)``: field = device handle,
-value = ``record key + " " + info``. Its TTL is raised on each write to cover the
-longest-lived entry; entries whose record has expired are pruned when the list is
-read. A "not before" stamp is a plain string key, ``prefix + "notbefore:" + …``.
+value = ``record key + " " + info`` (the store key, sha256 in hex; the record is
+under :meth:`RedisIndex._record_names`, its name of 1.0 included). Its TTL is raised
+on each write to cover the longest-lived entry; entries whose record has expired are
+pruned when the list is read. A "not before" stamp is a plain string key,
+``prefix + "notbefore:" + …``.
 
 Every script touches one key, so the index works on Redis Cluster too: moving an
 entry is a compare-and-set on the user's hash, and revoking deletes the record
@@ -20,6 +22,7 @@ from collections.abc import Collection
 from contextlib import AbstractContextManager
 from typing import Any
 
+from ._redis_record import record_name
 from .base import IndexEntry, SessionIndex
 
 # KEYS[1]: the user's hash. ARGV: handle, expected key ("" for none), value, ttl.
@@ -98,6 +101,16 @@ class RedisIndex(SessionIndex):
     def _errors(self) -> AbstractContextManager[None]:
         raise NotImplementedError  # RedisStore's
 
+    #: The name of a session record after the prefix (see stores/_redis_record.py).
+    _record_name = staticmethod(record_name)
+
+    def _record_names(self, key: str) -> tuple[str, ...]:
+        """The names *key*'s record may have: this layout's, and 1.0's if it differs."""
+        name = record_name(key)
+        if name == key:
+            return (self.prefix + key,)
+        return self.prefix + name, self.prefix + key
+
     def _user_key(self, user: str, kind: str = "user") -> str:
         return f"{self.prefix}{kind}:{hashlib.sha256(user.encode('utf-8')).hexdigest()}"
 
@@ -142,19 +155,26 @@ class RedisIndex(SessionIndex):
                 for h, v in zip(pairs[::2], pairs[1::2], strict=True)
             ]
             for entry in ended:
-                self.client.delete(self.prefix + entry.key)
+                self.client.delete(*self._record_names(entry.key))
         return ended
 
     def index_list(self, user: str) -> list[IndexEntry]:
-        """``HGETALL`` and one pipelined ``EXISTS`` per entry; dead entries are dropped."""
+        """``HGETALL``, then pipelined ``EXISTS`` of each entry's record; dead entries are dropped.
+
+        A record is looked for under both its names (see :meth:`_record_names`), each
+        with an ``EXISTS`` of its own: on Redis Cluster the two are in different slots.
+        """
         name = self._user_key(user)
         with self._errors():
             raw = self.client.hgetall(name)
             entries = [IndexEntry(_text(h), *_split(v)) for h, v in raw.items()]
             pipe = self.client.pipeline(transaction=False)
-            for entry in entries:
-                pipe.exists(self.prefix + entry.key)
-            alive = pipe.execute() if entries else []
+            groups = [self._record_names(entry.key) for entry in entries]
+            for names in groups:
+                for record in names:
+                    pipe.exists(record)
+            found = iter(pipe.execute() if entries else [])
+            alive = [any([next(found) for _ in names]) for names in groups]
         for entry, live in zip(entries, alive, strict=True):
             if not live:
                 self._script(_FORGET, name, entry.handle, entry.key)
@@ -171,7 +191,7 @@ class RedisIndex(SessionIndex):
                     return found
                 found = True
                 key, _info = _split(value)
-                self.client.delete(self.prefix + key)
+                self.client.delete(*self._record_names(key))
             if self._script(_FORGET, name, handle, key):
                 return True
         return found

@@ -18,7 +18,9 @@ a field name that is a keyed hash of the session key::
     nonce           = 12 zero bytes (each value key seals exactly one value)
     plaintext       = length of the session key (4 bytes, big-endian) | session key
                       (UTF-8) | the serialized value
-    associated data = version | store key (ASCII) | 0x00 | stored field (ASCII)
+    associated data = version | record name (ASCII) | 0x00 | stored field (ASCII)
+    record name     = the store key (SQLite, PostgreSQL); for RedisStore the record's
+                      name after the prefix (stores/_redis_record.py)
 
 *purpose* is the store's kind (``wsgisession.store:redis``, ``…:sqlite``,
 ``…:postgres``). The field name is deterministic, so a save finds and replaces the
@@ -26,8 +28,13 @@ field it changes; it is keyed, so a copy of the store does not say which keys a
 session has (``user_id``, ``cart``). The session key itself is inside the
 ciphertext, which is how a load gives the names back. The associated data binds
 each value to its record and its field: a value copied to another session, or to
-another field of the same one, does not open. The store key and the stored field
-are hex and URL-safe base64, so the 0x00 between them is unambiguous.
+another field of the same one, does not open. The record name and the stored field
+are hex or URL-safe base64, so the 0x00 between them is unambiguous. RedisStore
+binds its record's name, not the store key, because that name is all a scan of
+its keys finds (``encrypt_records``) and the key cannot be had back from it; a
+value sealed for a record of its 1.0 layout, bound to the store key (64 hex
+digits), still opens, and is sealed again for the new name by the load that finds
+it.
 
 A value the middleware serializes is JSON text, whose first byte is never 0x01, so
 a record written before ``encrypt=True`` (clear field names, clear values) is told
@@ -193,18 +200,20 @@ class RecordSealer:
         )
 
     def open_record(
-        self, key: str, record: Mapping[str, bytes]
+        self, key: str, record: Mapping[str, bytes], legacy: str | None = None
     ) -> tuple[dict[str, bytes], list[Replacement]]:
         """The clear record of stored *record*, and what to rewrite under the current key.
 
         A clear value (one written before encryption was turned on) is taken as it
         is. When two stored fields hold the same session key (a clear one and a
         sealed one, say), the newer wins: the current key's, then each fallback
-        key's in order, then the clear one; the others are deleted.
+        key's in order, then the clear one; the others are deleted. A value sealed
+        for the record's *legacy* name (see the module's docstring) opens too, and
+        is sealed again for *key*.
 
         :raises ValueError: a sealed value does not open (see :meth:`open`).
         """
-        clear = len(self._value_keys)
+        clear = 2 * len(self._value_keys)
         remembered = self._memo.get
         opened: dict[str, bytes] = {}
         found: dict[str, tuple[int, str, bytes]] = {}
@@ -214,7 +223,7 @@ class RecordSealer:
             if value[:1] == VERSION:
                 answer = remembered((key, field, value))
                 if answer is None:
-                    answer = self.open(key, field, value)
+                    answer = self._ranked(key, field, value, legacy)
                     self._memo.put((key, field, value), answer)
                 rank, name, plain = answer
             else:
@@ -237,6 +246,18 @@ class RecordSealer:
                 replacements.append(Replacement(field, value, new_field, sealed))
         return opened, replacements
 
+    def _ranked(self, key: str, field: str, sealed: bytes, legacy: str | None) -> _Opened:
+        """:meth:`open`, ranked for :meth:`open_record`: twice the index of the key that
+        opened it, plus one if it was sealed for *legacy* (stale either way but 0)."""
+        try:
+            index, name, value = self.open(key, field, sealed)
+        except ValueError:
+            if legacy is None or legacy == key:
+                raise
+            index, name, value = self.open(legacy, field, sealed)
+            return 2 * index + 1, name, value
+        return 2 * index, name, value
+
 
 def _aad(key: str, field: str) -> bytes:
     return VERSION + key.encode("ascii") + b"\x00" + field.encode("ascii")
@@ -253,6 +274,8 @@ class SealedStore(ServerSessionStore):
     :param purpose: The store's kind, bound into every key.
     :param replace: The store's compare-and-set of stored fields, for sealing again
         under the current key what a load found clear or under a fallback key.
+    :param name: The record name a store key's values are bound to (the
+        associated data); by default the key itself.
     """
 
     def __init__(
@@ -261,10 +284,12 @@ class SealedStore(ServerSessionStore):
         keys: Sequence[bytes],
         purpose: str,
         replace: Callable[[str, Sequence[Replacement]], None],
+        name: Callable[[str], str] | None = None,
     ) -> None:
         self.store = store
         self.sealer = RecordSealer(keys, purpose)
         self._replace = replace
+        self._name = name
         self.process_local = store.process_local
         self.ping_at_start = store.ping_at_start
 
@@ -273,8 +298,9 @@ class SealedStore(ServerSessionStore):
         record = self.store.load(key)
         if not record:
             return record
+        name = key if self._name is None else self._name(key)
         try:
-            opened, replacements = self.sealer.open_record(key, record)
+            opened, replacements = self.sealer.open_record(name, record, key)
         except ValueError as exc:
             # Refused, not deleted: during a key rotation another process may already
             # seal with a key this one lacks, and deleting would log the user out.
@@ -299,10 +325,11 @@ class SealedStore(ServerSessionStore):
     ) -> bool:
         """Seal *changed* and merge it; drop every stored form of *removed*."""
         sealer = self.sealer
+        record = key if self._name is None else self._name(key)
         fields = {}
         for name, value in changed.items():
             field = sealer.field_names(name)[0]
-            fields[field] = sealer.seal(key, field, name, value)
+            fields[field] = sealer.seal(record, field, name, value)
         # A key written here may also be stored in clear or under a fallback key, if
         # the load's sealing again failed: the next load keeps this value (the
         # current key's wins) and deletes those. A key removed must go in every form.
@@ -329,8 +356,9 @@ class SealedStore(ServerSessionStore):
             if not record:
                 continue
             records += 1
+            name = key if self._name is None else self._name(key)
             try:
-                _, replacements = self.sealer.open_record(key, record)
+                _, replacements = self.sealer.open_record(name, record, key)
             except ValueError:
                 refused += 1
                 continue

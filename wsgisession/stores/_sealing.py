@@ -51,7 +51,7 @@ class SealableStore(ServerSessionStore):
         if not self.encrypt:
             return self
         sealed = _sealed_store(f"{type(self).__name__}(encrypt=True)")
-        return sealed(self, keys, self.seal_purpose, self._replace_fields)
+        return sealed(self, keys, self.seal_purpose, self._replace_fields, self._sealed_name)
 
     def encrypt_records(self, keys: Sequence[bytes]) -> SealReport:
         """Seal every stored session in place, under the first of *keys*.
@@ -69,13 +69,21 @@ class SealableStore(ServerSessionStore):
         :raises StoreUnavailable: the store cannot be reached.
         """
         sealed = _sealed_store(f"{type(self).__name__}.encrypt_records()")
-        return sealed(self, keys, self.seal_purpose, self._replace_fields).seal_all(
-            self._record_keys()
-        )
+        return sealed(
+            self, keys, self.seal_purpose, self._replace_fields, self._sealed_name
+        ).seal_all(self._record_keys())
 
     @abstractmethod
     def _record_keys(self) -> Iterator[str]:
         """The keys of the live session records (not the device index's), in batches."""
+
+    def _sealed_name(self, key: str) -> str:
+        """The name the sealed values of *key*'s record are bound to: *key* itself.
+
+        A store whose :meth:`_record_keys` cannot give back the keys it was called
+        with (RedisStore keeps a shorter name) binds that name instead.
+        """
+        return key
 
     @abstractmethod
     def _replace_fields(self, key: str, replacements: Sequence[Replacement]) -> None:

@@ -1,15 +1,21 @@
 """RedisStore: sessions in Redis, shared by every process on every machine.
 
 The distributed store: what you use once the app runs on more than one machine.
-Each session is a Redis hash (one field per session key) with the session's TTL,
-under ``prefix + sha256(id)``. Its costs are counted in round trips:
+Each session is one Redis string with the session's TTL, under ``prefix +
+base64url(sha256(id)[:24])``, holding every field (session key) and its value
+(the format is in :mod:`._redis_record`: half the memory of 1.0's hash per session).
+Its costs are counted in round trips:
 
 - a request that never touches the session: none (the client, and its connection
   pool, are not even created until the first use, so the store is safe to create
   before gunicorn forks its workers);
-- loading a session: one (``HGETALL``);
+- loading a session: one (``GET``);
+- loading a session that is not there (expired, ended, or never stored): two. The
+  second looks for a record of 1.0 (a hash under ``prefix + sha256(id)`` in hex);
+  one that is found is moved to this layout with the time it had left, which costs
+  two more, once (see ``RedisStore._moved``);
 - saving a changed session: one (a Lua script that checks the record still exists,
-  merges the changed fields, deletes the removed ones and resets the TTL,
+  merges the changed fields into it, drops the removed ones and resets the TTL,
   atomically);
 - renewing the idle timeout of a session that is only read: one ``EXPIRE``, at most
   once per ``refresh_interval``.
@@ -30,7 +36,9 @@ High availability, each tested against real servers (see the README's recipes):
   pass; after a failover the store finds the new master by itself. Writes the
   master acknowledged but had not yet sent to the replica are lost with it.
 - Cluster: pass a ``RedisCluster`` client; a session is one key, so each load and
-  save (one Lua script, one key) runs on the node that owns the key's slot.
+  save (one Lua script, one key) runs on the node that owns the key's slot. (A
+  record of 1.0 and its new name are, as a rule, in different slots: moving one, and deleting
+  both names, are separate commands, which the client sends to each node.)
 
 A Redis that is down or too slow raises
 :class:`~wsgisession.errors.StoreUnavailable`: the client gets a ``503`` and keeps
@@ -41,7 +49,6 @@ Needs the ``redis`` extra: ``pip install sessionlayer[redis]``.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 import re
@@ -55,6 +62,18 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ..errors import ConfigurationError, StoreUnavailable
 from ._redis_adapter import Connections
 from ._redis_index import RedisIndex
+from ._redis_record import (
+    CORRUPT,
+    MARKER,
+    MOVED,
+    OLD,
+    REPLACE,
+    SAVE,
+    pack,
+    record_name,
+    sha1,
+    unpack,
+)
 from ._sealing import SealableStore
 
 if TYPE_CHECKING:
@@ -64,35 +83,17 @@ __all__ = ["RedisStore"]
 
 log = logging.getLogger("wsgisession")
 
-# KEYS[1]: the record. ARGV: create ("1"/"0"), ttl, n, then n field/value pairs,
-# then the fields to remove. Returns 0 when create is "0" and the record is gone.
-_SAVE = b"""
-local key = KEYS[1]
-if ARGV[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
-local n = tonumber(ARGV[3])
-for i = 4, 2 + 2 * n, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
-for i = 4 + 2 * n, #ARGV do redis.call('HDEL', key, ARGV[i]) end
-if redis.call('EXISTS', key) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
-return 1
-"""
-_SAVE_SHA = hashlib.sha1(_SAVE, usedforsecurity=False).hexdigest()
+_SAVE_SHA = sha1(SAVE)
+_REPLACE_SHA = sha1(REPLACE)
+_OLD_SHA = sha1(OLD)
+_MOVED_SHA = sha1(MOVED)
+#: How long the marker left in place of a record of 1.0 lasts: far longer than the
+#: round trip between a request's two reads (``GET``, then the old name).
+_MARKER_MS = 10_000
 
-# KEYS[1]: the record. ARGV: groups of four: field, the value it must still hold,
-# the new field ('' to only delete) and its value. The new field is written before
-# the old one is deleted, so the hash never empties, which would drop its TTL.
-_REPLACE = b"""
-for i = 1, #ARGV, 4 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
-    if ARGV[i + 2] ~= '' then redis.call('HSET', KEYS[1], ARGV[i + 2], ARGV[i + 3]) end
-    redis.call('HDEL', KEYS[1], ARGV[i])
-  end
-end
-return 1
-"""
-_REPLACE_SHA = hashlib.sha1(_REPLACE, usedforsecurity=False).hexdigest()
-
-#: A session record's name after the prefix: sha256 in hex (the index's are not).
-_RECORD_KEY = re.compile(r"[0-9a-f]{64}")
+#: Names after the prefix: a record of 1.0 (sha256 in hex) and one of this layout.
+_OLD_KEY = re.compile(r"[0-9a-f]{64}")
+_RECORD = re.compile(r"[A-Za-z0-9_-]{32}")
 
 
 def _import_redis() -> Any:
@@ -107,7 +108,7 @@ def _import_redis() -> Any:
 
 
 class RedisStore(RedisIndex, SealableStore):
-    """Keep sessions in Redis, one hash per session.
+    """Keep sessions in Redis, one string per session.
 
     It also keeps a per-user index of sessions
     (:class:`~wsgisession.stores.SessionIndex`): a hash per user with TTL upkeep,
@@ -348,42 +349,97 @@ class RedisStore(RedisIndex, SealableStore):
         return StoreUnavailable(f"Redis at {self._where} failed: {type(exc).__name__}: {exc}")
 
     def load(self, key: str) -> dict[str, bytes] | None:
-        """The record under *key*: one ``HGETALL``."""
-        name = self.prefix + key
+        """The record under *key*: one ``GET``; on a miss, a second round trip.
+
+        A miss looks for the record in 1.0's layout (a hash under ``prefix + key``)
+        and moves one it finds to this layout, with the time it had left.
+        """
+        rest = record_name(key)
+        name = self.prefix + rest
         # try/except rather than _errors(): a generator-based context manager costs
         # a tenth of a session load, and load and save run on every use.
         try:
             fast = self._connections if self._connections is not None else self._fast()
             try:
-                if fast is None:
-                    raw = self.client.hgetall(name)
+                if fast is not None:
+                    blob = fast.call("GET", name)
                 else:
-                    reply = fast.call("HGETALL", name)
-                    if type(reply) is list:  # RESP2: field, value, field, value …
-                        try:
-                            fields = map(bytes.decode, reply[::2])
-                            return dict(zip(fields, reply[1::2], strict=True)) or None
-                        except (ValueError, TypeError) as exc:
-                            self._corrupt(name, exc)
-                            return None
-                    raw = reply  # RESP3 (?protocol=3): a map
+                    blob = self.client.get(name)
+                    if isinstance(blob, str):  # a client that decodes (documented as not to)
+                        blob = blob.encode("utf-8")
             except self._redis.exceptions.ResponseError as exc:
                 if "WRONGTYPE" not in str(exc):
                     raise
-                self._corrupt(name, ValueError("not a hash"))
+                self._corrupt(name, ValueError("not a string"))
                 return None
+            if blob is None:
+                return None if rest == key else self._moved(key, fast)
             try:
-                return {
-                    (f if isinstance(f, str) else f.decode("utf-8")): (
-                        v.encode("utf-8") if isinstance(v, str) else v
-                    )
-                    for f, v in raw.items()
-                } or None
-            except (ValueError, AttributeError) as exc:
+                return unpack(blob) or None
+            except CORRUPT as exc:
                 self._corrupt(name, exc)
                 return None
         except self._redis.exceptions.RedisError as exc:
             raise self._unavailable(exc) from exc
+
+    def _moved(self, key: str, fast: Connections | None) -> dict[str, bytes] | None:
+        """The record of *key* in 1.0's layout, moved to this one; ``None``: there is none.
+
+        One script reads the hash and its expiry, ``SET … PX … NX`` writes the copy,
+        and a second script replaces the hash with a marker that lasts
+        :data:`_MARKER_MS`. Of concurrent requests moving one record, the one whose
+        ``SET`` lands retires the hash; the others, and any request that missed
+        the copy and then found the marker, read the copy. A hash deleted after it
+        was read (a logout) is not brought back: its copy is deleted too.
+        """
+        name, old = self.prefix + record_name(key), self.prefix + key
+        call = self.client.execute_command if fast is None else fast.call
+        reply = self._eval(call, _OLD_SHA, OLD, old, MARKER)
+        if reply is None:
+            return None
+        if reply == 1:
+            return self._copy(name, call)
+        if not isinstance(reply, list):
+            self._corrupt(old, ValueError("not a hash"))
+            return None
+        ttl, fields = reply
+        try:
+            record = {
+                (f if isinstance(f, str) else f.decode("utf-8")): (
+                    v.encode("utf-8") if isinstance(v, str) else v
+                )
+                for f, v in zip(fields[::2], fields[1::2], strict=True)
+            }
+        except (ValueError, AttributeError) as exc:
+            self._corrupt(old, exc)
+            return None
+        if not record or ttl == 0:
+            return None
+        expiry = ("PX", ttl) if ttl > 0 else ()
+        if call("SET", name, pack(record), *expiry, "NX") is None:
+            return self._copy(name, call)  # another request moved it first
+        if not int(self._eval(call, _MOVED_SHA, MOVED, old, MARKER, _MARKER_MS)):
+            call("DEL", name)
+            return None
+        return record
+
+    def _copy(self, name: str, call: Any) -> dict[str, bytes] | None:
+        """The record another request moved from 1.0's layout (and may have saved since)."""
+        blob = call("GET", name)
+        if isinstance(blob, str):
+            blob = blob.encode("utf-8")
+        try:
+            return None if blob is None else unpack(blob) or None
+        except CORRUPT as exc:
+            self._corrupt(name, exc)
+            return None
+
+    def _eval(self, call: Any, sha: str, script: bytes, name: str, *args: Any) -> Any:
+        try:
+            return call("EVALSHA", sha, 1, name, *args)
+        except self._redis.exceptions.NoScriptError:
+            # First use on this server (or after a restart): EVAL also caches it.
+            return call("EVAL", script, 1, name, *args)
 
     def _corrupt(self, name: str, exc: Exception) -> None:
         log.warning("deleted a corrupt session record (%s); starting a fresh session", exc)
@@ -403,7 +459,7 @@ class RedisStore(RedisIndex, SealableStore):
         for field, value in changed.items():
             args += (field, value)
         args.extend(removed)
-        name = self.prefix + key
+        name = self.prefix + record_name(key)
         try:
             fast = self._connections if self._connections is not None else self._fast()
             call = self.client.execute_command if fast is None else fast.call
@@ -411,54 +467,71 @@ class RedisStore(RedisIndex, SealableStore):
                 result = call("EVALSHA", _SAVE_SHA, 1, name, *args)
             except self._redis.exceptions.NoScriptError:
                 # First use on this server (or after a restart): EVAL also caches it.
-                result = call("EVAL", _SAVE, 1, name, *args)
+                result = call("EVAL", SAVE, 1, name, *args)
         except self._redis.exceptions.RedisError as exc:
             raise self._unavailable(exc) from exc
         return bool(int(result))
 
     def delete(self, key: str) -> None:
-        """Delete the record under *key*: one ``DEL``."""
+        """Delete the record under *key*, in either layout: one ``DEL``."""
         with self._errors():
-            self._delete(self.prefix + key)
+            self._delete(*self._record_names(key))
 
-    def _delete(self, name: str) -> None:
+    def _delete(self, *names: str) -> None:
         fast = self._fast()
         if fast is None:
-            self.client.delete(name)
+            self.client.delete(*names)  # a RedisCluster client splits it by slot
         else:
-            fast.call("DEL", name)
+            fast.call("DEL", *names)
 
     def touch(self, key: str, ttl: int) -> None:
         """Reset the TTL of the record under *key*: one ``EXPIRE``."""
+        name = self.prefix + record_name(key)
         with self._errors():
             fast = self._fast()
             if fast is None:
-                self.client.expire(self.prefix + key, ttl)
+                self.client.expire(name, ttl)
             else:
-                fast.call("EXPIRE", self.prefix + key, ttl)
+                fast.call("EXPIRE", name, ttl)
+
+    @staticmethod
+    def _pack(record: Mapping[str, bytes]) -> bytes:
+        """*record* as the string a save writes for a new record (for bulk fills).
+
+        ``pipe.set(store.prefix + store._record_name(key), RedisStore._pack(record),
+        ex=ttl)`` writes what ``store.save(key, record, (), ttl, create=True)`` would.
+        """
+        return pack(record)
 
     def _record_keys(self) -> Iterator[str]:
         # The prefix is matched literally: escape what SCAN's pattern would interpret.
         pattern = re.sub(r"([\\*?\[\]])", r"\\\1", self.prefix) + "*"
         start = len(self.prefix)
+        # The names of records moved from 1.0's layout during the scan, which SCAN may
+        # return as well: each record is visited once.
+        moved: set[str] = set()
         with self._errors():
             for name in self.client.scan_iter(match=pattern, count=1000):
                 rest = (name.decode("utf-8") if isinstance(name, bytes) else name)[start:]
-                if _RECORD_KEY.fullmatch(rest):
+                if _RECORD.fullmatch(rest) and rest not in moved:
                     yield rest
+                elif _OLD_KEY.fullmatch(rest) and self.client.type(name) in (b"hash", "hash"):
+                    moved.add(record_name(rest))
+                    yield rest
+
+    def _sealed_name(self, key: str) -> str:
+        # What _record_keys yields for a record of this layout: the record's name.
+        return record_name(key)
 
     def _replace_fields(self, key: str, replacements: Sequence[Replacement]) -> None:
         args: list[str | bytes] = []
         for old in replacements:
             args += (old.field, old.value, old.new_field or "", old.new_value or b"")
-        name = self.prefix + key
+        name = self.prefix + record_name(key)
         with self._errors():
             fast = self._fast()
             call = self.client.execute_command if fast is None else fast.call
-            try:
-                call("EVALSHA", _REPLACE_SHA, 1, name, *args)
-            except self._redis.exceptions.NoScriptError:
-                call("EVAL", _REPLACE, 1, name, *args)
+            self._eval(call, _REPLACE_SHA, REPLACE, name, *args)
 
     def close(self) -> None:
         """Close the client this store created (a client you passed is left open)."""
