@@ -488,11 +488,12 @@ class PostgresStore(PostgresIndex, SealableStore):
         self._run(self._get_pool(), lambda conn: conn.execute(sql, (int(ttl), key)))
 
     def gc(self, *, limit: int | None = 1000) -> int:
-        """Delete up to *limit* expired rows now; returns how many were deleted.
+        """Delete up to *limit* expired rows now, oldest first; returns how many.
 
         One short statement that skips rows other transactions hold, so it never
-        makes a request wait; call it again until it returns less than *limit*
-        (``wsgisession gc --store URL`` does).
+        makes a request wait, and reads its batch from the expiry index, so it reads
+        the rows it deletes, never the whole table; call it again until it returns
+        less than *limit* (``wsgisession gc --store URL`` does).
 
         :param limit: Rows per call; ``None`` deletes every expired row at once.
         """
