@@ -13,9 +13,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from werkzeug.http import parse_cookie
+from werkzeug.test import Client
 
+from wsgisession import SessionMiddleware, _cookie_header, session
+from wsgisession._cookie_header import expect_cookie
 from wsgisession.cookies import request_cookie_values, request_cookies
 
+from .conftest import SECRET
 from .security.test_properties import SEPARATORS, as_wsgi
 
 NAMES = ["session", "__Host-session", "sid", "a", "my.app-session_1"]
@@ -94,3 +98,51 @@ def test_cookies_already_parsed_for_this_request_are_reused() -> None:
     request_cookies(environ)
     environ["HTTP_COOKIE"] = "session=b"  # a later change is not seen, as before
     assert request_cookie_values(environ, "session") == ["a"]
+
+
+TOKEN_NAMES = [*NAMES, "a!#$%&'*+-.^_`|~1", "__Secure-x"]
+
+
+@MANY
+@given(
+    name=st.sampled_from(TOKEN_NAMES),
+    value=st.text(alphabet=B64, max_size=700),
+    other=st.text(alphabet=B64, min_size=1, max_size=3),
+)
+@example(name="session", value="", other="x")
+@example(name="session", value="a" * 43, other="b")
+def test_a_cookie_a_response_set_reads_back_as_werkzeug_reads_it(
+    name: str, value: str, other: str
+) -> None:
+    # A response set the cookie (CookieOptions.set_header with a plain value): the
+    # header "name=value" the client sends back alone is answered without parsing,
+    # and the answer is werkzeug's.
+    expect_cookie(name, value)
+    raw = f"{name}={value}"
+    expected = _cookie_header._SENT[name].get(value[-_cookie_header._TAIL :])
+    assert expected == (raw, value)
+    assert request_cookie_values({"HTTP_COOKIE": raw}, name) == werkzeug_values(raw, name)
+    assert werkzeug_values(raw, name) == [value]
+    # Headers that end like it but are not it are parsed, as any other header.
+    for near in (f"{other}={value}", f"{name}={other}{value}", f"x=1; {raw}", f"{raw};"):
+        assert request_cookie_values({"HTTP_COOKIE": near}, name) == werkzeug_values(near, name)
+
+
+def test_a_session_cookie_the_middleware_set_is_read_back_without_parsing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def app(environ: dict[str, object], start_response: object) -> list[bytes]:
+        session["n"] = session.get("n", 0) + 1
+        start_response("200 OK", [("Content-Type", "text/plain")])  # type: ignore[operator]
+        return [str(session["n"]).encode()]
+
+    parsed: list[str] = []
+    parse = _cookie_header._cookie_values
+    monkeypatch.setattr(
+        _cookie_header,
+        "_cookie_values",
+        lambda environ, header, name: parsed.append(header) or parse(environ, header, name),
+    )
+    client = Client(SessionMiddleware(app, secret_key=SECRET))
+    assert [client.get("/").text for _ in range(4)] == ["1", "2", "3", "4"]
+    assert parsed == []

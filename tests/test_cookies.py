@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import datetime
+import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from werkzeug.datastructures import Headers
+from werkzeug.http import dump_cookie
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 from wsgisession import CookieOptions, get_signed_cookie, session, set_signed_cookie
+from wsgisession.cookies import MAX_COOKIE_AGE
 from wsgisession.errors import ConfigurationError, SessionTooLarge
 from wsgisession.signing import Keyring, Unsigned
 from wsgisession.stores.base import ClientSessionStore, CookieCodec
@@ -172,6 +176,83 @@ def test_samesite_is_normalised() -> None:
     assert CookieOptions(samesite="strict").samesite == "Strict"
     with pytest.raises(ConfigurationError, match="samesite"):
         CookieOptions(samesite="sometimes")
+
+
+def _in_one_second(make: Callable[[], tuple[str, str]]) -> tuple[str, str]:
+    """``make()``, run again until it ran within one wall-clock second (Expires)."""
+    while True:
+        second = int(time.time())
+        made = make()
+        if int(time.time()) == second:
+            return made
+
+
+# Every kind of attribute set_header's cached template stands for: the name's
+# prefixes and characters, each Max-Age (the cookie's own, an override, none, over
+# the 400-day cap), Path, Domain, Secure (fixed, or from the request's scheme),
+# HttpOnly, SameSite and Partitioned.
+TEMPLATE_CASES = itertools.product(
+    ["session", "__Host-session", "__Secure-session", "a!#$%&'*+-.^_`|~1"],
+    [-1, None, 0, 3600, MAX_COOKIE_AGE + 1],
+    ["/", "/app/x-y"],
+    [None, "example.com"],
+    [None, True, False],
+    [True, False],
+    ["Lax", "Strict", "None", None],
+    [False, True],
+)
+
+
+def _ours_and_werkzeugs(
+    options: CookieOptions, value: str, scheme: str, max_age: int | None, plain: bool
+) -> tuple[str, str]:
+    """set_header's Set-Cookie for *value* and dump_cookie's, in the same second."""
+    wanted = options.max_age if max_age == -1 else max_age
+    secure = options.secure if options.secure is not None else scheme == "https"
+
+    def both() -> tuple[str, str]:
+        ours = options.set_header(value, {"wsgi.url_scheme": scheme}, max_age=max_age, plain=plain)
+        theirs = dump_cookie(
+            options.name,
+            value,
+            max_age=None if wanted is None else min(wanted, MAX_COOKIE_AGE),
+            path=options.path,
+            domain=options.domain,
+            secure=secure,
+            httponly=options.httponly,
+            samesite=options.samesite,
+            partitioned=options.partitioned,
+            max_size=0,
+        )
+        return ours, theirs
+
+    return _in_one_second(both)
+
+
+def test_the_set_cookie_template_is_dump_cookie_byte_for_byte() -> None:
+    # set_header formats the attributes once a second and puts each value between
+    # them: for every kind of attribute, with the template made and then reused,
+    # the header must be werkzeug's dump_cookie's for that value at that moment.
+    checked = 0
+    for name, max_age, path, domain, secure, httponly, samesite, partitioned in TEMPLATE_CASES:
+        try:
+            options = CookieOptions(
+                name=name,
+                path=path,
+                domain=domain,
+                secure=secure,
+                httponly=httponly,
+                samesite=samesite,
+                partitioned=partitioned,
+            )
+        except ConfigurationError:
+            continue  # a combination browsers refuse, refused here too
+        for scheme, plain in itertools.product(["http", "https"], [True, False]):
+            for value in ("WzE3MDAsey.J9XQ.aGk", "x-y_z.0", ""):  # made, then reused
+                ours, theirs = _ours_and_werkzeugs(options, value, scheme, max_age, plain)
+                assert ours == theirs, (name, max_age, path, domain, secure, scheme)
+            checked += 1
+    assert checked > 500
 
 
 class _SpacedCodec(CookieCodec):

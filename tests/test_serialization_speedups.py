@@ -184,6 +184,18 @@ def test_writing_only_the_changed_values_checked_gives_the_same_bytes(
     fast = serialization.dumps_known(data, [key])
     if fast is not None:
         assert fast == _stdlib_dumps(data)
+    # The cookie payload, [created, data] or [created, data, lifetime], in one call:
+    # the bytes the standard library's text of data gives, formatted around it.
+    for created, lifetime in ((1_800_000_000, None), (0, 86400)):
+        payload = [created, data] if lifetime is None else [created, data, lifetime]
+        listed = serialization.dumps_known_list(payload, data, [key])
+        assert (listed is None) is (fast is None)
+        if listed is not None:
+            body = _stdlib_dumps(data).encode()
+            if lifetime is None:
+                assert listed == b"[%d,%s]" % (created, body)
+            else:
+                assert listed == b"[%d,%s,%d]" % (created, body, lifetime)
 
 
 def test_a_payload_with_a_float_takes_the_full_path() -> None:

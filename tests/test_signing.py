@@ -6,10 +6,13 @@ import hashlib
 import logging
 
 import pytest
-from itsdangerous import BadSignature, TimestampSigner
+from hypothesis import given
+from hypothesis import strategies as st
+from itsdangerous import BadSignature, Signer, TimestampSigner
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from wsgisession.errors import ConfigurationError
-from wsgisession.signing import Keyring
+from wsgisession.signing import Keyring, b64decode, b64encode
 
 KEY = "k" * 43
 
@@ -29,6 +32,19 @@ def test_format_is_itsdangerous_timestamp_signer() -> None:
         KEY, salt="session", key_derivation="hmac", digest_method=hashlib.sha256
     )
     assert theirs.unsign(ours) == b"payload"
+
+
+@given(st.binary(max_size=700))
+def test_base64_is_itsdangerous_encoding_byte_for_byte(data: bytes) -> None:
+    assert b64encode(data) == base64_encode(data)
+    assert b64decode(base64_encode(data)) == data == base64_decode(b64encode(data))
+
+
+@given(st.binary(max_size=700))
+def test_signed_is_itsdangerous_signer_byte_for_byte(data: bytes) -> None:
+    ours = Keyring(KEY).signer("session")._signers[0]
+    theirs = Signer(KEY, salt="session", key_derivation="hmac", digest_method=hashlib.sha256)
+    assert ours.signed(data) == theirs.sign(data)
 
 
 def test_value_signed_for_one_purpose_is_refused_for_another() -> None:

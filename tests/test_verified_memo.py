@@ -7,6 +7,7 @@ on every request; forged values are never remembered.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -33,6 +34,16 @@ def _verifier(app: SessionMiddleware) -> Any:
     """What verifies this middleware's cookies: the codec, or the server backend."""
     backend: Any = app._backend
     return backend.codec if hasattr(backend, "codec") else backend
+
+
+def _remembered(app: SessionMiddleware) -> Any:
+    """What this middleware remembers of the cookie values it issued or verified.
+
+    A cookie store's backend keeps them with what they hold (the codec only what
+    it verified); a server backend keeps the id cookies it issued or verified.
+    """
+    backend: Any = app._backend
+    return backend._seen if hasattr(backend, "codec") else backend._memo
 
 
 def _count_verifications(app: SessionMiddleware, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -109,7 +120,7 @@ def test_a_forged_cookie_is_never_remembered(
         client.set_cookie("session", forged)
         assert client.get("/").text == "None"
     assert verified == [forged] * 3
-    assert len(_verifier(app)._memo) == 1  # the cookie /login issued
+    assert len(_remembered(app)) == 1  # the cookie /login issued
 
 
 def test_memory_is_bounded(app: SessionMiddleware) -> None:
@@ -117,7 +128,7 @@ def test_memory_is_bounded(app: SessionMiddleware) -> None:
         client = Client(app)
         client.get(f"/login?user=u{n}")
         assert client.get("/").text == f"u{n}"
-    assert len(_verifier(app)._memo) == MEMO_SIZE
+    assert len(_remembered(app)) == MEMO_SIZE
 
 
 def test_a_remembered_id_cookie_still_finds_its_session_gone_after_logout() -> None:
@@ -166,6 +177,135 @@ def test_each_request_gets_its_own_copy_of_a_remembered_cookies_data(store: Cook
     client.set_cookie("session", old.value)  # the earlier cookie, remembered
     assert client.get("/").text == "apple"
     assert client.get("/").text == "apple"
+
+
+CHANGES: dict[str, Any] = {
+    # Every way a view can reach a value and change it in place.
+    "append": lambda s: s["cart"].append("pear"),
+    "get": lambda s: s.get("cart").append("pear"),
+    "setdefault": lambda s: s.setdefault("cart", []).append("pear"),
+    "values": lambda s: next(v for v in s.values() if isinstance(v, list)).append("pear"),
+    "items": lambda s: dict(s.items())["cart"].append("pear"),
+    "dict": lambda s: dict(s)["cart"].append("pear"),
+    "nested": lambda s: s["prefs"]["tags"].append("pear"),
+    "nested-dict": lambda s: s["prefs"].update(theme="light"),
+    "pop": lambda s: s.pop("cart").append("pear") or s.__setitem__("cart", ["x"]),
+    "compare": lambda s: s == {} or s["cart"].append("pear"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+@pytest.mark.parametrize(
+    "store", [CookieStore(), CookieStore(encrypt=True)], ids=["cookie", "encrypted"]
+)
+def test_requests_that_share_a_remembered_cookies_data_never_see_each_others_changes(
+    store: CookieStore, change: str
+) -> None:
+    # A cookie that keeps coming back (a client that only reads) is decoded once and
+    # its data shared: a value a request changes in place is that request's copy.
+    def view(request: Request) -> str:
+        if request.path == "/fill":
+            session["cart"] = ["apple"]
+            session["prefs"] = {"theme": "dark", "tags": ["a"]}
+        elif request.path == "/change":
+            CHANGES[change](session)
+            # Its response sets a new cookie; this client keeps sending the old one.
+        return repr(sorted(session.items()))
+
+    shop = SessionMiddleware(text_app(view), secret_key=SECRET, store=store)
+    client = Client(shop)
+    filled = client.get("/fill").text
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    for _ in range(4):  # decoded, then decoded and kept, then shared
+        client.set_cookie("session", cookie.value)
+        assert client.get("/").text == filled
+    for _ in range(2):
+        client.set_cookie("session", cookie.value)
+        assert client.get("/change").text != filled
+        client.set_cookie("session", cookie.value)
+        assert client.get("/").text == filled
+
+
+def test_a_shared_value_is_copied_once_per_request_and_saved_when_changed() -> None:
+    seen: list[Any] = []
+
+    def view(request: Request) -> str:
+        if request.path == "/fill":
+            session["cart"] = ["apple"]
+        else:
+            cart = session["cart"]
+            assert session["cart"] is cart  # the same copy, for the whole request
+            seen.append(cart)
+            if request.path == "/add":
+                cart.append("pear")
+        return ",".join(session["cart"])
+
+    client = Client(SessionMiddleware(text_app(view), secret_key=SECRET))
+    client.get("/fill")
+    for _ in range(3):
+        assert client.get("/").text == "apple"
+    assert all(a is not b for a, b in itertools.pairwise(seen))  # one copy per request
+    assert client.get("/add").text == "apple,pear"
+    assert client.get("/").text == "apple,pear"  # the in-place change was saved
+
+
+@pytest.mark.parametrize("hooks", [False, True], ids=["plain", "with-hooks"])
+@pytest.mark.parametrize(
+    "store", [CookieStore(), CookieStore(encrypt=True)], ids=["cookie", "encrypted"]
+)
+def test_each_write_reads_back_exactly_what_the_last_one_saved(
+    store: CookieStore, hooks: bool
+) -> None:
+    # A cookie the middleware issued is remembered with its data, shared by the
+    # request that sends it back: a chain of writes, each changing values in place,
+    # must read exactly what the previous response saved, and nothing a request did
+    # to its values after its headers (a streamed body) reaches the next one.
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        step = environ["PATH_INFO"].strip("/")
+        if step == "fill":
+            session["cart"] = ["apple"]
+            session["prefs"] = {"theme": "dark", "tags": ["a"]}
+            session["n"] = 0
+        elif step == "add":
+            session["cart"].append(f"item{session['n']}")
+            session["n"] += 1
+        elif step == "nested":
+            session["prefs"]["tags"].append("b")
+            session["n"] += 1
+        elif step == "pop":
+            session["cart"].pop()
+            session["n"] += 1
+        seen = repr(sorted(session.items()))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body() -> Any:
+            yield seen.encode()
+            # After the headers: lost for a cookie session, and never seen again.
+            session["cart"].append("late")
+            session["prefs"]["tags"].append("late")
+            session["prefs"]["theme"] = "late"
+
+        return body()
+
+    middleware = SessionMiddleware(app, secret_key=SECRET, store=store)
+    if hooks:
+        middleware.on_event(lambda event: None)  # device tracking and events: no sharing
+    client = Client(middleware)
+    expected: dict[str, Any] = {}
+    for step in ["fill", "add", "add", "nested", "pop", "read", "add", "nested", "read"]:
+        if step == "fill":
+            expected = {"cart": ["apple"], "prefs": {"theme": "dark", "tags": ["a"]}, "n": 0}
+        elif step == "add":
+            expected["cart"].append(f"item{expected['n']}")
+            expected["n"] += 1
+        elif step == "nested":
+            expected["prefs"]["tags"].append("b")
+            expected["n"] += 1
+        elif step == "pop":
+            expected["cart"].pop()
+            expected["n"] += 1
+        assert client.get(f"/{step}").text == repr(sorted(expected.items())), step
 
 
 def test_read_cookie_still_returns_the_data_of_a_remembered_cookie() -> None:

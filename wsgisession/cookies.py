@@ -27,7 +27,7 @@ from itsdangerous.encoding import base64_decode, base64_encode
 from werkzeug.http import dump_cookie
 
 from . import serialization
-from ._cookie_header import request_cookie_values, request_cookies
+from ._cookie_header import expect_cookie, request_cookie_values, request_cookies
 from ._options import check_bool, count
 from .context import current_environ
 from .errors import ConfigurationError, SessionTooLarge
@@ -209,23 +209,30 @@ class CookieOptions:
         :param max_age: Override :attr:`max_age` for this cookie (``-1``: don't).
         :param plain: The caller guarantees *value* holds only URL-safe base64
             characters and dots (a signed or encrypted value): it is not checked.
+            Such a value (a session cookie's) is also remembered as the answer for
+            the ``Cookie`` header a client sends back with it alone
+            (:func:`~wsgisession._cookie_header.expect_cookie`).
         """
         if max_age == -1:
             max_age = self.max_age
-        secure = self.is_secure(environ)
-        if not plain and (
-            not value.isascii() or value.encode("ascii").translate(None, _COOKIE_SAFE_BYTES)
-        ):
+        secure = self.secure  # is_secure(), inlined: this runs on every cookie write
+        if secure is None:
+            secure = environ.get("wsgi.url_scheme") == "https"
+        if plain:
+            expect_cookie(self.name, value)
+        elif not value.isascii() or value.encode("ascii").translate(None, _COOKIE_SAFE_BYTES):
             return self._dump(value, max_age, secure)
         # dump_cookie costs as much as signing the session; its output only changes
-        # with the value, so reuse this second's output for the other attributes.
+        # with the value, so reuse this second's output for the other attributes
+        # (tests/test_cookies.py checks it against dump_cookie's for every kind of
+        # attribute).
         key = (max_age, secure, int(time.time()))
         cached = self._template
         if cached is None or cached[0] != key:
             prefix, _, suffix = self._dump(_PLACEHOLDER, max_age, secure).partition(_PLACEHOLDER)
             cached = (key, prefix, suffix)
             object.__setattr__(self, "_template", cached)
-        return cached[1] + value + cached[2]
+        return f"{cached[1]}{value}{cached[2]}"  # one copy, where + makes two
 
     def _dump(self, value: str, max_age: int | None, secure: bool) -> str:
         if max_age is not None and max_age > MAX_COOKIE_AGE:

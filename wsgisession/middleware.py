@@ -91,21 +91,10 @@ SAVED_KEY = "wsgisession.saved"
 DROPPED_KEY = "wsgisession.dropped"
 
 
-def _add_vary_cookie(headers: list[tuple[str, str]]) -> None:
-    # One Vary header, the app's own with "Cookie" added: some caches and proxies
-    # read only the first of several Vary lines.
-    for index, (name, value) in enumerate(headers):
-        if name.lower() == "vary":
-            tokens = {token.strip().lower() for token in value.split(",")}
-            if "cookie" not in tokens and "*" not in tokens:
-                headers[index] = (name, f"{value}, Cookie" if value.strip() else "Cookie")
-            return
-    headers.append(("Vary", "Cookie"))
-
-
 def _add_vary(headers: list[tuple[str, str]], names: tuple[str, ...]) -> None:
-    # As _add_vary_cookie, for a middleware with a session header: the response
-    # depends on that header too (and on the cookie, unless there is none).
+    # One Vary header, the app's own with the names added ("Cookie", and the session
+    # header if there is one): some caches and proxies read only the first of
+    # several Vary lines.
     for index, (name, value) in enumerate(headers):
         if name.lower() == "vary":
             tokens = {token.strip().lower() for token in value.split(",")}
@@ -116,13 +105,29 @@ def _add_vary(headers: list[tuple[str, str]], names: tuple[str, ...]) -> None:
     headers.append(("Vary", ", ".join(names)))
 
 
-def _add_no_store(headers: list[tuple[str, str]]) -> None:
-    # A response that sets a session cookie is one user's page: a shared cache must
-    # not keep it, nor the browser show it again after logout (back button).
-    for name, _ in headers:  # a loop, not any() over a generator: runs on every write
-        if name.lower() == "cache-control":
-            return
-    headers.append(("Cache-Control", "no-store"))
+class _Exchange:
+    """One request's ``start_response``: the app calls :meth:`session_start_response`."""
+
+    __slots__ = ("middleware", "session", "start_response", "started")
+
+    middleware: SessionMiddleware
+    session: Session
+    start_response: StartResponse
+    #: Whether the app called start_response (an error page then passes exc_info).
+    started: bool
+
+    def session_start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+    ) -> Any:
+        session = self.session
+        if session.loaded and SAVED_KEY not in session.environ:  # type: ignore[operator]
+            headers = _response_headers(session, list(headers), self.middleware)
+        write = self.start_response(status, headers, exc_info)
+        self.started = True
+        return write
+
+
+_new_object = object.__new__
 
 
 def _response_headers(
@@ -136,13 +141,23 @@ def _response_headers(
     ``Cache-Control: no-store`` unless *headers* has a ``Cache-Control`` or the
     middleware's ``no_store`` is off.
     """
-    header = middleware.header
-    if header is None:
-        _add_vary_cookie(headers)
-    else:
+    # One look at the app's headers for both its Vary and its Cache-Control (a
+    # loop, not any() over a generator: this runs on every request that used its
+    # session).
+    has_vary = has_cache_control = False
+    for name, _ in headers:
+        lowered = name.lower()
+        if lowered == "vary":
+            has_vary = True
+        elif lowered == "cache-control":
+            has_cache_control = True
+    if has_vary:
         _add_vary(headers, middleware.vary)
+    else:
+        headers.append(middleware._vary_header)
     cookie = session.commit(int(time.time()))
     if cookie is not None:
+        header = middleware.header
         if header is not None and session.transport == "header":
             headers.append((header, cookie[2]))
         else:
@@ -150,8 +165,10 @@ def _response_headers(
         old = session.environ.get(MIGRATED_KEY)  # type: ignore[union-attr]
         if old is not None:  # a carried-over session: the old system's cookie goes
             headers.append(("Set-Cookie", old.delete_header()))
-        if middleware.no_store:
-            _add_no_store(headers)
+        # A response that sets a session cookie is one user's page: a shared cache
+        # must not keep it, nor the browser show it again after logout (back button).
+        if middleware.no_store and not has_cache_control:
+            headers.append(("Cache-Control", "no-store"))
     return headers
 
 
@@ -356,6 +373,11 @@ class SessionMiddleware:
         self.vary = tuple(
             name for name in ("Cookie" if cookie_name is not None else None, header) if name
         )
+        # The Vary header a response that used the session gets when the app's
+        # headers have none.
+        self._vary_header = ("Vary", ", ".join(self.vary))
+        # Whether __call__ may open the session inline: not if a subclass has its own.
+        self._open_inline = type(self).open_session is SessionMiddleware.open_session
         times = SessionTimes(
             count("max_age", max_age, unit="seconds", optional=True),
             count("absolute_max_age", absolute_max_age, unit="seconds", optional=True),
@@ -414,37 +436,37 @@ class SessionMiddleware:
         check_store_at_start(self.store, check_store)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self._inspect:
-            refusal = self._inspect_request(environ)
-            if refusal is not None:
-                return refusal(environ, start_response)
+        if self._inspect and (refusal := self._inspect_request(environ)) is not None:
+            return refusal(environ, start_response)
         if environ.get("CONTENT_TYPE") or self.limits is not None:
             keep_body_readable(environ, self.limits)  # a body: GET requests skip the call
-        session = self.open_session(environ)
-        token = _environ.set(environ)  # bind(), inlined: the untouched path is hot
-        started = False
-
-        def session_start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
-        ) -> Any:
-            nonlocal started
-            # session.environ, not environ: a closure over environ would make it a
-            # cell in __call__, which costs the untouched path (instruction budget).
-            if session.loaded and SAVED_KEY not in session.environ:  # type: ignore[operator]
-                headers = _response_headers(session, list(headers), self)
-            write = start_response(status, headers, exc_info)
-            started = True
-            return write
-
+        if self._open_inline:
+            # open_session(), inlined: the untouched path is hot (instruction budget).
+            backend = self._backend
+            session = Session(backend, environ)
+            environ[SESSION_KEY] = session
+            environ[KEYRING_KEY] = self.keyring
+            if backend.hooks is not None:
+                environ[HOOKS_KEY] = backend.hooks
+        else:  # a subclass's own open_session()
+            session = self.open_session(environ)
+        token = _environ.set(environ)  # bind(), inlined
+        # The app's start_response: a bound method of a slotted object rather than a
+        # closure, whose four cells cost the untouched path more.
+        exchange = _new_object(_Exchange)
+        exchange.middleware = self
+        exchange.session = session
+        exchange.start_response = start_response
+        exchange.started = False
         try:
-            app_iter = self.app(environ, session_start_response)
+            app_iter = self.app(environ, exchange.session_start_response)
         except StoreUnavailable as exc:
             # Already logged by the backend, where the store failed.
             unbind(token)
             return answer_refusal(
                 exc,
                 environ,
-                partial(_error_start_response, start_response, started),
+                partial(_error_start_response, start_response, exchange.started),
                 self.error_page,
             )
         except HTTPException as exc:
@@ -453,7 +475,10 @@ class SessionMiddleware:
             if self.reraise_http_exception is not None and self.reraise_http_exception(exc):
                 unbind(token)
                 raise
-            app_iter = exc(environ, partial(_error_start_response, session_start_response, started))
+            app_iter = exc(
+                environ,
+                partial(_error_start_response, exchange.session_start_response, exchange.started),
+            )
         except BaseException:
             unbind(token)
             raise
@@ -464,6 +489,8 @@ class SessionMiddleware:
                 # Untouched, or nothing written since the save at header time: there is
                 # nothing for close_session() to do.
                 _environ.reset(token)
+                if session.loaded:
+                    session.environ = None  # see _finish
             else:
                 self._finish(session, token, streamed=False)
             return app_iter
@@ -735,6 +762,14 @@ class SessionMiddleware:
             self.close_session(session, streamed=streamed)
         finally:
             unbind(token)
+            if session.loaded:
+                # The environ holds the session and the session its environ: a
+                # reference cycle that only the garbage collector would free, whose
+                # passes cost a request under gunicorn about a tenth of a session
+                # read (benchmarks/gunicorn_profile.py). A loaded session needs its
+                # environ no more; an untouched one keeps it, so that code outside
+                # this middleware can still load it from environ["wsgisession.session"].
+                session.environ = None
 
     def _warn_if_multiprocess(self, environ: WSGIEnvironment) -> None:
         if environ.get("wsgi.multiprocess"):

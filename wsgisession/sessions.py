@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from uuid import UUID
 
 from .cookies import MAX_COOKIE_AGE
+from .serialization import copy_known
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -122,8 +123,10 @@ _DETACHED = SessionState(0)
 
 #: What a backend's load returns: the data; the record; whether the client had no
 #: valid session; keys the load itself set in the data that must be saved with this
-#: response (device tracking adopting a login made while it was off).
-Loaded: TypeAlias = "tuple[dict[str, Any], SessionState, bool, tuple[str, ...]]"
+#: response (device tracking adopting a login made while it was off); whether the
+#: data's mutable values are shared with other requests (a cookie decoded once and
+#: remembered), in which case the session copies each on its first access.
+Loaded: TypeAlias = "tuple[dict[str, Any], SessionState, bool, tuple[str, ...], bool]"
 
 #: How a save ended: ``"saved"`` (written, or nothing needed writing); ``"gone"``
 #: (the stored session was deleted meanwhile, by a logout in another request: its
@@ -162,6 +165,7 @@ class Pending:
         "reissue",
         "rotate",
         "saved_writes",
+        "shared",
         "writes",
     )
 
@@ -186,6 +190,9 @@ class Pending:
     record: SessionState
     #: The request's WSGI environ.
     environ: WSGIEnvironment
+    #: Whether the values of *data* under keys outside *dirty* are shared with other
+    #: requests and were never handed out (see ``Loaded``): they never change.
+    shared: bool
 
 
 class SessionBackend(Protocol):
@@ -251,6 +258,7 @@ class Session(MutableMapping[str, Any]):
         "_reissue",
         "_rotate",
         "_saved_writes",
+        "_shared",
         "_writes",
         "environ",
         "has_unsaved_writes",
@@ -295,6 +303,7 @@ class Session(MutableMapping[str, Any]):
         self._saved_writes = 0
         self._cookie: CookieWrite | None = None
         self._outcome: SaveOutcome | None = None
+        self._shared = False
 
     def _load(self) -> dict[str, Any]:
         if self._backend is None:
@@ -304,9 +313,10 @@ class Session(MutableMapping[str, Any]):
         else:
             # Nothing is set until the backend answers: a load that fails (a store
             # outage) leaves the session not loaded, and the next access tries again.
-            data, record, new, adopted = self._backend.load_session(self)
+            data, record, new, adopted, shared = self._backend.load_session(self)
             self._track(record)
             self._new = new
+            self._shared = shared
             if adopted:
                 self._dirty.update(adopted)
                 self._writes += 1
@@ -322,6 +332,11 @@ class Session(MutableMapping[str, Any]):
         data = self._data if self._data is not None else self._load()
         value = data[key]
         if type(value) not in _IMMUTABLE:
+            if self._shared and key not in self._dirty:
+                # A value of a remembered cookie, shared with other requests until
+                # handed out: this request's own copy from now on. (A key outside
+                # _dirty holding a mutable value was never handed out or written.)
+                value = data[key] = copy_known(value)
             self._dirty.add(key)
         return value
 
@@ -587,6 +602,7 @@ class Session(MutableMapping[str, Any]):
         pending.lifetime = self._lifetime
         pending.record = self._record
         pending.environ = self.environ or {}
+        pending.shared = self._shared
         return pending
 
     def commit(self, now: int, *, late: bool = False) -> CookieWrite | None:
@@ -621,6 +637,7 @@ class Session(MutableMapping[str, Any]):
         pending.lifetime = self._lifetime
         pending.record = self._record
         pending.environ = self.environ or {}
+        pending.shared = self._shared
         record, cookie, outcome = self._backend.save(pending, now, late)
         self._outcome = outcome
         if cookie is not None:
@@ -632,6 +649,17 @@ class Session(MutableMapping[str, Any]):
         self._saved_writes = writes
         self.has_unsaved_writes = False
         self._fresh = self._regenerate = self._rotate = self._reissue = False
-        if self._dirty:
-            self._dirty = {k for k in self._dirty if k in data and type(data[k]) not in _IMMUTABLE}
+        dirty = self._dirty
+        if dirty:
+            # Only keys holding mutable values can change unseen from now on. A loop
+            # first: most saves follow writes of immutable values (a counter, an id),
+            # and a set comprehension costs a function call even when it keeps none.
+            for key in dirty:
+                if key in data and type(data[key]) not in _IMMUTABLE:
+                    self._dirty = {
+                        k for k in dirty if k in data and type(data[k]) not in _IMMUTABLE
+                    }
+                    break
+            else:
+                self._dirty = set()
         return self._cookie

@@ -50,22 +50,33 @@ _GENERATE_HINT = (
 _MAX_TIMESTAMP = 2**40
 
 
+# For a signature's 44 characters, where one translate() costs less than the two
+# replace() calls of b64encode.
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
-_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
 # itsdangerous's base64 helpers, without their layers of conversion: they run on
-# every request, and these are the same encoding at a third of the cost.
+# every request, and these are the same encoding at a third of the cost. The
+# alphabet is swapped with two bytes.replace() rather than one bytes.translate():
+# replace() finds each character with memchr, translate() looks up every byte, and
+# on a session cookie's 600 bytes that was 4 k instructions and 0.7 µs, as much as
+# the encoding itself (callgrind and timeit, Python 3.11).
 def b64encode(data: bytes) -> bytes:
     """URL-safe base64 without padding (itsdangerous's ``base64_encode``)."""
-    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+    return (
+        binascii.b2a_base64(data, newline=False)
+        .replace(b"+", b"-")
+        .replace(b"/", b"_")
+        .rstrip(b"=")
+    )
 
 
 def b64decode(data: bytes) -> bytes:
     """Decode :func:`b64encode`'s output. :raises ValueError: not base64."""
     try:
         return binascii.a2b_base64(
-            data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4), strict_mode=True
+            data.replace(b"-", b"+").replace(b"_", b"/") + b"=" * (-len(data) % 4),
+            strict_mode=True,
         )
     except binascii.Error as exc:
         raise ValueError(f"not URL-safe base64: {exc}") from None
@@ -121,7 +132,10 @@ class _Signer(Signer):
 
     def signed(self, value: bytes) -> bytes:
         """*value*, ``.`` and its signature (``Signer.sign`` for bytes, without its layers)."""
-        return value + b"." + b64encode(self._mac(value))
+        mac = self._hmac.copy()  # _mac() and b64encode(), inlined: on every cookie write
+        mac.update(value)
+        sig = binascii.b2a_base64(mac.digest(), newline=False).translate(_TO_URLSAFE)
+        return b".".join((value, sig.rstrip(b"=")))
 
     def verify_signature(self, value: str | bytes, sig: str | bytes) -> bool:
         # Compare the encoded signatures: base64 is malleable (added padding, spare
@@ -166,7 +180,7 @@ class PurposeSigner:
         if ts != last:
             encoded = b64encode(int_to_bytes(ts))
             self._stamp = (ts, encoded)
-        return self._signers[0].signed(value + b"." + encoded)
+        return self._signers[0].signed(b".".join((value, encoded)))
 
     def unsign(self, signed: str | bytes) -> Unsigned:
         """Verify *signed* and return its payload and timestamp.

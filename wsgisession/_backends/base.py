@@ -117,7 +117,8 @@ class SessionTimes:
         max_age = self.max_age if lifetime is None else (lifetime or None)
         if max_age is None:
             return None
-        max_age = min(max_age, MAX_COOKIE_AGE)
+        if max_age > MAX_COOKIE_AGE:  # not min(): this runs on every cookie write
+            max_age = MAX_COOKIE_AGE
         if self.absolute_max_age is None:
             return max_age
         return max(1, min(max_age, self.absolute_max_age - (now - created)))
@@ -197,7 +198,7 @@ class _Base:
             carried = self._carried_over(self.migration, environ, now)
             if carried is not None:
                 return carried
-        return {}, SessionState(now), True, ()
+        return {}, SessionState(now), True, (), False
 
     def _refused(self, environ: WSGIEnvironment, now: int, exc: Exception) -> Loaded:
         """A new session for a session cookie that failed verification.
@@ -211,14 +212,14 @@ class _Base:
         log.warning("ignored an invalid session cookie (%s); starting a fresh session", exc)
         if self.hooks is not None:
             self.hooks.emit(EventName.TAMPERED, reason=type(exc).__name__)
-        return {}, SessionState(now), True, ()
+        return {}, SessionState(now), True, (), False
 
     def _expired(self, now: int, reason: str) -> Loaded:
         """A new session for a session cookie too old for its lifetime."""
         log.info("the session cookie expired (%s); starting a fresh session", reason)
         if self.hooks is not None:
             self.hooks.emit(EventName.EXPIRED, reason=reason)
-        return {}, SessionState(now), True, ()
+        return {}, SessionState(now), True, (), False
 
     def _carried_over(
         self, migration: Migration, environ: WSGIEnvironment, now: int
@@ -231,13 +232,13 @@ class _Base:
             # Device tracking adopts a carried-over login as it adopts any login it
             # has not seen: a device from now on, ended by revoke_all.
             if self.hooks.accept(data, record, environ) is Acceptance.REFUSED:
-                return {}, SessionState(now), True, ()
+                return {}, SessionState(now), True, (), False
             self.hooks.emit(EventName.MIGRATED, data, "migrated")
             user = login_of(data)
             if user is not None:
                 self.hooks.emit(EventName.LOGGED_IN, data, "migrated", user_id=user)
         # Every key counts as written: the session is saved under a new id.
-        return data, record, True, tuple(data)
+        return data, record, True, tuple(data), False
 
     def transport(self, environ: WSGIEnvironment) -> Transport:
         """How the session of the request *environ* travels: ``"cookie"`` or ``"header"``."""

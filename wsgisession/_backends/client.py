@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from itsdangerous import BadData
 
@@ -30,6 +30,15 @@ log = logging.getLogger("wsgisession")
 _new_record = object.__new__
 
 
+#: What the middleware knows of a cookie value, a list (the cheapest object to make
+#: on every write): the record of a client holding it, and, for a payload read as
+#: plain JSON (``known``), its data, decoded once and never changed, shared by the
+#: requests that send the value (``Session`` copies a shared mutable value on its
+#: first access: ``Loaded``), or ``None`` until a request decodes it.
+_Seen: TypeAlias = "list[Any]"
+_RECORD, _DATA = 0, 1
+
+
 class ClientBackend(_Base):
     """Sessions kept whole in the cookie (:class:`~wsgisession.CookieStore`)."""
 
@@ -44,8 +53,11 @@ class ClientBackend(_Base):
         self.codec = codec
         # Cookie values decoded before (wsgisession._memo): the browser sends the same
         # one until a response changes it. The codec remembers what it verified;
-        # this also keeps the payload's shape checks and choice of JSON decoder.
-        self._seen: Memo[tuple[CookieContents, bytes, bool]] = Memo()
+        # this also keeps the payload's shape checks and choice of JSON decoder, in
+        # the record of what the client holds (a SessionState is never changed once
+        # made, so every request that sends the value shares it), and the data of a
+        # value that keeps coming back (a client that only reads its session).
+        self._seen: Memo[_Seen] = Memo()
 
     def load_session(self, session: Session) -> Loaded:
         now = int(time.time())
@@ -53,32 +65,27 @@ class ClientBackend(_Base):
         value = self._client_value(environ)
         if value is None:
             return self._fresh(environ, now)
+        hooks = self.hooks
         try:
-            contents, data, payload, known = self._read(value)
+            # Hooks (device tracking) get the data to themselves: it is shared only
+            # with the session, which copies what it hands out.
+            record, data, shared = self._read(value, share=hooks is None)
         except (BadData, ValueError, TypeError, RecursionError) as exc:
             return self._refused(environ, now, exc)
-        reason = self.times.expired(contents.issued, contents.created, now, contents.lifetime)
+        issued = record.issued
+        assert issued is not None  # a cookie's record: when the cookie was signed
+        reason = self.times.expired(issued, record.created, now, record.lifetime)
         if reason is not None:
             return self._expired(now, reason)
-        record = _new_record(SessionState)  # slot by slot, as in _issue
-        record.created = contents.created
-        record.issued = contents.issued
-        record.lifetime = contents.lifetime
-        record.had_cookie = True
-        record.stale = contents.stale_key
-        record.sid = record.key = None
-        record.raw = _NO_FIELDS
-        record.payload = payload
-        record.known = known
-        if self.hooks is None:
-            return data, record, False, ()
-        verdict = self.hooks.accept(data, record, environ)
+        if hooks is None:
+            return data, record, False, (), shared
+        verdict = hooks.accept(data, record, environ)
         if verdict is Acceptance.REFUSED:
             # Revoked (a "not before" stamp): the cookie is still signed and unexpired,
             # so it is refused here, and replaced by the next write.
-            return {}, SessionState(now, had_cookie=True), True, ()
+            return {}, SessionState(now, had_cookie=True), True, (), False
         adopted = (DEVICE_KEY,) if verdict is Acceptance.ADOPTED else ()
-        return data, record, False, adopted
+        return data, record, False, adopted, False
 
     def read_cookie(self, value: str) -> CookieContents:
         """Verify and decode a cookie value; expiry is left to the caller.
@@ -87,19 +94,32 @@ class ClientBackend(_Base):
         :raises ValueError: anything else wrong with the value or its payload.
         """
         try:
-            contents, data, _, _ = self._read(value)
-            return contents._replace(data=data)
+            record, data, _ = self._read(value, share=False)
         except (TypeError, RecursionError) as exc:
             raise ValueError(f"not a session payload: {exc}") from exc
+        assert record.issued is not None  # a cookie's record: when the cookie was signed
+        return CookieContents(
+            record.created, record.issued, record.stale, data, None, record.lifetime
+        )
 
-    def _read(self, value: str) -> tuple[CookieContents, dict[str, Any], bytes, bool]:
-        """The cookie's contents (without data), its data, its payload, whether known plain."""
+    def _read(self, value: str, *, share: bool) -> tuple[SessionState, dict[str, Any], bool]:
+        """The record of a client that holds the cookie *value*, the data in it, and
+        whether that data is shared (only if *share*: see :data:`Loaded`)."""
         seen = self._seen.get(value)
         if seen is not None:
-            # Decoded before: only the data must be new (the caller may change it);
-            # the shape checks and the choice of decoder are the payload's, and stay.
-            contents, payload, known = seen
-            return contents, serialization.loads_again(payload, known)[1], payload, known
+            # Decoded before: the shape checks and the choice of decoder are the
+            # payload's, and stay. The data must be this request's (the caller may
+            # change it): decoded again, or, for a payload read as plain JSON that
+            # keeps coming back, decoded once and shared, its top level copied.
+            record: SessionState = seen[_RECORD]
+            shared = seen[_DATA]
+            if shared is not None and share:
+                return record, dict(shared), True
+            data = serialization.loads_again(record.payload, record.known)[1]  # type: ignore[arg-type]
+            if share and record.known:
+                seen[_DATA] = data
+                return record, dict(data), True
+            return record, data, False
         unsigned = self.codec.decode(value)
         decoded, known = serialization.loads_known(unsigned.value)
         # [created, data] or, for a session with its own lifetime, [created, data, lifetime]
@@ -113,25 +133,43 @@ class ClientBackend(_Base):
             or (lifetime is not None and (type(lifetime) is not int or lifetime < 0))
         ):
             raise ValueError("not a session payload")
-        contents = CookieContents(
-            created, unsigned.timestamp, unsigned.stale_key, None, None, lifetime
-        )
-        self._seen.put(value, (contents, unsigned.value, known))
-        return contents, data, unsigned.value, known
+        record = _new_record(SessionState)  # slot by slot, as in _issue
+        record.created = created
+        record.issued = unsigned.timestamp
+        record.lifetime = lifetime
+        record.had_cookie = True
+        record.stale = unsigned.stale_key
+        record.sid = record.key = None
+        record.raw = _NO_FIELDS
+        record.payload = unsigned.value
+        record.known = known
+        if share and known:
+            self._seen.put(value, [record, data])
+            return record, dict(data), True
+        self._seen.put(value, [record, None])
+        return record, data, False
 
     def _payload(self, pending: Pending, created: int, known_base: bool) -> tuple[bytes, bool]:
         """The cookie payload of *pending* now, and whether it is known plain."""
         data = pending.data
+        lifetime = pending.lifetime
         # Values unchanged since the load need no check when they are known plain:
         # on a write, checking the whole session cost four times its encoding.
-        text = serialization.dumps_known(data, pending.dirty) if known_base else None
-        known = text is not None
-        if text is None:
-            text = serialization.dumps(data, where="session")
-        body = text.encode()
-        if pending.lifetime is None:
-            return b"[%d,%s]" % (created, body), known
-        return b"[%d,%s,%d]" % (created, body, pending.lifetime), known
+        # Otherwise every value is checked, and a session found plain is known from
+        # then on (the next write checks only what changed; a client that keeps
+        # sending the cookie shares its decoded data). The payload is encoded in one
+        # call, as the list it is.
+        payload = serialization.dumps_known_list(
+            [created, data] if lifetime is None else [created, data, lifetime],
+            data,
+            pending.dirty if known_base else data,
+        )
+        if payload is not None:
+            return payload, True
+        body = serialization.dumps(data, where="session").encode()
+        if lifetime is None:
+            return b"[%d,%s]" % (created, body), False
+        return b"[%d,%s,%d]" % (created, body, lifetime), False
 
     def session_changed(self, pending: Pending) -> bool:
         record = pending.record
@@ -220,9 +258,10 @@ class ClientBackend(_Base):
         now: int,
     ) -> Saved:
         codec = self.codec
+        remembers = codec.remembers_issued
         # A codec that takes the timestamp lets us know it without decoding the
         # value again (it used to: a memo lookup on every write).
-        value = codec.encode_at(payload, now) if codec.remembers_issued else codec.encode(payload)
+        value = codec.encode_at(payload, now) if remembers else codec.encode(payload)
         max_age = self.times.cookie_max_age(created, now, pending.lifetime)
         carrier = self.header
         if carrier is not None and carrier.carries(pending.environ):
@@ -239,11 +278,6 @@ class ClientBackend(_Base):
             )
         if self.hooks is not None and event is not None:
             self.hooks.emit(event, pending.data)
-        if codec.remembers_issued:
-            # The browser sends this value next: what it holds is known already, so
-            # that request skips the payload's checks as for a value seen before.
-            contents = CookieContents(created, now, False, None, None, pending.lifetime)
-            self._seen.put(value, (contents, payload, known))
         # Built slot by slot: SessionState(...) costs three times as much here, on
         # every write; likewise on every load (benchmarks/instructions.py).
         record = _new_record(SessionState)
@@ -256,4 +290,27 @@ class ClientBackend(_Base):
         record.raw = _NO_FIELDS
         record.payload = payload
         record.known = known
+        if remembers:
+            # The browser sends this value next: what it holds is this record, so
+            # that request skips the payload's checks as for a value seen before.
+            # A session loaded shared and found plain leaves its data shared too:
+            # the values it never handed out are the shared ones, the others are
+            # copied, and the request that sends the value back decodes nothing.
+            shared = _shared_data(pending) if known and pending.shared else None
+            self._seen.put(value, [record, shared])
         return record, (value, max_age, header), "saved"
+
+
+def _shared_data(pending: Pending) -> dict[str, Any]:
+    """The data of *pending* to share with the requests that send its new cookie back.
+
+    The values under keys outside ``pending.dirty`` are shared already and never
+    change; a mutable value under a dirty key was handed out or written in this
+    request, which may still change it: the shared data gets a copy.
+    """
+    shared = dict(pending.data)
+    for key in pending.dirty:
+        value = shared.get(key)
+        if type(value) is dict or type(value) is list:  # known: no other mutable type
+            shared[key] = serialization.copy_known(value)
+    return shared

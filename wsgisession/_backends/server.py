@@ -101,10 +101,10 @@ class ServerBackend(_Base):
             log.debug("no stored session for this id (expired or ended); issuing a new id")
             if self.hooks is not None:
                 self.hooks.emit(EventName.EXPIRED, reason="no stored session")
-            return {}, SessionState(now, had_cookie=True), True, ()
+            return {}, SessionState(now, had_cookie=True), True, (), False
         data = self._decoded(key, record)
         if data is None:
-            return {}, SessionState(now, had_cookie=True), True, ()
+            return {}, SessionState(now, had_cookie=True), True, (), False
         # A request that followed a rotation's forward reads and writes the new
         # record but never learns its id (the store holds only keys), so it cannot
         # and does not set the cookie: the rotating response sets the new one.
@@ -120,15 +120,15 @@ class ServerBackend(_Base):
         loaded.payload = None
         loaded.known = False
         if self.hooks is None:
-            return data, loaded, False, ()
+            return data, loaded, False, (), False
         verdict = self.hooks.accept(data, loaded, environ)
         if verdict is Acceptance.REFUSED:
             # Logged in while device tracking was off, before a revoke_all of its
             # user: ended now, as a revocation would have done had it been listed.
             self._deleted(key)
-            return {}, SessionState(now, had_cookie=True), True, ()
+            return {}, SessionState(now, had_cookie=True), True, (), False
         adopted = (DEVICE_KEY,) if verdict is Acceptance.ADOPTED else ()
-        return data, loaded, False, adopted
+        return data, loaded, False, adopted, False
 
     def _stored(self, key: str, now: int) -> tuple[str, dict[str, bytes] | None, bool]:
         """The key and record of *key*, following a rotation's forward; whether it did."""

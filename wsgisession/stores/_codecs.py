@@ -56,9 +56,9 @@ class SignedCodec(CookieCodec):
             compressed = b"." + b64encode(zlib.compress(payload))
             if len(compressed) < len(body):
                 body = compressed
-        value = self._signer.sign(body, timestamp).decode("ascii")
-        self._memo.put(value, Unsigned(payload, timestamp, False))
-        return value
+        # Not remembered here: the middleware remembers what it issued, with what
+        # the value holds (ClientBackend._seen), and never asks to decode it.
+        return self._signer.sign(body, timestamp).decode("ascii")
 
     def decode(self, value: str) -> Unsigned:
         return self._memo.answer(value, self._verify)

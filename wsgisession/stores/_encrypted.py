@@ -124,9 +124,8 @@ class EncryptedCodec(CookieCodec):
         salt = os.urandom(_COOKIE_SALT)
         aead = AESGCM(cookie_key(self._masters[0], salt))
         sealed = aead.encrypt(_ZERO_NONCE, plaintext, self._aad[V2])
-        value = b64encode(V2 + salt + sealed).decode("ascii")
-        self._memo.put(value, Unsigned(payload, timestamp, False))
-        return value
+        # Not remembered here: the middleware remembers what it issued (see _codecs).
+        return b64encode(V2 + salt + sealed).decode("ascii")
 
     def decode(self, value: str) -> Unsigned:
         return self._memo.answer(value, self._verify)

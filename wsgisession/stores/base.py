@@ -36,9 +36,10 @@ class CookieCodec(ABC):
     #: dots, so the middleware can skip checking its output before ``Set-Cookie``.
     plain_output = False
 
-    #: ``True`` when the codec implements :meth:`encode_at` and remembers what it
-    #: issued, so that :meth:`decode` of a value it just returned is a lookup, not
-    #: a verification (the built-in codecs do).
+    #: ``True`` when the codec implements :meth:`encode_at`: the middleware then
+    #: knows what a value it issued holds and remembers it, so the request that
+    #: sends it back needs no :meth:`decode` (the built-in codecs do). A codec may
+    #: remember the values it verified; it need not remember those it encoded.
     remembers_issued = False
 
     @abstractmethod
