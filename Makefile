@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask compat-django compat-versions compat-wheel docs bench clean
+.PHONY: demo demo-flask demo-django test test-fast lint typecheck pytest compat-flask compat-django compat-versions compat-wheel docs bench bench-scale bench-profile clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -128,10 +128,25 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.dev-installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,redis,crypto,postgres,bench]'
 	touch $@
 
-## make bench: wsgisession beside its peers (table, benchmarks/results.json,
-## docs/benchmarks.png); BENCH_ARGS=--scale adds 1,000,000 stored sessions
+## make bench: wsgisession beside its peers (table, targets, benchmarks/results.json,
+## docs/benchmarks.png): in process, Redis round trips, gunicorn on pinned cores
+## (wrk on CPU 0, one worker on CPU 1; apt-get install wrk), scale; BENCH_ARGS=--scale
+## adds 1,000,000 stored sessions
 bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+## make bench-scale: Redis and PostgreSQL with 10,000, 1,000,000 and 10,000,000
+## sessions on private servers (latency, bytes per session, gc; about 20 minutes, 7 GiB
+## of memory and 16 GB of disk at the peak; docs/benchmarks.md); merged into
+## benchmarks/results.json. BENCH_ARGS="--sessions 10000 100000" for a short run
+bench-scale: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/scale_servers.py $(BENCH_ARGS)
+
+## make bench-profile: instructions and cache misses per request inside one gunicorn
+## worker under callgrind, for each throughput route (where a route's time goes; a
+## few minutes; figures do not move when the machine is busy)
+bench-profile: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/gunicorn_profile.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info docs/_build

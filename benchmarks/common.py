@@ -218,6 +218,8 @@ class RedisTarget:
     private: bool
     prefix: str
     where: str
+    #: The private ``redis-server``'s process id (``None`` for a shared server).
+    pid: int | None = None
 
 
 def _free_port() -> int:
@@ -279,7 +281,7 @@ def redis_target(url: str | None) -> Iterator[RedisTarget | None]:
             return
         version = client.info("server")["redis_version"]
         where = f"{'private redis-server' if process else url} {version}"
-        yield RedisTarget(url, process is not None, prefix, where)
+        yield RedisTarget(url, process is not None, prefix, where, process.pid if process else None)
     finally:
         if process is None:
             with suppress(redis.RedisError):

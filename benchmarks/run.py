@@ -14,9 +14,11 @@
   (plain WSGI, Flask without sessions, Django without the session middleware).
 - **Round trips**: Redis round trips and commands per request (wsgisession, Beaker,
   Flask-Session).
-- **Throughput**: ``wrk`` against ``gunicorn -w 2``: bare, cookie and Redis sessions.
+- **Throughput**: ``wrk -t1 -c8`` pinned to CPU 0 against one gunicorn worker pinned to
+  CPU 1 (sync, then gthread): bare, cookie and Redis sessions.
 - **Scale**: LRUStore memory per session; SQLite and Redis load/save latency with
-  10,000 and 100,000 sessions stored (1,000,000 with ``--scale``).
+  10,000 and 100,000 sessions stored (1,000,000 with ``--scale``). Redis and
+  PostgreSQL with 10,000,000: ``make bench-scale`` (:mod:`benchmarks.scale_servers`).
 
 Timings on a shared machine are noisy: each figure is the minimum (and the median)
 over interleaved rounds, ratios are taken within one run, and the output says how
@@ -58,6 +60,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         choices=("auto", "wrk", "python"),
         default="auto",
         help="load generator (auto: wrk if installed)",
+    )
+    parser.add_argument(
+        "--redis-cpu",
+        choices=("server", "load"),
+        default="server",
+        help="pin the private redis-server to the gunicorn worker's core or wrk's (server)",
     )
     parser.add_argument("--scale", action="store_true", help="add 1,000,000 stored sessions")
     parser.add_argument("--sessions", type=int, nargs="+", help="store sizes for the scale part")
@@ -126,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
                 suite.close()
         if "throughput" in args.only:
             results["throughput"] = throughput.measure(
-                redis, duration=args.duration, rounds=args.throughput_rounds, tool=args.load
+                redis,
+                duration=args.duration,
+                rounds=args.throughput_rounds,
+                tool=args.load,
+                redis_cpu=args.redis_cpu,
             )
             report.print_throughput(results["throughput"])
         if "scale" in args.only:
@@ -140,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     if "requests" in args.only:
         results["chart_skipped"] = report.chart(results, args.chart)
     args.json.parent.mkdir(parents=True, exist_ok=True)
+    if args.json.exists():  # make bench-scale's part, from a run of its own: kept
+        kept = json.loads(args.json.read_text()).get("scale_servers")
+        if kept is not None:
+            results["scale_servers"] = kept
     args.json.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
     print(f"\n# {results['seconds']:.0f} s; wrote {args.json} and {args.chart}")
     return 0

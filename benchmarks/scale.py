@@ -17,7 +17,7 @@ import sqlite3
 import statistics
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,20 +84,31 @@ def lru_memory(count: int) -> dict[str, Any]:
     }
 
 
+def _any(rng: random.Random, count: int) -> int:
+    return rng.randrange(count)
+
+
 def _interleaved_latency(
-    stores: dict[int, ServerSessionStore], samples: int, rounds: int = 5
+    stores: dict[int, ServerSessionStore],
+    samples: int,
+    rounds: int = 5,
+    pick: Callable[[random.Random, int], int] = _any,
 ) -> dict[int, dict[str, Any]]:
-    """load/save latency of each store (by size), sampled in interleaved rounds."""
+    """load/save latency of each store (by size), sampled in interleaved rounds.
+
+    *pick* chooses the session (its index, below the store's size) of each sample:
+    any by default; :mod:`benchmarks.scale_servers` skips those it stored expired.
+    """
     rng = random.Random(7)
     changed = {"counter": b"1"}
     timings: dict[int, dict[str, list[float]]] = {n: {"load": [], "save": []} for n in stores}
     for count, store in stores.items():
         for _ in range(20):  # warm up connections and caches
-            store.load(_key(rng.randrange(count)))
+            store.load(_key(pick(rng, count)))
     for _ in range(rounds):
         for count, store in stores.items():
             for _ in range(max(1, samples // rounds)):
-                key = _key(rng.randrange(count))
+                key = _key(pick(rng, count))
                 start = time.perf_counter()
                 if store.load(key) is None:
                     raise RuntimeError("a stored session was not found")
@@ -118,6 +129,9 @@ def _stats(values: list[float]) -> dict[str, float]:
         "min": values[0],
         "median": statistics.median(values),
         "p90": values[int(len(values) * 0.9)],
+        "p99": values[int(len(values) * 0.99)],
+        "max": values[-1],
+        "n": len(values),
     }
 
 
@@ -180,7 +194,9 @@ def redis_latency(counts: list[int], redis: RedisTarget, samples: int) -> dict[i
     try:
         for index, count in enumerate(counts):
             url = f"{base_url}/{index + 1}" if redis.private else redis.url
-            prefix = f"{redis.prefix}scale{count}:"
+            # The default prefix where the database is the size's own: MEMORY USAGE
+            # counts the key, which a longer prefix moves to a larger allocation.
+            prefix = "wsgisession:" if redis.private else f"{redis.prefix}scale{count}:"
             store = stores[count] = RedisStore(url, prefix=prefix)
             client = store.client
             before = int(client.info("memory")["used_memory"])
@@ -188,8 +204,8 @@ def redis_latency(counts: list[int], redis: RedisTarget, samples: int) -> dict[i
             for start in range(0, count, 1000):
                 pipe = client.pipeline(transaction=False)
                 for i in range(start, min(count, start + 1000)):
-                    pipe.hset(prefix + _key(i), mapping=_record(i))
-                    pipe.expire(prefix + _key(i), TTL)
+                    name = prefix + store._record_name(_key(i))
+                    pipe.set(name, RedisStore._pack(_record(i)), ex=TTL)
                 pipe.execute()
             added = int(client.info("memory")["used_memory"]) - before
             fills[count] = {
@@ -204,7 +220,8 @@ def redis_latency(counts: list[int], redis: RedisTarget, samples: int) -> dict[i
             prefix = redis_store.prefix
             for start in range(0, count, 1000):
                 end = min(count, start + 1000)
-                redis_store.client.unlink(*(prefix + _key(i) for i in range(start, end)))
+                names = (prefix + redis_store._record_name(_key(i)) for i in range(start, end))
+                redis_store.client.unlink(*names)
             redis_store.close()
     return {count: results[count] | fills[count] for count in counts}
 

@@ -1,19 +1,20 @@
-"""Requests per second under ``gunicorn -w 2`` on loopback, driven by ``wrk``.
+"""Requests per second under gunicorn on loopback, driven by ``wrk``, on pinned cores.
+
+The server and the load generator never share a core: one gunicorn worker (and its
+arbiter) pinned to CPU 1 with ``taskset``, ``wrk -t1 -c8`` pinned to CPU 0, and the
+benchmark's private ``redis-server`` on CPU 0 with wrk (Redis is on another machine in
+production; here it must not take the worker's core). With both on the same two
+cores, as before, a round measured the scheduler as much as the session layer.
 
 Two worker classes, each in its own server, every route compared with the bare app
-in the same round:
+in the same round (rounds interleaved, the median of the per-round ratios reported):
 
-- ``sync``: one request at a time per worker; gunicorn's sync worker closes the
-  connection after each response, so every request is a new connection and the
-  kernel hands it to whichever worker is waiting in ``accept``.
-- ``gthread``: keep-alive connections. Left at its default (1,000 connections per
-  worker), the first worker to wake accepts *every* connection wrk opens and the
-  other worker idles: half the machine measured as the server. The benchmark caps
-  ``--worker-connections`` at wrk's connections divided by the workers, so each
-  worker accepts its share and stops; :func:`connection_spread` checks it (and shows
-  the imbalance without the cap) by opening the connections and asking each which
-  worker answers.
+- ``sync``: gunicorn's sync worker closes the connection after each response, so
+  every request is a new connection;
+- ``gthread``: keep-alive connections, one thread (the GIL makes more threads no
+  faster for a CPU-bound worker on one core).
 
+Without ``taskset`` or a second core the server runs unpinned and the output says so.
 Without ``wrk`` a small Python load generator stands in (and the output says so):
 it is itself slow, so its figures understate the server and compress the ratios.
 """
@@ -37,6 +38,11 @@ from wsgisession import CookieStore, RedisStore, SessionMiddleware
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: The load generator's core and the server's.
+LOAD_CPU, SERVER_CPU = 0, 1
+#: wrk's connections: enough to keep one worker always busy.
+CONNECTIONS = 8
+
 
 def _seed_cookie(store: Any, cookie_name: str) -> str:
     def seed(environ: dict[str, Any]) -> None:
@@ -51,22 +57,13 @@ def _seed_cookie(store: Any, cookie_name: str) -> str:
     return client.cookie
 
 
-def connection_spread(port: int, connections: int) -> list[int]:
-    """Keep-alive connections held by each worker: open *connections*, ask each its pid."""
-    opened = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(connections)]
-    try:
-        for conn in opened:
-            conn.connect()
-        time.sleep(0.2)  # let the workers accept them all before the first request
-        pids: dict[str, int] = {}
-        for conn in opened:
-            conn.request("GET", "/pid")
-            pid = conn.getresponse().read().decode()
-            pids[pid] = pids.get(pid, 0) + 1
-    finally:
-        for conn in opened:
-            conn.close()
-    return sorted(pids.values(), reverse=True)
+def pinning() -> tuple[list[str], list[str]] | None:
+    """``taskset`` prefixes for the load generator and the server, or ``None``."""
+    if shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"):
+        return None
+    if not {LOAD_CPU, SERVER_CPU} <= os.sched_getaffinity(0):
+        return None
+    return ["taskset", "-c", str(LOAD_CPU)], ["taskset", "-c", str(SERVER_CPU)]
 
 
 def _wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -85,8 +82,8 @@ def _wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("gunicorn did not start within 30 s")
 
 
-def _wrk(url: str, cookie: str | None, duration: float, connections: int) -> float:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s"]
+def _wrk(url: str, cookie: str | None, duration: float, connections: int, pin: list[str]) -> float:
+    command = [*pin, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s"]
     if cookie:
         command += ["-H", f"Cookie: {cookie}"]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
@@ -98,7 +95,9 @@ def _wrk(url: str, cookie: str | None, duration: float, connections: int) -> flo
     return float(match.group(1))
 
 
-def _python_load(url: str, cookie: str | None, duration: float, connections: int) -> float:
+def _python_load(
+    url: str, cookie: str | None, duration: float, connections: int, pin: list[str]
+) -> float:
     host, _, path = url.removeprefix("http://").partition("/")
     hostname, _, port = host.partition(":")
     headers = {"Cookie": cookie} if cookie else {}
@@ -122,11 +121,10 @@ def _python_load(url: str, cookie: str | None, duration: float, connections: int
     return sum(done) / (time.perf_counter() - start)
 
 
-WORKERS = 2
-#: Worker classes and their gunicorn options; ``{per_worker}`` is filled in per run.
+#: Worker classes and their gunicorn options (one worker each).
 SERVERS: dict[str, list[str]] = {
     "sync": ["-k", "sync"],
-    "gthread": ["-k", "gthread", "--threads", "1", "--worker-connections", "{per_worker}"],
+    "gthread": ["-k", "gthread", "--threads", "1"],
 }
 
 
@@ -135,20 +133,25 @@ def measure(
     *,
     duration: float,
     rounds: int,
-    connections: int = 4,
+    connections: int = CONNECTIONS,
     tool: str = "auto",
     servers: tuple[str, ...] = ("sync", "gthread"),
+    redis_cpu: str = "server",
 ) -> dict[str, Any]:
     """Requests/s of each route under each worker class, and the ratio to bare.
 
-    The top-level ``variants`` are the sync server's (as before gthread was added);
-    ``servers`` has every worker class, with its connection spread.
+    The top-level ``variants`` are the sync server's; ``servers`` has every worker
+    class.
     """
     if tool == "auto":
         tool = "wrk" if shutil.which("wrk") else "python"
         if tool == "python":
-            print("# wrk not found: throughput measured with a Python load generator")
+            print("# wrk not found (apt install wrk): measured with a Python load generator")
     load = _wrk if tool == "wrk" else _python_load
+    pins = pinning()
+    if pins is None:
+        print("# taskset or a second core missing: server and load generator share the cores")
+    load_pin, server_pin = pins or ([], [])
     # The bare app gets the session cookie too, so parsing the bigger request is not
     # counted as the session layer's cost.
     cookie = _seed_cookie(CookieStore(), "session")
@@ -160,23 +163,40 @@ def measure(
         env |= {"BENCH_REDIS_URL": redis.url, "BENCH_REDIS_PREFIX": prefix}
         store = RedisStore(redis.url, prefix=prefix)
         try:
+            cookies["/redis/floor"] = cookie
             cookies["/redis/read"] = _seed_cookie(store, "sid")
             cookies["/redis/write"] = _seed_cookie(store, "sid")
         finally:
             store.close()
-    per_worker = max(1, connections // WORKERS)
+    redis_cpus = None
+    if pins is not None and redis is not None and redis.pid is not None:
+        redis_cpus = os.sched_getaffinity(redis.pid)
+        os.sched_setaffinity(redis.pid, {SERVER_CPU if redis_cpu == "server" else LOAD_CPU})
     results: dict[str, Any] = {}
-    for kind in servers:
-        options = [o.format(per_worker=per_worker) for o in SERVERS[kind]]
-        results[kind] = _measure_server(
-            options, env, cookies, load, duration, rounds, connections, kind == "gthread"
-        )
-        results[kind]["server"] = f"gunicorn -w {WORKERS} {' '.join(options)}"
+    try:
+        for kind in servers:
+            options = SERVERS[kind]
+            results[kind] = _measure_server(
+                [*server_pin, sys.executable, "-m", "gunicorn", "-w", "1", *options],
+                env,
+                cookies,
+                lambda url, sent, seconds, n: load(url, sent, seconds, n, load_pin),
+                duration,
+                rounds,
+                connections,
+            )
+            results[kind]["server"] = " ".join([*server_pin, "gunicorn -w 1", *options])
+    finally:
+        if redis_cpus is not None and redis is not None and redis.pid is not None:
+            os.sched_setaffinity(redis.pid, redis_cpus)
     first = results[servers[0]]
+    wrk = f"wrk -t1 -c{connections} -d{duration:g}s"
     return {
         "tool": tool,
+        "pinned": pins is not None,
+        "redis_cpu": (SERVER_CPU if redis_cpu == "server" else LOAD_CPU) if pins else None,
         "server": first["server"],
-        "command": f"wrk -t1 -c{connections} -d{duration:g}s" if tool == "wrk" else "python",
+        "command": " ".join([*load_pin, wrk]) if tool == "wrk" else "python",
         "rounds": rounds,
         "variants": first["variants"],
         "samples": first["samples"],
@@ -185,26 +205,21 @@ def measure(
 
 
 def _measure_server(
-    options: list[str],
+    command: list[str],
     env: dict[str, str],
     cookies: dict[str, str | None],
     load: Any,
     duration: float,
     rounds: int,
     connections: int,
-    keep_alive: bool,
 ) -> dict[str, Any]:
     port = _free_port()
-    command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), *options]
-    command += ["-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--log-level", "error"]
+    command = [*command, "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--log-level", "error"]
     process = subprocess.Popen([*command, "benchmarks.wsgi_app:app"], env=env)
     samples: dict[str, list[float]] = {path: [] for path in cookies}
-    spread = None
     try:
         _wait_until_serving(port, process)
-        if keep_alive:
-            spread = connection_spread(port, connections)
-        for path, sent in cookies.items():  # warm up every route in both workers
+        for path, sent in cookies.items():  # warm up every route
             load(f"http://127.0.0.1:{port}{path}", sent, min(1, duration), 2)
         for _ in range(rounds):
             for path, sent in cookies.items():
@@ -222,7 +237,9 @@ def _measure_server(
             "median": statistics.median(values),
             "ratio_best": max(values) / max(bare),
             "ratio": statistics.median(v / b for v, b in zip(values, bare, strict=True)),
+            # What the route adds to one request, from the medians: 1/rps - 1/bare.
+            "added_us": 1e6 * (1 / statistics.median(values) - 1 / statistics.median(bare)),
         }
         for path, values in samples.items()
     }
-    return {"variants": variants, "samples": samples, "connection_spread": spread}
+    return {"variants": variants, "samples": samples}

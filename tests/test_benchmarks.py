@@ -8,8 +8,10 @@ from this environment (the bench extra is not needed here) were reported as skip
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,8 @@ import redis
 
 from benchmarks import account, after_round_trip
 from wsgisession import LRUStore, RedisStore, SQLiteStore
+
+from .services import skip_or_fail
 
 pytestmark = pytest.mark.slow
 
@@ -110,3 +114,46 @@ def test_the_login_rows_of_the_account_benchmark_count_the_cap(
     assert {k: v for k, v in full.items() if k not in trips} == {**listed, "save": 2}
     if store_name == "redis":
         assert (tracked["round trips"], under["round trips"], full["round trips"]) == (2, 3, 6)
+
+
+def test_the_ten_million_session_benchmark_runs_small_and_cleans_up(tmp_path: Path) -> None:
+    # make bench-scale at two tiny sizes: private servers, every figure there, one
+    # session in ten expired and removed, the other parts' results kept, nothing left.
+    from benchmarks.scale_servers import _postgres_binary
+
+    if shutil.which("redis-server") is None or _postgres_binary("initdb") is None:
+        skip_or_fail("make bench-scale needs redis-server and the PostgreSQL server binaries")
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"per_request": {"kept": True}}))
+    leftovers = set(Path(tempfile.gettempdir()).glob("wsgisession-scale-*"))
+    command = [sys.executable, str(ROOT / "benchmarks" / "scale_servers.py")]
+    command += ["--sessions", "200", "1000", "--samples", "20", "--expiry-window", "1"]
+    command += ["--json", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["per_request"] == {"kept": True}
+    scale = results["scale_servers"]
+    for store in ("redis", "postgres"):
+        for count in (200, 1000):
+            figures = scale[store][str(count)]
+            assert figures["load_us"]["n"] == figures["save_us"]["n"] == 20
+            phases = (
+                [figures["gc"], figures["gc"]["vacuum"]]
+                if store == "postgres"
+                else [figures["expiry"]["default_effort"], figures["expiry"]["effort_10"]]
+            )
+            assert [phase["during"]["errors"] for phase in phases] == [0, 0]
+    expiry = scale["redis"]["1000"]["expiry"]
+    # Active expiry at effort 10 leaves at most 1 % of the keys expired but stored.
+    assert expiry["expired"] == 100
+    assert expiry["still_stored"] <= 10
+    assert scale["redis"]["1000"]["used_memory_per_session"] > 0
+    assert "nothing to purge" in scale["redis"]["gc_command"]
+    gc = scale["postgres"]["1000"]["gc"]
+    assert (gc["purged"], gc["returncode"], gc["batches"]) == (100, 0, 1)
+    assert gc["vacuum"]["seconds"] > 0
+    assert scale["postgres"]["1000"]["bytes_per_row"] > 0
+    assert scale["fits"]["redis"]["sessions_in_memory"] > 0
+    assert "## Ten million sessions" in done.stdout
+    assert set(Path(tempfile.gettempdir()).glob("wsgisession-scale-*")) == leftovers
