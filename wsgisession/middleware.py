@@ -489,8 +489,8 @@ class SessionMiddleware:
                 # Untouched, or nothing written since the save at header time: there is
                 # nothing for close_session() to do.
                 _environ.reset(token)
-                if session.loaded:
-                    session.environ = None  # see _finish
+                if session.loaded:  # checked here too: spares the untouched path a call
+                    session.request_finished()
             else:
                 self._finish(session, token, streamed=False)
             return app_iter
@@ -762,14 +762,7 @@ class SessionMiddleware:
             self.close_session(session, streamed=streamed)
         finally:
             unbind(token)
-            if session.loaded:
-                # The environ holds the session and the session its environ: a
-                # reference cycle that only the garbage collector would free, whose
-                # passes cost a request under gunicorn about a tenth of a session
-                # read (benchmarks/gunicorn_profile.py). A loaded session needs its
-                # environ no more; an untouched one keeps it, so that code outside
-                # this middleware can still load it from environ["wsgisession.session"].
-                session.environ = None
+            session.request_finished()
 
     def _warn_if_multiprocess(self, environ: WSGIEnvironment) -> None:
         if environ.get("wsgi.multiprocess"):
